@@ -1,0 +1,23 @@
+use sea_orm::entity::prelude::*;
+
+/// An API key. Only the SHA-256 of the secret is stored; `prefix` is the key's first
+/// characters, kept so that people can tell their keys apart.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "api_keys")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    #[sea_orm(unique)]
+    pub key_hash: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Sea-ORM models of Nudge's tables: columns and relations only, no behaviour.
+//!
+//! Instants are `i64` epoch milliseconds (UTC); money is `i64` minor units of the row's
+//! currency. The domain layer converts both to richer types.
+
+pub mod api_key;
+pub mod customer;
+pub mod customer_role;
+pub mod customer_tag;
+pub mod order;
+pub mod order_line;
+pub mod product;
+pub mod role;
+pub mod role_product;
+pub mod tag;

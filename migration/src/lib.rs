@@ -1,0 +1,19 @@
+//! Nudge's schema history. Each migration is written against `sea_query` only and never
+//! imports the `entity` crate, so an old migration keeps its meaning when the models change.
+//!
+//! Instants are stored as BIGINT epoch milliseconds (UTC) and money as BIGINT minor units:
+//! both compare and sum exactly on SQLite and PostgreSQL alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_core;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_core::Migration)]
+    }
+}

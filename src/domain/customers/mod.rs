@@ -1,0 +1,149 @@
+//! Customers: identity, consent and the facts marketing needs. Reads live here; writes in
+//! [`write`].
+
+mod write;
+
+pub use write::{ConsentInput, CustomerInput, create, delete, update};
+
+use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::error::{AppError, AppResult};
+use entity::{customer, customer_role, customer_tag, tag};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+
+/// Whether a customer is a person or a company.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CustomerType {
+    Person,
+    Company,
+}
+
+impl CustomerType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerType::Person => "person",
+            CustomerType::Company => "company",
+        }
+    }
+
+    /// Reads the stored spelling; anything unknown reads as a person.
+    pub fn from_stored(s: &str) -> Self {
+        if s == "company" {
+            CustomerType::Company
+        } else {
+            CustomerType::Person
+        }
+    }
+}
+
+/// Filters of the admin customer list; all given filters must match.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerFilter {
+    /// Exact address, compared case-insensitively.
+    pub email: Option<String>,
+    pub role_id: Option<i64>,
+    /// A tag's name; with `tag_value`, only customers whose tag has that value.
+    pub tag: Option<String>,
+    pub tag_value: Option<String>,
+    /// Part of the external id, email, phone or name, case-insensitive.
+    pub text: Option<String>,
+}
+
+/// The customer with this id.
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<customer::Model>> {
+    Ok(customer::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The customer the shop knows by `external_id`.
+pub async fn find_by_external_id(
+    db: &impl ConnectionTrait,
+    external_id: &str,
+) -> AppResult<Option<customer::Model>> {
+    Ok(customer::Entity::find()
+        .filter(customer::Column::ExternalId.eq(external_id.trim()))
+        .one(db)
+        .await?)
+}
+
+/// Like [`find`], but a missing customer is `NOT_FOUND`.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<customer::Model> {
+    find(db, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("customer {id} does not exist")))
+}
+
+/// One page of customers matching `filter`, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &CustomerFilter,
+    page: PageRequest,
+) -> AppResult<Page<customer::Model>> {
+    let mut condition = Condition::all();
+    if let Some(email) = filter.email.as_deref() {
+        condition = condition.add(customer::Column::Email.eq(email.trim().to_lowercase()));
+    }
+    if let Some(role_id) = filter.role_id {
+        condition = condition.add(
+            customer::Column::Id.in_subquery(
+                Query::select()
+                    .column(customer_role::Column::CustomerId)
+                    .from(customer_role::Entity)
+                    .and_where(customer_role::Column::RoleId.eq(role_id))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(tag_name) = filter.tag.as_deref() {
+        let mut tagged = Query::select()
+            .column((customer_tag::Entity, customer_tag::Column::CustomerId))
+            .from(customer_tag::Entity)
+            .inner_join(
+                tag::Entity,
+                Expr::col((tag::Entity, tag::Column::Id))
+                    .equals((customer_tag::Entity, customer_tag::Column::TagId)),
+            )
+            .and_where(Expr::col((tag::Entity, tag::Column::Name)).eq(tag_name.trim()))
+            .to_owned();
+        if let Some(value) = filter.tag_value.as_deref() {
+            tagged.and_where(
+                Expr::col((customer_tag::Entity, customer_tag::Column::Value)).eq(value),
+            );
+        }
+        condition = condition.add(customer::Column::Id.in_subquery(tagged));
+    }
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        let mut any = Condition::any();
+        for column in [
+            customer::Column::ExternalId,
+            customer::Column::Email,
+            customer::Column::Phone,
+            customer::Column::FirstName,
+            customer::Column::LastName,
+        ] {
+            any = any.add(
+                Expr::expr(Func::lower(Expr::col((customer::Entity, column))))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\')),
+            );
+        }
+        condition = condition.add(any);
+    }
+    let select = customer::Entity::find().filter(condition);
+    Ok(fetch_page(db, select, customer::Column::Id, page).await?)
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

@@ -1,0 +1,13 @@
+//! Every business rule of Nudge. Nothing here knows about HTTP or GraphQL: callers pass a
+//! database handle, the current instant and validated or raw inputs, and get models or an
+//! [`AppError`](crate::error::AppError) back.
+
+pub mod api_keys;
+pub mod customers;
+pub mod orders;
+pub mod page;
+pub mod products;
+pub mod roles;
+pub mod tags;
+pub mod validate;
+pub mod values;

@@ -1,0 +1,469 @@
+//! The mirror of the shop's orders, and the customer facts derived from them.
+
+use crate::clock::to_millis;
+use crate::db::begin_write;
+use crate::domain::validate::Checker;
+use crate::domain::values::{Currency, MAX_TEXT, optional_text, parse_amount, required_text};
+use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
+use chrono::{DateTime, Utc};
+use entity::{customer, order, order_line, product};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use std::collections::{BTreeSet, HashMap};
+
+/// The most orders one upsert call may carry.
+pub const MAX_BATCH: usize = 100;
+/// The most lines one order may have.
+pub const MAX_LINES: usize = 500;
+
+/// Where an order is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Placed,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Reads the stored spelling; anything unknown reads as placed.
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "paid" => OrderStatus::Paid,
+            "shipped" => OrderStatus::Shipped,
+            "delivered" => OrderStatus::Delivered,
+            "cancelled" => OrderStatus::Cancelled,
+            _ => OrderStatus::Placed,
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(Clone, Debug)]
+pub struct OrderLineInput {
+    pub product_external_id: String,
+    pub quantity: i32,
+    /// A decimal amount in the order's currency.
+    pub unit_price: String,
+}
+
+/// An order as the shop describes it. Upserting replaces every field and all lines.
+#[derive(Clone, Debug)]
+pub struct OrderInput {
+    pub external_id: String,
+    pub customer_external_id: String,
+    pub status: OrderStatus,
+    pub payment_method: Option<String>,
+    pub total: String,
+    pub currency: String,
+    pub placed_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub planned_delivery_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub lines: Vec<OrderLineInput>,
+}
+
+pub async fn find_by_external_id(
+    db: &impl ConnectionTrait,
+    external_id: &str,
+) -> AppResult<Option<order::Model>> {
+    Ok(order::Entity::find()
+        .filter(order::Column::ExternalId.eq(external_id.trim()))
+        .one(db)
+        .await?)
+}
+
+/// A customer's most recent orders, newest first.
+pub async fn recent_of_customer(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+    limit: u64,
+) -> AppResult<Vec<order::Model>> {
+    Ok(order::Entity::find()
+        .filter(order::Column::CustomerId.eq(customer_id))
+        .order_by_desc(order::Column::PlacedAt)
+        .order_by_desc(order::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The lines of an order with their products, in order.
+pub async fn lines(
+    db: &impl ConnectionTrait,
+    order_id: i64,
+) -> AppResult<Vec<(order_line::Model, Option<product::Model>)>> {
+    Ok(order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
+        .find_also_related(product::Entity)
+        .order_by_asc(order_line::Column::Position)
+        .all(db)
+        .await?)
+}
+
+/// Creates or replaces orders by external id, all or nothing, then brings the order facts of
+/// every affected customer (orders count, lifetime spent in `store_currency`, last order)
+/// up to date. Unknown customers or products are refused. Returns the orders in input order.
+pub async fn upsert(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    store_currency: &str,
+    inputs: Vec<OrderInput>,
+) -> AppResult<Vec<order::Model>> {
+    let mut checker = Checker::new();
+    if inputs.len() > MAX_BATCH {
+        return Err(AppError::invalid(
+            &["orders"],
+            ViolationCode::OutOfRange,
+            format!("at most {MAX_BATCH} orders per call"),
+        ));
+    }
+    let customer_refs: Vec<String> = inputs
+        .iter()
+        .map(|o| o.customer_external_id.trim().to_owned())
+        .collect();
+    let product_refs: Vec<String> = inputs
+        .iter()
+        .flat_map(|o| &o.lines)
+        .map(|l| l.product_external_id.trim().to_owned())
+        .collect();
+    let txn = begin_write(db).await?;
+    let customers = ids_by_external_id::<customer::Entity, _>(
+        &txn,
+        customer::Column::ExternalId,
+        customer_refs,
+        |m| (m.external_id, m.id),
+    )
+    .await?;
+    let products = ids_by_external_id::<product::Entity, _>(
+        &txn,
+        product::Column::ExternalId,
+        product_refs,
+        |m| (m.external_id, m.id),
+    )
+    .await?;
+    let now_ms = to_millis(now);
+    let mut rows = Vec::with_capacity(inputs.len());
+    let mut positions = HashMap::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        match validate(input, &customers, &products) {
+            Ok(row) => {
+                if positions.insert(row.external_id.clone(), index).is_some() {
+                    checker.absorb(
+                        &index.to_string(),
+                        vec![FieldViolation::new(
+                            &["externalId"],
+                            ViolationCode::Taken,
+                            "appears twice in this call",
+                        )],
+                    );
+                }
+                rows.push(row);
+            }
+            Err(violations) => checker.absorb(&index.to_string(), violations),
+        }
+    }
+    checker.finish()?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let external_ids: Vec<String> = rows.iter().map(|r| r.external_id.clone()).collect();
+    let previous_owners: Vec<i64> = order::Entity::find()
+        .filter(order::Column::ExternalId.is_in(external_ids.iter().cloned()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|o| o.customer_id)
+        .collect();
+    let mut affected: BTreeSet<i64> = previous_owners.into_iter().collect();
+    affected.extend(rows.iter().map(|r| r.customer_id));
+
+    let active = rows.iter().map(|row| order::ActiveModel {
+        id: ActiveValue::NotSet,
+        external_id: ActiveValue::Set(row.external_id.clone()),
+        customer_id: ActiveValue::Set(row.customer_id),
+        status: ActiveValue::Set(row.status.as_str().to_owned()),
+        payment_method: ActiveValue::Set(row.payment_method.clone()),
+        total: ActiveValue::Set(row.total),
+        currency: ActiveValue::Set(row.currency.clone()),
+        placed_at: ActiveValue::Set(row.placed_at),
+        paid_at: ActiveValue::Set(row.paid_at),
+        planned_delivery_at: ActiveValue::Set(row.planned_delivery_at),
+        delivered_at: ActiveValue::Set(row.delivered_at),
+        cancelled_at: ActiveValue::Set(row.cancelled_at),
+        created_at: ActiveValue::Set(now_ms),
+        updated_at: ActiveValue::Set(now_ms),
+    });
+    order::Entity::insert_many(active)
+        .on_conflict(
+            OnConflict::column(order::Column::ExternalId)
+                .update_columns([
+                    order::Column::CustomerId,
+                    order::Column::Status,
+                    order::Column::PaymentMethod,
+                    order::Column::Total,
+                    order::Column::Currency,
+                    order::Column::PlacedAt,
+                    order::Column::PaidAt,
+                    order::Column::PlannedDeliveryAt,
+                    order::Column::DeliveredAt,
+                    order::Column::CancelledAt,
+                    order::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    let mut saved = order::Entity::find()
+        .filter(order::Column::ExternalId.is_in(external_ids.iter().cloned()))
+        .all(&txn)
+        .await?;
+    let order_ids: HashMap<String, i64> = saved
+        .iter()
+        .map(|o| (o.external_id.clone(), o.id))
+        .collect();
+    order_line::Entity::delete_many()
+        .filter(order_line::Column::OrderId.is_in(order_ids.values().copied()))
+        .exec(&txn)
+        .await?;
+    let lines: Vec<order_line::ActiveModel> = rows
+        .iter()
+        .flat_map(|row| {
+            let order_id = order_ids.get(&row.external_id).copied().unwrap_or_default();
+            row.lines
+                .iter()
+                .enumerate()
+                .map(move |(position, line)| order_line::ActiveModel {
+                    id: ActiveValue::NotSet,
+                    order_id: ActiveValue::Set(order_id),
+                    position: ActiveValue::Set(position as i32),
+                    product_id: ActiveValue::Set(line.product_id),
+                    quantity: ActiveValue::Set(line.quantity),
+                    unit_price: ActiveValue::Set(line.unit_price),
+                })
+        })
+        .collect();
+    if !lines.is_empty() {
+        order_line::Entity::insert_many(lines)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    for customer_id in affected {
+        refresh_order_facts(&txn, customer_id, store_currency).await?;
+    }
+    txn.commit().await?;
+    saved.sort_by_key(|o| positions.get(&o.external_id).copied().unwrap_or(usize::MAX));
+    Ok(saved)
+}
+
+/// Recomputes a customer's orders count, lifetime spent (orders in `store_currency`) and last
+/// order time from their orders that are not cancelled.
+pub async fn refresh_order_facts(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+    store_currency: &str,
+) -> AppResult<()> {
+    let live = || {
+        order::Entity::find()
+            .filter(order::Column::CustomerId.eq(customer_id))
+            .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+    };
+    let (count, last): (i64, Option<i64>) = live()
+        .select_only()
+        .column_as(Expr::col(order::Column::Id).count(), "count")
+        .column_as(Expr::col(order::Column::PlacedAt).max(), "last")
+        .into_tuple()
+        .one(db)
+        .await?
+        .unwrap_or((0, None));
+    let spent: Option<i64> = live()
+        .filter(order::Column::Currency.eq(store_currency))
+        .select_only()
+        .column_as(
+            Expr::cust("CAST(COALESCE(SUM(total), 0) AS BIGINT)"),
+            "spent",
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    customer::Entity::update_many()
+        .col_expr(customer::Column::OrdersCount, Expr::value(count as i32))
+        .col_expr(
+            customer::Column::TotalSpent,
+            Expr::value(spent.unwrap_or(0)),
+        )
+        .col_expr(customer::Column::LastOrderAt, Expr::value(last))
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+struct OrderRow {
+    external_id: String,
+    customer_id: i64,
+    status: OrderStatus,
+    payment_method: Option<String>,
+    total: i64,
+    currency: String,
+    placed_at: i64,
+    paid_at: Option<i64>,
+    planned_delivery_at: Option<i64>,
+    delivered_at: Option<i64>,
+    cancelled_at: Option<i64>,
+    lines: Vec<LineRow>,
+}
+
+struct LineRow {
+    product_id: i64,
+    quantity: i32,
+    unit_price: i64,
+}
+
+fn validate(
+    input: OrderInput,
+    customers: &HashMap<String, i64>,
+    products: &HashMap<String, i64>,
+) -> Result<OrderRow, Vec<FieldViolation>> {
+    let mut c = Checker::new();
+    let external_id = c.check("externalId", required_text(&input.external_id, MAX_TEXT));
+    let customer_id = customers.get(input.customer_external_id.trim()).copied();
+    if customer_id.is_none() {
+        c.refuse(
+            "customerExternalId",
+            ViolationCode::NotFound,
+            "no customer has this external id",
+        );
+    }
+    let payment_method = c.check(
+        "paymentMethod",
+        input
+            .payment_method
+            .as_deref()
+            .map(|s| optional_text(s, MAX_TEXT))
+            .transpose(),
+    );
+    let currency = c.check("currency", Currency::parse(&input.currency));
+    let total = currency
+        .as_ref()
+        .and_then(|cur| c.check("total", parse_amount(&input.total, cur)));
+    if total.is_some_and(|t| t < 0) {
+        c.refuse("total", ViolationCode::OutOfRange, "must not be negative");
+    }
+    if input.lines.len() > MAX_LINES {
+        c.refuse(
+            "lines",
+            ViolationCode::OutOfRange,
+            format!("an order has at most {MAX_LINES} lines"),
+        );
+    }
+    let mut lines = Vec::with_capacity(input.lines.len());
+    for (index, line) in input.lines.iter().enumerate() {
+        let mut lc = Checker::new();
+        let product_id = products.get(line.product_external_id.trim()).copied();
+        if product_id.is_none() {
+            lc.refuse(
+                "productExternalId",
+                ViolationCode::NotFound,
+                "no product has this external id",
+            );
+        }
+        if line.quantity < 1 {
+            lc.refuse("quantity", ViolationCode::OutOfRange, "must be at least 1");
+        }
+        let unit_price = currency
+            .as_ref()
+            .and_then(|cur| lc.check("unitPrice", parse_amount(&line.unit_price, cur)));
+        if let (Some(product_id), Some(unit_price), true) = (product_id, unit_price, lc.is_clean())
+        {
+            lines.push(LineRow {
+                product_id,
+                quantity: line.quantity,
+                unit_price,
+            });
+        }
+        let mut nested = Checker::new();
+        nested.absorb(&index.to_string(), lc.into_violations());
+        c.absorb("lines", nested.into_violations());
+    }
+    let placed_at = to_millis(input.placed_at);
+    for (field, at) in [
+        ("paidAt", input.paid_at),
+        ("deliveredAt", input.delivered_at),
+        ("cancelledAt", input.cancelled_at),
+    ] {
+        if at.is_some_and(|at| to_millis(at) < placed_at) {
+            c.refuse(
+                field,
+                ViolationCode::OutOfRange,
+                "must not be before placedAt",
+            );
+        }
+    }
+    let violations = c.into_violations();
+    match (external_id, customer_id, currency, total, payment_method) {
+        (
+            Some(external_id),
+            Some(customer_id),
+            Some(currency),
+            Some(total),
+            Some(payment_method),
+        ) if violations.is_empty() => Ok(OrderRow {
+            external_id,
+            customer_id,
+            status: input.status,
+            payment_method: payment_method.flatten(),
+            total,
+            currency: currency.code().to_owned(),
+            placed_at,
+            paid_at: input.paid_at.map(to_millis),
+            planned_delivery_at: input.planned_delivery_at.map(to_millis),
+            delivered_at: input.delivered_at.map(to_millis),
+            cancelled_at: input.cancelled_at.map(to_millis),
+            lines,
+        }),
+        _ => Err(violations),
+    }
+}
+
+/// Looks up many rows by external id at once.
+async fn ids_by_external_id<E, C>(
+    db: &C,
+    column: E::Column,
+    external_ids: Vec<String>,
+    pair: impl Fn(E::Model) -> (String, i64),
+) -> AppResult<HashMap<String, i64>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let wanted: BTreeSet<String> = external_ids.into_iter().collect();
+    let mut found = HashMap::with_capacity(wanted.len());
+    let wanted: Vec<String> = wanted.into_iter().collect();
+    for chunk in wanted.chunks(500) {
+        for model in E::find()
+            .filter(column.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            let (k, v) = pair(model);
+            found.insert(k, v);
+        }
+    }
+    Ok(found)
+}

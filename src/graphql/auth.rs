@@ -1,0 +1,35 @@
+//! Scope checks on the GraphQL surface. The HTTP and WebSocket layers put the caller's
+//! [`Principal`] into the request (or connection) data; guards read it.
+
+use super::errors::coded;
+use crate::domain::api_keys::{Principal, Scope};
+use crate::error::ErrorCode;
+use async_graphql::{Context, Guard};
+
+/// Allows a field to callers whose key has one of the listed scopes.
+pub struct Require(&'static [Scope]);
+
+impl Require {
+    /// Admin keys only.
+    pub const ADMIN: Require = Require(&[Scope::Admin]);
+    /// Admin and integrator keys: reads across customers.
+    pub const READ: Require = Require(&[Scope::Admin, Scope::Integrator]);
+    /// Any valid key.
+    pub const ANY: Require = Require(&[Scope::Admin, Scope::Integrator, Scope::Storefront]);
+}
+
+impl Guard for Require {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        match ctx.data_opt::<Principal>() {
+            None => Err(coded(
+                ErrorCode::Unauthenticated,
+                "an API key is required: send `Authorization: Bearer <key>`",
+            )),
+            Some(principal) if self.0.contains(&principal.scope) => Ok(()),
+            Some(principal) => Err(coded(
+                ErrorCode::Forbidden,
+                format!("a {} key may not use this field", principal.scope.as_str()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Refuses requests that are too deep, too complex, introspective while introspection is off,
+//! or that mutate over GET — each with an `extensions.code`, before anything runs.
+
+use crate::config::ApiLimits;
+use crate::error::ErrorCode;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
+use std::sync::Arc;
+
+/// Request data marking an operation that arrived over HTTP GET.
+#[derive(Clone, Copy, Debug)]
+pub struct ArrivedOverGet;
+
+/// The extension factory installed on the schema.
+pub struct Limits(pub Arc<ApiLimits>);
+
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LimitsExtension(self.0.clone()))
+    }
+}
+
+struct LimitsExtension(Arc<ApiLimits>);
+
+fn refusal(code: ErrorCode, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    error.extensions = Some(extensions);
+    error
+}
+
+#[async_trait::async_trait]
+impl Extension for LimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if ctx.data_opt::<ArrivedOverGet>().is_some()
+            && document
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty != OperationType::Query)
+        {
+            return Err(refusal(
+                ErrorCode::BadRequest,
+                "mutations and subscriptions are not accepted over GET; use POST".into(),
+            ));
+        }
+        if !self.0.introspection && asks_for_introspection(&document) {
+            return Err(refusal(
+                ErrorCode::Forbidden,
+                "introspection is disabled on this server".into(),
+            ));
+        }
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        if result.depth > self.0.max_depth {
+            return Err(vec![refusal(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the query is nested {} levels deep; the limit is {}",
+                    result.depth, self.0.max_depth
+                ),
+            )]);
+        }
+        if result.complexity > self.0.max_complexity {
+            return Err(vec![refusal(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the query's complexity is {}; the limit is {}",
+                    result.complexity, self.0.max_complexity
+                ),
+            )]);
+        }
+        Ok(result)
+    }
+}
+
+/// Whether any operation selects `__schema` or `__type` at its root (directly, or through
+/// fragments).
+fn asks_for_introspection(document: &ExecutableDocument) -> bool {
+    document
+        .operations
+        .iter()
+        .any(|(_, op)| selects_introspection(document, &op.node.selection_set.node, 0))
+}
+
+fn selects_introspection(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    if depth > 8 {
+        return false;
+    }
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            matches!(field.node.name.node.as_str(), "__schema" | "__type")
+        }
+        Selection::InlineFragment(fragment) => {
+            selects_introspection(document, &fragment.node.selection_set.node, depth + 1)
+        }
+        Selection::FragmentSpread(spread) => document
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_some_and(|f| {
+                selects_introspection(document, &f.node.selection_set.node, depth + 1)
+            }),
+    })
+}

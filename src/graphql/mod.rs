@@ -1,0 +1,75 @@
+//! The GraphQL adapter: one file per domain area, merged into one schema. Resolvers convert
+//! arguments, call the domain and convert results; no business rule lives here.
+
+mod api_keys;
+mod auth;
+mod catalog;
+mod connection;
+mod customers;
+mod errors;
+pub mod limits;
+pub mod loaders;
+mod money;
+mod orders;
+mod roles;
+mod scalars;
+mod tags;
+
+use crate::config::ApiLimits;
+use crate::state::AppState;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use std::sync::Arc;
+
+pub use errors::coded;
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    api_keys::ApiKeyQuery,
+    customers::CustomerQuery,
+    roles::RoleQuery,
+    tags::TagQuery,
+    catalog::CatalogQuery,
+    orders::OrderQuery,
+);
+
+/// Every mutation field.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    customers::CustomerMutation,
+    roles::RoleMutation,
+    tags::TagMutation,
+    catalog::CatalogMutation,
+    orders::OrderMutation,
+    api_keys::ApiKeyMutation,
+);
+
+/// The schema type served at `/graphql`.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_recursive_depth(64)
+        .limit_directives(16)
+}
+
+/// Builds the schema for a running server, with its limits.
+pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
+    let mut builder = builder()
+        .data(state)
+        .extension(limits::Limits(limits.clone()));
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// The application state of a resolver's request.
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}

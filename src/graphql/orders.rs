@@ -1,0 +1,230 @@
+//! Orders on the API: the shop mirrors its orders with `upsertOrders`.
+
+use super::auth::Require;
+use super::catalog::Product;
+use super::errors::{payload, respond, to_graphql};
+use super::money::Money;
+use super::state;
+use crate::clock::from_millis;
+use crate::domain::orders::{
+    self, OrderInput as DomainOrderInput, OrderLineInput as DomainLine, OrderStatus as DomainStatus,
+};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::order;
+
+/// Where an order is in its life.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Placed,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl From<OrderStatus> for DomainStatus {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::Placed => DomainStatus::Placed,
+            OrderStatus::Paid => DomainStatus::Paid,
+            OrderStatus::Shipped => DomainStatus::Shipped,
+            OrderStatus::Delivered => DomainStatus::Delivered,
+            OrderStatus::Cancelled => DomainStatus::Cancelled,
+        }
+    }
+}
+
+impl From<DomainStatus> for OrderStatus {
+    fn from(s: DomainStatus) -> Self {
+        match s {
+            DomainStatus::Placed => OrderStatus::Placed,
+            DomainStatus::Paid => OrderStatus::Paid,
+            DomainStatus::Shipped => OrderStatus::Shipped,
+            DomainStatus::Delivered => OrderStatus::Delivered,
+            DomainStatus::Cancelled => OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// An order mirrored from the shop.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Order {
+    pub id: ID,
+    pub external_id: String,
+    pub customer_id: ID,
+    pub status: OrderStatus,
+    pub payment_method: Option<String>,
+    pub total: Money,
+    pub placed_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub planned_delivery_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    row_id: i64,
+    #[graphql(skip)]
+    currency: String,
+}
+
+impl From<order::Model> for Order {
+    fn from(m: order::Model) -> Self {
+        Order {
+            id: ID(m.id.to_string()),
+            row_id: m.id,
+            customer_id: ID(m.customer_id.to_string()),
+            status: DomainStatus::from_stored(&m.status).into(),
+            total: Money::new(m.total, &m.currency),
+            currency: m.currency,
+            external_id: m.external_id,
+            payment_method: m.payment_method,
+            placed_at: from_millis(m.placed_at),
+            paid_at: m.paid_at.map(from_millis),
+            planned_delivery_at: m.planned_delivery_at.map(from_millis),
+            delivered_at: m.delivered_at.map(from_millis),
+            cancelled_at: m.cancelled_at.map(from_millis),
+            created_at: from_millis(m.created_at),
+            updated_at: from_millis(m.updated_at),
+        }
+    }
+}
+
+/// One line of an order.
+#[derive(SimpleObject)]
+pub struct OrderLine {
+    pub product: Option<Product>,
+    pub quantity: i32,
+    pub unit_price: Money,
+}
+
+#[ComplexObject]
+impl Order {
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
+        let state = state(ctx)?;
+        let rows = orders::lines(&state.db, self.row_id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(rows
+            .into_iter()
+            .map(|(line, product)| OrderLine {
+                product: product.map(Product::from),
+                quantity: line.quantity,
+                unit_price: Money::new(line.unit_price, &self.currency),
+            })
+            .collect())
+    }
+}
+
+/// One line of an order as the shop describes it.
+#[derive(InputObject)]
+pub struct OrderLineInput {
+    /// The product's external id; the product must be mirrored first.
+    pub product_external_id: String,
+    pub quantity: i32,
+    /// A decimal amount in the order's currency.
+    pub unit_price: String,
+}
+
+/// An order as the shop describes it; upserting replaces every field and all lines.
+#[derive(InputObject)]
+pub struct OrderInput {
+    pub external_id: String,
+    /// The customer's external id; the customer must exist.
+    pub customer_external_id: String,
+    pub status: OrderStatus,
+    pub payment_method: Option<String>,
+    /// A decimal amount, e.g. "120.50", in `currency`.
+    pub total: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    pub placed_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub planned_delivery_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[graphql(default)]
+    pub lines: Vec<OrderLineInput>,
+}
+
+impl From<OrderInput> for DomainOrderInput {
+    fn from(i: OrderInput) -> Self {
+        DomainOrderInput {
+            external_id: i.external_id,
+            customer_external_id: i.customer_external_id,
+            status: i.status.into(),
+            payment_method: i.payment_method,
+            total: i.total,
+            currency: i.currency,
+            placed_at: i.placed_at,
+            paid_at: i.paid_at,
+            planned_delivery_at: i.planned_delivery_at,
+            delivered_at: i.delivered_at,
+            cancelled_at: i.cancelled_at,
+            lines: i
+                .lines
+                .into_iter()
+                .map(|l| DomainLine {
+                    product_external_id: l.product_external_id,
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                })
+                .collect(),
+        }
+    }
+}
+
+payload!(
+    /// The result of an upsert: the orders in input order.
+    UpsertOrdersPayload, orders: Vec<Order>
+);
+
+#[derive(Default)]
+pub struct OrderQuery;
+
+#[Object]
+impl OrderQuery {
+    /// An order by the shop's id.
+    #[graphql(guard = "Require::READ")]
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        external_id: String,
+    ) -> async_graphql::Result<Option<Order>> {
+        let state = state(ctx)?;
+        let found = orders::find_by_external_id(&state.db, &external_id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(found.map(Order::from))
+    }
+}
+
+#[derive(Default)]
+pub struct OrderMutation;
+
+#[Object(guard = "Require::ADMIN")]
+impl OrderMutation {
+    /// Creates or replaces orders by external id (at most 100 per call), all or nothing, and
+    /// brings each affected customer's order facts up to date.
+    async fn upsert_orders(
+        &self,
+        ctx: &Context<'_>,
+        orders: Vec<OrderInput>,
+    ) -> async_graphql::Result<UpsertOrdersPayload> {
+        let state = state(ctx)?;
+        let inputs = orders.into_iter().map(Into::into).collect();
+        let result = orders::upsert(
+            &state.db,
+            state.clock.now(),
+            &state.settings.currency,
+            inputs,
+        )
+        .await;
+        respond(
+            result.map(|rows| rows.into_iter().map(Order::from).collect()),
+            "orders",
+        )
+    }
+}

@@ -1,0 +1,255 @@
+//! The HTTP surface: `/graphql` (POST operations, GET GraphiQL or read-only queries,
+//! WebSocket subscriptions), `/healthz` and `/readyz`.
+
+use crate::domain::api_keys::{self, Principal};
+use crate::error::{AppError, ErrorCode};
+use crate::graphql::AppSchema;
+use crate::graphql::limits::ArrivedOverGet;
+use crate::graphql::loaders::Loaders;
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, Data};
+use async_graphql_actix_web::GraphQLSubscription;
+use futures_util::StreamExt;
+use sea_orm::ConnectionTrait;
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/graphql", web::post().to(graphql_post))
+        .route("/graphql", web::get().to(graphql_get))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// A JSON body with one GraphQL error and its code.
+fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
+    }))
+}
+
+fn app_error_response(err: AppError) -> HttpResponse {
+    if let AppError::Internal(cause) = &err {
+        tracing::error!(error = %cause, "request failed");
+    }
+    let status = match err.code() {
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error_response(status, err.code(), &err.public_message())
+}
+
+/// The caller behind `Authorization: Bearer <key>`: `None` without the header (fields then
+/// answer `UNAUTHENTICATED`), an error for a malformed header or an invalid key.
+async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Principal>, AppError> {
+    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .ok_or_else(|| {
+            AppError::Unauthenticated("the Authorization header must be `Bearer <key>`".into())
+        })?;
+    api_keys::authenticate(&state.db, state.clock.now(), secret)
+        .await
+        .map(Some)
+}
+
+/// Reads the body up to `limit` bytes; a larger one is refused without reading it all.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, AppError> {
+    let too_large =
+        || AppError::LimitExceeded(format!("the request body is larger than {limit} bytes"));
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn execute(
+    schema: &AppSchema,
+    state: &AppState,
+    principal: Option<Principal>,
+    request: BatchRequest,
+    over_get: bool,
+) -> HttpResponse {
+    let mut request = request;
+    for single in request.iter_mut() {
+        if let Some(p) = principal.clone() {
+            single.data.insert(p);
+        }
+        if over_get {
+            single.data.insert(ArrivedOverGet);
+        }
+        single.data.insert(Loaders::new(&state.db));
+    }
+    let response = schema.execute_batch(request).await;
+    HttpResponse::Ok().json(response)
+}
+
+async fn graphql_post(
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let limit = state.settings.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return app_error_response(AppError::LimitExceeded(format!(
+            "the request body is larger than {limit} bytes"
+        )));
+    }
+    let principal = match authenticate(&state, &req).await {
+        Ok(p) => p,
+        Err(err) => return app_error_response(err),
+    };
+    let body = match read_body(payload, limit).await {
+        Ok(body) => body,
+        Err(err) => return app_error_response(err),
+    };
+    let request: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return app_error_response(AppError::BadRequest(format!(
+                "the body is not a GraphQL request in JSON: {e}"
+            )));
+        }
+    };
+    execute(&schema, &state, principal, request, false).await
+}
+
+async fn graphql_get(
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let upgrade = req
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        return subscribe(
+            schema.get_ref().clone(),
+            state.get_ref().clone(),
+            &req,
+            payload,
+        );
+    }
+    if req.query_string().is_empty() {
+        let page = GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Nudge GraphiQL")
+            .finish();
+        return HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page);
+    }
+    let principal = match authenticate(&state, &req).await {
+        Ok(p) => p,
+        Err(err) => return app_error_response(err),
+    };
+    match async_graphql::http::parse_query_string(req.query_string()) {
+        Ok(request) => {
+            execute(
+                &schema,
+                &state,
+                principal,
+                BatchRequest::Single(request),
+                true,
+            )
+            .await
+        }
+        Err(e) => app_error_response(AppError::BadRequest(format!(
+            "the query string is not a GraphQL request: {e}"
+        ))),
+    }
+}
+
+/// A graphql-transport-ws connection. The key comes in the `connection_init` payload as
+/// `{"Authorization": "Bearer <key>"}` (or `{"apiKey": "<key>"}`), since browsers cannot set
+/// headers on WebSockets.
+fn subscribe(
+    schema: AppSchema,
+    state: AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let on_init = move |init: serde_json::Value| async move {
+        let secret = key_from_init(&init).ok_or_else(|| {
+            crate::graphql::coded(
+                ErrorCode::Unauthenticated,
+                "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
+            )
+        })?;
+        let principal = api_keys::authenticate(&state.db, state.clock.now(), &secret)
+            .await
+            .map_err(|e| crate::graphql::coded(e.code(), e.public_message()))?;
+        let mut data = Data::default();
+        data.insert(principal);
+        data.insert(Loaders::new(&state.db));
+        Ok(data)
+    };
+    GraphQLSubscription::new(schema)
+        .on_connection_init(on_init)
+        .start(req, payload)
+        .unwrap_or_else(|_| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "a WebSocket needs Sec-WebSocket-Protocol: graphql-transport-ws",
+            )
+        })
+}
+
+fn key_from_init(init: &serde_json::Value) -> Option<String> {
+    let object = init.as_object()?;
+    object.iter().find_map(|(name, value)| {
+        let value = value.as_str()?;
+        match name.to_ascii_lowercase().as_str() {
+            "authorization" => value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .map(str::to_owned),
+            "apikey" => Some(value.to_owned()),
+            _ => None,
+        }
+    })
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.execute_unprepared("SELECT 1").await {
+        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "unavailable", "reason": "database" }))
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Nudge: a marketing-automation backend for online shops.
+
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,176 @@
+//! The `nudge` command: serve (the default), migrate, schema, keys.
+
+use clap::{Parser, Subcommand};
+use nudge::clock::{SharedClock, SystemClock};
+use nudge::config::Settings;
+use nudge::domain::api_keys;
+use nudge::startup::{Application, Bootstrap, StartupError, prepare_database};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Nudge: marketing automation for online shops.
+#[derive(Parser)]
+#[command(name = "nudge", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve GraphQL (what a bare `nudge` does).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print its secret (shown this once).
+    Create {
+        /// admin, storefront or integrator.
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: i64 },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", nudge::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("nudge: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    nudge::telemetry::init(settings.log_format, &settings.log_filter);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nudge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nudge: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), StartupError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match command {
+        Command::Serve => serve(settings, clock).await,
+        Command::Migrate => {
+            if let Some(key) =
+                prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?
+            {
+                announce_bootstrap_key(&key.secret);
+            }
+            tracing::info!("database is up to date");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+        Command::Keys { command } => keys(command, settings, clock).await,
+    }
+}
+
+async fn serve(settings: Settings, clock: SharedClock) -> Result<(), StartupError> {
+    let sqlite = settings.is_sqlite();
+    let app = Application::build(settings, clock).await?;
+    if let Some(key) = &app.bootstrap_key {
+        announce_bootstrap_key(&key.secret);
+    }
+    let listen = app.state.settings.listen;
+    tracing::info!(
+        port = app.port(),
+        database.kind = if sqlite { "sqlite" } else { "postgres" },
+        "nudge is listening; GraphiQL at http://{}:{}/graphql",
+        listen.ip(),
+        app.port()
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Prints the first admin key to standard error, once, outside the log stream.
+fn announce_bootstrap_key(secret: &str) {
+    eprintln!();
+    eprintln!("  The database had no API keys, so an admin key was created.");
+    eprintln!("  It is shown only now; keep it somewhere safe:");
+    eprintln!();
+    eprintln!("    {secret}");
+    eprintln!();
+    eprintln!("  Use it as: Authorization: Bearer <key>");
+    eprintln!();
+}
+
+async fn keys(
+    command: KeysCommand,
+    settings: Settings,
+    clock: SharedClock,
+) -> Result<(), StartupError> {
+    prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
+    let db = nudge::db::connect(&settings.database_url, 1).await?;
+    match command {
+        KeysCommand::Create { scope, name } => {
+            let scope = api_keys::parse_scope(&scope)?;
+            let key = api_keys::create(&db, clock.now(), scope, &name).await?;
+            println!("{}", key.secret);
+            eprintln!(
+                "created {} key {} ({}); the secret above is shown only now",
+                scope.as_str(),
+                key.key.id,
+                key.key.name
+            );
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<6} {:<11} {:<14} {:<25} NAME",
+                "ID", "SCOPE", "PREFIX", "STATUS"
+            );
+            for key in api_keys::list(&db).await? {
+                let status = match key.revoked_at {
+                    Some(at) => format!(
+                        "revoked {}",
+                        nudge::clock::from_millis(at).format("%Y-%m-%d %H:%M")
+                    ),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<6} {:<11} {:<14} {:<25} {}",
+                    key.id, key.scope, key.prefix, status, key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let key = api_keys::revoke(&db, clock.now(), id).await?;
+            eprintln!("revoked key {} ({})", key.id, key.name);
+        }
+    }
+    db.close().await?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Builds a running Nudge: database (migrated), state, schema and HTTP server.
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{SetupSession, connect};
+use crate::domain::api_keys::{self, NewKey};
+use crate::graphql::{self, AppSchema};
+use crate::state::AppState;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Any start-up failure, with its cause.
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Whether preparing the database may create the first admin key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// On a database without keys, create an admin key and return it.
+    CreateAdminKey,
+    /// Only migrate.
+    MigrateOnly,
+}
+
+/// Migrates the database and, with [`Bootstrap::CreateAdminKey`] on a database without keys,
+/// creates the first admin key — under the setup lock, so several processes starting at
+/// once do this one after the other.
+pub async fn prepare_database(
+    settings: &Settings,
+    clock: &SharedClock,
+    bootstrap: Bootstrap,
+) -> Result<Option<NewKey>, StartupError> {
+    let session = SetupSession::acquire(&settings.database_url).await?;
+    let outcome = async {
+        session.migrate().await?;
+        if bootstrap == Bootstrap::MigrateOnly {
+            return Ok(None);
+        }
+        let key = api_keys::ensure_bootstrap_key(&session.db, clock.now()).await?;
+        Ok::<_, StartupError>(key)
+    }
+    .await;
+    session.release().await?;
+    outcome
+}
+
+/// A server bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// The admin key created on first start, if this start created one.
+    pub bootstrap_key: Option<NewKey>,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Migrates, connects and binds `settings.listen` (port 0 picks a free port).
+    pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        let bootstrap_key = prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?;
+        let db = connect(&settings.database_url, settings.database_max_connections).await?;
+        let listener = TcpListener::bind(settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let settings = Arc::new(settings);
+        let state = AppState {
+            db,
+            clock,
+            settings: settings.clone(),
+        };
+        let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
+        let server = serve(listener, state.clone(), schema, settings.http_workers)?;
+        Ok(Self {
+            port,
+            server,
+            bootstrap_key,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Runs until the server stops (Ctrl-C or SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    state: AppState,
+    schema: AppSchema,
+    workers: Option<usize>,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let schema = web::Data::new(schema);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(schema.clone())
+            .configure(crate::http::routes)
+    })
+    .listen(listener)?;
+    if let Some(workers) = workers {
+        server = server.workers(workers.max(1));
+    }
+    Ok(server.run())
+}
