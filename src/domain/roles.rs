@@ -251,23 +251,23 @@ async fn apply(
     input: RoleInput,
     mut checker: Checker,
 ) -> AppResult<(role::Model, Option<Vec<i64>>)> {
-    if let Some(raw) = input.name {
-        if let Some(name) = checker.check("name", required_text(&raw, MAX_TEXT)) {
-            model.name = name;
-        }
+    if let Some(raw) = input.name
+        && let Some(name) = checker.check("name", required_text(&raw, MAX_TEXT))
+    {
+        model.name = name;
     }
-    if let Some(raw) = input.system_name {
-        if let Some(system_name) = checker.check("systemName", parse_system_name(&raw)) {
-            let holder = find_by_system_name(db, &system_name).await?;
-            if holder.is_some_and(|other| other.id != model.id) {
-                checker.refuse(
-                    "systemName",
-                    ViolationCode::Taken,
-                    "another role already has this system name",
-                );
-            }
-            model.system_name = system_name;
+    if let Some(raw) = input.system_name
+        && let Some(system_name) = checker.check("systemName", parse_system_name(&raw))
+    {
+        let holder = find_by_system_name(db, &system_name).await?;
+        if holder.is_some_and(|other| other.id != model.id) {
+            checker.refuse(
+                "systemName",
+                ViolationCode::Taken,
+                "another role already has this system name",
+            );
         }
+        model.system_name = system_name;
     }
     if let Some(priority) = input.priority {
         model.priority = priority;

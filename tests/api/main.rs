@@ -1,1 +1,16 @@
-fn main() {}
+//! The black-box suite: every test starts its own Nudge on a random port with a fresh
+//! database (SQLite by default, PostgreSQL when `NUDGE_TEST_DATABASE_URL` is set) and talks to
+//! it over HTTP.
+
+mod auth;
+mod catalog;
+mod cli;
+mod customers;
+mod health;
+mod helpers;
+mod limits;
+mod pagination;
+mod roles;
+mod schema;
+mod tags;
+mod validation;

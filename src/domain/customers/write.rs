@@ -129,18 +129,18 @@ async fn apply(
     now_ms: i64,
     mut checker: Checker,
 ) -> AppResult<customer::Model> {
-    if let Some(raw) = input.external_id {
-        if let Some(external_id) = checker.check("externalId", required_text(&raw, MAX_TEXT)) {
-            let holder = find_by_external_id(txn, &external_id).await?;
-            if holder.is_some_and(|other| other.id != model.id) {
-                checker.refuse(
-                    "externalId",
-                    ViolationCode::Taken,
-                    "another customer already has this external id",
-                );
-            }
-            model.external_id = external_id;
+    if let Some(raw) = input.external_id
+        && let Some(external_id) = checker.check("externalId", required_text(&raw, MAX_TEXT))
+    {
+        let holder = find_by_external_id(txn, &external_id).await?;
+        if holder.is_some_and(|other| other.id != model.id) {
+            checker.refuse(
+                "externalId",
+                ViolationCode::Taken,
+                "another customer already has this external id",
+            );
         }
+        model.external_id = external_id;
     }
     model.email = checked_change(&mut checker, "email", input.email, |raw| {
         EmailAddress::parse(raw).map(|e| e.as_str().to_owned())

@@ -1,0 +1,89 @@
+//! The `nudge` binary's commands, run as a user would.
+
+use std::process::Command;
+
+fn nudge(database_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(args)
+        .env("NUDGE_DATABASE_URL", database_url)
+        .env("NUDGE_LOG", "warn")
+        .output()
+        .expect("nudge runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_and_revoked_from_the_command_line() {
+    let app = crate::helpers::spawn_app().await;
+
+    let created = nudge(
+        &app.database_url,
+        &[
+            "keys",
+            "create",
+            "--scope",
+            "storefront",
+            "--name",
+            "web shop",
+        ],
+    );
+    let secret = stdout(&created).trim().to_owned();
+    let works = app
+        .graphql(
+            Some(&secret),
+            "{ viewer { scope keyName } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let listed = nudge(&app.database_url, &["keys", "list"]);
+    let id = stdout(&listed)
+        .lines()
+        .find(|l| l.ends_with("web shop"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .expect("the key is listed");
+    let revoked = nudge(&app.database_url, &["keys", "revoke", &id]);
+    let refused = app
+        .graphql(Some(&secret), "{ viewer { scope } }", serde_json::json!({}))
+        .await;
+    let bad_scope = nudge(
+        &app.database_url,
+        &["keys", "create", "--scope", "root", "--name", "x"],
+    );
+
+    assert!(created.status.success(), "{created:?}");
+    assert!(secret.starts_with("nk_sf_"), "{secret}");
+    assert_eq!(
+        works["data"]["viewer"],
+        serde_json::json!({ "scope": "STOREFRONT", "keyName": "web shop" })
+    );
+    assert!(
+        !stdout(&listed).contains(&secret),
+        "the list never shows secrets"
+    );
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert_eq!(crate::helpers::error_code(&refused), "UNAUTHENTICATED");
+    assert!(!bad_scope.status.success());
+}
+
+#[test]
+fn the_schema_command_prints_the_sdl() {
+    let output = nudge("sqlite://unused.db", &["schema"]);
+
+    assert!(output.status.success());
+    assert_eq!(stdout(&output), nudge::graphql::sdl());
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_the_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .arg("migrate")
+        .env("NUDGE_DEFAULT_TIMEZONE", "Mars/Olympus")
+        .output()
+        .expect("nudge runs");
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("NUDGE_DEFAULT_TIMEZONE"));
+}

@@ -1,0 +1,263 @@
+//! `spawn_app()`: a running Nudge with its own database, port and admin key.
+
+use chrono::{TimeZone, Utc};
+use nudge::clock::{ManualClock, SharedClock};
+use nudge::config::Settings;
+use nudge::startup::Application;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A running server for one test. Its database is dropped when it goes out of scope.
+pub struct TestApp {
+    pub address: String,
+    pub admin_key: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    _database: TestDatabase,
+}
+
+/// Starts Nudge with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts Nudge after `configure` has adjusted its settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase::create().await;
+    let mut settings = Settings::from_lookup(|_| None).expect("default settings are valid");
+    settings.database_url = database.url.clone();
+    settings.database_max_connections = 5;
+    settings.listen = "127.0.0.1:0".parse().expect("valid address");
+    settings.http_workers = Some(1);
+    configure(&mut settings);
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap());
+    let shared: SharedClock = Arc::new(clock.clone());
+    let app = Application::build(settings, shared)
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_key = app
+        .bootstrap_key
+        .as_ref()
+        .expect("a fresh database gets a bootstrap key")
+        .secret
+        .clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        admin_key,
+        database_url: database.url.clone(),
+        client: reqwest::Client::new(),
+        clock,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    /// POSTs a GraphQL operation with `key` (or none) and returns the JSON response.
+    pub async fn graphql(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request
+            .send()
+            .await
+            .expect("the request is sent")
+            .json()
+            .await
+            .expect("the response is JSON")
+    }
+
+    /// Runs an operation with the admin key.
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.graphql(Some(&self.admin_key), query, variables).await
+    }
+
+    /// Runs an operation with the admin key and returns its `data`, failing on any error.
+    pub async fn admin_data(&self, query: &str, variables: Value) -> Value {
+        let response = self.admin(query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response}"
+        );
+        response["data"].clone()
+    }
+
+    /// Creates a key with `scope` ("ADMIN", "STOREFRONT", "INTEGRATOR") and returns its secret.
+    pub async fn create_key(&self, scope: &str) -> String {
+        let data = self
+            .admin_data(
+                "mutation($scope: ApiKeyScope!) { createApiKey(scope: $scope, name: \"test\") { created { secret } userErrors { message } } }",
+                json!({ "scope": scope }),
+            )
+            .await;
+        data["createApiKey"]["created"]["secret"]
+            .as_str()
+            .expect("a secret")
+            .to_owned()
+    }
+
+    /// Creates a customer from `input` and returns its id.
+    pub async fn create_customer(&self, input: Value) -> String {
+        let data = self
+            .admin_data(
+                "mutation($input: CustomerInput!) { createCustomer(input: $input) { customer { id } userErrors { field message } } }",
+                json!({ "input": input }),
+            )
+            .await;
+        let payload = &data["createCustomer"];
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        payload["customer"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    }
+
+    /// Upserts products with only the required fields.
+    pub async fn create_products(&self, external_ids: &[&str]) {
+        let products: Vec<Value> = external_ids
+            .iter()
+            .map(|id| json!({ "externalId": id, "name": format!("Product {id}"), "price": "10.00", "currency": "USD" }))
+            .collect();
+        let data = self
+            .admin_data(
+                "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
+                json!({ "p": products }),
+            )
+            .await;
+        assert_eq!(data["upsertProducts"]["userErrors"], json!([]));
+    }
+
+    /// Counts customers through the API.
+    pub async fn customer_count(&self) -> usize {
+        let data = self
+            .admin_data("{ customers(first: 100) { edges { cursor } } }", json!({}))
+            .await;
+        data["customers"]["edges"].as_array().expect("edges").len()
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {response}"))
+}
+
+/// The (field path joined by dots, code) pairs of a payload's `userErrors`.
+pub fn user_errors(payload: &Value) -> Vec<(String, String)> {
+    payload["userErrors"]
+        .as_array()
+        .expect("userErrors")
+        .iter()
+        .map(|e| {
+            let field = e["field"]
+                .as_array()
+                .expect("field")
+                .iter()
+                .map(|p| p.as_str().expect("segment").to_owned())
+                .collect::<Vec<_>>()
+                .join(".");
+            (field, e["code"].as_str().expect("code").to_owned())
+        })
+        .collect()
+}
+
+/// A database that exists for one test.
+struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteFile(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match std::env::var("NUDGE_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!("nudge_test_{id}");
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("NUDGE_TEST_DATABASE_URL is reachable");
+                sea_orm::ConnectionTrait::execute_unprepared(
+                    &admin,
+                    &format!("CREATE DATABASE \"{name}\""),
+                )
+                .await
+                .expect("the test database is created");
+                admin.close().await.expect("closed");
+                TestDatabase {
+                    url: with_database_name(&admin_url, &name),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+            _ => {
+                let path = std::env::temp_dir().join(format!("nudge-test-{id}.db"));
+                TestDatabase {
+                    url: format!("sqlite://{}?mode=rwc", path.display()),
+                    cleanup: Cleanup::SqliteFile(path),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // The test's runtime is shutting down: drop the database from a thread of its own.
+                let _ = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    runtime.block_on(async {
+                        if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                            let _ = sea_orm::ConnectionTrait::execute_unprepared(
+                                &admin,
+                                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                            )
+                            .await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:5432/test?x=y` with the database name replaced.
+fn with_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    }
+}

@@ -1,0 +1,160 @@
+use crate::helpers::{spawn_app, user_errors};
+use serde_json::{Value, json};
+
+const CREATE: &str = "mutation($input: CustomerInput!) { createCustomer(input: $input) { customer { id } userErrors { field code message } } }";
+
+async fn refused(app: &crate::helpers::TestApp, input: Value) -> Vec<(String, String)> {
+    let data = app.admin_data(CREATE, json!({ "input": input })).await;
+    let payload = &data["createCustomer"];
+    assert_eq!(payload["customer"], Value::Null, "{payload}");
+    user_errors(payload)
+}
+
+fn pair(field: &str, code: &str) -> (String, String) {
+    (field.to_owned(), code.to_owned())
+}
+
+#[tokio::test]
+async fn each_invalid_customer_field_is_a_user_error_with_its_path_and_code() {
+    let app = spawn_app().await;
+    app.create_customer(json!({ "externalId": "taken" })).await;
+    let cases = [
+        (
+            json!({ "externalId": "x", "email": "not-an-email" }),
+            pair("input.email", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "phone": "601234567" }),
+            pair("input.phone", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "phone": "+1 415 555 0100" }),
+            pair("input.phone", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "timeZone": "Mars/Olympus_Mons" }),
+            pair("input.timeZone", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "taken" }),
+            pair("input.externalId", "TAKEN"),
+        ),
+        (
+            json!({ "email": "a@example.com" }),
+            pair("input.externalId", "BLANK"),
+        ),
+        (
+            json!({ "externalId": "   " }),
+            pair("input.externalId", "BLANK"),
+        ),
+        (
+            json!({ "externalId": "x", "locale": "english please" }),
+            pair("input.locale", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "birthday": "2030-01-01" }),
+            pair("input.birthday", "OUT_OF_RANGE"),
+        ),
+        (
+            json!({ "externalId": "x", "attributes": [1, 2] }),
+            pair("input.attributes", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "smsConsent": { "granted": true } }),
+            pair("input.smsConsent", "INVALID"),
+        ),
+        (
+            json!({ "externalId": "x", "firstName": "n".repeat(256) }),
+            pair("input.firstName", "TOO_LONG"),
+        ),
+    ];
+
+    for (input, expected) in cases {
+        let errors = refused(&app, input.clone()).await;
+        assert_eq!(errors, vec![expected], "input {input}");
+    }
+}
+
+#[tokio::test]
+async fn all_violations_of_one_input_are_reported_together() {
+    let app = spawn_app().await;
+
+    let errors = refused(
+        &app,
+        json!({ "externalId": "x", "email": "bad", "phone": "bad", "timeZone": "bad" }),
+    )
+    .await;
+
+    assert_eq!(
+        errors,
+        vec![
+            pair("input.email", "INVALID"),
+            pair("input.phone", "INVALID"),
+            pair("input.timeZone", "INVALID")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_mutation_writes_nothing() {
+    let app = spawn_app().await;
+    let id = app
+        .create_customer(json!({ "externalId": "c1", "firstName": "Ann" }))
+        .await;
+
+    let data = app
+        .admin_data(
+            "mutation($id: ID!) { updateCustomer(id: $id, input: { firstName: \"Bea\", email: \"broken\" }) { customer { id } userErrors { code } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let refused_create = refused(&app, json!({ "externalId": "c2", "timeZone": "nowhere" })).await;
+    let read = app
+        .admin_data(
+            "query($id: ID!) { customer(id: $id) { firstName } }",
+            json!({ "id": id }),
+        )
+        .await;
+
+    assert_eq!(data["updateCustomer"]["userErrors"][0]["code"], "INVALID");
+    assert_eq!(refused_create.len(), 1);
+    assert_eq!(
+        read["customer"]["firstName"], "Ann",
+        "the valid half was not written"
+    );
+    assert_eq!(app.customer_count().await, 1);
+}
+
+#[tokio::test]
+async fn membership_calls_with_unknown_ids_are_user_errors() {
+    let app = spawn_app().await;
+    let customer = app.create_customer(json!({ "externalId": "c1" })).await;
+
+    let data = app
+        .admin_data(
+            "mutation($c: ID!) { assignRole(customerId: $c, roleId: \"4242\") { changed userErrors { field code } } setCustomerTag(customerId: \"4242\", tagId: \"4242\") { changed userErrors { field code } } }",
+            json!({ "c": customer }),
+        )
+        .await;
+
+    assert_eq!(
+        user_errors(&data["assignRole"]),
+        vec![pair("roleId", "NOT_FOUND")]
+    );
+    assert_eq!(
+        user_errors(&data["setCustomerTag"]),
+        vec![pair("customerId", "NOT_FOUND"), pair("tagId", "NOT_FOUND")]
+    );
+    assert_eq!(data["assignRole"]["changed"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_malformed_id_argument_is_a_bad_request() {
+    let app = spawn_app().await;
+
+    let response = app
+        .admin("{ customer(id: \"abc\") { id } }", json!({}))
+        .await;
+
+    assert_eq!(crate::helpers::error_code(&response), "BAD_REQUEST");
+}
