@@ -32,21 +32,30 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
-/// A single connection that holds the setup lock (on PostgreSQL) until released, so that
-/// several processes starting together migrate and bootstrap one after the other.
+/// A single connection that holds the setup lock until released, so that several processes
+/// starting together migrate and bootstrap one after the other. On PostgreSQL the lock is an
+/// advisory lock; on SQLite it is an OS file lock on `<database file>.setup-lock`.
 pub struct SetupSession {
     pub db: DatabaseConnection,
+    _file_lock: Option<std::fs::File>,
 }
 
 impl SetupSession {
-    /// Connects and waits for the setup lock.
+    /// Waits for the setup lock, then connects.
     pub async fn acquire(url: &str) -> Result<Self, DbErr> {
+        let file_lock = match sqlite_file(url) {
+            Some(path) => Some(lock_file(format!("{path}.setup-lock")).await?),
+            None => None,
+        };
         let db = connect(url, 1).await?;
         if db.get_database_backend() == DbBackend::Postgres {
             db.execute_unprepared(&format!("SELECT pg_advisory_lock({SETUP_LOCK_KEY})"))
                 .await?;
         }
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            _file_lock: file_lock,
+        })
     }
 
     /// Applies every pending migration.
@@ -63,6 +72,32 @@ impl SetupSession {
         }
         self.db.close().await
     }
+}
+
+/// The file of a SQLite URL (`sqlite://nudge.db?mode=rwc` → `nudge.db`); `None` for other
+/// databases and in-memory ones.
+fn sqlite_file(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_owned())
+}
+
+/// Opens (creating it if needed) and exclusively locks `path`, waiting for another holder.
+async fn lock_file(path: String) -> Result<std::fs::File, DbErr> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| DbErr::Custom(format!("setup lock task failed: {e}")))?
+    .map_err(|e| DbErr::Custom(format!("cannot lock the database for setup: {e}")))
 }
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at once

@@ -22,16 +22,27 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts Nudge after `configure` has adjusted its settings.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let database = TestDatabase::create().await;
+/// Settings of a test server on `database_url`: a random port, one worker, a small pool.
+pub fn test_settings(database_url: &str) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).expect("default settings are valid");
-    settings.database_url = database.url.clone();
+    settings.database_url = database_url.to_owned();
     settings.database_max_connections = 5;
     settings.listen = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = Some(1);
+    settings
+}
+
+/// The instant test clocks start at.
+pub fn test_start() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()
+}
+
+/// Starts Nudge after `configure` has adjusted its settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase::create().await;
+    let mut settings = test_settings(&database.url);
     configure(&mut settings);
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap());
+    let clock = ManualClock::new(test_start());
     let shared: SharedClock = Arc::new(clock.clone());
     let app = Application::build(settings, shared)
         .await
@@ -168,9 +179,9 @@ pub fn user_errors(payload: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A database that exists for one test.
-struct TestDatabase {
-    url: String,
+/// A database that exists for one test, dropped (PostgreSQL) or deleted (SQLite) at its end.
+pub struct TestDatabase {
+    pub url: String,
     cleanup: Cleanup,
 }
 
@@ -180,7 +191,8 @@ enum Cleanup {
 }
 
 impl TestDatabase {
-    async fn create() -> Self {
+    /// A new, empty database of the kind the suite runs on.
+    pub async fn create() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         match std::env::var("NUDGE_TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => {
@@ -215,7 +227,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::SqliteFile(path) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".setup-lock"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);

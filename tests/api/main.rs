@@ -12,5 +12,6 @@ mod limits;
 mod pagination;
 mod roles;
 mod schema;
+mod startup;
 mod tags;
 mod validation;
