@@ -158,15 +158,3 @@ impl From<sea_orm::DbErr> for AppError {
         }
     }
 }
-
-impl<E: Into<AppError>> From<sea_orm::TransactionError<E>> for AppError
-where
-    E: std::error::Error,
-{
-    fn from(err: sea_orm::TransactionError<E>) -> Self {
-        match err {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(inner) => inner.into(),
-        }
-    }
-}

@@ -7,6 +7,7 @@ pub mod customers;
 pub mod orders;
 pub mod page;
 pub mod products;
+pub mod records;
 pub mod roles;
 pub mod tags;
 pub mod validate;

@@ -2,6 +2,7 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::records::delete_by_id;
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
@@ -10,7 +11,7 @@ use entity::{customer_role, product, role, role_product};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -32,6 +33,17 @@ pub struct RoleInput {
 pub enum MembershipOutcome {
     Changed,
     Unchanged,
+}
+
+impl MembershipOutcome {
+    /// `Changed` when the statement touched a row.
+    pub fn from_rows(rows_affected: u64) -> Self {
+        if rows_affected > 0 {
+            MembershipOutcome::Changed
+        } else {
+            MembershipOutcome::Unchanged
+        }
+    }
 }
 
 /// Every role, highest priority first.
@@ -115,17 +127,7 @@ pub async fn update(
 
 /// Deletes a role and its memberships. `NOT_FOUND` when it does not exist.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    let txn = db.begin().await?;
-    if role::Entity::delete_by_id(id)
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::NotFound(format!("role {id} does not exist")));
-    }
-    txn.commit().await?;
-    Ok(())
+    delete_by_id::<role::Entity>(db, id, "role").await
 }
 
 /// Puts a customer in a role. Unknown customer or role → `Invalid` on `customerId` / `roleId`.
@@ -153,11 +155,7 @@ pub async fn assign(
     .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
-    Ok(if inserted > 0 {
-        MembershipOutcome::Changed
-    } else {
-        MembershipOutcome::Unchanged
-    })
+    Ok(MembershipOutcome::from_rows(inserted))
 }
 
 /// Takes a customer out of a role. Unknown ids → `Invalid`.
@@ -175,11 +173,7 @@ pub async fn remove(
         .await?
         .rows_affected;
     txn.commit().await?;
-    Ok(if deleted > 0 {
-        MembershipOutcome::Changed
-    } else {
-        MembershipOutcome::Unchanged
-    })
+    Ok(MembershipOutcome::from_rows(deleted))
 }
 
 /// The roles of each customer in `customer_ids`, highest priority first.

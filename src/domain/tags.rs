@@ -2,6 +2,7 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::records::delete_by_id;
 use crate::domain::roles::MembershipOutcome;
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use entity::{customer_tag, tag};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use std::collections::HashMap;
 
@@ -87,17 +88,7 @@ pub async fn rename(
 
 /// Deletes a tag and takes it off every customer. `NOT_FOUND` when it does not exist.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    let txn = db.begin().await?;
-    if tag::Entity::delete_by_id(id)
-        .exec(&txn)
-        .await?
-        .rows_affected
-        == 0
-    {
-        return Err(AppError::NotFound(format!("tag {id} does not exist")));
-    }
-    txn.commit().await?;
-    Ok(())
+    delete_by_id::<tag::Entity>(db, id, "tag").await
 }
 
 /// Sets a tag (and its value) on a customer. Setting the same value again changes nothing.
@@ -161,11 +152,7 @@ pub async fn remove_from_customer(
         .await?
         .rows_affected;
     txn.commit().await?;
-    Ok(if deleted > 0 {
-        MembershipOutcome::Changed
-    } else {
-        MembershipOutcome::Unchanged
-    })
+    Ok(MembershipOutcome::from_rows(deleted))
 }
 
 /// The tags of each customer in `customer_ids`, by tag name.

@@ -84,8 +84,4 @@ impl<T> Change<T> {
             Change::Set(v) => Some(v),
         }
     }
-
-    pub fn is_keep(&self) -> bool {
-        matches!(self, Change::Keep)
-    }
 }

@@ -3,14 +3,15 @@
 use super::{CustomerType, find_by_external_id};
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::records::delete_by_id;
 use crate::domain::validate::{Change, Checker};
 use crate::domain::values::{
     EmailAddress, MAX_TEXT, PhoneNumber, TimeZoneName, optional_text, required_text,
 };
-use crate::error::{AppError, AppResult, ViolationCode};
+use crate::error::{AppResult, ViolationCode};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::customer;
-use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection};
 
 /// Consent to marketing on one channel, and where it was given ("checkout", "import" …).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,13 +113,7 @@ pub async fn update(
 
 /// Deletes a customer with their roles, tags and orders. `NOT_FOUND` when missing.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    let txn = db.begin().await?;
-    let result = customer::Entity::delete_by_id(id).exec(&txn).await?;
-    if result.rows_affected == 0 {
-        return Err(AppError::NotFound(format!("customer {id} does not exist")));
-    }
-    txn.commit().await?;
-    Ok(())
+    delete_by_id::<customer::Entity>(db, id, "customer").await
 }
 
 /// Validates `input` and applies it to `model`, or returns every violation.

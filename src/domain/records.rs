@@ -1,0 +1,18 @@
+//! Small operations every record type shares.
+
+use crate::error::{AppError, AppResult};
+use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
+
+/// Deletes the `E` row with `id` (and, through foreign keys, what hangs on it) in one
+/// statement. `NOT_FOUND`, naming it `what`, when there is no such row.
+pub async fn delete_by_id<E>(db: &impl ConnectionTrait, id: i64, what: &str) -> AppResult<()>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    let result = E::delete_by_id(id).exec(db).await?;
+    if result.rows_affected == 0 {
+        return Err(AppError::NotFound(format!("{what} {id} does not exist")));
+    }
+    Ok(())
+}
