@@ -3,6 +3,7 @@
 //! [`AppError`](crate::error::AppError) back.
 
 pub mod api_keys;
+pub mod conditions;
 pub mod customers;
 pub mod orders;
 pub mod page;

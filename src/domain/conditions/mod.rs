@@ -1,0 +1,223 @@
+//! The one condition language of Nudge: `all` / `any` / `not` over typed predicates about a
+//! customer, their memberships and the event at hand. Customer actions, campaigns and segments
+//! all use it. A condition is stored as JSON in the shape of its GraphQL input; [`evaluate`]
+//! is a pure function of the condition and the [`Facts`].
+
+mod eval;
+mod facts;
+
+pub use eval::evaluate;
+pub use facts::{EventFacts, Facts, Item, OrderFacts};
+
+use serde::{Deserialize, Serialize};
+
+/// How deep `all` / `any` / `not` may nest.
+pub const MAX_DEPTH: usize = 8;
+/// The most predicates one condition may hold.
+pub const MAX_NODES: usize = 200;
+
+/// A boolean expression over a customer and an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Condition {
+    /// True when every part is true (and for an empty list).
+    All(Vec<Condition>),
+    /// True when some part is true (false for an empty list).
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    /// Products, categories, manufacturers or vendors among the items of the event (the cart
+    /// of a cart event, the lines of an order event, the viewed product) or the current cart.
+    Items(ItemsPredicate),
+    /// The customer has one of these roles.
+    HasRole {
+        role_ids: Vec<i64>,
+    },
+    /// The customer has this tag (with this value, when given).
+    HasTag {
+        tag_id: i64,
+        value: Option<String>,
+    },
+    /// The event's order total, in minor units of the store currency.
+    OrderTotal(Range),
+    /// Lifetime spent, in minor units of the store currency.
+    LifetimeSpent(Range),
+    /// Orders placed and not cancelled.
+    OrdersCount(Range),
+    /// The event's order is the customer's `n`th.
+    NthOrder {
+        n: i32,
+    },
+    /// The event's order was paid with one of these methods.
+    PaymentMethod {
+        methods: Vec<String>,
+    },
+    CustomerType {
+        company: bool,
+    },
+    Wholesale {
+        wholesale: bool,
+    },
+    /// Came through an affiliate: any, or one of `affiliate_ids`.
+    Affiliate {
+        affiliate_ids: Vec<String>,
+    },
+    /// The visited page's URL or referrer contains or equals a text (case-insensitive).
+    Url(UrlPredicate),
+    /// A custom attribute equals a JSON value.
+    Attribute {
+        key: String,
+        equals: serde_json::Value,
+    },
+    /// Whole days since registration, last login or last order.
+    DaysSince {
+        fact: DatedFact,
+        range: Range,
+    },
+}
+
+/// Which property of an item a predicate looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ItemAttribute {
+    Product,
+    Category,
+    Manufacturer,
+    Vendor,
+}
+
+/// Whether one or all of the listed values must be present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+/// Which items a predicate looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ItemScope {
+    /// The items the event is about.
+    Event,
+    /// The customer's current cart.
+    Cart,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemsPredicate {
+    pub attribute: ItemAttribute,
+    /// Product, category, manufacturer or vendor ids as the shop knows them.
+    pub values: Vec<String>,
+    pub quantifier: Quantifier,
+    pub scope: ItemScope,
+}
+
+/// An inclusive range; a missing end is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Range {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl Range {
+    pub fn contains(&self, value: i64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UrlField {
+    Url,
+    Referrer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TextMatch {
+    Contains,
+    Equals,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UrlPredicate {
+    pub field: UrlField,
+    pub matching: TextMatch,
+    pub value: String,
+}
+
+/// A dated fact of a customer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DatedFact {
+    Registration,
+    LastLogin,
+    LastOrder,
+}
+
+impl Condition {
+    /// The always-true condition.
+    pub fn always() -> Self {
+        Condition::All(Vec::new())
+    }
+
+    /// Nesting depth (a predicate alone is 1).
+    pub fn depth(&self) -> usize {
+        match self {
+            Condition::All(parts) | Condition::Any(parts) => {
+                1 + parts.iter().map(Condition::depth).max().unwrap_or(0)
+            }
+            Condition::Not(inner) => 1 + inner.depth(),
+            _ => 1,
+        }
+    }
+
+    /// Number of nodes.
+    pub fn size(&self) -> usize {
+        match self {
+            Condition::All(parts) | Condition::Any(parts) => {
+                1 + parts.iter().map(Condition::size).sum::<usize>()
+            }
+            Condition::Not(inner) => 1 + inner.size(),
+            _ => 1,
+        }
+    }
+
+    /// Every role id the condition refers to.
+    pub fn role_ids(&self) -> Vec<i64> {
+        let mut ids = Vec::new();
+        self.visit(&mut |c| {
+            if let Condition::HasRole { role_ids } = c {
+                ids.extend(role_ids.iter().copied());
+            }
+        });
+        ids
+    }
+
+    /// Every tag id the condition refers to.
+    pub fn tag_ids(&self) -> Vec<i64> {
+        let mut ids = Vec::new();
+        self.visit(&mut |c| {
+            if let Condition::HasTag { tag_id, .. } = c {
+                ids.push(*tag_id);
+            }
+        });
+        ids
+    }
+
+    fn visit(&self, f: &mut impl FnMut(&Condition)) {
+        f(self);
+        match self {
+            Condition::All(parts) | Condition::Any(parts) => {
+                for part in parts {
+                    part.visit(f);
+                }
+            }
+            Condition::Not(inner) => inner.visit(f),
+            _ => {}
+        }
+    }
+}
