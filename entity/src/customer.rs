@@ -31,6 +31,7 @@ pub struct Model {
     pub orders_count: i32,
     pub total_spent: i64,
     pub attributes: Json,
+    pub cart_updated_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -3,10 +3,17 @@
 //! Instants are `i64` epoch milliseconds (UTC); money is `i64` minor units of the row's
 //! currency. The domain layer converts both to richer types.
 
+pub mod action_firing;
 pub mod api_key;
+pub mod banner;
+pub mod cart_line;
 pub mod customer;
+pub mod customer_action;
 pub mod customer_role;
 pub mod customer_tag;
+pub mod delivery;
+pub mod event;
+pub mod membership_change;
 pub mod order;
 pub mod order_line;
 pub mod product;

@@ -124,6 +124,7 @@ mod tests {
             orders_count: 3,
             total_spent: 250_000,
             attributes: serde_json::json!({ "shoeSize": 38 }),
+            cart_updated_at: None,
             created_at: 0,
             updated_at: 0,
         }

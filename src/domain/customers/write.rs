@@ -82,6 +82,7 @@ pub async fn create(
         orders_count: 0,
         total_spent: 0,
         attributes: serde_json::json!({}),
+        cart_updated_at: None,
         created_at: now_ms,
         updated_at: now_ms,
     };

@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// A reaction to one kind of event: a condition, effects and a repeat policy.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer_actions")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: String,
+    pub active: bool,
+    pub active_from: Option<i64>,
+    pub active_to: Option<i64>,
+    pub trigger: String,
+    pub condition: Json,
+    pub effects: Json,
+    pub repeat_policy: String,
+    pub repeat_days: Option<i32>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

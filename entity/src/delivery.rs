@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// One message to one recipient on one channel, in the outbox. `dedupe_key` makes a second
+/// copy of the same message impossible.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deliveries")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub dedupe_key: String,
+    pub channel: String,
+    pub purpose: String,
+    pub customer_id: Option<i64>,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
+    pub status: String,
+    pub action_id: Option<i64>,
+    pub firing_id: Option<i64>,
+    pub created_at: i64,
+    pub due_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
