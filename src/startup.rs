@@ -4,6 +4,8 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{SetupSession, connect};
 use crate::domain::api_keys::{self, NewKey};
+use crate::domain::membership;
+use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
 use actix_web::dev::Server;
@@ -62,9 +64,22 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        let bus = EventBus::new(if settings.is_sqlite() {
+            BusMode::InProcess
+        } else {
+            BusMode::Postgres
+        });
+        if bus.mode() == BusMode::Postgres {
+            tokio::spawn(membership::relay_postgres_notifications(
+                settings.database_url.clone(),
+                db.clone(),
+                bus.clone(),
+            ));
+        }
         let state = AppState {
             db,
             clock,
+            bus,
             settings: settings.clone(),
         };
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));

@@ -2,13 +2,15 @@
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
-/// Shared handles of a running Nudge: database pool, clock and settings.
+/// Shared handles of a running Nudge: database pool, clock, event bus and settings.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub clock: SharedClock,
+    pub bus: EventBus,
     pub settings: Arc<Settings>,
 }

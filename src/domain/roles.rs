@@ -2,13 +2,14 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::membership::{self, ChangeSource, MembershipOutcome};
 use crate::domain::records::delete_by_id;
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
+use crate::events::EventBus;
 use chrono::{DateTime, Utc};
-use entity::{customer_role, product, role, role_product};
-use sea_orm::sea_query::OnConflict;
+use entity::{customer, customer_role, product, role, role_product};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder,
@@ -26,24 +27,6 @@ pub struct RoleInput {
     pub priority: Option<i32>,
     /// The shop's product ids, in the order storefronts should show them.
     pub recommended_products: Option<Vec<String>>,
-}
-
-/// Whether a membership call changed anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MembershipOutcome {
-    Changed,
-    Unchanged,
-}
-
-impl MembershipOutcome {
-    /// `Changed` when the statement touched a row.
-    pub fn from_rows(rows_affected: u64) -> Self {
-        if rows_affected > 0 {
-            MembershipOutcome::Changed
-        } else {
-            MembershipOutcome::Unchanged
-        }
-    }
 }
 
 /// Every role, highest priority first.
@@ -133,47 +116,45 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
 /// Puts a customer in a role. Unknown customer or role → `Invalid` on `customerId` / `roleId`.
 pub async fn assign(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     customer_id: i64,
     role_id: i64,
 ) -> AppResult<MembershipOutcome> {
     let txn = begin_write(db).await?;
-    check_membership_ids(&txn, customer_id, role_id).await?;
-    let inserted = customer_role::Entity::insert(customer_role::ActiveModel {
-        customer_id: ActiveValue::Set(customer_id),
-        role_id: ActiveValue::Set(role_id),
-        assigned_at: ActiveValue::Set(to_millis(now)),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            customer_role::Column::CustomerId,
-            customer_role::Column::RoleId,
-        ])
-        .do_nothing()
-        .to_owned(),
+    let customer = check_membership_ids(&txn, customer_id, role_id).await?;
+    let change = membership::grant_role(
+        &txn,
+        to_millis(now),
+        &customer,
+        role_id,
+        ChangeSource::Admin,
     )
-    .exec_without_returning(&txn)
     .await?;
     txn.commit().await?;
-    Ok(MembershipOutcome::from_rows(inserted))
+    Ok(membership::conclude(bus, change))
 }
 
 /// Takes a customer out of a role. Unknown ids → `Invalid`.
 pub async fn remove(
     db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
     customer_id: i64,
     role_id: i64,
 ) -> AppResult<MembershipOutcome> {
     let txn = begin_write(db).await?;
-    check_membership_ids(&txn, customer_id, role_id).await?;
-    let deleted = customer_role::Entity::delete_many()
-        .filter(customer_role::Column::CustomerId.eq(customer_id))
-        .filter(customer_role::Column::RoleId.eq(role_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let customer = check_membership_ids(&txn, customer_id, role_id).await?;
+    let change = membership::revoke_role(
+        &txn,
+        to_millis(now),
+        &customer,
+        role_id,
+        ChangeSource::Admin,
+    )
+    .await?;
     txn.commit().await?;
-    Ok(MembershipOutcome::from_rows(deleted))
+    Ok(membership::conclude(bus, change))
 }
 
 /// The roles of each customer in `customer_ids`, highest priority first.
@@ -224,18 +205,17 @@ async fn check_membership_ids(
     db: &impl ConnectionTrait,
     customer_id: i64,
     role_id: i64,
-) -> AppResult<()> {
+) -> AppResult<customer::Model> {
     let mut checker = Checker::new();
-    if crate::domain::customers::find(db, customer_id)
-        .await?
-        .is_none()
-    {
+    let customer = crate::domain::customers::find(db, customer_id).await?;
+    if customer.is_none() {
         checker.refuse("customerId", ViolationCode::NotFound, "no such customer");
     }
     if find(db, role_id).await?.is_none() {
         checker.refuse("roleId", ViolationCode::NotFound, "no such role");
     }
-    checker.finish()
+    checker.finish()?;
+    customer.ok_or_else(|| AppError::NotFound("no such customer".into()))
 }
 
 /// Validates `input` onto `model`; also resolves recommended products to their ids.

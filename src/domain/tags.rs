@@ -2,13 +2,14 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::membership::{self, ChangeSource, MembershipOutcome};
 use crate::domain::records::delete_by_id;
-use crate::domain::roles::MembershipOutcome;
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
+use crate::events::EventBus;
 use chrono::{DateTime, Utc};
-use entity::{customer_tag, tag};
+use entity::{customer, customer_tag, tag};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder,
@@ -94,6 +95,7 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
 /// Sets a tag (and its value) on a customer. Setting the same value again changes nothing.
 pub async fn set_on_customer(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     customer_id: i64,
     tag_id: i64,
@@ -101,7 +103,7 @@ pub async fn set_on_customer(
 ) -> AppResult<MembershipOutcome> {
     let txn = begin_write(db).await?;
     let mut checker = Checker::new();
-    check_ids(&txn, customer_id, tag_id, &mut checker).await?;
+    let customer = check_ids(&txn, customer_id, tag_id, &mut checker).await?;
     let value = match value {
         Some(raw) if !raw.trim().is_empty() => {
             checker.check("value", required_text(&raw, MAX_TEXT))
@@ -109,50 +111,41 @@ pub async fn set_on_customer(
         _ => None,
     };
     checker.finish()?;
-    let current = customer_tag::Entity::find_by_id((customer_id, tag_id))
-        .one(&txn)
-        .await?;
-    let outcome = match current {
-        Some(existing) if existing.value == value => MembershipOutcome::Unchanged,
-        Some(existing) => {
-            let mut active: customer_tag::ActiveModel = existing.into();
-            active.value = ActiveValue::Set(value);
-            active.set_at = ActiveValue::Set(to_millis(now));
-            active.update(&txn).await?;
-            MembershipOutcome::Changed
-        }
-        None => {
-            customer_tag::ActiveModel {
-                customer_id: ActiveValue::Set(customer_id),
-                tag_id: ActiveValue::Set(tag_id),
-                value: ActiveValue::Set(value),
-                set_at: ActiveValue::Set(to_millis(now)),
-            }
-            .insert(&txn)
-            .await?;
-            MembershipOutcome::Changed
-        }
+    let Some(customer) = customer else {
+        return Err(AppError::NotFound("no such customer".into()));
     };
+    let change = membership::set_tag(
+        &txn,
+        to_millis(now),
+        &customer,
+        tag_id,
+        value,
+        ChangeSource::Admin,
+    )
+    .await?;
     txn.commit().await?;
-    Ok(outcome)
+    Ok(membership::conclude(bus, change))
 }
 
 /// Takes a tag off a customer.
 pub async fn remove_from_customer(
     db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
     customer_id: i64,
     tag_id: i64,
 ) -> AppResult<MembershipOutcome> {
     let txn = begin_write(db).await?;
     let mut checker = Checker::new();
-    check_ids(&txn, customer_id, tag_id, &mut checker).await?;
+    let customer = check_ids(&txn, customer_id, tag_id, &mut checker).await?;
     checker.finish()?;
-    let deleted = customer_tag::Entity::delete_by_id((customer_id, tag_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let Some(customer) = customer else {
+        return Err(AppError::NotFound("no such customer".into()));
+    };
+    let change =
+        membership::clear_tag(&txn, to_millis(now), &customer, tag_id, ChangeSource::Admin).await?;
     txn.commit().await?;
-    Ok(MembershipOutcome::from_rows(deleted))
+    Ok(membership::conclude(bus, change))
 }
 
 /// The tags of each customer in `customer_ids`, by tag name.
@@ -187,17 +180,15 @@ async fn check_ids(
     customer_id: i64,
     tag_id: i64,
     checker: &mut Checker,
-) -> AppResult<()> {
-    if crate::domain::customers::find(db, customer_id)
-        .await?
-        .is_none()
-    {
+) -> AppResult<Option<customer::Model>> {
+    let customer = crate::domain::customers::find(db, customer_id).await?;
+    if customer.is_none() {
         checker.refuse("customerId", ViolationCode::NotFound, "no such customer");
     }
     if find(db, tag_id).await?.is_none() {
         checker.refuse("tagId", ViolationCode::NotFound, "no such tag");
     }
-    Ok(())
+    Ok(customer)
 }
 
 async fn checked_name(

@@ -9,6 +9,7 @@ mod customers;
 mod errors;
 pub mod limits;
 pub mod loaders;
+mod membership;
 mod money;
 mod orders;
 mod roles;
@@ -17,7 +18,7 @@ mod tags;
 
 use crate::config::ApiLimits;
 use crate::state::AppState;
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 pub use errors::coded;
@@ -44,13 +45,21 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
 );
 
-/// The schema type served at `/graphql`.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// Every subscription field.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(membership::MembershipSubscription);
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_recursive_depth(64)
-        .limit_directives(16)
+/// The schema type served at `/graphql`.
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_recursive_depth(64)
+    .limit_directives(16)
 }
 
 /// Builds the schema for a running server, with its limits.

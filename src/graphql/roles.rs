@@ -7,7 +7,8 @@ use super::loaders::{Loaders, load_error};
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
-use crate::domain::roles::{self, MembershipOutcome, RoleInput as DomainRoleInput};
+use crate::domain::membership::MembershipOutcome;
+use crate::domain::roles::{self, RoleInput as DomainRoleInput};
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::role;
@@ -166,6 +167,7 @@ impl RoleMutation {
         let state = state(ctx)?;
         let outcome = roles::assign(
             &state.db,
+            &state.bus,
             state.clock.now(),
             id_arg("customerId", &customer_id)?,
             id_arg("roleId", &role_id)?,
@@ -184,6 +186,8 @@ impl RoleMutation {
         let state = state(ctx)?;
         let outcome = roles::remove(
             &state.db,
+            &state.bus,
+            state.clock.now(),
             id_arg("customerId", &customer_id)?,
             id_arg("roleId", &role_id)?,
         )

@@ -6,7 +6,7 @@ use super::roles::MembershipPayload;
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
-use crate::domain::roles::MembershipOutcome;
+use crate::domain::membership::MembershipOutcome;
 use crate::domain::tags::{self, CustomerTag};
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -135,6 +135,7 @@ impl TagMutation {
         let state = state(ctx)?;
         let outcome = tags::set_on_customer(
             &state.db,
+            &state.bus,
             state.clock.now(),
             id_arg("customerId", &customer_id)?,
             id_arg("tagId", &tag_id)?,
@@ -154,6 +155,8 @@ impl TagMutation {
         let state = state(ctx)?;
         let outcome = tags::remove_from_customer(
             &state.db,
+            &state.bus,
+            state.clock.now(),
             id_arg("customerId", &customer_id)?,
             id_arg("tagId", &tag_id)?,
         )

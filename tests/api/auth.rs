@@ -1,8 +1,6 @@
-use crate::helpers::{TestApp, error_code, spawn_app};
-use futures_util::{SinkExt, StreamExt};
+use crate::helpers::{TestApp, WsClient, error_code, spawn_app};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// One kind of operation and the field it touches.
 const OPERATIONS: [(&str, &str); 5] = [
@@ -163,31 +161,7 @@ async fn a_revoked_key_stops_working_and_keys_list_without_secrets() {
 }
 
 async fn websocket_init(app: &TestApp, payload: Value) -> Message {
-    let url = app.address.replacen("http", "ws", 1) + "/graphql";
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connected");
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": payload }).to_string(),
-        ))
-        .await
-        .expect("sent");
-    loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer in time")
-            .expect("a message")
-            .expect("readable");
-        if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
-            return message;
-        }
-    }
+    WsClient::open(app, payload).await.next_frame().await
 }
 
 #[tokio::test]

@@ -273,3 +273,89 @@ fn with_database_name(url: &str, name: &str) -> String {
         None => format!("{prefix}/{name}"),
     }
 }
+
+/// A graphql-transport-ws client.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsClient {
+    /// Opens `/graphql` as a WebSocket and sends `connection_init` with `payload`.
+    pub async fn open(app: &TestApp, payload: Value) -> Self {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = app.address.replacen("http", "ws", 1) + "/graphql";
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("connected");
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                json!({ "type": "connection_init", "payload": payload }).to_string(),
+            ))
+            .await
+            .expect("sent");
+        Self { socket }
+    }
+
+    /// Opens a connection with `key` and waits for `connection_ack`.
+    pub async fn connect(app: &TestApp, key: &str) -> Self {
+        let mut client = Self::open(app, json!({ "Authorization": format!("Bearer {key}") })).await;
+        let ack = client.next_json().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
+    /// The next frame that is not a ping or pong (10 s at most).
+    pub async fn next_frame(&mut self) -> tokio_tungstenite::tungstenite::Message {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                    .await
+                    .expect("a frame in time")
+                    .expect("a frame")
+                    .expect("readable");
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                return message;
+            }
+        }
+    }
+
+    /// The next text frame as JSON.
+    pub async fn next_json(&mut self) -> Value {
+        match self.next_frame().await {
+            tokio_tungstenite::tungstenite::Message::Text(text) => {
+                serde_json::from_str(&text).expect("json")
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Starts operation `id`.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
+                    .to_string(),
+            ))
+            .await
+            .expect("sent");
+    }
+
+    /// The `data` of the next `next` message, failing on anything else.
+    pub async fn next_data(&mut self) -> Value {
+        let message = self.next_json().await;
+        assert_eq!(message["type"], "next", "{message}");
+        assert!(message["payload"].get("errors").is_none(), "{message}");
+        message["payload"]["data"].clone()
+    }
+}

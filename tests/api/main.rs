@@ -9,6 +9,7 @@ mod customers;
 mod health;
 mod helpers;
 mod limits;
+mod membership;
 mod pagination;
 mod roles;
 mod schema;

@@ -1,0 +1,409 @@
+//! Role and tag membership of customers: the primitives every writer uses (admin mutations
+//! and action effects), the change log they write, and the stream integrators subscribe to.
+
+use crate::error::AppResult;
+use crate::events::{BusMode, EventBus, MembershipChange, MembershipKind};
+use entity::{customer, customer_role, customer_tag, membership_change};
+use futures_util::Stream;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use std::collections::HashSet;
+use tokio::sync::broadcast::error::RecvError;
+
+/// The PostgreSQL channel membership changes are announced on.
+pub const NOTIFY_CHANNEL: &str = "nudge_membership";
+/// Changes read from the log at a time when a subscriber catches up.
+const REPLAY_PAGE: u64 = 500;
+
+/// Who made a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeSource {
+    Admin,
+    Action(i64),
+}
+
+impl ChangeSource {
+    fn as_string(self) -> String {
+        match self {
+            ChangeSource::Admin => "admin".to_owned(),
+            ChangeSource::Action(id) => format!("action:{id}"),
+        }
+    }
+}
+
+/// Which changes a subscriber wants; empty lists mean "any".
+#[derive(Clone, Debug, Default)]
+pub struct MembershipFilter {
+    pub customer_id: Option<i64>,
+    pub kinds: Vec<MembershipKind>,
+    pub role_ids: Vec<i64>,
+    pub tag_ids: Vec<i64>,
+}
+
+impl MembershipFilter {
+    pub fn matches(&self, change: &MembershipChange) -> bool {
+        self.customer_id.is_none_or(|id| id == change.customer_id)
+            && (self.kinds.is_empty() || self.kinds.contains(&change.kind))
+            && (self.role_ids.is_empty()
+                || change.role_id.is_some_and(|id| self.role_ids.contains(&id)))
+            && (self.tag_ids.is_empty()
+                || change.tag_id.is_some_and(|id| self.tag_ids.contains(&id)))
+    }
+}
+
+struct NewChange {
+    kind: MembershipKind,
+    role_id: Option<i64>,
+    tag_id: Option<i64>,
+    value: Option<String>,
+    previous_value: Option<String>,
+}
+
+/// Puts a customer in a role inside `txn`; logs and returns the change, or `None` when they
+/// had the role already.
+pub async fn grant_role(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    customer: &customer::Model,
+    role_id: i64,
+    source: ChangeSource,
+) -> AppResult<Option<MembershipChange>> {
+    let inserted = customer_role::Entity::insert(customer_role::ActiveModel {
+        customer_id: ActiveValue::Set(customer.id),
+        role_id: ActiveValue::Set(role_id),
+        assigned_at: ActiveValue::Set(now_ms),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            customer_role::Column::CustomerId,
+            customer_role::Column::RoleId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let change = NewChange {
+        kind: MembershipKind::RoleAssigned,
+        role_id: Some(role_id),
+        tag_id: None,
+        value: None,
+        previous_value: None,
+    };
+    log(txn, now_ms, customer, change, source).await.map(Some)
+}
+
+/// Takes a customer out of a role inside `txn`; `None` when they were not in it.
+pub async fn revoke_role(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    customer: &customer::Model,
+    role_id: i64,
+    source: ChangeSource,
+) -> AppResult<Option<MembershipChange>> {
+    let deleted = customer_role::Entity::delete_by_id((customer.id, role_id))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    let change = NewChange {
+        kind: MembershipKind::RoleRemoved,
+        role_id: Some(role_id),
+        tag_id: None,
+        value: None,
+        previous_value: None,
+    };
+    log(txn, now_ms, customer, change, source).await.map(Some)
+}
+
+/// Sets a tag (and value) on a customer inside `txn`; `None` when it had that value already.
+pub async fn set_tag(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    customer: &customer::Model,
+    tag_id: i64,
+    value: Option<String>,
+    source: ChangeSource,
+) -> AppResult<Option<MembershipChange>> {
+    let current = customer_tag::Entity::find_by_id((customer.id, tag_id))
+        .one(txn)
+        .await?;
+    let previous_value = match current {
+        Some(existing) if existing.value == value => return Ok(None),
+        Some(existing) => {
+            let previous = existing.value.clone();
+            let mut active: customer_tag::ActiveModel = existing.into();
+            active.value = ActiveValue::Set(value.clone());
+            active.set_at = ActiveValue::Set(now_ms);
+            active.update(txn).await?;
+            previous
+        }
+        None => {
+            customer_tag::ActiveModel {
+                customer_id: ActiveValue::Set(customer.id),
+                tag_id: ActiveValue::Set(tag_id),
+                value: ActiveValue::Set(value.clone()),
+                set_at: ActiveValue::Set(now_ms),
+            }
+            .insert(txn)
+            .await?;
+            None
+        }
+    };
+    let change = NewChange {
+        kind: MembershipKind::TagSet,
+        role_id: None,
+        tag_id: Some(tag_id),
+        value,
+        previous_value,
+    };
+    log(txn, now_ms, customer, change, source).await.map(Some)
+}
+
+/// Takes a tag off a customer inside `txn`; `None` when it did not have it.
+pub async fn clear_tag(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    customer: &customer::Model,
+    tag_id: i64,
+    source: ChangeSource,
+) -> AppResult<Option<MembershipChange>> {
+    let Some(existing) = customer_tag::Entity::find_by_id((customer.id, tag_id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    customer_tag::Entity::delete_by_id((customer.id, tag_id))
+        .exec(txn)
+        .await?;
+    let change = NewChange {
+        kind: MembershipKind::TagRemoved,
+        role_id: None,
+        tag_id: Some(tag_id),
+        value: None,
+        previous_value: existing.value,
+    };
+    log(txn, now_ms, customer, change, source).await.map(Some)
+}
+
+/// Writes a change to the log and, on PostgreSQL, announces it when the transaction commits.
+async fn log(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    customer: &customer::Model,
+    change: NewChange,
+    source: ChangeSource,
+) -> AppResult<MembershipChange> {
+    let row = membership_change::ActiveModel {
+        id: ActiveValue::NotSet,
+        customer_id: ActiveValue::Set(customer.id),
+        kind: ActiveValue::Set(change.kind.as_str().to_owned()),
+        role_id: ActiveValue::Set(change.role_id),
+        tag_id: ActiveValue::Set(change.tag_id),
+        value: ActiveValue::Set(change.value),
+        previous_value: ActiveValue::Set(change.previous_value),
+        source: ActiveValue::Set(source.as_string()),
+        occurred_at: ActiveValue::Set(now_ms),
+    }
+    .insert(txn)
+    .await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), row.id.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(to_change(row, &customer.external_id))
+}
+
+/// Whether a membership call changed anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipOutcome {
+    Changed,
+    Unchanged,
+}
+
+/// Announces a committed change (if any) and says whether there was one.
+pub fn conclude(bus: &EventBus, change: Option<MembershipChange>) -> MembershipOutcome {
+    match change {
+        Some(change) => {
+            announce(bus, [change]);
+            MembershipOutcome::Changed
+        }
+        None => MembershipOutcome::Unchanged,
+    }
+}
+
+/// Publishes committed changes on an in-process bus; with PostgreSQL the listener does it.
+pub fn announce(bus: &EventBus, changes: impl IntoIterator<Item = MembershipChange>) {
+    if bus.mode() == BusMode::InProcess {
+        for change in changes {
+            bus.publish(change);
+        }
+    }
+}
+
+fn to_change(row: membership_change::Model, customer_external_id: &str) -> MembershipChange {
+    MembershipChange {
+        id: row.id,
+        customer_id: row.customer_id,
+        customer_external_id: customer_external_id.to_owned(),
+        kind: MembershipKind::from_stored(&row.kind).unwrap_or(MembershipKind::TagSet),
+        role_id: row.role_id,
+        tag_id: row.tag_id,
+        value: row.value,
+        previous_value: row.previous_value,
+        source: row.source,
+        occurred_at: row.occurred_at,
+    }
+}
+
+/// Logged changes with an id above `after`, oldest first, at most `limit`.
+pub async fn changes_after(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> AppResult<Vec<MembershipChange>> {
+    let rows = membership_change::Entity::find()
+        .filter(membership_change::Column::Id.gt(after))
+        .order_by_asc(membership_change::Column::Id)
+        .limit(limit)
+        .find_also_related_customer(db)
+        .await?;
+    Ok(rows)
+}
+
+/// Loads logged rows with their customers' external ids.
+trait FindWithCustomer {
+    async fn find_also_related_customer(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> AppResult<Vec<MembershipChange>>;
+}
+
+impl FindWithCustomer for sea_orm::Select<membership_change::Entity> {
+    async fn find_also_related_customer(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> AppResult<Vec<MembershipChange>> {
+        let rows = self.all(db).await?;
+        let ids: HashSet<i64> = rows.iter().map(|r| r.customer_id).collect();
+        let customers: std::collections::HashMap<i64, String> = customer::Entity::find()
+            .filter(customer::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.external_id))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let external = customers.get(&row.customer_id).cloned().unwrap_or_default();
+                to_change(row, &external)
+            })
+            .collect())
+    }
+}
+
+/// Changes matching `filter`, in log order: first those after `after` (when given) from the
+/// log, then live ones from the bus. A subscriber that falls behind the bus catches up from
+/// the log, so it misses nothing and sees nothing twice.
+pub fn stream(
+    db: sea_orm::DatabaseConnection,
+    bus: EventBus,
+    after: Option<i64>,
+    filter: MembershipFilter,
+) -> impl Stream<Item = AppResult<MembershipChange>> {
+    async_stream::try_stream! {
+        let mut live = bus.subscribe();
+        let mut last = match after {
+            Some(after) => after,
+            None => latest_id(&db).await?,
+        };
+        let mut catching_up = after.is_some();
+        loop {
+            if catching_up {
+                let page = changes_after(&db, last, REPLAY_PAGE).await?;
+                let full = page.len() as u64 == REPLAY_PAGE;
+                for change in page {
+                    last = change.id;
+                    if filter.matches(&change) {
+                        yield change;
+                    }
+                }
+                catching_up = full;
+                continue;
+            }
+            match live.recv().await {
+                Ok(change) if change.id > last => {
+                    last = change.id;
+                    if filter.matches(&change) {
+                        yield change.as_ref().clone();
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => catching_up = true,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    }
+}
+
+async fn latest_id(db: &impl ConnectionTrait) -> AppResult<i64> {
+    Ok(membership_change::Entity::find()
+        .select_only()
+        .column(membership_change::Column::Id)
+        .order_by_desc(membership_change::Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0))
+}
+
+/// On PostgreSQL: listens for announced changes and publishes them on this process's bus,
+/// reconnecting after failures. Runs until the process stops.
+pub async fn relay_postgres_notifications(
+    url: String,
+    db: sea_orm::DatabaseConnection,
+    bus: EventBus,
+) {
+    use sea_orm::sqlx::postgres::PgListener;
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = async {
+            let mut listener = PgListener::connect(&url).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            backoff = std::time::Duration::from_millis(200);
+            loop {
+                let notification = listener.recv().await?;
+                let Ok(id) = notification.payload().parse::<i64>() else {
+                    continue;
+                };
+                let found = membership_change::Entity::find_by_id(id)
+                    .find_also_related_customer(&db)
+                    .await?;
+                for change in found {
+                    bus.publish(change);
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "membership listener failed; reconnecting");
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}

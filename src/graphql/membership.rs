@@ -1,0 +1,145 @@
+//! The membership change feed: role and tag changes of customers, streamed in log order.
+
+use super::auth::Require;
+use super::errors::{coded, to_graphql};
+use super::scalars::{id_arg, opt_id_arg};
+use super::state;
+use crate::clock::from_millis;
+use crate::domain::customers;
+use crate::domain::membership::{self, MembershipFilter};
+use crate::error::ErrorCode;
+use crate::events::{MembershipChange as DomainChange, MembershipKind};
+use async_graphql::{Context, Enum, ID, InputObject, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+/// What changed.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipChangeKind {
+    RoleAssigned,
+    RoleRemoved,
+    TagSet,
+    TagRemoved,
+}
+
+impl From<MembershipKind> for MembershipChangeKind {
+    fn from(k: MembershipKind) -> Self {
+        match k {
+            MembershipKind::RoleAssigned => MembershipChangeKind::RoleAssigned,
+            MembershipKind::RoleRemoved => MembershipChangeKind::RoleRemoved,
+            MembershipKind::TagSet => MembershipChangeKind::TagSet,
+            MembershipKind::TagRemoved => MembershipChangeKind::TagRemoved,
+        }
+    }
+}
+
+impl From<MembershipChangeKind> for MembershipKind {
+    fn from(k: MembershipChangeKind) -> Self {
+        match k {
+            MembershipChangeKind::RoleAssigned => MembershipKind::RoleAssigned,
+            MembershipChangeKind::RoleRemoved => MembershipKind::RoleRemoved,
+            MembershipChangeKind::TagSet => MembershipKind::TagSet,
+            MembershipChangeKind::TagRemoved => MembershipKind::TagRemoved,
+        }
+    }
+}
+
+/// One change of a customer's roles or tags.
+#[derive(SimpleObject)]
+pub struct MembershipChange {
+    /// Position in the change log: pass it as `after` to resume a feed.
+    pub id: ID,
+    pub customer_id: ID,
+    pub customer_external_id: String,
+    pub kind: MembershipChangeKind,
+    pub role_id: Option<ID>,
+    pub tag_id: Option<ID>,
+    /// The tag's value after the change.
+    pub value: Option<String>,
+    /// The tag's value before the change.
+    pub previous_value: Option<String>,
+    /// `admin`, or `action:<id>` when a customer action made the change.
+    pub source: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<DomainChange> for MembershipChange {
+    fn from(c: DomainChange) -> Self {
+        let id = |n: i64| ID(n.to_string());
+        MembershipChange {
+            id: id(c.id),
+            customer_id: id(c.customer_id),
+            customer_external_id: c.customer_external_id,
+            kind: c.kind.into(),
+            role_id: c.role_id.map(id),
+            tag_id: c.tag_id.map(id),
+            value: c.value,
+            previous_value: c.previous_value,
+            source: c.source,
+            occurred_at: from_millis(c.occurred_at),
+        }
+    }
+}
+
+/// Which changes to receive; omitted fields match everything.
+#[derive(InputObject, Default)]
+pub struct MembershipChangeFilter {
+    pub customer_id: Option<ID>,
+    pub customer_external_id: Option<String>,
+    pub kinds: Option<Vec<MembershipChangeKind>>,
+    pub role_ids: Option<Vec<ID>>,
+    pub tag_ids: Option<Vec<ID>>,
+}
+
+#[derive(Default)]
+pub struct MembershipSubscription;
+
+#[Subscription]
+impl MembershipSubscription {
+    /// Role and tag changes, in the order they happened. With `after`, the feed first replays
+    /// the logged changes after that id (`"0"`: the whole log), then goes on live — so a client
+    /// that reconnects with the last id it saw misses nothing.
+    #[graphql(guard = "Require::READ")]
+    async fn membership_changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<ID>,
+        filter: Option<MembershipChangeFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<MembershipChange>> + use<>>
+    {
+        let state = state(ctx)?;
+        let filter = filter.unwrap_or_default();
+        let mut customer_id = opt_id_arg("filter.customerId", filter.customer_id)?;
+        if let Some(external_id) = filter.customer_external_id {
+            let customer = customers::find_by_external_id(&state.db, &external_id)
+                .await
+                .map_err(to_graphql)?
+                .ok_or_else(|| coded(ErrorCode::NotFound, "no customer has this external id"))?;
+            customer_id = Some(customer.id);
+        }
+        let ids = |list: Option<Vec<ID>>, name: &str| -> async_graphql::Result<Vec<i64>> {
+            list.unwrap_or_default()
+                .iter()
+                .map(|id| id_arg(name, id))
+                .collect()
+        };
+        let domain_filter = MembershipFilter {
+            customer_id,
+            kinds: filter
+                .kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            role_ids: ids(filter.role_ids, "filter.roleIds")?,
+            tag_ids: ids(filter.tag_ids, "filter.tagIds")?,
+        };
+        // `after: "0"` replays the whole log.
+        let after = match after {
+            Some(id) if id.as_str() == "0" => Some(0),
+            other => opt_id_arg("after", other)?,
+        };
+        let changes = membership::stream(state.db.clone(), state.bus.clone(), after, domain_filter);
+        Ok(changes.map(|item| item.map(MembershipChange::from).map_err(to_graphql)))
+    }
+}
