@@ -50,6 +50,8 @@ pub enum ViolationCode {
     Taken,
     /// Refers to a record that does not exist.
     NotFound,
+    /// Contradicts what was recorded before (an event id reused for other content).
+    Conflict,
 }
 
 /// One refused input field. `field` is the path inside the operation's input, e.g.

@@ -80,6 +80,7 @@ impl Application {
             db,
             clock,
             bus,
+            processor_wake: Arc::new(tokio::sync::Notify::new()),
             settings: settings.clone(),
         };
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));

@@ -12,5 +12,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub clock: SharedClock,
     pub bus: EventBus,
+    /// Woken after events are recorded, so the processor handles them at once.
+    pub processor_wake: Arc<tokio::sync::Notify>,
     pub settings: Arc<Settings>,
 }

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod conditions;
 pub mod customers;
+pub mod ingest;
 pub mod membership;
 pub mod orders;
 pub mod page;

@@ -20,7 +20,8 @@ pub const MAX_BATCH: usize = 100;
 pub const MAX_LINES: usize = 500;
 
 /// Where an order is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Placed,
     Paid,
@@ -125,7 +126,6 @@ pub async fn upsert(
     store_currency: &str,
     inputs: Vec<OrderInput>,
 ) -> AppResult<Vec<order::Model>> {
-    let mut checker = Checker::new();
     if inputs.len() > MAX_BATCH {
         return Err(AppError::invalid(
             &["orders"],
@@ -133,6 +133,20 @@ pub async fn upsert(
             format!("at most {MAX_BATCH} orders per call"),
         ));
     }
+    let txn = begin_write(db).await?;
+    let saved = upsert_in(&txn, now, store_currency, inputs).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// [`upsert`] inside the caller's transaction; violations are indexed by input position.
+pub async fn upsert_in(
+    txn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    store_currency: &str,
+    inputs: Vec<OrderInput>,
+) -> AppResult<Vec<order::Model>> {
+    let mut checker = Checker::new();
     let customer_refs: Vec<String> = inputs
         .iter()
         .map(|o| o.customer_external_id.trim().to_owned())
@@ -142,16 +156,15 @@ pub async fn upsert(
         .flat_map(|o| &o.lines)
         .map(|l| l.product_external_id.trim().to_owned())
         .collect();
-    let txn = begin_write(db).await?;
     let customers = ids_by_external_id::<customer::Entity, _>(
-        &txn,
+        txn,
         customer::Column::ExternalId,
         customer_refs,
         |m| (m.external_id, m.id),
     )
     .await?;
     let products = ids_by_external_id::<product::Entity, _>(
-        &txn,
+        txn,
         product::Column::ExternalId,
         product_refs,
         |m| (m.external_id, m.id),
@@ -185,7 +198,7 @@ pub async fn upsert(
     let external_ids: Vec<String> = rows.iter().map(|r| r.external_id.clone()).collect();
     let previous_owners: Vec<i64> = order::Entity::find()
         .filter(order::Column::ExternalId.is_in(external_ids.iter().cloned()))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|o| o.customer_id)
@@ -227,11 +240,11 @@ pub async fn upsert(
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     let mut saved = order::Entity::find()
         .filter(order::Column::ExternalId.is_in(external_ids.iter().cloned()))
-        .all(&txn)
+        .all(txn)
         .await?;
     let order_ids: HashMap<String, i64> = saved
         .iter()
@@ -239,7 +252,7 @@ pub async fn upsert(
         .collect();
     order_line::Entity::delete_many()
         .filter(order_line::Column::OrderId.is_in(order_ids.values().copied()))
-        .exec(&txn)
+        .exec(txn)
         .await?;
     let lines: Vec<order_line::ActiveModel> = rows
         .iter()
@@ -260,13 +273,12 @@ pub async fn upsert(
         .collect();
     if !lines.is_empty() {
         order_line::Entity::insert_many(lines)
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
     for customer_id in affected {
-        refresh_order_facts(&txn, customer_id, store_currency).await?;
+        refresh_order_facts(txn, customer_id, store_currency).await?;
     }
-    txn.commit().await?;
     saved.sort_by_key(|o| positions.get(&o.external_id).copied().unwrap_or(usize::MAX));
     Ok(saved)
 }

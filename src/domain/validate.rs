@@ -38,6 +38,11 @@ impl Checker {
             .extend(nested.into_iter().map(|v| v.under(prefix)));
     }
 
+    /// Takes violations whose paths are complete already.
+    pub fn absorb_flat(&mut self, violations: Vec<FieldViolation>) {
+        self.violations.extend(violations);
+    }
+
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
     }

@@ -14,6 +14,8 @@ impl Require {
     pub const ADMIN: Require = Require(&[Scope::Admin]);
     /// Admin and integrator keys: reads across customers.
     pub const READ: Require = Require(&[Scope::Admin, Scope::Integrator]);
+    /// Admin and storefront keys: reporting what customers do.
+    pub const INGEST: Require = Require(&[Scope::Admin, Scope::Storefront]);
     /// Any valid key.
     pub const ANY: Require = Require(&[Scope::Admin, Scope::Integrator, Scope::Storefront]);
 }

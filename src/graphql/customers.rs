@@ -2,6 +2,7 @@
 //! update / delete.
 
 use super::auth::Require;
+use super::catalog::Product;
 use super::connection::{connection, page_request};
 use super::errors::{payload, respond, to_graphql};
 use super::loaders::{Loaders, load_error};
@@ -85,10 +86,20 @@ pub struct Customer {
     pub total_spent: Money,
     /// Custom attributes (a JSON object).
     pub attributes: Json<serde_json::Value>,
+    /// When the cart last changed; null when it is empty.
+    pub cart_updated_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
     pub row_id: i64,
+}
+
+/// A product in a customer's cart.
+#[derive(SimpleObject)]
+pub struct CartItem {
+    pub product: Product,
+    pub quantity: i32,
+    pub added_at: DateTime<Utc>,
 }
 
 impl Customer {
@@ -125,6 +136,7 @@ impl Customer {
             orders_count: m.orders_count,
             total_spent: Money::new(m.total_spent, store_currency),
             attributes: Json(m.attributes),
+            cart_updated_at: m.cart_updated_at.map(from_millis),
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         }
@@ -160,6 +172,22 @@ impl Customer {
             .unwrap_or_default()
             .into_iter()
             .map(AppliedTag::from)
+            .collect())
+    }
+
+    /// The customer's current cart.
+    async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CartItem>> {
+        let state = state(ctx)?;
+        let lines = customers::cart(&state.db, self.row_id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(lines
+            .into_iter()
+            .map(|(line, product)| CartItem {
+                product: Product::from(product),
+                quantity: line.quantity,
+                added_at: from_millis(line.added_at),
+            })
             .collect())
     }
 

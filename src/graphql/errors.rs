@@ -21,6 +21,8 @@ pub enum UserErrorCode {
     Taken,
     /// Refers to something that does not exist.
     NotFound,
+    /// Contradicts what was recorded before (an event id reused for other content).
+    Conflict,
 }
 
 /// A refused input field. `field` is the path to it, starting with the argument name.
@@ -40,6 +42,7 @@ impl From<FieldViolation> for UserError {
             ViolationCode::OutOfRange => UserErrorCode::OutOfRange,
             ViolationCode::Taken => UserErrorCode::Taken,
             ViolationCode::NotFound => UserErrorCode::NotFound,
+            ViolationCode::Conflict => UserErrorCode::Conflict,
         };
         UserError {
             field: v.field,

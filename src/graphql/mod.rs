@@ -7,6 +7,7 @@ mod catalog;
 mod connection;
 mod customers;
 mod errors;
+mod events;
 pub mod limits;
 pub mod loaders;
 mod membership;
@@ -32,6 +33,7 @@ pub struct Query(
     tags::TagQuery,
     catalog::CatalogQuery,
     orders::OrderQuery,
+    events::EventQuery,
 );
 
 /// Every mutation field.
@@ -43,6 +45,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     orders::OrderMutation,
     api_keys::ApiKeyMutation,
+    events::EventMutation,
 );
 
 /// Every subscription field.

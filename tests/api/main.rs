@@ -6,6 +6,7 @@ mod auth;
 mod catalog;
 mod cli;
 mod customers;
+mod events;
 mod health;
 mod helpers;
 mod limits;

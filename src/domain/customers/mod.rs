@@ -4,12 +4,13 @@
 mod write;
 
 pub use write::{ConsentInput, CustomerInput, create, delete, update};
+pub(crate) use write::{apply, blank_customer};
 
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::error::{AppError, AppResult};
-use entity::{customer, customer_role, customer_tag, tag};
+use entity::{cart_line, customer, customer_role, customer_tag, product, tag};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Whether a customer is a person or a company.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,6 +136,23 @@ pub async fn list(
     }
     let select = customer::Entity::find().filter(condition);
     Ok(fetch_page(db, select, customer::Column::Id, page).await?)
+}
+
+/// A customer's current cart with its products, oldest line first.
+pub async fn cart(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<Vec<(cart_line::Model, product::Model)>> {
+    Ok(cart_line::Entity::find()
+        .filter(cart_line::Column::CustomerId.eq(customer_id))
+        .find_also_related(product::Entity)
+        .order_by_asc(cart_line::Column::AddedAt)
+        .order_by_asc(cart_line::Column::ProductId)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(line, product)| product.map(|p| (line, p)))
+        .collect())
 }
 
 fn escape_like(text: &str) -> String {

@@ -55,7 +55,19 @@ pub async fn create(
         checker.refuse("externalId", ViolationCode::Blank, "must not be blank");
     }
     let now_ms = to_millis(now);
-    let blank = customer::Model {
+    let blank = blank_customer(now_ms);
+    let model = apply(&txn, blank, input, now_ms, checker).await?;
+    let mut active: customer::ActiveModel = model.into();
+    active = active.reset_all();
+    active.id = ActiveValue::NotSet;
+    let saved = active.insert(&txn).await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+/// A customer with no data yet, created at `now_ms` (its id is set on insert).
+pub(crate) fn blank_customer(now_ms: i64) -> customer::Model {
+    customer::Model {
         id: 0,
         external_id: String::new(),
         email: None,
@@ -85,14 +97,7 @@ pub async fn create(
         cart_updated_at: None,
         created_at: now_ms,
         updated_at: now_ms,
-    };
-    let model = apply(&txn, blank, input, now_ms, checker).await?;
-    let mut active: customer::ActiveModel = model.into();
-    active = active.reset_all();
-    active.id = ActiveValue::NotSet;
-    let saved = active.insert(&txn).await?;
-    txn.commit().await?;
-    Ok(saved)
+    }
 }
 
 /// Changes the fields `input` names. `NOT_FOUND` when the customer does not exist.
@@ -118,7 +123,7 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
 }
 
 /// Validates `input` and applies it to `model`, or returns every violation.
-async fn apply(
+pub(crate) async fn apply(
     txn: &impl sea_orm::ConnectionTrait,
     mut model: customer::Model,
     input: CustomerInput,

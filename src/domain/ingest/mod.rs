@@ -1,0 +1,201 @@
+//! Storefront events: what customers did, stored append-only and idempotently, with the
+//! customer's facts brought up to date in the same transaction. Automation runs later, from
+//! the stored events (see the processor); ingest never runs it.
+//!
+//! Unknown customers are created from the event (with only their external id until a
+//! `registered` or `profileUpdated` event fills the profile). Unknown products are refused.
+
+mod apply;
+mod record;
+
+pub use record::{RecordedEvent, find_by_event_id, record_events};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The most events one call may carry.
+pub const MAX_BATCH: usize = 500;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Registered,
+    LoggedIn,
+    ProfileUpdated,
+    ProductViewed,
+    AddedToCart,
+    CartUpdated,
+    OrderPlaced,
+    OrderStatusChanged,
+    PageVisited,
+    NewsletterSubscribed,
+    NewsletterUnsubscribed,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Registered,
+        EventKind::LoggedIn,
+        EventKind::ProfileUpdated,
+        EventKind::ProductViewed,
+        EventKind::AddedToCart,
+        EventKind::CartUpdated,
+        EventKind::OrderPlaced,
+        EventKind::OrderStatusChanged,
+        EventKind::PageVisited,
+        EventKind::NewsletterSubscribed,
+        EventKind::NewsletterUnsubscribed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Registered => "registered",
+            EventKind::LoggedIn => "logged_in",
+            EventKind::ProfileUpdated => "profile_updated",
+            EventKind::ProductViewed => "product_viewed",
+            EventKind::AddedToCart => "added_to_cart",
+            EventKind::CartUpdated => "cart_updated",
+            EventKind::OrderPlaced => "order_placed",
+            EventKind::OrderStatusChanged => "order_status_changed",
+            EventKind::PageVisited => "page_visited",
+            EventKind::NewsletterSubscribed => "newsletter_subscribed",
+            EventKind::NewsletterUnsubscribed => "newsletter_unsubscribed",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Profile fields an event may carry; absent fields are left as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub birthday: Option<NaiveDate>,
+    pub time_zone: Option<String>,
+    pub locale: Option<String>,
+    pub company: Option<bool>,
+    pub wholesale: Option<bool>,
+    pub affiliate_id: Option<String>,
+    pub email_consent: Option<bool>,
+    pub sms_consent: Option<bool>,
+    pub attributes: Option<serde_json::Value>,
+}
+
+/// A product and quantity in a cart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLine {
+    pub product_external_id: String,
+    pub quantity: i32,
+}
+
+/// One line of a placed order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub product_external_id: String,
+    pub quantity: i32,
+    /// Decimal amount in the order's currency.
+    pub unit_price: String,
+}
+
+/// An order as the storefront reports it when it is placed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacedOrder {
+    pub order_external_id: String,
+    /// `placed` unless the order was paid at once.
+    pub status: crate::domain::orders::OrderStatus,
+    pub payment_method: Option<String>,
+    pub total: String,
+    pub currency: String,
+    pub planned_delivery_at: Option<DateTime<Utc>>,
+    pub lines: Vec<OrderLine>,
+}
+
+/// What an event is about, by kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum EventPayload {
+    Registered(Profile),
+    LoggedIn {},
+    ProfileUpdated(Profile),
+    ProductViewed {
+        product_external_id: String,
+    },
+    /// Lines added to the cart (quantities add up).
+    AddedToCart {
+        lines: Vec<CartLine>,
+    },
+    /// The whole cart as it is now.
+    CartUpdated {
+        lines: Vec<CartLine>,
+    },
+    OrderPlaced(PlacedOrder),
+    OrderStatusChanged {
+        order_external_id: String,
+        status: crate::domain::orders::OrderStatus,
+        planned_delivery_at: Option<DateTime<Utc>>,
+    },
+    PageVisited {
+        url: String,
+        referrer: Option<String>,
+    },
+    NewsletterSubscribed {},
+    NewsletterUnsubscribed {},
+}
+
+impl EventPayload {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            EventPayload::Registered(_) => EventKind::Registered,
+            EventPayload::LoggedIn {} => EventKind::LoggedIn,
+            EventPayload::ProfileUpdated(_) => EventKind::ProfileUpdated,
+            EventPayload::ProductViewed { .. } => EventKind::ProductViewed,
+            EventPayload::AddedToCart { .. } => EventKind::AddedToCart,
+            EventPayload::CartUpdated { .. } => EventKind::CartUpdated,
+            EventPayload::OrderPlaced(_) => EventKind::OrderPlaced,
+            EventPayload::OrderStatusChanged { .. } => EventKind::OrderStatusChanged,
+            EventPayload::PageVisited { .. } => EventKind::PageVisited,
+            EventPayload::NewsletterSubscribed {} => EventKind::NewsletterSubscribed,
+            EventPayload::NewsletterUnsubscribed {} => EventKind::NewsletterUnsubscribed,
+        }
+    }
+
+    /// The external ids of the products the event names.
+    pub fn product_external_ids(&self) -> Vec<&str> {
+        match self {
+            EventPayload::ProductViewed {
+                product_external_id,
+            } => vec![product_external_id],
+            EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => lines
+                .iter()
+                .map(|l| l.product_external_id.as_str())
+                .collect(),
+            EventPayload::OrderPlaced(order) => order
+                .lines
+                .iter()
+                .map(|l| l.product_external_id.as_str())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One event as a storefront sends it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventInput {
+    /// The client's idempotency key.
+    pub event_id: String,
+    pub customer_external_id: String,
+    /// When it happened; the time of receipt when absent.
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub payload: EventPayload,
+}
