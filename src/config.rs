@@ -41,6 +41,8 @@ pub struct Settings {
     pub http_workers: Option<usize>,
     pub default_timezone: Tz,
     pub currency: String,
+    /// Where `notifyStaff` effects send their email.
+    pub staff_email: Option<String>,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub limits: ApiLimits,
@@ -75,6 +77,16 @@ impl Settings {
                 reason: "expected an ISO 4217 code such as USD".into(),
             });
         }
+        let staff_email = get("NUDGE_STAFF_EMAIL").map(|v| v.trim().to_owned());
+        if let Some(address) = &staff_email
+            && !address.contains('@')
+        {
+            return Err(ConfigError {
+                name: "NUDGE_STAFF_EMAIL",
+                value: address.clone(),
+                reason: "expected an email address".into(),
+            });
+        }
         Ok(Settings {
             database_url: get("NUDGE_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             database_max_connections: parse(&get, "NUDGE_DATABASE_MAX_CONNECTIONS", 10)?,
@@ -86,6 +98,7 @@ impl Settings {
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
             default_timezone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
             currency,
+            staff_email,
             log_format: parse(&get, "NUDGE_LOG_FORMAT", LogFormat::Human)?,
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
             limits: ApiLimits {

@@ -32,6 +32,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// One connection kept open for the life of the process (no idle timeout, no recycling), for
+/// session state such as advisory locks.
+pub async fn connect_dedicated(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
 /// A single connection that holds the setup lock until released, so that several processes
 /// starting together migrate and bootstrap one after the other. On PostgreSQL the lock is an
 /// advisory lock; on SQLite it is an OS file lock on `<database file>.setup-lock`.

@@ -3,6 +3,7 @@
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{SetupSession, connect};
+use crate::domain::actions::processor;
 use crate::domain::api_keys::{self, NewKey};
 use crate::domain::membership;
 use crate::events::{BusMode, EventBus};
@@ -83,6 +84,15 @@ impl Application {
             processor_wake: Arc::new(tokio::sync::Notify::new()),
             settings: settings.clone(),
         };
+        tokio::spawn(processor::run(
+            state.db.clone(),
+            settings.database_url.clone(),
+            state.bus.clone(),
+            state.clock.clone(),
+            state.processor_wake.clone(),
+            settings.currency.clone(),
+            settings.staff_email.clone(),
+        ));
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
         let server = serve(listener, state.clone(), schema, settings.http_workers)?;
         Ok(Self {

@@ -2,6 +2,7 @@
 //! database handle, the current instant and validated or raw inputs, and get models or an
 //! [`AppError`](crate::error::AppError) back.
 
+pub mod actions;
 pub mod api_keys;
 pub mod conditions;
 pub mod customers;
@@ -12,6 +13,7 @@ pub mod page;
 pub mod products;
 pub mod records;
 pub mod roles;
+pub mod storefront;
 pub mod tags;
 pub mod validate;
 pub mod values;

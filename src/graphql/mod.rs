@@ -1,9 +1,11 @@
 //! The GraphQL adapter: one file per domain area, merged into one schema. Resolvers convert
 //! arguments, call the domain and convert results; no business rule lives here.
 
+mod actions;
 mod api_keys;
 mod auth;
 mod catalog;
+mod conditions;
 mod connection;
 mod customers;
 mod errors;
@@ -15,6 +17,7 @@ mod money;
 mod orders;
 mod roles;
 mod scalars;
+mod storefront;
 mod tags;
 
 use crate::config::ApiLimits;
@@ -34,6 +37,8 @@ pub struct Query(
     catalog::CatalogQuery,
     orders::OrderQuery,
     events::EventQuery,
+    actions::ActionQuery,
+    storefront::StorefrontQuery,
 );
 
 /// Every mutation field.
@@ -46,6 +51,8 @@ pub struct Mutation(
     orders::OrderMutation,
     api_keys::ApiKeyMutation,
     events::EventMutation,
+    actions::ActionMutation,
+    storefront::StorefrontMutation,
 );
 
 /// Every subscription field.

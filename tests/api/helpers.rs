@@ -359,3 +359,81 @@ impl WsClient {
         message["payload"]["data"].clone()
     }
 }
+
+impl TestApp {
+    /// Records events with `key`, asserting they were accepted.
+    pub async fn record(&self, key: &str, events: Value) -> Value {
+        let response = self
+            .graphql(
+                Some(key),
+                "mutation($events: [EventInput!]!) { recordEvents(events: $events) { results { duplicate event { id eventId } } userErrors { field code message } } }",
+                json!({ "events": events }),
+            )
+            .await;
+        let payload = response["data"]["recordEvents"].clone();
+        assert_eq!(payload["userErrors"], json!([]), "{response}");
+        payload
+    }
+
+    /// Waits (10 s at most) until the processor has handled `event_id`; returns its outcome.
+    pub async fn processed(&self, event_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let data = self
+                .admin_data(
+                    "query($id: String!) { event(eventId: $id) { processedAt outcome } }",
+                    json!({ "id": event_id }),
+                )
+                .await;
+            if !data["event"]["processedAt"].is_null() {
+                return data["event"]["outcome"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "event {event_id} was not processed in time"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a customer action from `input` and returns its id.
+    pub async fn create_action(&self, input: Value) -> String {
+        let data = self
+            .admin_data(
+                "mutation($input: CustomerActionInput!) { createCustomerAction(input: $input) { action { id } userErrors { field code message } } }",
+                json!({ "input": input }),
+            )
+            .await;
+        let payload = &data["createCustomerAction"];
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        payload["action"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a role and returns its id.
+    pub async fn create_role(&self, name: &str, system_name: &str, products: &[&str]) -> String {
+        let data = self
+            .admin_data(
+                "mutation($input: RoleInput!) { createRole(input: $input) { role { id } userErrors { message } } }",
+                json!({ "input": { "name": name, "systemName": system_name, "recommendedProducts": products } }),
+            )
+            .await;
+        data["createRole"]["role"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Creates a tag and returns its id.
+    pub async fn create_tag(&self, name: &str) -> String {
+        let data = self
+            .admin_data(
+                "mutation($n: String!) { createTag(name: $n) { tag { id } } }",
+                json!({ "n": name }),
+            )
+            .await;
+        data["createTag"]["tag"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+}

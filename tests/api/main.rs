@@ -2,6 +2,7 @@
 //! database (SQLite by default, PostgreSQL when `NUDGE_TEST_DATABASE_URL` is set) and talks to
 //! it over HTTP.
 
+mod actions;
 mod auth;
 mod catalog;
 mod cli;

@@ -208,6 +208,45 @@ impl Condition {
         ids
     }
 
+    /// The first part that can never be meaningful (an empty list, a range whose minimum is
+    /// above its maximum …), described for people.
+    pub fn first_problem(&self) -> Option<String> {
+        let mut problem = None;
+        self.visit(&mut |c| {
+            if problem.is_some() {
+                return;
+            }
+            let bad_range = |r: &Range| r.min.zip(r.max).is_some_and(|(min, max)| min > max);
+            problem = match c {
+                Condition::Items(p) if p.values.is_empty() => {
+                    Some("items needs at least one value")
+                }
+                Condition::HasRole { role_ids } if role_ids.is_empty() => {
+                    Some("hasRole needs at least one role")
+                }
+                Condition::PaymentMethod { methods } if methods.is_empty() => {
+                    Some("paymentMethod needs at least one method")
+                }
+                Condition::NthOrder { n } if *n < 1 => Some("nthOrder counts from 1"),
+                Condition::Url(p) if p.value.trim().is_empty() => Some("url needs a text to match"),
+                Condition::Attribute { key, .. } if key.trim().is_empty() => {
+                    Some("attribute needs a key")
+                }
+                Condition::OrderTotal(r)
+                | Condition::LifetimeSpent(r)
+                | Condition::OrdersCount(r)
+                | Condition::DaysSince { range: r, .. }
+                    if bad_range(r) =>
+                {
+                    Some("a range's min is above its max")
+                }
+                _ => None,
+            }
+            .map(str::to_owned);
+        });
+        problem
+    }
+
     fn visit(&self, f: &mut impl FnMut(&Condition)) {
         f(self);
         match self {

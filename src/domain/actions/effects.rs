@@ -1,0 +1,389 @@
+//! The effect executor: what automation does to a customer. Customer actions use it now;
+//! campaigns will too. Every effect is applied inside the caller's transaction and is
+//! idempotent: membership changes are no-ops when nothing changes, banners and messages carry
+//! a unique key per (firing, effect).
+
+use crate::domain::membership::{self, ChangeSource};
+use crate::domain::validate::Checker;
+use crate::domain::values::{MAX_TEXT, required_text};
+use crate::error::{AppResult, ViolationCode};
+use crate::events::MembershipChange;
+use entity::{banner, customer, delivery};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait};
+use serde::{Deserialize, Serialize};
+
+const HOUR_MS: i64 = 3_600_000;
+/// The longest banner or email body.
+const MAX_BODY: usize = 64 * 1024;
+/// The longest SMS body (ten concatenated segments).
+const MAX_SMS: usize = 1600;
+
+/// One thing automation does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Effect {
+    AssignRole {
+        role_id: i64,
+    },
+    RemoveRole {
+        role_id: i64,
+    },
+    SetTag {
+        tag_id: i64,
+        value: Option<String>,
+    },
+    RemoveTag {
+        tag_id: i64,
+    },
+    /// A banner for this customer, shown from `starts_at` (or now) until `ends_at`, or for
+    /// `duration_hours`, or until dismissed.
+    ShowBanner {
+        title: String,
+        body_html: String,
+        coupon_code: Option<String>,
+        starts_at: Option<i64>,
+        ends_at: Option<i64>,
+        duration_hours: Option<i32>,
+    },
+    /// An email to the customer, queued in the outbox.
+    SendEmail {
+        subject: String,
+        body_html: String,
+        body_text: Option<String>,
+    },
+    /// An SMS to the customer, queued in the outbox.
+    SendSms {
+        body: String,
+    },
+    /// An email to the shop's staff address, queued in the outbox.
+    NotifyStaff {
+        subject: String,
+        body_text: String,
+    },
+}
+
+impl Effect {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::AssignRole { .. } => "assignRole",
+            Effect::RemoveRole { .. } => "removeRole",
+            Effect::SetTag { .. } => "setTag",
+            Effect::RemoveTag { .. } => "removeTag",
+            Effect::ShowBanner { .. } => "showBanner",
+            Effect::SendEmail { .. } => "sendEmail",
+            Effect::SendSms { .. } => "sendSms",
+            Effect::NotifyStaff { .. } => "notifyStaff",
+        }
+    }
+
+    pub fn role_id(&self) -> Option<i64> {
+        match self {
+            Effect::AssignRole { role_id } | Effect::RemoveRole { role_id } => Some(*role_id),
+            _ => None,
+        }
+    }
+
+    pub fn tag_id(&self) -> Option<i64> {
+        match self {
+            Effect::SetTag { tag_id, .. } | Effect::RemoveTag { tag_id } => Some(*tag_id),
+            _ => None,
+        }
+    }
+
+    /// Checks the effect's own fields (references are checked by the caller). Field names are
+    /// those of the effect's GraphQL input, under the effect's name.
+    pub fn check(&self, outer: &mut Checker) {
+        let mut inner = Checker::new();
+        self.check_fields(&mut inner);
+        outer.absorb(self.name(), inner.into_violations());
+    }
+
+    fn check_fields(&self, c: &mut Checker) {
+        let text = |c: &mut Checker, name: &str, value: &str, max: usize| {
+            c.check(name, required_text(value, max));
+        };
+        match self {
+            Effect::SetTag {
+                value: Some(value), ..
+            } => text(c, "value", value, MAX_TEXT),
+            Effect::ShowBanner {
+                title,
+                body_html,
+                coupon_code,
+                starts_at,
+                ends_at,
+                duration_hours,
+            } => {
+                text(c, "title", title, MAX_TEXT);
+                text(c, "bodyHtml", body_html, MAX_BODY);
+                if let Some(code) = coupon_code {
+                    text(c, "couponCode", code, 64);
+                }
+                if starts_at.zip(*ends_at).is_some_and(|(s, e)| s >= e) {
+                    c.refuse(
+                        "endsAt",
+                        ViolationCode::OutOfRange,
+                        "must be after startsAt",
+                    );
+                }
+                if duration_hours.is_some_and(|h| !(1..=24 * 366).contains(&h)) {
+                    c.refuse(
+                        "durationHours",
+                        ViolationCode::OutOfRange,
+                        "must be between 1 hour and a year",
+                    );
+                }
+            }
+            Effect::SendEmail {
+                subject,
+                body_html,
+                body_text,
+            } => {
+                text(c, "subject", subject, MAX_TEXT);
+                text(c, "bodyHtml", body_html, MAX_BODY);
+                if let Some(body) = body_text {
+                    text(c, "bodyText", body, MAX_BODY);
+                }
+            }
+            Effect::SendSms { body } => text(c, "body", body, MAX_SMS),
+            Effect::NotifyStaff { subject, body_text } => {
+                text(c, "subject", subject, MAX_TEXT);
+                text(c, "bodyText", body_text, MAX_BODY);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What one effect did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectOutcome {
+    pub effect: String,
+    /// `changed`, `unchanged`, `shown`, `queued` or `skipped`.
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+impl EffectOutcome {
+    fn new(effect: &Effect, result: &str, detail: Option<String>) -> Self {
+        EffectOutcome {
+            effect: effect.name().to_owned(),
+            result: result.to_owned(),
+            detail,
+        }
+    }
+}
+
+/// Where effects come from and what they may use.
+pub struct EffectScope<'a> {
+    pub now_ms: i64,
+    pub customer: &'a customer::Model,
+    pub source: ChangeSource,
+    pub action_id: Option<i64>,
+    /// The firing (or run step) that owns the effects; banners and messages are unique per
+    /// (`owner_key`, effect index).
+    pub firing_id: i64,
+    pub owner_key: String,
+    pub staff_email: Option<&'a str>,
+}
+
+/// Applies `effects` in order inside `txn`. Returns what each did and the membership
+/// changes to announce after commit.
+pub async fn apply_effects(
+    txn: &impl ConnectionTrait,
+    scope: &EffectScope<'_>,
+    effects: &[Effect],
+) -> AppResult<(Vec<EffectOutcome>, Vec<MembershipChange>)> {
+    let mut outcomes = Vec::with_capacity(effects.len());
+    let mut changes = Vec::new();
+    for (index, effect) in effects.iter().enumerate() {
+        let customer = scope.customer;
+        let membership_outcome = |change: Option<MembershipChange>, changes: &mut Vec<_>| {
+            let result = if change.is_some() {
+                "changed"
+            } else {
+                "unchanged"
+            };
+            changes.extend(change);
+            EffectOutcome::new(effect, result, None)
+        };
+        let outcome = match effect {
+            Effect::AssignRole { role_id } => {
+                let change =
+                    membership::grant_role(txn, scope.now_ms, customer, *role_id, scope.source)
+                        .await?;
+                membership_outcome(change, &mut changes)
+            }
+            Effect::RemoveRole { role_id } => {
+                let change =
+                    membership::revoke_role(txn, scope.now_ms, customer, *role_id, scope.source)
+                        .await?;
+                membership_outcome(change, &mut changes)
+            }
+            Effect::SetTag { tag_id, value } => {
+                let change = membership::set_tag(
+                    txn,
+                    scope.now_ms,
+                    customer,
+                    *tag_id,
+                    value.clone(),
+                    scope.source,
+                )
+                .await?;
+                membership_outcome(change, &mut changes)
+            }
+            Effect::RemoveTag { tag_id } => {
+                let change =
+                    membership::clear_tag(txn, scope.now_ms, customer, *tag_id, scope.source)
+                        .await?;
+                membership_outcome(change, &mut changes)
+            }
+            Effect::ShowBanner {
+                title,
+                body_html,
+                coupon_code,
+                starts_at,
+                ends_at,
+                duration_hours,
+            } => {
+                let starts = starts_at.unwrap_or(scope.now_ms).max(scope.now_ms);
+                let by_duration = duration_hours.map(|h| starts + i64::from(h) * HOUR_MS);
+                let ends = match (*ends_at, by_duration) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                banner::Entity::insert(banner::ActiveModel {
+                    id: ActiveValue::NotSet,
+                    customer_id: ActiveValue::Set(customer.id),
+                    action_id: ActiveValue::Set(scope.action_id),
+                    firing_id: ActiveValue::Set(scope.firing_id),
+                    effect_index: ActiveValue::Set(index as i32),
+                    title: ActiveValue::Set(title.clone()),
+                    body_html: ActiveValue::Set(body_html.clone()),
+                    coupon_code: ActiveValue::Set(coupon_code.clone()),
+                    starts_at: ActiveValue::Set(starts),
+                    ends_at: ActiveValue::Set(ends),
+                    dismissed_at: ActiveValue::Set(None),
+                    created_at: ActiveValue::Set(scope.now_ms),
+                })
+                .on_conflict(
+                    OnConflict::columns([banner::Column::FiringId, banner::Column::EffectIndex])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+                EffectOutcome::new(effect, "shown", None)
+            }
+            Effect::SendEmail {
+                subject,
+                body_html,
+                body_text,
+            } => {
+                if customer.email.is_none() {
+                    EffectOutcome::new(
+                        effect,
+                        "skipped",
+                        Some("the customer has no email address".into()),
+                    )
+                } else {
+                    let message = Message {
+                        channel: "email",
+                        purpose: "marketing",
+                        recipient: None,
+                        subject: Some(subject.clone()),
+                        body_html: Some(body_html.clone()),
+                        body_text: body_text.clone(),
+                    };
+                    queue(txn, scope, index, message).await?;
+                    EffectOutcome::new(effect, "queued", None)
+                }
+            }
+            Effect::SendSms { body } => {
+                if customer.phone.is_none() {
+                    EffectOutcome::new(
+                        effect,
+                        "skipped",
+                        Some("the customer has no phone number".into()),
+                    )
+                } else {
+                    let message = Message {
+                        channel: "sms",
+                        purpose: "marketing",
+                        recipient: None,
+                        subject: None,
+                        body_html: None,
+                        body_text: Some(body.clone()),
+                    };
+                    queue(txn, scope, index, message).await?;
+                    EffectOutcome::new(effect, "queued", None)
+                }
+            }
+            Effect::NotifyStaff { subject, body_text } => match scope.staff_email {
+                None => EffectOutcome::new(
+                    effect,
+                    "skipped",
+                    Some("NUDGE_STAFF_EMAIL is not set".into()),
+                ),
+                Some(address) => {
+                    let message = Message {
+                        channel: "email",
+                        purpose: "staff",
+                        recipient: Some(address.to_owned()),
+                        subject: Some(subject.clone()),
+                        body_html: None,
+                        body_text: Some(body_text.clone()),
+                    };
+                    queue(txn, scope, index, message).await?;
+                    EffectOutcome::new(effect, "queued", None)
+                }
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok((outcomes, changes))
+}
+
+struct Message {
+    channel: &'static str,
+    purpose: &'static str,
+    recipient: Option<String>,
+    subject: Option<String>,
+    body_html: Option<String>,
+    body_text: Option<String>,
+}
+
+/// Queues a message in the outbox once: a second call for the same owner and effect is a no-op.
+async fn queue(
+    txn: &impl ConnectionTrait,
+    scope: &EffectScope<'_>,
+    index: usize,
+    message: Message,
+) -> AppResult<()> {
+    delivery::Entity::insert(delivery::ActiveModel {
+        id: ActiveValue::NotSet,
+        dedupe_key: ActiveValue::Set(format!("{}:effect:{index}", scope.owner_key)),
+        channel: ActiveValue::Set(message.channel.to_owned()),
+        purpose: ActiveValue::Set(message.purpose.to_owned()),
+        customer_id: ActiveValue::Set(Some(scope.customer.id)),
+        recipient: ActiveValue::Set(message.recipient),
+        subject: ActiveValue::Set(message.subject),
+        body_html: ActiveValue::Set(message.body_html),
+        body_text: ActiveValue::Set(message.body_text),
+        status: ActiveValue::Set("queued".to_owned()),
+        action_id: ActiveValue::Set(scope.action_id),
+        firing_id: ActiveValue::Set(Some(scope.firing_id)),
+        created_at: ActiveValue::Set(scope.now_ms),
+        due_at: ActiveValue::Set(scope.now_ms),
+    })
+    .on_conflict(
+        OnConflict::column(delivery::Column::DedupeKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,522 @@
+//! The event processor: takes stored, unprocessed events in order, evaluates the customer
+//! actions they trigger and applies their effects. Ingest never waits for it, and a failing
+//! rule marks only its own event as failed.
+
+use super::Action;
+use super::RepeatPolicy;
+use super::effects::{EffectOutcome, EffectScope, apply_effects};
+use crate::clock::to_millis;
+use crate::db::begin_write;
+use crate::domain::conditions::{EventFacts, Facts, Item, OrderFacts, evaluate};
+use crate::domain::ingest::{EventKind, EventPayload};
+use crate::domain::membership::{self, ChangeSource};
+use crate::domain::orders::OrderStatus;
+use crate::error::{AppError, AppResult};
+use crate::events::{EventBus, MembershipChange, MembershipKind};
+use chrono::{DateTime, Utc};
+use entity::{
+    action_firing, cart_line, customer, customer_action, customer_role, customer_tag, event, order,
+    product,
+};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// What the processor needs besides the database.
+pub struct ProcessorConfig<'a> {
+    pub store_currency: &'a str,
+    pub staff_email: Option<&'a str>,
+}
+
+/// What automation did for one action on one event, as shown in `event.outcome`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActionOutcome {
+    action_id: i64,
+    name: String,
+    fired: bool,
+    /// Why it did not fire: `condition` or `repeatPolicy`.
+    reason: Option<&'static str>,
+    effects: Vec<EffectOutcome>,
+}
+
+/// Handles up to `limit` unprocessed events, oldest first, and returns how many it handled.
+/// The batch runs in one transaction; if that fails, each event is retried alone and one that
+/// still fails is marked processed with its error, so one broken rule cannot stall the queue.
+pub async fn process_pending(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+    config: &ProcessorConfig<'_>,
+    limit: u64,
+) -> AppResult<usize> {
+    let events = event::Entity::find()
+        .filter(event::Column::ProcessedAt.is_null())
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let actions: Vec<Action> = customer_action::Entity::find()
+        .filter(customer_action::Column::Active.eq(true))
+        .order_by_asc(customer_action::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Action::decode)
+        .collect();
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    let mut announced = Vec::new();
+    let mut batch_ok = true;
+    for e in &events {
+        match process_one(&txn, e, &actions, now_ms, config).await {
+            Ok(changes) => announced.extend(changes),
+            Err(err) => {
+                tracing::warn!(event.id = e.id, error = %err, "event failed in a batch; retrying one by one");
+                batch_ok = false;
+                break;
+            }
+        }
+    }
+    if batch_ok {
+        txn.commit().await?;
+        membership::announce(bus, announced);
+        return Ok(events.len());
+    }
+    txn.rollback().await?;
+    for e in &events {
+        let txn = begin_write(db).await?;
+        match process_one(&txn, e, &actions, now_ms, config).await {
+            Ok(changes) => {
+                txn.commit().await?;
+                membership::announce(bus, changes);
+            }
+            Err(err) => {
+                txn.rollback().await?;
+                tracing::error!(event.id = e.id, error = %err, "event processing failed");
+                mark_processed(
+                    db,
+                    e.id,
+                    now_ms,
+                    serde_json::json!({ "error": "processing failed; see the server log" }),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(events.len())
+}
+
+async fn mark_processed(
+    db: &impl ConnectionTrait,
+    event_id: i64,
+    now_ms: i64,
+    outcome: serde_json::Value,
+) -> AppResult<()> {
+    event::Entity::update_many()
+        .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
+        .col_expr(event::Column::Outcome, Expr::value(outcome))
+        .filter(event::Column::Id.eq(event_id))
+        .filter(event::Column::ProcessedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Evaluates and fires every live action the event triggers; marks the event processed.
+async fn process_one(
+    txn: &impl ConnectionTrait,
+    e: &event::Model,
+    actions: &[Action],
+    now_ms: i64,
+    config: &ProcessorConfig<'_>,
+) -> AppResult<Vec<MembershipChange>> {
+    let kind = EventKind::from_stored(&e.kind);
+    let candidates: Vec<&Action> = actions
+        .iter()
+        .filter(|a| Some(a.trigger) == kind && a.is_live_at(e.occurred_at))
+        .collect();
+    let mut outcomes = Vec::new();
+    let mut announced = Vec::new();
+    if !candidates.is_empty() {
+        let Some(customer) = customer::Entity::find_by_id(e.customer_id).one(txn).await? else {
+            mark_processed(txn, e.id, now_ms, serde_json::json!({ "actions": [] })).await?;
+            return Ok(Vec::new());
+        };
+        let payload: EventPayload =
+            serde_json::from_value(e.payload.clone()).map_err(AppError::internal)?;
+        let mut roles = roles_of(txn, customer.id).await?;
+        let mut tags = tags_of(txn, customer.id).await?;
+        let cart = cart_items(txn, customer.id).await?;
+        let event_facts = event_facts(txn, &customer, &payload).await?;
+        for action in candidates {
+            let facts = Facts {
+                now_ms: e.occurred_at,
+                store_currency: config.store_currency,
+                customer: &customer,
+                role_ids: &roles,
+                tags: &tags,
+                cart: &cart,
+                event: Some(&event_facts),
+            };
+            let mut outcome = ActionOutcome {
+                action_id: action.model.id,
+                name: action.model.name.clone(),
+                fired: false,
+                reason: None,
+                effects: Vec::new(),
+            };
+            if !evaluate(&action.condition, &facts) {
+                outcome.reason = Some("condition");
+            } else if !repeat_allows(txn, action, customer.id, e).await? {
+                outcome.reason = Some("repeatPolicy");
+            } else {
+                let firing = action_firing::ActiveModel {
+                    id: ActiveValue::NotSet,
+                    action_id: ActiveValue::Set(action.model.id),
+                    customer_id: ActiveValue::Set(customer.id),
+                    event_id: ActiveValue::Set(e.id),
+                    fired_at: ActiveValue::Set(e.occurred_at),
+                    effects: ActiveValue::Set(serde_json::json!([])),
+                }
+                .insert(txn)
+                .await?;
+                let scope = EffectScope {
+                    now_ms,
+                    customer: &customer,
+                    source: ChangeSource::Action(action.model.id),
+                    action_id: Some(action.model.id),
+                    firing_id: firing.id,
+                    owner_key: format!("firing:{}", firing.id),
+                    staff_email: config.staff_email,
+                };
+                let (effects, changes) = apply_effects(txn, &scope, &action.effects).await?;
+                for change in &changes {
+                    follow(change, &mut roles, &mut tags);
+                }
+                let mut active: action_firing::ActiveModel = firing.into();
+                active.effects =
+                    ActiveValue::Set(serde_json::to_value(&effects).map_err(AppError::internal)?);
+                active.update(txn).await?;
+                announced.extend(changes);
+                outcome.fired = true;
+                outcome.effects = effects;
+            }
+            outcomes.push(outcome);
+        }
+    }
+    let outcome = serde_json::json!({ "actions": outcomes });
+    mark_processed(txn, e.id, now_ms, outcome).await?;
+    Ok(announced)
+}
+
+/// Keeps the in-memory memberships in step with effects, so a later action of the same event
+/// sees what an earlier one did.
+fn follow(
+    change: &MembershipChange,
+    roles: &mut HashSet<i64>,
+    tags: &mut HashMap<i64, Option<String>>,
+) {
+    match change.kind {
+        MembershipKind::RoleAssigned => {
+            roles.extend(change.role_id);
+        }
+        MembershipKind::RoleRemoved => {
+            if let Some(id) = change.role_id {
+                roles.remove(&id);
+            }
+        }
+        MembershipKind::TagSet => {
+            if let Some(id) = change.tag_id {
+                tags.insert(id, change.value.clone());
+            }
+        }
+        MembershipKind::TagRemoved => {
+            if let Some(id) = change.tag_id {
+                tags.remove(&id);
+            }
+        }
+    }
+}
+
+async fn repeat_allows(
+    txn: &impl ConnectionTrait,
+    action: &Action,
+    customer_id: i64,
+    e: &event::Model,
+) -> AppResult<bool> {
+    let earlier = action_firing::Entity::find()
+        .filter(action_firing::Column::ActionId.eq(action.model.id))
+        .filter(action_firing::Column::CustomerId.eq(customer_id));
+    Ok(match action.repeat {
+        RepeatPolicy::EveryTime => {
+            earlier
+                .filter(action_firing::Column::EventId.eq(e.id))
+                .count(txn)
+                .await?
+                == 0
+        }
+        RepeatPolicy::OncePerCustomer => earlier.count(txn).await? == 0,
+        RepeatPolicy::AtMostEveryDays(days) => {
+            let since = e.occurred_at - i64::from(days) * DAY_MS;
+            earlier
+                .filter(
+                    Condition::any()
+                        .add(action_firing::Column::FiredAt.gt(since))
+                        .add(action_firing::Column::EventId.eq(e.id)),
+                )
+                .count(txn)
+                .await?
+                == 0
+        }
+    })
+}
+
+async fn roles_of(txn: &impl ConnectionTrait, customer_id: i64) -> AppResult<HashSet<i64>> {
+    Ok(customer_role::Entity::find()
+        .filter(customer_role::Column::CustomerId.eq(customer_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| r.role_id)
+        .collect())
+}
+
+async fn tags_of(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<HashMap<i64, Option<String>>> {
+    Ok(customer_tag::Entity::find()
+        .filter(customer_tag::Column::CustomerId.eq(customer_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.tag_id, t.value))
+        .collect())
+}
+
+fn item(product: &product::Model, quantity: i32) -> Item {
+    Item {
+        product_external_id: product.external_id.clone(),
+        category_ids: product
+            .category_ids
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        manufacturer: product.manufacturer.clone(),
+        vendor: product.vendor.clone(),
+        quantity,
+    }
+}
+
+async fn cart_items(txn: &impl ConnectionTrait, customer_id: i64) -> AppResult<Vec<Item>> {
+    Ok(cart_line::Entity::find()
+        .filter(cart_line::Column::CustomerId.eq(customer_id))
+        .find_also_related(product::Entity)
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
+        .collect())
+}
+
+async fn products_by_external_id(
+    txn: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> AppResult<HashMap<String, product::Model>> {
+    Ok(product::Entity::find()
+        .filter(product::Column::ExternalId.is_in(ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.external_id.clone(), p))
+        .collect())
+}
+
+/// The items, order and page the event is about.
+async fn event_facts(
+    txn: &impl ConnectionTrait,
+    customer: &customer::Model,
+    payload: &EventPayload,
+) -> AppResult<EventFacts> {
+    let mut facts = EventFacts::default();
+    let wanted: Vec<String> = payload
+        .product_external_ids()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let products = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        products_by_external_id(txn, wanted).await?
+    };
+    let quantity_of = |id: &str, quantity: i32| products.get(id).map(|p| item(p, quantity));
+    match payload {
+        EventPayload::ProductViewed {
+            product_external_id,
+        } => {
+            facts.items.extend(quantity_of(product_external_id, 1));
+        }
+        EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => {
+            facts.items = lines
+                .iter()
+                .filter_map(|l| quantity_of(&l.product_external_id, l.quantity))
+                .collect();
+        }
+        EventPayload::OrderPlaced(placed) => {
+            facts.items = placed
+                .lines
+                .iter()
+                .filter_map(|l| quantity_of(&l.product_external_id, l.quantity))
+                .collect();
+            facts.order = order_facts(txn, customer, &placed.order_external_id).await?;
+        }
+        EventPayload::OrderStatusChanged {
+            order_external_id, ..
+        } => {
+            facts.order = order_facts(txn, customer, order_external_id).await?;
+        }
+        EventPayload::PageVisited { url, referrer } => {
+            facts.url = Some(url.clone());
+            facts.referrer = referrer.clone();
+        }
+        _ => {}
+    }
+    Ok(facts)
+}
+
+async fn order_facts(
+    txn: &impl ConnectionTrait,
+    customer: &customer::Model,
+    external_id: &str,
+) -> AppResult<Option<OrderFacts>> {
+    let Some(found) = order::Entity::find()
+        .filter(order::Column::ExternalId.eq(external_id))
+        .filter(order::Column::CustomerId.eq(customer.id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // This order's place among the customer's orders that are not cancelled.
+    let before = order::Entity::find()
+        .filter(order::Column::CustomerId.eq(customer.id))
+        .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .filter(
+            Condition::any()
+                .add(order::Column::PlacedAt.lt(found.placed_at))
+                .add(
+                    Condition::all()
+                        .add(order::Column::PlacedAt.eq(found.placed_at))
+                        .add(order::Column::Id.lt(found.id)),
+                ),
+        )
+        .count(txn)
+        .await?;
+    Ok(Some(OrderFacts {
+        total: found.total,
+        currency: found.currency,
+        payment_method: found.payment_method,
+        nth: before as i32 + 1,
+    }))
+}
+
+/// Runs the processor until the process stops: at once when woken, and every second.
+/// With PostgreSQL only the process holding the processor lock runs it, so events are
+/// handled once and in order even with several processes.
+pub async fn run(
+    db: DatabaseConnection,
+    database_url: String,
+    bus: EventBus,
+    clock: crate::clock::SharedClock,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    store_currency: String,
+    staff_email: Option<String>,
+) {
+    let config = ProcessorConfig {
+        store_currency: &store_currency,
+        staff_email: staff_email.as_deref(),
+    };
+    let mut leader = Leadership::new(database_url);
+    loop {
+        if leader.holds().await {
+            loop {
+                match process_pending(&db, &bus, clock.now(), &config, 500).await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "event processor failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The processor lock: always held with SQLite (one process); with PostgreSQL a session
+/// advisory lock on a dedicated connection, checked before every round and retried until won.
+struct Leadership {
+    url: String,
+    conn: Option<DatabaseConnection>,
+}
+
+/// The processor lock's two keys: "nudg" and 1.
+const PROCESSOR_LOCK: (i32, i32) = (0x6e75_6467, 1);
+
+impl Leadership {
+    fn new(url: String) -> Self {
+        Self { url, conn: None }
+    }
+
+    async fn holds(&mut self) -> bool {
+        if !self.url.starts_with("postgres") {
+            return true;
+        }
+        if self.conn.is_none() {
+            self.conn = crate::db::connect_dedicated(&self.url).await.ok();
+        }
+        let Some(conn) = &self.conn else {
+            return false;
+        };
+        let (class, object) = PROCESSOR_LOCK;
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {class} \
+             AND objid = {object} AND objsubid = 2 AND pid = pg_backend_pid() AND granted) \
+             OR pg_try_advisory_lock({class}, {object}) AS won"
+        );
+        match conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await
+        {
+            Ok(row) => row
+                .and_then(|row| row.try_get::<bool>("", "won").ok())
+                .unwrap_or(false),
+            Err(e) => {
+                tracing::warn!(error = %e, "processor lock connection failed; reconnecting");
+                self.conn = None;
+                false
+            }
+        }
+    }
+}

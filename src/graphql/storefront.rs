@@ -1,0 +1,107 @@
+//! What storefronts read for one customer: recommendations and banners.
+
+use super::auth::Require;
+use super::catalog::Product;
+use super::errors::{payload, respond, to_graphql};
+use super::scalars::id_arg;
+use super::state;
+use crate::clock::from_millis;
+use crate::domain::storefront;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::banner;
+
+/// A banner to show one customer.
+#[derive(SimpleObject)]
+pub struct Banner {
+    pub id: ID,
+    pub title: String,
+    pub body_html: String,
+    pub coupon_code: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub dismissed_at: Option<DateTime<Utc>>,
+}
+
+impl From<banner::Model> for Banner {
+    fn from(m: banner::Model) -> Self {
+        Banner {
+            id: ID(m.id.to_string()),
+            title: m.title,
+            body_html: m.body_html,
+            coupon_code: m.coupon_code,
+            starts_at: from_millis(m.starts_at),
+            ends_at: m.ends_at.map(from_millis),
+            dismissed_at: m.dismissed_at.map(from_millis),
+        }
+    }
+}
+
+payload!(
+    /// The result of dismissing a banner.
+    DismissBannerPayload, banner: Banner
+);
+
+#[derive(Default)]
+pub struct StorefrontQuery;
+
+#[Object]
+impl StorefrontQuery {
+    /// Products recommended to the customer by their roles, highest-priority role first,
+    /// without duplicates. Empty for a customer Nudge does not know.
+    #[graphql(
+        guard = "Require::ANY",
+        complexity = "first.clamp(0, 100) as usize * child_complexity + 1"
+    )]
+    async fn recommendations(
+        &self,
+        ctx: &Context<'_>,
+        customer_external_id: String,
+        #[graphql(default = 10, validator(minimum = 0, maximum = 100))] first: i32,
+    ) -> async_graphql::Result<Vec<Product>> {
+        let state = state(ctx)?;
+        let products = storefront::recommendations(&state.db, &customer_external_id, first as u64)
+            .await
+            .map_err(to_graphql)?;
+        Ok(products.into_iter().map(Product::from).collect())
+    }
+
+    /// The customer's banners showing now (not dismissed, inside their display window).
+    #[graphql(guard = "Require::ANY")]
+    async fn banners(
+        &self,
+        ctx: &Context<'_>,
+        customer_external_id: String,
+    ) -> async_graphql::Result<Vec<Banner>> {
+        let state = state(ctx)?;
+        let rows = storefront::banners(&state.db, state.clock.now(), &customer_external_id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(rows.into_iter().map(Banner::from).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct StorefrontMutation;
+
+#[Object]
+impl StorefrontMutation {
+    /// Hides one of the customer's banners for good.
+    #[graphql(guard = "Require::INGEST")]
+    async fn dismiss_banner(
+        &self,
+        ctx: &Context<'_>,
+        customer_external_id: String,
+        banner_id: ID,
+    ) -> async_graphql::Result<DismissBannerPayload> {
+        let state = state(ctx)?;
+        let result = storefront::dismiss_banner(
+            &state.db,
+            state.clock.now(),
+            &customer_external_id,
+            id_arg("bannerId", &banner_id)?,
+        )
+        .await;
+        respond(result.map(Banner::from), "")
+    }
+}
