@@ -87,8 +87,9 @@ impl Settings {
                 reason: "expected an email address".into(),
             });
         }
+        let database_url = get("NUDGE_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         Ok(Settings {
-            database_url: get("NUDGE_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url,
             database_max_connections: parse(&get, "NUDGE_DATABASE_MAX_CONNECTIONS", 10)?,
             listen: parse(
                 &get,

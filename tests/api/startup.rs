@@ -79,3 +79,81 @@ async fn processes_starting_together_migrate_once_and_make_one_key() {
     assert_eq!(made, 1, "exactly one process makes the first admin key");
     assert_eq!(key_count(&database.url).await, 1);
 }
+
+#[tokio::test]
+async fn events_stored_while_no_server_ran_are_processed_when_one_starts() {
+    use nudge::domain::actions::{self, ActionInput, Effect};
+    use nudge::domain::ingest::{EventInput, EventKind, EventPayload, record_events};
+    use nudge::startup::{Bootstrap, prepare_database};
+
+    // Arrange: a database with an action and an event, and no server running.
+    let database = TestDatabase::create().await;
+    let settings = test_settings(&database.url);
+    let clock: SharedClock = Arc::new(ManualClock::new(test_start()));
+    prepare_database(&settings, &clock, Bootstrap::MigrateOnly)
+        .await
+        .expect("migrated");
+    let db = nudge::db::connect(&database.url, 2)
+        .await
+        .expect("connected");
+    let tag = nudge::domain::tags::create(&db, test_start(), "seen")
+        .await
+        .expect("tag");
+    let input = ActionInput {
+        name: Some("mark logins".into()),
+        trigger: Some(EventKind::LoggedIn),
+        effects: Some(vec![Effect::SetTag {
+            tag_id: tag.id,
+            value: None,
+        }]),
+        ..Default::default()
+    };
+    actions::create(&db, test_start(), input)
+        .await
+        .expect("action");
+    let event = EventInput {
+        event_id: "offline-1".into(),
+        customer_external_id: "c1".into(),
+        occurred_at: None,
+        payload: EventPayload::LoggedIn {},
+    };
+    let stored = record_events(&db, test_start(), "USD", vec![event])
+        .await
+        .expect("recorded");
+    assert_eq!(stored[0].event.processed_at, None);
+
+    // Act
+    let app = start(&database.url).await;
+    let key = app.bootstrap_key.as_ref().expect("key").secret.clone();
+    let address = format!("http://127.0.0.1:{}/graphql", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let processed = loop {
+        let response: serde_json::Value = client
+            .post(&address)
+            .bearer_auth(&key)
+            .json(&json!({ "query": "{ event(eventId: \"offline-1\") { processedAt } customer(externalId: \"c1\") { tags { name } } }" }))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        if !response["data"]["event"]["processedAt"].is_null() {
+            break response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not processed in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+
+    // Assert
+    assert_eq!(
+        processed["data"]["customer"]["tags"],
+        json!([{ "name": "seen" }])
+    );
+    db.close().await.expect("closed");
+}

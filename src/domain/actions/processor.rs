@@ -74,7 +74,25 @@ pub async fn process_pending(
         .map(Action::decode)
         .collect();
     let now_ms = to_millis(now);
+    let triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
+    let (events, quiet): (Vec<event::Model>, Vec<event::Model>) = events
+        .into_iter()
+        .partition(|e| triggers.contains(e.kind.as_str()));
+    let handled = events.len() + quiet.len();
     let txn = begin_write(db).await?;
+    // Events no action listens to are done in one statement.
+    if !quiet.is_empty() {
+        event::Entity::update_many()
+            .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
+            .col_expr(
+                event::Column::Outcome,
+                Expr::value(serde_json::json!({ "actions": [] })),
+            )
+            .filter(event::Column::Id.is_in(quiet.iter().map(|e| e.id)))
+            .filter(event::Column::ProcessedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
     let mut announced = Vec::new();
     let mut batch_ok = true;
     for e in &events {
@@ -90,7 +108,7 @@ pub async fn process_pending(
     if batch_ok {
         txn.commit().await?;
         membership::announce(bus, announced);
-        return Ok(events.len());
+        return Ok(handled);
     }
     txn.rollback().await?;
     for e in &events {

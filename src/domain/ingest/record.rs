@@ -144,20 +144,10 @@ pub async fn record_events(
             save(&txn, customer).await?;
         }
     }
-    let mut stored: HashMap<String, event::Model> = HashMap::new();
+    let mut stored: HashMap<String, event::Model> = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(100) {
-        event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    let fresh_ids: Vec<String> = fresh
-        .iter()
-        .map(|i| prepared[*i].event_id.clone())
-        .collect();
-    for chunk in fresh_ids.chunks(500) {
-        for e in event::Entity::find()
-            .filter(event::Column::EventId.is_in(chunk.iter().cloned()))
-            .all(&txn)
+        for e in event::Entity::insert_many(chunk.to_vec())
+            .exec_with_returning(&txn)
             .await?
         {
             stored.insert(e.event_id.clone(), e);
