@@ -136,6 +136,12 @@ impl WriteTxn {
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
+
+    /// A nested transaction (a savepoint): committing it keeps its writes in this
+    /// transaction, rolling it back undoes only them.
+    pub async fn savepoint(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.txn.begin().await
+    }
 }
 
 #[async_trait::async_trait]

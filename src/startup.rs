@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::db::{SetupSession, connect};
 use crate::domain::actions::processor;
 use crate::domain::api_keys::{self, NewKey};
+use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
@@ -77,11 +78,17 @@ impl Application {
                 bus.clone(),
             ));
         }
+        let processor_wake = Arc::new(tokio::sync::Notify::new());
+        let wake = processor_wake.clone();
+        let ingest = IngestQueue::start(db.clone(), settings.currency.clone(), move || {
+            wake.notify_one()
+        });
         let state = AppState {
             db,
             clock,
             bus,
-            processor_wake: Arc::new(tokio::sync::Notify::new()),
+            processor_wake,
+            ingest,
             settings: settings.clone(),
         };
         tokio::spawn(processor::run(

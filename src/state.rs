@@ -2,6 +2,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::ingest::IngestQueue;
 use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -14,5 +15,7 @@ pub struct AppState {
     pub bus: EventBus,
     /// Woken after events are recorded, so the processor handles them at once.
     pub processor_wake: Arc<tokio::sync::Notify>,
+    /// The group-commit writer of storefront events.
+    pub ingest: IngestQueue,
     pub settings: Arc<Settings>,
 }

@@ -347,16 +347,10 @@ impl EventMutation {
     ) -> async_graphql::Result<RecordEventsPayload> {
         let state = state(ctx)?;
         let inputs = events.into_iter().map(Into::into).collect();
-        let result = ingest::record_events(
-            &state.db,
-            state.clock.now(),
-            &state.settings.currency,
-            inputs,
-        )
-        .await;
-        if result.is_ok() {
-            state.processor_wake.notify_one();
-        }
+        let result = match ingest::check_batch(inputs, state.clock.now()) {
+            Ok(batch) => state.ingest.record(batch).await,
+            Err(refused) => Err(refused),
+        };
         respond(
             result.map(|rows| rows.into_iter().map(EventResult::from).collect()),
             "events",

@@ -95,6 +95,20 @@ pub(super) async fn apply(
     customer: &mut customer::Model,
     payload: &EventPayload,
 ) -> AppResult<()> {
+    let before = customer.clone();
+    apply_kind(txn, ctx, customer, payload).await?;
+    if *customer != before {
+        customer.updated_at = ctx.now_ms;
+    }
+    Ok(())
+}
+
+async fn apply_kind(
+    txn: &impl ConnectionTrait,
+    ctx: &Context<'_>,
+    customer: &mut customer::Model,
+    payload: &EventPayload,
+) -> AppResult<()> {
     match payload {
         EventPayload::Registered(profile) => {
             apply_profile(txn, ctx, customer, profile).await?;
@@ -212,7 +226,6 @@ pub(super) async fn apply(
             }
         }
     }
-    customer.updated_at = ctx.now_ms;
     Ok(())
 }
 
@@ -252,7 +265,10 @@ async fn apply_profile(
         registered_at: Change::Keep,
         attributes: profile.attributes.clone(),
     };
+    let updated_at = customer.updated_at;
     *customer = customers::apply(txn, customer.clone(), input, ctx.now_ms, Checker::new()).await?;
+    // The caller stamps `updated_at` only when something really changed.
+    customer.updated_at = updated_at;
     Ok(())
 }
 

@@ -6,9 +6,11 @@
 //! `registered` or `profileUpdated` event fills the profile). Unknown products are refused.
 
 mod apply;
+mod queue;
 mod record;
 
-pub use record::{RecordedEvent, find_by_event_id, record_events};
+pub use queue::IngestQueue;
+pub use record::{CheckedBatch, RecordedEvent, check_batch, find_by_event_id, record_events};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -55,14 +55,40 @@ enum Plan {
 }
 
 /// Records `inputs` in order, all or nothing. A repeated event id with the same content is a
-/// no-op that returns the first recording; with other content it is refused (`Taken` on
-/// `eventId`, a conflict). Returns one result per input, in input order.
+/// no-op that returns the first recording; with other content it is refused (`Conflict` on
+/// `eventId`). Returns one result per input, in input order.
 pub async fn record_events(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     store_currency: &str,
     inputs: Vec<EventInput>,
 ) -> AppResult<Vec<RecordedEvent>> {
+    let batch = check_batch(inputs, now)?;
+    let txn = begin_write(db).await?;
+    let results = record_checked(&txn, store_currency, batch).await?;
+    txn.commit().await?;
+    Ok(results)
+}
+
+/// A batch that passed every check that needs no database.
+pub struct CheckedBatch {
+    prepared: Vec<Prepared>,
+    now_ms: i64,
+}
+
+impl CheckedBatch {
+    /// How many events it holds.
+    pub fn len(&self) -> usize {
+        self.prepared.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prepared.is_empty()
+    }
+}
+
+/// The checks of [`record_events`] that need no database: sizes, required fields, shapes.
+pub fn check_batch(inputs: Vec<EventInput>, now: DateTime<Utc>) -> AppResult<CheckedBatch> {
     if inputs.len() > MAX_BATCH {
         return Err(AppError::invalid(
             &[],
@@ -71,15 +97,25 @@ pub async fn record_events(
         ));
     }
     let now_ms = to_millis(now);
-    let prepared = prepare(inputs, now_ms)?;
+    Ok(CheckedBatch {
+        prepared: prepare(inputs, now_ms)?,
+        now_ms,
+    })
+}
+
+/// Records a checked batch inside the caller's transaction (see [`record_events`]).
+pub async fn record_checked(
+    txn: &impl ConnectionTrait,
+    store_currency: &str,
+    batch: CheckedBatch,
+) -> AppResult<Vec<RecordedEvent>> {
+    let CheckedBatch { prepared, now_ms } = batch;
     let mut checker = Checker::new();
     let mut plans = plan_repeats_in_batch(&prepared, &mut checker);
-
-    let txn = begin_write(db).await?;
     let wanted: Vec<String> = prepared.iter().map(|p| p.event_id.clone()).collect();
     let recorded: HashMap<String, event::Model> = event::Entity::find()
         .filter(event::Column::EventId.is_in(wanted))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|e| (e.event_id.clone(), e))
@@ -96,10 +132,11 @@ pub async fn record_events(
     let fresh: Vec<usize> = (0..prepared.len())
         .filter(|i| matches!(plans[*i], Plan::New))
         .collect();
-    let products = resolve_products(&txn, &prepared, &fresh, &mut checker).await?;
+    let products = resolve_products(txn, &prepared, &fresh, &mut checker).await?;
     checker.finish()?;
 
-    let mut customers = resolve_customers(&txn, &prepared, &fresh, now_ms).await?;
+    let mut customers = resolve_customers(txn, &prepared, &fresh, now_ms).await?;
+    let as_loaded = customers.clone();
     let mut rows = Vec::with_capacity(fresh.len());
     for &index in &fresh {
         let item = &prepared[index];
@@ -112,7 +149,7 @@ pub async fn record_events(
             store_currency,
             products: &products,
         };
-        apply::apply(&txn, &ctx, customer, &item.payload)
+        apply::apply(txn, &ctx, customer, &item.payload)
             .await
             .map_err(|e| {
                 nest(
@@ -140,20 +177,21 @@ pub async fn record_events(
         .map(|i| prepared[*i].customer_external_id.as_str())
         .collect();
     for external_id in touched {
-        if let Some(customer) = customers.get(external_id) {
-            save(&txn, customer).await?;
+        if let Some(customer) = customers.get(external_id)
+            && as_loaded.get(external_id) != Some(customer)
+        {
+            save(txn, customer).await?;
         }
     }
     let mut stored: HashMap<String, event::Model> = HashMap::with_capacity(rows.len());
     for chunk in rows.chunks(100) {
         for e in event::Entity::insert_many(chunk.to_vec())
-            .exec_with_returning(&txn)
+            .exec_with_returning(txn)
             .await?
         {
             stored.insert(e.event_id.clone(), e);
         }
     }
-    txn.commit().await?;
 
     let mut results: Vec<RecordedEvent> = Vec::with_capacity(prepared.len());
     for (index, item) in prepared.iter().enumerate() {

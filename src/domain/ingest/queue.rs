@@ -1,0 +1,130 @@
+//! Group commit for ingest. Concurrent `recordEvents` calls hand their checked batches to one
+//! writer, which records everything waiting in one transaction — each call inside its own
+//! savepoint, so a refused call is rolled back alone — and answers every caller once the
+//! transaction has committed. Each call stays all-or-nothing and durable before it returns,
+//! while the database sees one commit for many calls.
+
+use super::record::{CheckedBatch, RecordedEvent, record_checked};
+use crate::db::begin_write;
+use crate::error::{AppError, AppResult};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many events one group transaction takes at most.
+const GROUP_EVENTS: usize = 2000;
+/// How many calls may wait for the writer before callers wait to hand theirs over.
+const QUEUE_DEPTH: usize = 1024;
+
+struct Job {
+    batch: CheckedBatch,
+    reply: oneshot::Sender<AppResult<Vec<RecordedEvent>>>,
+}
+
+/// The handle request handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct IngestQueue {
+    sender: mpsc::Sender<Job>,
+}
+
+impl IngestQueue {
+    /// Starts the writer task. `on_commit` runs after every committed group (it wakes the
+    /// event processor).
+    pub fn start(
+        db: DatabaseConnection,
+        store_currency: String,
+        on_commit: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_groups(db, store_currency, receiver, on_commit));
+        Self { sender }
+    }
+
+    /// Records a checked batch with the next group and returns its results once committed.
+    pub async fn record(&self, batch: CheckedBatch) -> AppResult<Vec<RecordedEvent>> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| AppError::internal("the ingest writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("the ingest writer dropped a call"))?
+    }
+}
+
+async fn write_groups(
+    db: DatabaseConnection,
+    store_currency: String,
+    mut receiver: mpsc::Receiver<Job>,
+    on_commit: impl Fn(),
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut events = first.batch.len();
+        let mut jobs = vec![first];
+        while events < GROUP_EVENTS {
+            match receiver.try_recv() {
+                Ok(job) => {
+                    events += job.batch.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let replies = write_group(&db, &store_currency, jobs).await;
+        let committed = replies.iter().any(|(_, result)| result.is_ok());
+        for (reply, result) in replies {
+            // A caller that went away no longer needs its answer.
+            let _ = reply.send(result);
+        }
+        if committed {
+            on_commit();
+        }
+    }
+}
+
+type Reply = (
+    oneshot::Sender<AppResult<Vec<RecordedEvent>>>,
+    AppResult<Vec<RecordedEvent>>,
+);
+
+async fn write_group(db: &DatabaseConnection, store_currency: &str, jobs: Vec<Job>) -> Vec<Reply> {
+    let txn = match begin_write(db).await {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(jobs, &e.to_string()),
+    };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let result = match txn.savepoint().await {
+            Ok(savepoint) => match record_checked(&savepoint, store_currency, job.batch).await {
+                Ok(results) => savepoint
+                    .commit()
+                    .await
+                    .map(|()| results)
+                    .map_err(AppError::from),
+                Err(e) => {
+                    let _ = savepoint.rollback().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(AppError::from(e)),
+        };
+        outcomes.push((job.reply, result));
+    }
+    if let Err(e) = txn.commit().await {
+        let message = e.to_string();
+        return outcomes
+            .into_iter()
+            .map(|(reply, result)| match result {
+                Ok(_) => (reply, Err(AppError::internal(message.clone()))),
+                refused => (reply, refused),
+            })
+            .collect();
+    }
+    outcomes
+}
+
+fn fail_all(jobs: Vec<Job>, message: &str) -> Vec<Reply> {
+    jobs.into_iter()
+        .map(|job| (job.reply, Err(AppError::internal(message.to_owned()))))
+        .collect()
+}
