@@ -298,3 +298,62 @@ async fn more_than_500_events_in_one_call_are_refused() {
         vec![("events".to_owned(), "OUT_OF_RANGE".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn concurrent_calls_succeed_or_fail_each_on_their_own() {
+    let app = spawn_app().await;
+    let key = app.create_key("STOREFRONT").await;
+    record(
+        &app,
+        &key,
+        json!([event(
+            "taken",
+            "2026-11-02T10:00:00Z",
+            json!({ "loggedIn": true })
+        )]),
+    )
+    .await;
+
+    let calls = (0..20).map(|i| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            let events = if i == 7 {
+                json!([event("taken", "2026-11-09T10:00:00Z", json!({ "loggedIn": true })), event("c7-extra", "2026-11-09T10:00:00Z", json!({ "loggedIn": true }))])
+            } else {
+                json!([{ "eventId": format!("c{i}"), "customerExternalId": format!("cust-{i}"), "payload": { "loggedIn": true } }])
+            };
+            app.graphql(Some(&key), RECORD, json!({ "events": events })).await["data"]["recordEvents"].clone()
+        }
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let extra = app
+        .admin_data("{ event(eventId: \"c7-extra\") { id } }", json!({}))
+        .await;
+    let others = app
+        .admin_data(
+            "{ customers(first: 100) { edges { node { externalId } } } }",
+            json!({}),
+        )
+        .await;
+
+    for (i, payload) in results.iter().enumerate() {
+        if i == 7 {
+            assert_eq!(
+                user_errors(payload),
+                vec![("events.0.eventId".to_owned(), "CONFLICT".to_owned())]
+            );
+        } else {
+            assert_eq!(payload["userErrors"], json!([]), "call {i}: {payload}");
+        }
+    }
+    assert_eq!(
+        extra["event"],
+        Value::Null,
+        "the refused call wrote nothing"
+    );
+    assert_eq!(
+        others["customers"]["edges"].as_array().unwrap().len(),
+        20,
+        "c1 plus 19 new customers"
+    );
+}
