@@ -1,13 +1,15 @@
-//! Group commit for ingest. Concurrent `recordEvents` calls hand their checked batches to one
-//! writer, which records everything waiting in one transaction — each call inside its own
-//! savepoint, so a refused call is rolled back alone — and answers every caller once the
-//! transaction has committed. Each call stays all-or-nothing and durable before it returns,
-//! while the database sees one commit for many calls.
+//! Group commit for ingest on SQLite. SQLite has one writer, so concurrent `recordEvents`
+//! calls would only queue for it; instead they hand their checked batches to one writer task,
+//! which records everything waiting in one transaction — each call inside its own savepoint,
+//! so a refused call is rolled back alone — and answers every caller once the transaction has
+//! committed. Each call stays all-or-nothing and durable before it returns, while the database
+//! sees one commit for many calls. PostgreSQL writes concurrently, so there each call simply
+//! runs its own transaction.
 
 use super::record::{CheckedBatch, RecordedEvent, record_checked};
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{mpsc, oneshot};
 
 /// How many events one group transaction takes at most.
@@ -23,7 +25,17 @@ struct Job {
 /// The handle request handlers use; cheap to clone.
 #[derive(Clone)]
 pub struct IngestQueue {
-    sender: mpsc::Sender<Job>,
+    mode: Mode,
+    on_commit: std::sync::Arc<dyn Fn() + Send + Sync>,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Grouped(mpsc::Sender<Job>),
+    Direct {
+        db: DatabaseConnection,
+        store_currency: String,
+    },
 }
 
 impl IngestQueue {
@@ -32,23 +44,45 @@ impl IngestQueue {
     pub fn start(
         db: DatabaseConnection,
         store_currency: String,
-        on_commit: impl Fn() + Send + 'static,
+        on_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_groups(db, store_currency, receiver, on_commit));
-        Self { sender }
+        let on_commit: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(on_commit);
+        let mode = if db.get_database_backend() == DbBackend::Sqlite {
+            let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(write_groups(
+                db,
+                store_currency,
+                receiver,
+                on_commit.clone(),
+            ));
+            Mode::Grouped(sender)
+        } else {
+            Mode::Direct { db, store_currency }
+        };
+        Self { mode, on_commit }
     }
 
-    /// Records a checked batch with the next group and returns its results once committed.
+    /// Records a checked batch and returns its results once committed.
     pub async fn record(&self, batch: CheckedBatch) -> AppResult<Vec<RecordedEvent>> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job { batch, reply })
-            .await
-            .map_err(|_| AppError::internal("the ingest writer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| AppError::internal("the ingest writer dropped a call"))?
+        match &self.mode {
+            Mode::Direct { db, store_currency } => {
+                let txn = begin_write(db).await?;
+                let results = record_checked(&txn, store_currency, batch).await?;
+                txn.commit().await?;
+                (self.on_commit)();
+                Ok(results)
+            }
+            Mode::Grouped(sender) => {
+                let (reply, answer) = oneshot::channel();
+                sender
+                    .send(Job { batch, reply })
+                    .await
+                    .map_err(|_| AppError::internal("the ingest writer has stopped"))?;
+                answer
+                    .await
+                    .map_err(|_| AppError::internal("the ingest writer dropped a call"))?
+            }
+        }
     }
 }
 
@@ -56,7 +90,7 @@ async fn write_groups(
     db: DatabaseConnection,
     store_currency: String,
     mut receiver: mpsc::Receiver<Job>,
-    on_commit: impl Fn(),
+    on_commit: std::sync::Arc<dyn Fn() + Send + Sync>,
 ) {
     while let Some(first) = receiver.recv().await {
         let mut events = first.batch.len();
