@@ -62,6 +62,33 @@ struct NewChange {
     previous_value: Option<String>,
 }
 
+impl NewChange {
+    fn role(kind: MembershipKind, role_id: i64) -> Self {
+        NewChange {
+            kind,
+            role_id: Some(role_id),
+            tag_id: None,
+            value: None,
+            previous_value: None,
+        }
+    }
+
+    fn tag(
+        kind: MembershipKind,
+        tag_id: i64,
+        value: Option<String>,
+        previous_value: Option<String>,
+    ) -> Self {
+        NewChange {
+            kind,
+            role_id: None,
+            tag_id: Some(tag_id),
+            value,
+            previous_value,
+        }
+    }
+}
+
 /// Puts a customer in a role inside `txn`; logs and returns the change, or `None` when they
 /// had the role already.
 pub async fn grant_role(
@@ -89,13 +116,7 @@ pub async fn grant_role(
     if inserted == 0 {
         return Ok(None);
     }
-    let change = NewChange {
-        kind: MembershipKind::RoleAssigned,
-        role_id: Some(role_id),
-        tag_id: None,
-        value: None,
-        previous_value: None,
-    };
+    let change = NewChange::role(MembershipKind::RoleAssigned, role_id);
     log(txn, now_ms, customer, change, source).await.map(Some)
 }
 
@@ -114,13 +135,7 @@ pub async fn revoke_role(
     if deleted == 0 {
         return Ok(None);
     }
-    let change = NewChange {
-        kind: MembershipKind::RoleRemoved,
-        role_id: Some(role_id),
-        tag_id: None,
-        value: None,
-        previous_value: None,
-    };
+    let change = NewChange::role(MembershipKind::RoleRemoved, role_id);
     log(txn, now_ms, customer, change, source).await.map(Some)
 }
 
@@ -158,13 +173,7 @@ pub async fn set_tag(
             None
         }
     };
-    let change = NewChange {
-        kind: MembershipKind::TagSet,
-        role_id: None,
-        tag_id: Some(tag_id),
-        value,
-        previous_value,
-    };
+    let change = NewChange::tag(MembershipKind::TagSet, tag_id, value, previous_value);
     log(txn, now_ms, customer, change, source).await.map(Some)
 }
 
@@ -185,13 +194,7 @@ pub async fn clear_tag(
     customer_tag::Entity::delete_by_id((customer.id, tag_id))
         .exec(txn)
         .await?;
-    let change = NewChange {
-        kind: MembershipKind::TagRemoved,
-        role_id: None,
-        tag_id: Some(tag_id),
-        value: None,
-        previous_value: existing.value,
-    };
+    let change = NewChange::tag(MembershipKind::TagRemoved, tag_id, None, existing.value);
     log(txn, now_ms, customer, change, source).await.map(Some)
 }
 
