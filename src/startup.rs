@@ -3,7 +3,7 @@
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{SetupSession, connect};
-use crate::domain::actions::processor;
+use crate::domain::actions::runner;
 use crate::domain::api_keys::{self, NewKey};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
@@ -91,7 +91,7 @@ impl Application {
             ingest,
             settings: settings.clone(),
         };
-        tokio::spawn(processor::run(
+        tokio::spawn(runner::run(
             state.db.clone(),
             settings.database_url.clone(),
             state.bus.clone(),

@@ -3,7 +3,9 @@
 //! history. Effects are applied by [`effects`]; events are handled by [`processor`].
 
 pub mod effects;
+mod facts;
 pub mod processor;
+pub mod runner;
 mod write;
 
 pub use effects::Effect;

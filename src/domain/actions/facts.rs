@@ -1,0 +1,170 @@
+//! Loading what conditions look at for one event: memberships, cart, the event's items and
+//! order.
+
+use crate::domain::conditions::{EventFacts, Item, OrderFacts};
+use crate::domain::ingest::EventPayload;
+use crate::domain::orders::OrderStatus;
+use crate::error::AppResult;
+use entity::{cart_line, customer, customer_role, customer_tag, order, product};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use std::collections::{HashMap, HashSet};
+
+pub(super) async fn roles_of(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<HashSet<i64>> {
+    Ok(customer_role::Entity::find()
+        .filter(customer_role::Column::CustomerId.eq(customer_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| r.role_id)
+        .collect())
+}
+
+pub(super) async fn tags_of(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<HashMap<i64, Option<String>>> {
+    Ok(customer_tag::Entity::find()
+        .filter(customer_tag::Column::CustomerId.eq(customer_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| (t.tag_id, t.value))
+        .collect())
+}
+
+fn item(product: &product::Model, quantity: i32) -> Item {
+    Item {
+        product_external_id: product.external_id.clone(),
+        category_ids: product
+            .category_ids
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        manufacturer: product.manufacturer.clone(),
+        vendor: product.vendor.clone(),
+        quantity,
+    }
+}
+
+pub(super) async fn cart_items(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<Vec<Item>> {
+    Ok(cart_line::Entity::find()
+        .filter(cart_line::Column::CustomerId.eq(customer_id))
+        .find_also_related(product::Entity)
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
+        .collect())
+}
+
+async fn products_by_external_id(
+    txn: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> AppResult<HashMap<String, product::Model>> {
+    Ok(product::Entity::find()
+        .filter(product::Column::ExternalId.is_in(ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|p| (p.external_id.clone(), p))
+        .collect())
+}
+
+/// The items, order and page the event is about.
+pub(super) async fn event_facts(
+    txn: &impl ConnectionTrait,
+    customer: &customer::Model,
+    payload: &EventPayload,
+) -> AppResult<EventFacts> {
+    let mut facts = EventFacts::default();
+    let wanted: Vec<String> = payload
+        .product_external_ids()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let products = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        products_by_external_id(txn, wanted).await?
+    };
+    let quantity_of = |id: &str, quantity: i32| products.get(id).map(|p| item(p, quantity));
+    match payload {
+        EventPayload::ProductViewed {
+            product_external_id,
+        } => {
+            facts.items.extend(quantity_of(product_external_id, 1));
+        }
+        EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => {
+            facts.items = lines
+                .iter()
+                .filter_map(|l| quantity_of(&l.product_external_id, l.quantity))
+                .collect();
+        }
+        EventPayload::OrderPlaced(placed) => {
+            facts.items = placed
+                .lines
+                .iter()
+                .filter_map(|l| quantity_of(&l.product_external_id, l.quantity))
+                .collect();
+            facts.order = order_facts(txn, customer, &placed.order_external_id).await?;
+        }
+        EventPayload::OrderStatusChanged {
+            order_external_id, ..
+        } => {
+            facts.order = order_facts(txn, customer, order_external_id).await?;
+        }
+        EventPayload::PageVisited { url, referrer } => {
+            facts.url = Some(url.clone());
+            facts.referrer = referrer.clone();
+        }
+        _ => {}
+    }
+    Ok(facts)
+}
+
+async fn order_facts(
+    txn: &impl ConnectionTrait,
+    customer: &customer::Model,
+    external_id: &str,
+) -> AppResult<Option<OrderFacts>> {
+    let Some(found) = order::Entity::find()
+        .filter(order::Column::ExternalId.eq(external_id))
+        .filter(order::Column::CustomerId.eq(customer.id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // This order's place among the customer's orders that are not cancelled.
+    let before = order::Entity::find()
+        .filter(order::Column::CustomerId.eq(customer.id))
+        .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .filter(
+            Condition::any()
+                .add(order::Column::PlacedAt.lt(found.placed_at))
+                .add(
+                    Condition::all()
+                        .add(order::Column::PlacedAt.eq(found.placed_at))
+                        .add(order::Column::Id.lt(found.id)),
+                ),
+        )
+        .count(txn)
+        .await?;
+    Ok(Some(OrderFacts {
+        total: found.total,
+        currency: found.currency,
+        payment_method: found.payment_method,
+        nth: before as i32 + 1,
+    }))
+}

@@ -1,0 +1,92 @@
+//! The processor's loop and its leadership among processes.
+
+use super::processor::{ProcessorConfig, process_pending};
+use crate::events::EventBus;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+/// Runs the processor until the process stops: at once when woken, and every second.
+/// With PostgreSQL only the process holding the processor lock runs it, so events are
+/// handled once and in order even with several processes.
+pub async fn run(
+    db: DatabaseConnection,
+    database_url: String,
+    bus: EventBus,
+    clock: crate::clock::SharedClock,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    store_currency: String,
+    staff_email: Option<String>,
+) {
+    let config = ProcessorConfig {
+        store_currency: &store_currency,
+        staff_email: staff_email.as_deref(),
+    };
+    let mut leader = Leadership::new(database_url);
+    loop {
+        if leader.holds().await {
+            loop {
+                match process_pending(&db, &bus, clock.now(), &config, 500).await {
+                    Ok(0) => break,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, "event processor failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The processor lock: always held with SQLite (one process); with PostgreSQL a session
+/// advisory lock on a dedicated connection, checked before every round and retried until won.
+struct Leadership {
+    url: String,
+    conn: Option<DatabaseConnection>,
+}
+
+/// The processor lock's two keys: "nudg" and 1.
+const PROCESSOR_LOCK: (i32, i32) = (0x6e75_6467, 1);
+
+impl Leadership {
+    fn new(url: String) -> Self {
+        Self { url, conn: None }
+    }
+
+    async fn holds(&mut self) -> bool {
+        if !self.url.starts_with("postgres") {
+            return true;
+        }
+        if self.conn.is_none() {
+            self.conn = crate::db::connect_dedicated(&self.url).await.ok();
+        }
+        let Some(conn) = &self.conn else {
+            return false;
+        };
+        let (class, object) = PROCESSOR_LOCK;
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = {class} \
+             AND objid = {object} AND objsubid = 2 AND pid = pg_backend_pid() AND granted) \
+             OR pg_try_advisory_lock({class}, {object}) AS won"
+        );
+        match conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await
+        {
+            Ok(row) => row
+                .and_then(|row| row.try_get::<bool>("", "won").ok())
+                .unwrap_or(false),
+            Err(e) => {
+                tracing::warn!(error = %e, "processor lock connection failed; reconnecting");
+                self.conn = None;
+                false
+            }
+        }
+    }
+}
