@@ -162,3 +162,33 @@ async fn a_storefront_key_may_not_subscribe() {
         "FORBIDDEN"
     );
 }
+
+#[tokio::test]
+async fn changes_made_by_an_action_reach_subscribers_with_their_source() {
+    let app = spawn_app().await;
+    let role = app.create_role("Shoppers", "shoppers", &[]).await;
+    let action = app
+        .create_action(json!({ "name": "login role", "trigger": "LOGGED_IN", "effects": [{ "assignRole": role }] }))
+        .await;
+    let key = app.create_key("INTEGRATOR").await;
+    let mut client = WsClient::connect(&app, &key).await;
+    client
+        .subscribe(
+            "1",
+            FEED,
+            json!({ "after": "0", "filter": { "kinds": ["ROLE_ASSIGNED"] } }),
+        )
+        .await;
+    let storefront = app.create_key("STOREFRONT").await;
+
+    app.record(
+        &storefront,
+        json!([{ "eventId": "l1", "customerExternalId": "zoe", "payload": { "loggedIn": true } }]),
+    )
+    .await;
+    let change = client.next_data().await["membershipChanges"].clone();
+
+    assert_eq!(change["customerExternalId"], "zoe");
+    assert_eq!(change["roleId"], role.as_str());
+    assert_eq!(change["source"], format!("action:{action}"));
+}
