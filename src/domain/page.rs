@@ -76,16 +76,6 @@ pub struct Page<T> {
     pub has_next: bool,
 }
 
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            has_previous: self.has_previous,
-            has_next: self.has_next,
-        }
-    }
-}
-
 /// Fetches the page `request` names from `select` (already filtered), ordered by `id`.
 pub async fn fetch_page<E, C>(
     db: &C,

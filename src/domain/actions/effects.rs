@@ -277,69 +277,15 @@ pub async fn apply_effects(
                 .await?;
                 EffectOutcome::new(effect, "shown", None)
             }
-            Effect::SendEmail {
-                subject,
-                body_html,
-                body_text,
-            } => {
-                if customer.email.is_none() {
-                    EffectOutcome::new(
-                        effect,
-                        "skipped",
-                        Some("the customer has no email address".into()),
-                    )
-                } else {
-                    let message = Message {
-                        channel: "email",
-                        purpose: "marketing",
-                        recipient: None,
-                        subject: Some(subject.clone()),
-                        body_html: Some(body_html.clone()),
-                        body_text: body_text.clone(),
-                    };
-                    queue(txn, scope, index, message).await?;
-                    EffectOutcome::new(effect, "queued", None)
+            Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {
+                match message_of(effect, customer, scope.staff_email) {
+                    Ok(message) => {
+                        queue(txn, scope, index, message).await?;
+                        EffectOutcome::new(effect, "queued", None)
+                    }
+                    Err(reason) => EffectOutcome::new(effect, "skipped", Some(reason.into())),
                 }
             }
-            Effect::SendSms { body } => {
-                if customer.phone.is_none() {
-                    EffectOutcome::new(
-                        effect,
-                        "skipped",
-                        Some("the customer has no phone number".into()),
-                    )
-                } else {
-                    let message = Message {
-                        channel: "sms",
-                        purpose: "marketing",
-                        recipient: None,
-                        subject: None,
-                        body_html: None,
-                        body_text: Some(body.clone()),
-                    };
-                    queue(txn, scope, index, message).await?;
-                    EffectOutcome::new(effect, "queued", None)
-                }
-            }
-            Effect::NotifyStaff { subject, body_text } => match scope.staff_email {
-                None => EffectOutcome::new(
-                    effect,
-                    "skipped",
-                    Some("NUDGE_STAFF_EMAIL is not set".into()),
-                ),
-                Some(address) => {
-                    let message = Message {
-                        channel: "email",
-                        purpose: "staff",
-                        recipient: Some(address.to_owned()),
-                        subject: Some(subject.clone()),
-                        body_html: None,
-                        body_text: Some(body_text.clone()),
-                    };
-                    queue(txn, scope, index, message).await?;
-                    EffectOutcome::new(effect, "queued", None)
-                }
-            },
         };
         outcomes.push(outcome);
     }
@@ -353,6 +299,61 @@ struct Message {
     subject: Option<String>,
     body_html: Option<String>,
     body_text: Option<String>,
+}
+
+/// The message a sending effect queues, or why it cannot be sent.
+fn message_of(
+    effect: &Effect,
+    customer: &customer::Model,
+    staff_email: Option<&str>,
+) -> Result<Message, &'static str> {
+    match effect {
+        Effect::SendEmail {
+            subject,
+            body_html,
+            body_text,
+        } => {
+            customer
+                .email
+                .as_ref()
+                .ok_or("the customer has no email address")?;
+            Ok(Message {
+                channel: "email",
+                purpose: "marketing",
+                recipient: None,
+                subject: Some(subject.clone()),
+                body_html: Some(body_html.clone()),
+                body_text: body_text.clone(),
+            })
+        }
+        Effect::SendSms { body } => {
+            customer
+                .phone
+                .as_ref()
+                .ok_or("the customer has no phone number")?;
+            Ok(Message {
+                channel: "sms",
+                purpose: "marketing",
+                recipient: None,
+                subject: None,
+                body_html: None,
+                body_text: Some(body.clone()),
+            })
+        }
+        Effect::NotifyStaff { subject, body_text } => Ok(Message {
+            channel: "email",
+            purpose: "staff",
+            recipient: Some(
+                staff_email
+                    .ok_or("NUDGE_STAFF_EMAIL is not set")?
+                    .to_owned(),
+            ),
+            subject: Some(subject.clone()),
+            body_html: None,
+            body_text: Some(body_text.clone()),
+        }),
+        _ => Err("this effect sends no message"),
+    }
 }
 
 /// Queues a message in the outbox once: a second call for the same owner and effect is a no-op.

@@ -78,18 +78,7 @@ pub async fn process_pending(
     let handled = events.len() + quiet.len();
     let txn = begin_write(db).await?;
     // Events no action listens to are done in one statement.
-    if !quiet.is_empty() {
-        event::Entity::update_many()
-            .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
-            .col_expr(
-                event::Column::Outcome,
-                Expr::value(serde_json::json!({ "actions": [] })),
-            )
-            .filter(event::Column::Id.is_in(quiet.iter().map(|e| e.id)))
-            .filter(event::Column::ProcessedAt.is_null())
-            .exec(&txn)
-            .await?;
-    }
+    mark_processed(&txn, quiet.iter().map(|e| e.id), now_ms, no_actions()).await?;
     let mut announced = Vec::new();
     let mut batch_ok = true;
     for e in &events {
@@ -120,7 +109,7 @@ pub async fn process_pending(
                 tracing::error!(event.id = e.id, error = %err, "event processing failed");
                 mark_processed(
                     db,
-                    e.id,
+                    [e.id],
                     now_ms,
                     serde_json::json!({ "error": "processing failed; see the server log" }),
                 )
@@ -128,23 +117,34 @@ pub async fn process_pending(
             }
         }
     }
-    Ok(events.len())
+    mark_processed(db, quiet.iter().map(|e| e.id), now_ms, no_actions()).await?;
+    Ok(handled)
 }
 
+/// Marks the given events processed with `outcome` (events processed already are left alone).
 async fn mark_processed(
     db: &impl ConnectionTrait,
-    event_id: i64,
+    event_ids: impl IntoIterator<Item = i64>,
     now_ms: i64,
     outcome: serde_json::Value,
 ) -> AppResult<()> {
+    let ids: Vec<i64> = event_ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
     event::Entity::update_many()
         .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
         .col_expr(event::Column::Outcome, Expr::value(outcome))
-        .filter(event::Column::Id.eq(event_id))
+        .filter(event::Column::Id.is_in(ids))
         .filter(event::Column::ProcessedAt.is_null())
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// The outcome of an event no action reacted to.
+fn no_actions() -> serde_json::Value {
+    serde_json::json!({ "actions": [] })
 }
 
 /// Evaluates and fires every live action the event triggers; marks the event processed.
@@ -164,7 +164,7 @@ async fn process_one(
     let mut announced = Vec::new();
     if !candidates.is_empty() {
         let Some(customer) = customer::Entity::find_by_id(e.customer_id).one(txn).await? else {
-            mark_processed(txn, e.id, now_ms, serde_json::json!({ "actions": [] })).await?;
+            mark_processed(txn, [e.id], now_ms, no_actions()).await?;
             return Ok(Vec::new());
         };
         let payload: EventPayload =
@@ -230,7 +230,7 @@ async fn process_one(
         }
     }
     let outcome = serde_json::json!({ "actions": outcomes });
-    mark_processed(txn, e.id, now_ms, outcome).await?;
+    mark_processed(txn, [e.id], now_ms, outcome).await?;
     Ok(announced)
 }
 
