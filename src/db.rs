@@ -1,6 +1,7 @@
 //! Opening the database, migrating it, and starting write transactions that behave the same
 //! on SQLite and PostgreSQL.
 
+use crate::error::AppResult;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -137,10 +138,24 @@ impl WriteTxn {
         self.txn.rollback().await
     }
 
-    /// A nested transaction (a savepoint): committing it keeps its writes in this
-    /// transaction, rolling it back undoes only them.
-    pub async fn savepoint(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.txn.begin().await
+    /// Runs `work` in a savepoint: kept in this transaction when it succeeds, undone alone
+    /// when it fails.
+    pub async fn in_savepoint<T>(
+        &self,
+        work: impl AsyncFnOnce(&DatabaseTransaction) -> AppResult<T>,
+    ) -> AppResult<T> {
+        let savepoint = self.txn.begin().await?;
+        match work(&savepoint).await {
+            Ok(value) => {
+                savepoint.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The error that made us roll back says more than a failed rollback would.
+                let _ = savepoint.rollback().await;
+                Err(e)
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod customers;
 mod events;
 mod health;
 mod helpers;
+mod ingest_groups;
 mod limits;
 mod membership;
 mod pagination;

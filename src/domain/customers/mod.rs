@@ -1,10 +1,12 @@
 //! Customers: identity, consent and the facts marketing needs. Reads live here; writes in
 //! [`write`].
 
+mod bulk;
 mod write;
 
+pub(crate) use bulk::{load_or_create, save_all};
+pub(crate) use write::apply;
 pub use write::{ConsentInput, CustomerInput, create, delete, update};
-pub(crate) use write::{apply, blank_customer};
 
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::error::{AppError, AppResult};

@@ -6,11 +6,13 @@
 //! `registered` or `profileUpdated` event fills the profile). Unknown products are refused.
 
 mod apply;
+mod check;
 mod queue;
 mod record;
 
+pub use check::{CheckedBatch, check_batch};
 pub use queue::IngestQueue;
-pub use record::{CheckedBatch, RecordedEvent, check_batch, find_by_event_id, record_events};
+pub use record::{CallResult, RecordedEvent, find_by_event_id, record_events, record_group};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

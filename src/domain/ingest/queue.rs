@@ -1,15 +1,21 @@
-//! Group commit for ingest on SQLite. SQLite has one writer, so concurrent `recordEvents`
-//! calls would only queue for it; instead they hand their checked batches to one writer task,
-//! which records everything waiting in one transaction — each call inside its own savepoint,
-//! so a refused call is rolled back alone — and answers every caller once the transaction has
+//! Group commit for ingest. Concurrent `recordEvents` calls hand their checked batches to one
+//! writer task, which records everything waiting in one transaction with the statements of
+//! one call (see [`record_group`]) and answers every caller once the transaction has
 //! committed. Each call stays all-or-nothing and durable before it returns, while the database
-//! sees one commit for many calls. PostgreSQL writes concurrently, so there each call simply
-//! runs its own transaction.
+//! sees a few statements and one commit for many calls.
+//!
+//! A call refused by a check against the database is refused alone. When something fails
+//! once writing began, the group's work is rolled back and its calls are recorded again one by
+//! one, each in a savepoint of its own, so one bad call never fails the others.
+//!
+//! On PostgreSQL, several processes each run their own writer; the customer rows a group
+//! writes are locked for its transaction (see `customers::load_or_create`).
 
-use super::record::{CheckedBatch, RecordedEvent, record_checked};
+use super::check::CheckedBatch;
+use super::record::{CallResult, record_group, record_one};
 use crate::db::begin_write;
 use crate::error::{AppError, AppResult};
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many events one group transaction takes at most.
@@ -19,23 +25,13 @@ const QUEUE_DEPTH: usize = 1024;
 
 struct Job {
     batch: CheckedBatch,
-    reply: oneshot::Sender<AppResult<Vec<RecordedEvent>>>,
+    reply: oneshot::Sender<CallResult>,
 }
 
 /// The handle request handlers use; cheap to clone.
 #[derive(Clone)]
 pub struct IngestQueue {
-    mode: Mode,
-    on_commit: std::sync::Arc<dyn Fn() + Send + Sync>,
-}
-
-#[derive(Clone)]
-enum Mode {
-    Grouped(mpsc::Sender<Job>),
-    Direct {
-        db: DatabaseConnection,
-        store_currency: String,
-    },
+    sender: mpsc::Sender<Job>,
 }
 
 impl IngestQueue {
@@ -46,43 +42,21 @@ impl IngestQueue {
         store_currency: String,
         on_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
-        let on_commit: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(on_commit);
-        let mode = if db.get_database_backend() == DbBackend::Sqlite {
-            let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            tokio::spawn(write_groups(
-                db,
-                store_currency,
-                receiver,
-                on_commit.clone(),
-            ));
-            Mode::Grouped(sender)
-        } else {
-            Mode::Direct { db, store_currency }
-        };
-        Self { mode, on_commit }
+        let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_groups(db, store_currency, receiver, on_commit));
+        Self { sender }
     }
 
     /// Records a checked batch and returns its results once committed.
-    pub async fn record(&self, batch: CheckedBatch) -> AppResult<Vec<RecordedEvent>> {
-        match &self.mode {
-            Mode::Direct { db, store_currency } => {
-                let txn = begin_write(db).await?;
-                let results = record_checked(&txn, store_currency, batch).await?;
-                txn.commit().await?;
-                (self.on_commit)();
-                Ok(results)
-            }
-            Mode::Grouped(sender) => {
-                let (reply, answer) = oneshot::channel();
-                sender
-                    .send(Job { batch, reply })
-                    .await
-                    .map_err(|_| AppError::internal("the ingest writer has stopped"))?;
-                answer
-                    .await
-                    .map_err(|_| AppError::internal("the ingest writer dropped a call"))?
-            }
-        }
+    pub async fn record(&self, batch: CheckedBatch) -> AppResult<Vec<super::RecordedEvent>> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| AppError::internal("the ingest writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("the ingest writer dropped a call"))?
     }
 }
 
@@ -90,7 +64,7 @@ async fn write_groups(
     db: DatabaseConnection,
     store_currency: String,
     mut receiver: mpsc::Receiver<Job>,
-    on_commit: std::sync::Arc<dyn Fn() + Send + Sync>,
+    on_commit: impl Fn(),
 ) {
     while let Some(first) = receiver.recv().await {
         let mut events = first.batch.len();
@@ -104,11 +78,13 @@ async fn write_groups(
                 Err(_) => break,
             }
         }
-        let replies = write_group(&db, &store_currency, jobs).await;
-        let committed = replies.iter().any(|(_, result)| result.is_ok());
-        for (reply, result) in replies {
+        let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
+            jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
+        let answers = write_group(&db, &store_currency, &batches).await;
+        let committed = answers.iter().any(Result::is_ok);
+        for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that went away no longer needs its answer.
-            let _ = reply.send(result);
+            let _ = reply.send(answer);
         }
         if committed {
             on_commit();
@@ -116,49 +92,48 @@ async fn write_groups(
     }
 }
 
-type Reply = (
-    oneshot::Sender<AppResult<Vec<RecordedEvent>>>,
-    AppResult<Vec<RecordedEvent>>,
-);
-
-async fn write_group(db: &DatabaseConnection, store_currency: &str, jobs: Vec<Job>) -> Vec<Reply> {
+/// Records the group in one transaction; one answer per batch.
+async fn write_group(
+    db: &DatabaseConnection,
+    store_currency: &str,
+    batches: &[CheckedBatch],
+) -> Vec<CallResult> {
+    let failed = |e: &dyn std::fmt::Display| {
+        let message = e.to_string();
+        (0..batches.len())
+            .map(|_| Err(AppError::internal(message.clone())))
+            .collect()
+    };
     let txn = match begin_write(db).await {
         Ok(txn) => txn,
-        Err(e) => return fail_all(jobs, &e.to_string()),
+        Err(e) => return failed(&e),
     };
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let result = match txn.savepoint().await {
-            Ok(savepoint) => match record_checked(&savepoint, store_currency, job.batch).await {
-                Ok(results) => savepoint
-                    .commit()
-                    .await
-                    .map(|()| results)
-                    .map_err(AppError::from),
-                Err(e) => {
-                    let _ = savepoint.rollback().await;
-                    Err(e)
-                }
-            },
-            Err(e) => Err(AppError::from(e)),
-        };
-        outcomes.push((job.reply, result));
-    }
+    let grouped = txn
+        .in_savepoint(async |sp| record_group(sp, store_currency, batches).await)
+        .await;
+    let answers = match grouped {
+        Ok(answers) => answers,
+        Err(e) if batches.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut answers = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let alone = txn
+                    .in_savepoint(async |sp| record_one(sp, store_currency, batch).await)
+                    .await;
+                answers.push(alone);
+            }
+            answers
+        }
+    };
     if let Err(e) = txn.commit().await {
         let message = e.to_string();
-        return outcomes
+        return answers
             .into_iter()
-            .map(|(reply, result)| match result {
-                Ok(_) => (reply, Err(AppError::internal(message.clone()))),
-                refused => (reply, refused),
+            .map(|answer| match answer {
+                Ok(_) => Err(AppError::internal(message.clone())),
+                refused => refused,
             })
             .collect();
     }
-    outcomes
-}
-
-fn fail_all(jobs: Vec<Job>, message: &str) -> Vec<Reply> {
-    jobs.into_iter()
-        .map(|job| (job.reply, Err(AppError::internal(message.to_owned()))))
-        .collect()
+    answers
 }

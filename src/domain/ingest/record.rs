@@ -1,22 +1,24 @@
-//! `record_events`: validate, deduplicate, apply and store a batch of events in one
-//! transaction.
+//! Recording checked calls: deduplicate, apply to the customers' facts and store, in the
+//! caller's transaction. Several calls can be recorded together (group commit) with the
+//! statements of one: one lookup of event ids, products and customers for all of them, one
+//! write of the changed customers, one insert of the events.
 
-use super::apply::{self, Context, save, validate_payload};
-use super::{EventInput, EventPayload, MAX_BATCH};
-use crate::clock::to_millis;
+use super::apply::{self, Context};
+use super::check::{CheckedBatch, Prepared, check_batch, payload_field};
+use super::{EventInput, EventPayload};
 use crate::db::begin_write;
-use crate::domain::customers::blank_customer;
+use crate::domain::customers;
 use crate::domain::validate::Checker;
-use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use chrono::{DateTime, Utc};
-use entity::{customer, event, product};
+use entity::{event, product};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+
+/// Rows or ids per statement.
+const CHUNK: usize = 500;
 
 /// The stored event for one input, and whether the input repeated an earlier one.
 #[derive(Clone, Debug)]
@@ -25,6 +27,9 @@ pub struct RecordedEvent {
     /// The same event id and content were recorded before: nothing was done again.
     pub duplicate: bool,
 }
+
+/// One call's answer: its events in input order, or why it was refused.
+pub type CallResult = AppResult<Vec<RecordedEvent>>;
 
 /// The event a client recorded under `event_id`.
 pub async fn find_by_event_id(
@@ -37,26 +42,10 @@ pub async fn find_by_event_id(
         .await?)
 }
 
-struct Prepared {
-    event_id: String,
-    customer_external_id: String,
-    occurred_at: i64,
-    payload: EventPayload,
-    fingerprint: String,
-}
-
-enum Plan {
-    /// Record it.
-    New,
-    /// The same as the input at this earlier position of the batch.
-    RepeatOf(usize),
-    /// Recorded by an earlier call.
-    Recorded(event::Model),
-}
-
-/// Records `inputs` in order, all or nothing. A repeated event id with the same content is a
-/// no-op that returns the first recording; with other content it is refused (`Conflict` on
-/// `eventId`). Returns one result per input, in input order.
+/// Checks and records `inputs` in order in a transaction of their own, all or nothing. A
+/// repeated event id with the same content is a no-op that returns the first recording; with
+/// other content it is refused (`Conflict` on `eventId`). Returns one result per input, in
+/// input order.
 pub async fn record_events(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
@@ -65,86 +54,89 @@ pub async fn record_events(
 ) -> AppResult<Vec<RecordedEvent>> {
     let batch = check_batch(inputs, now)?;
     let txn = begin_write(db).await?;
-    let results = record_checked(&txn, store_currency, batch).await?;
+    let results = record_one(&txn, store_currency, &batch).await?;
     txn.commit().await?;
     Ok(results)
 }
 
-/// A batch that passed every check that needs no database.
-pub struct CheckedBatch {
-    prepared: Vec<Prepared>,
-    now_ms: i64,
-}
-
-impl CheckedBatch {
-    /// How many events it holds.
-    pub fn len(&self) -> usize {
-        self.prepared.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prepared.is_empty()
-    }
-}
-
-/// The checks of [`record_events`] that need no database: sizes, required fields, shapes.
-pub fn check_batch(inputs: Vec<EventInput>, now: DateTime<Utc>) -> AppResult<CheckedBatch> {
-    if inputs.len() > MAX_BATCH {
-        return Err(AppError::invalid(
-            &[],
-            ViolationCode::OutOfRange,
-            format!("at most {MAX_BATCH} events per call"),
-        ));
-    }
-    let now_ms = to_millis(now);
-    Ok(CheckedBatch {
-        prepared: prepare(inputs, now_ms)?,
-        now_ms,
-    })
-}
-
-/// Records a checked batch inside the caller's transaction (see [`record_events`]).
-pub async fn record_checked(
+/// Records one call in the caller's transaction; on an error the caller rolls back.
+pub async fn record_one(
     txn: &impl ConnectionTrait,
     store_currency: &str,
-    batch: CheckedBatch,
-) -> AppResult<Vec<RecordedEvent>> {
-    let CheckedBatch { prepared, now_ms } = batch;
-    let mut checker = Checker::new();
-    let mut plans = plan_repeats_in_batch(&prepared, &mut checker);
-    let wanted: Vec<String> = prepared.iter().map(|p| p.event_id.clone()).collect();
-    let recorded: HashMap<String, event::Model> = event::Entity::find()
-        .filter(event::Column::EventId.is_in(wanted))
-        .all(txn)
+    batch: &CheckedBatch,
+) -> CallResult {
+    record_group(txn, store_currency, std::slice::from_ref(batch))
         .await?
-        .into_iter()
-        .map(|e| (e.event_id.clone(), e))
-        .collect();
-    for (index, item) in prepared.iter().enumerate() {
-        if let (Plan::New, Some(earlier)) = (&plans[index], recorded.get(&item.event_id)) {
-            if earlier.fingerprint == item.fingerprint {
-                plans[index] = Plan::Recorded(earlier.clone());
-            } else {
-                checker.absorb(&index.to_string(), vec![conflict()]);
+        .pop()
+        .ok_or_else(|| AppError::internal("a recorded call has no answer"))?
+}
+
+enum Plan {
+    /// Record it.
+    New,
+    /// The same as an earlier input of the group: (call, position).
+    RepeatOf(usize, usize),
+    /// Recorded by an earlier transaction.
+    Recorded(event::Model),
+}
+
+/// Records `calls` in the caller's transaction, in order, as if each ran alone after the one
+/// before. A call refused by a check against the database (a conflicting event id, an unknown
+/// product) gets its error and writes nothing, and the others go on. An error once writing
+/// began (a profile or an order refused while applied, the database) is the outer error: the
+/// caller rolls back everything this call wrote and may record the calls one by one.
+pub async fn record_group(
+    txn: &impl ConnectionTrait,
+    store_currency: &str,
+    calls: &[CheckedBatch],
+) -> AppResult<Vec<CallResult>> {
+    let all = || calls.iter().flat_map(|c| c.prepared.iter());
+    let recorded = recorded_events(txn, all().map(|p| p.event_id.clone()).collect()).await?;
+    let products = find_products(txn, all().flat_map(|p| p.payload.product_external_ids())).await?;
+
+    // Plan every call against the database and the calls before it; refusals write nothing.
+    let mut plans: Vec<AppResult<Vec<Plan>>> = Vec::with_capacity(calls.len());
+    let mut claimed: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (c, call) in calls.iter().enumerate() {
+        let plan = plan_call(c, call, calls, &claimed, &recorded, &products);
+        if let Ok(call_plans) = &plan {
+            for (i, item) in call.prepared.iter().enumerate() {
+                if matches!(call_plans[i], Plan::New) {
+                    claimed.insert(&item.event_id, (c, i));
+                }
             }
         }
+        plans.push(plan);
     }
-    let fresh: Vec<usize> = (0..prepared.len())
-        .filter(|i| matches!(plans[*i], Plan::New))
-        .collect();
-    let products = resolve_products(txn, &prepared, &fresh, &mut checker).await?;
-    checker.finish()?;
 
-    let mut customers = resolve_customers(txn, &prepared, &fresh, now_ms).await?;
+    // Apply the accepted calls' new events to their customers, in order.
+    let mut fresh: Vec<(usize, usize)> = Vec::new();
+    for (c, plan) in plans.iter().enumerate() {
+        if let Ok(plan) = plan {
+            fresh.extend(
+                (0..plan.len())
+                    .filter(|i| matches!(plan[*i], Plan::New))
+                    .map(|i| (c, i)),
+            );
+        }
+    }
+    let wanted: Vec<String> = fresh
+        .iter()
+        .map(|&(c, i)| calls[c].prepared[i].customer_external_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let now_ms = calls.iter().map(|c| c.now_ms).max().unwrap_or_default();
+    let mut customers = customers::load_or_create(txn, &wanted, now_ms).await?;
     let as_loaded = customers.clone();
-    let mut rows = Vec::with_capacity(fresh.len());
-    for &index in &fresh {
-        let item = &prepared[index];
+    let mut rows = Vec::new();
+    for &(c, i) in &fresh {
+        let item = &calls[c].prepared[i];
         let customer = customers
             .get_mut(&item.customer_external_id)
             .ok_or_else(|| AppError::internal("customer vanished during ingest"))?;
         let ctx = Context {
-            now_ms,
+            now_ms: calls[c].now_ms,
             occurred_at: item.occurred_at,
             store_currency,
             products: &products,
@@ -154,37 +146,20 @@ pub async fn record_checked(
             .map_err(|e| {
                 nest(
                     e,
-                    &[&index.to_string(), "payload", payload_field(&item.payload)],
+                    &[&i.to_string(), "payload", payload_field(&item.payload)],
                 )
             })?;
-        rows.push(event::ActiveModel {
-            id: ActiveValue::NotSet,
-            event_id: ActiveValue::Set(item.event_id.clone()),
-            customer_id: ActiveValue::Set(customer.id),
-            kind: ActiveValue::Set(item.payload.kind().as_str().to_owned()),
-            payload: ActiveValue::Set(
-                serde_json::to_value(&item.payload).map_err(AppError::internal)?,
-            ),
-            fingerprint: ActiveValue::Set(item.fingerprint.clone()),
-            occurred_at: ActiveValue::Set(item.occurred_at),
-            received_at: ActiveValue::Set(now_ms),
-            processed_at: ActiveValue::Set(None),
-            outcome: ActiveValue::Set(None),
-        });
+        rows.push(event_row(item, customer.id, calls[c].now_ms)?);
     }
-    let touched: HashSet<&str> = fresh
-        .iter()
-        .map(|i| prepared[*i].customer_external_id.as_str())
+    let changed: Vec<_> = customers
+        .into_values()
+        .filter(|c| as_loaded.get(&c.external_id) != Some(c))
         .collect();
-    for external_id in touched {
-        if let Some(customer) = customers.get(external_id)
-            && as_loaded.get(external_id) != Some(customer)
-        {
-            save(txn, customer).await?;
-        }
+    if !changed.is_empty() {
+        customers::save_all(txn, changed).await?;
     }
     let mut stored: HashMap<String, event::Model> = HashMap::with_capacity(rows.len());
-    for chunk in rows.chunks(100) {
+    for chunk in rows.chunks(CHUNK / 5) {
         for e in event::Entity::insert_many(chunk.to_vec())
             .exec_with_returning(txn)
             .await?
@@ -193,74 +168,174 @@ pub async fn record_checked(
         }
     }
 
-    let mut results: Vec<RecordedEvent> = Vec::with_capacity(prepared.len());
-    for (index, item) in prepared.iter().enumerate() {
-        let result = match &plans[index] {
-            Plan::New => RecordedEvent {
-                event: stored
-                    .get(&item.event_id)
-                    .cloned()
-                    .ok_or_else(|| AppError::internal("a recorded event was not found"))?,
-                duplicate: false,
-            },
-            Plan::RepeatOf(first) => RecordedEvent {
-                event: results[*first].event.clone(),
-                duplicate: true,
-            },
-            Plan::Recorded(event) => RecordedEvent {
-                event: event.clone(),
-                duplicate: true,
-            },
-        };
-        results.push(result);
+    // Answer each call from what was stored, repeated or recorded before.
+    let mut answers: Vec<CallResult> = Vec::with_capacity(calls.len());
+    for (c, plan) in plans.into_iter().enumerate() {
+        let answer = plan.and_then(|plan| {
+            plan.into_iter()
+                .enumerate()
+                .map(|(i, plan)| {
+                    let (event, duplicate) = match plan {
+                        Plan::New => (stored.get(&calls[c].prepared[i].event_id).cloned(), false),
+                        Plan::RepeatOf(first_call, first) => {
+                            let item = &calls[first_call].prepared[first];
+                            (stored.get(&item.event_id).cloned(), true)
+                        }
+                        Plan::Recorded(event) => (Some(event), true),
+                    };
+                    event
+                        .map(|event| RecordedEvent { event, duplicate })
+                        .ok_or_else(|| AppError::internal("a recorded event was not found"))
+                })
+                .collect()
+        });
+        answers.push(answer);
     }
-    Ok(results)
+    Ok(answers)
 }
 
-/// Static checks and fingerprints.
-fn prepare(inputs: Vec<EventInput>, now_ms: i64) -> AppResult<Vec<Prepared>> {
+/// What to do with each event of call `c`, or why the call is refused.
+fn plan_call(
+    c: usize,
+    call: &CheckedBatch,
+    calls: &[CheckedBatch],
+    claimed: &HashMap<&str, (usize, usize)>,
+    recorded: &HashMap<String, event::Model>,
+    products: &HashMap<String, i64>,
+) -> AppResult<Vec<Plan>> {
     let mut checker = Checker::new();
-    let mut prepared = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        let mut c = Checker::new();
-        let event_id = c.check("eventId", required_text(&input.event_id, MAX_TEXT));
-        let customer = c.check(
-            "customerExternalId",
-            required_text(&input.customer_external_id, MAX_TEXT),
-        );
-        let mut payload_checks = Checker::new();
-        validate_payload(&input.payload, &mut payload_checks);
-        let mut nested = Checker::new();
-        nested.absorb(
-            payload_field(&input.payload),
-            payload_checks.into_violations(),
-        );
-        c.absorb("payload", nested.into_violations());
-        let fingerprint = fingerprint(&input)?;
-        checker.absorb(&index.to_string(), c.into_violations());
-        if let (Some(event_id), Some(customer_external_id)) = (event_id, customer) {
-            prepared.push(Prepared {
-                event_id,
-                customer_external_id,
-                occurred_at: input.occurred_at.map_or(now_ms, to_millis),
-                payload: input.payload,
-                fingerprint,
-            });
+    let mut first_here: HashMap<&str, usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(call.prepared.len());
+    for (i, item) in call.prepared.iter().enumerate() {
+        let same = |other: &Prepared| other.fingerprint == item.fingerprint;
+        let plan = if let Some(&earlier) = first_here.get(item.event_id.as_str()) {
+            same(&call.prepared[earlier]).then_some(Plan::RepeatOf(c, earlier))
+        } else if let Some(&(other_call, earlier)) = claimed.get(item.event_id.as_str()) {
+            same(&calls[other_call].prepared[earlier])
+                .then_some(Plan::RepeatOf(other_call, earlier))
+        } else if let Some(earlier) = recorded.get(&item.event_id) {
+            (earlier.fingerprint == item.fingerprint).then(|| Plan::Recorded(earlier.clone()))
+        } else {
+            first_here.insert(&item.event_id, i);
+            Some(Plan::New)
+        };
+        match plan {
+            Some(plan) => plans.push(plan),
+            None => {
+                checker.absorb(&i.to_string(), vec![conflict()]);
+                plans.push(Plan::New);
+            }
+        }
+        if matches!(plans[i], Plan::New) {
+            check_products(i, &item.payload, products, &mut checker);
         }
     }
     checker.finish()?;
-    Ok(prepared)
+    Ok(plans)
 }
 
-/// What identifies an event's content: customer, the client's time (if given) and payload.
-fn fingerprint(input: &EventInput) -> AppResult<String> {
-    let canonical = serde_json::json!({
-        "customer": input.customer_external_id.trim(),
-        "occurredAt": input.occurred_at.map(to_millis),
-        "payload": input.payload,
-    });
-    let bytes = serde_json::to_vec(&canonical).map_err(AppError::internal)?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
+fn event_row(item: &Prepared, customer_id: i64, now_ms: i64) -> AppResult<event::ActiveModel> {
+    Ok(event::ActiveModel {
+        id: ActiveValue::NotSet,
+        event_id: ActiveValue::Set(item.event_id.clone()),
+        customer_id: ActiveValue::Set(customer_id),
+        kind: ActiveValue::Set(item.payload.kind().as_str().to_owned()),
+        payload: ActiveValue::Set(serde_json::to_value(&item.payload).map_err(AppError::internal)?),
+        fingerprint: ActiveValue::Set(item.fingerprint.clone()),
+        occurred_at: ActiveValue::Set(item.occurred_at),
+        received_at: ActiveValue::Set(now_ms),
+        processed_at: ActiveValue::Set(None),
+        outcome: ActiveValue::Set(None),
+    })
+}
+
+/// Events recorded earlier under these event ids.
+async fn recorded_events(
+    txn: &impl ConnectionTrait,
+    mut event_ids: Vec<String>,
+) -> AppResult<HashMap<String, event::Model>> {
+    event_ids.sort_unstable();
+    event_ids.dedup();
+    let mut recorded = HashMap::new();
+    for chunk in event_ids.chunks(CHUNK) {
+        for e in event::Entity::find()
+            .filter(event::Column::EventId.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?
+        {
+            recorded.insert(e.event_id.clone(), e);
+        }
+    }
+    Ok(recorded)
+}
+
+/// Product external id → id, for those of `external_ids` that exist.
+async fn find_products(
+    txn: &impl ConnectionTrait,
+    external_ids: impl Iterator<Item = &str>,
+) -> AppResult<HashMap<String, i64>> {
+    let wanted: Vec<String> = external_ids
+        .map(|id| id.trim().to_owned())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(CHUNK) {
+        for p in product::Entity::find()
+            .filter(product::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?
+        {
+            found.insert(p.external_id, p.id);
+        }
+    }
+    Ok(found)
+}
+
+/// Refuses the products event `index` names that do not exist.
+fn check_products(
+    index: usize,
+    payload: &EventPayload,
+    products: &HashMap<String, i64>,
+    checker: &mut Checker,
+) {
+    let missing = |id: &str| !products.contains_key(id.trim());
+    let line_ids: Vec<&str> = match payload {
+        EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => lines
+            .iter()
+            .map(|l| l.product_external_id.as_str())
+            .collect(),
+        EventPayload::OrderPlaced(order) => order
+            .lines
+            .iter()
+            .map(|l| l.product_external_id.as_str())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut violations = Vec::new();
+    if let EventPayload::ProductViewed {
+        product_external_id,
+    } = payload
+        && missing(product_external_id)
+    {
+        violations.push(unknown_product(&["productExternalId"]));
+    }
+    for (j, id) in line_ids.into_iter().enumerate() {
+        if missing(id) {
+            violations.push(unknown_product(&[
+                "lines",
+                &j.to_string(),
+                "productExternalId",
+            ]));
+        }
+    }
+    let field = payload_field(payload);
+    checker.absorb_flat(
+        violations
+            .into_iter()
+            .map(|v| v.under(field).under("payload").under(&index.to_string()))
+            .collect(),
+    );
 }
 
 fn conflict() -> FieldViolation {
@@ -271,154 +346,12 @@ fn conflict() -> FieldViolation {
     )
 }
 
-fn plan_repeats_in_batch(prepared: &[Prepared], checker: &mut Checker) -> Vec<Plan> {
-    let mut first: HashMap<&str, usize> = HashMap::new();
-    prepared
-        .iter()
-        .enumerate()
-        .map(|(index, item)| match first.get(item.event_id.as_str()) {
-            None => {
-                first.insert(&item.event_id, index);
-                Plan::New
-            }
-            Some(&earlier) if prepared[earlier].fingerprint == item.fingerprint => {
-                Plan::RepeatOf(earlier)
-            }
-            Some(_) => {
-                checker.absorb(&index.to_string(), vec![conflict()]);
-                Plan::New
-            }
-        })
-        .collect()
-}
-
-async fn resolve_products(
-    txn: &impl ConnectionTrait,
-    prepared: &[Prepared],
-    fresh: &[usize],
-    checker: &mut Checker,
-) -> AppResult<HashMap<String, i64>> {
-    let wanted: HashSet<String> = fresh
-        .iter()
-        .flat_map(|i| prepared[*i].payload.product_external_ids())
-        .map(|id| id.trim().to_owned())
-        .collect();
-    let mut found = HashMap::with_capacity(wanted.len());
-    let wanted: Vec<String> = wanted.into_iter().collect();
-    for chunk in wanted.chunks(500) {
-        for p in product::Entity::find()
-            .filter(product::Column::ExternalId.is_in(chunk.iter().cloned()))
-            .all(txn)
-            .await?
-        {
-            found.insert(p.external_id, p.id);
-        }
-    }
-    for &index in fresh {
-        let payload = &prepared[index].payload;
-        let field = payload_field(payload);
-        let missing = |id: &str| !found.contains_key(id.trim());
-        let mut violations = Vec::new();
-        match payload {
-            EventPayload::ProductViewed {
-                product_external_id,
-            } if missing(product_external_id) => {
-                violations.push(unknown_product(&["productExternalId"]));
-            }
-            EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => {
-                for (j, line) in lines.iter().enumerate() {
-                    if missing(&line.product_external_id) {
-                        violations.push(unknown_product(&[
-                            "lines",
-                            &j.to_string(),
-                            "productExternalId",
-                        ]));
-                    }
-                }
-            }
-            EventPayload::OrderPlaced(order) => {
-                for (j, line) in order.lines.iter().enumerate() {
-                    if missing(&line.product_external_id) {
-                        violations.push(unknown_product(&[
-                            "lines",
-                            &j.to_string(),
-                            "productExternalId",
-                        ]));
-                    }
-                }
-            }
-            _ => {}
-        }
-        checker.absorb_flat(
-            violations
-                .into_iter()
-                .map(|v| v.under(field).under("payload").under(&index.to_string()))
-                .collect(),
-        );
-    }
-    Ok(found)
-}
-
 fn unknown_product(path: &[&str]) -> FieldViolation {
     FieldViolation::new(
         path,
         ViolationCode::NotFound,
         "no product has this external id; mirror the catalog with upsertProducts first",
     )
-}
-
-/// The customers of the fresh events by external id; unknown ones are created.
-async fn resolve_customers(
-    txn: &impl ConnectionTrait,
-    prepared: &[Prepared],
-    fresh: &[usize],
-    now_ms: i64,
-) -> AppResult<HashMap<String, customer::Model>> {
-    let wanted: HashSet<String> = fresh
-        .iter()
-        .map(|i| prepared[*i].customer_external_id.clone())
-        .collect();
-    let wanted: Vec<String> = wanted.into_iter().collect();
-    let mut found = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(500) {
-        for c in customer::Entity::find()
-            .filter(customer::Column::ExternalId.is_in(chunk.iter().cloned()))
-            .all(txn)
-            .await?
-        {
-            found.insert(c.external_id.clone(), c);
-        }
-    }
-    for external_id in wanted {
-        if found.contains_key(&external_id) {
-            continue;
-        }
-        let mut model = blank_customer(now_ms);
-        model.external_id = external_id.clone();
-        let mut active: customer::ActiveModel = model.into();
-        active = active.reset_all();
-        active.id = ActiveValue::NotSet;
-        let created = active.insert(txn).await?;
-        found.insert(external_id, created);
-    }
-    Ok(found)
-}
-
-/// The GraphQL name of the payload field for an event's kind.
-pub(super) fn payload_field(payload: &EventPayload) -> &'static str {
-    match payload {
-        EventPayload::Registered(_) => "registered",
-        EventPayload::LoggedIn {} => "loggedIn",
-        EventPayload::ProfileUpdated(_) => "profileUpdated",
-        EventPayload::ProductViewed { .. } => "productViewed",
-        EventPayload::AddedToCart { .. } => "addedToCart",
-        EventPayload::CartUpdated { .. } => "cartUpdated",
-        EventPayload::OrderPlaced(_) => "orderPlaced",
-        EventPayload::OrderStatusChanged { .. } => "orderStatusChanged",
-        EventPayload::PageVisited { .. } => "pageVisited",
-        EventPayload::NewsletterSubscribed {} => "newsletterSubscribed",
-        EventPayload::NewsletterUnsubscribed {} => "newsletterUnsubscribed",
-    }
 }
 
 /// Puts the violations of an invalid result under `prefix`.

@@ -1,0 +1,102 @@
+//! Customers by the many, for ingest: load a call's customers (creating the unknown ones) and
+//! write back the ones that changed, each in one statement per chunk rather than per row.
+
+use super::write::blank_customer;
+use crate::error::AppResult;
+use entity::customer;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+
+/// Rows per statement: few enough for SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 500;
+
+/// The customers with these external ids, creating a blank customer for each unknown one.
+/// On PostgreSQL the rows stay locked until the transaction ends, so concurrent writers of the
+/// same customer (other calls, other processes) take turns instead of overwriting each other;
+/// they are locked in id order, so two writers cannot wait for each other.
+pub(crate) async fn load_or_create(
+    txn: &impl ConnectionTrait,
+    external_ids: &[String],
+    now_ms: i64,
+) -> AppResult<HashMap<String, customer::Model>> {
+    let mut found = load(txn, external_ids).await?;
+    let missing: Vec<&String> = external_ids
+        .iter()
+        .filter(|id| !found.contains_key(*id))
+        .collect();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+    for chunk in missing.chunks(CHUNK) {
+        let rows = chunk.iter().map(|external_id| {
+            let mut model = blank_customer(now_ms);
+            model.external_id = (*external_id).clone();
+            let mut active: customer::ActiveModel = model.into();
+            active = active.reset_all();
+            active.id = sea_orm::ActiveValue::NotSet;
+            active
+        });
+        // Another process may create the same customer meanwhile: theirs is as good as ours.
+        customer::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(customer::Column::ExternalId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let missing: Vec<String> = missing.into_iter().cloned().collect();
+    found.extend(load(txn, &missing).await?);
+    Ok(found)
+}
+
+async fn load(
+    txn: &impl ConnectionTrait,
+    external_ids: &[String],
+) -> AppResult<HashMap<String, customer::Model>> {
+    let mut found = HashMap::with_capacity(external_ids.len());
+    for chunk in external_ids.chunks(CHUNK) {
+        let mut select = customer::Entity::find()
+            .filter(customer::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .order_by_asc(customer::Column::Id);
+        if txn.get_database_backend() == DbBackend::Postgres {
+            select = select.lock_exclusive();
+        }
+        for c in select.all(txn).await? {
+            found.insert(c.external_id.clone(), c);
+        }
+    }
+    Ok(found)
+}
+
+/// Writes these customers' rows as they are in memory.
+pub(crate) async fn save_all(
+    txn: &impl ConnectionTrait,
+    customers: Vec<customer::Model>,
+) -> AppResult<()> {
+    let columns: Vec<customer::Column> = customer::Column::iter()
+        .filter(|c| !matches!(c, customer::Column::Id | customer::Column::ExternalId))
+        .collect();
+    for chunk in customers.chunks(CHUNK / 10) {
+        let rows = chunk.iter().map(|c| {
+            let active: customer::ActiveModel = c.clone().into();
+            active.reset_all()
+        });
+        // Every row exists (it was loaded in this transaction): the conflict is certain, and
+        // one statement updates them all.
+        customer::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(customer::Column::Id)
+                    .update_columns(columns.iter().copied())
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
