@@ -53,13 +53,17 @@ pub async fn process_pending(
     config: &ProcessorConfig<'_>,
     limit: u64,
 ) -> AppResult<usize> {
-    let events = event::Entity::find()
+    // Ids and kinds first: most events usually have no listener and need nothing more.
+    let pending: Vec<(i64, String)> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::Id, event::Column::Kind])
         .filter(event::Column::ProcessedAt.is_null())
         .order_by_asc(event::Column::Id)
         .limit(limit)
+        .into_tuple()
         .all(db)
         .await?;
-    if events.is_empty() {
+    if pending.is_empty() {
         return Ok(0);
     }
     let actions: Vec<Action> = customer_action::Entity::find()
@@ -72,13 +76,27 @@ pub async fn process_pending(
         .collect();
     let now_ms = to_millis(now);
     let triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
-    let (events, quiet): (Vec<event::Model>, Vec<event::Model>) = events
-        .into_iter()
-        .partition(|e| triggers.contains(e.kind.as_str()));
+    let (mut listened, mut quiet) = (Vec::new(), Vec::new());
+    for (id, kind) in pending {
+        if triggers.contains(kind.as_str()) {
+            listened.push(id);
+        } else {
+            quiet.push(id);
+        }
+    }
+    let events = if listened.is_empty() {
+        Vec::new()
+    } else {
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(listened))
+            .order_by_asc(event::Column::Id)
+            .all(db)
+            .await?
+    };
     let handled = events.len() + quiet.len();
     let txn = begin_write(db).await?;
     // Events no action listens to are done in one statement.
-    mark_processed(&txn, quiet.iter().map(|e| e.id), now_ms, no_actions()).await?;
+    mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
     let mut announced = Vec::new();
     let mut batch_ok = true;
     for e in &events {
@@ -117,7 +135,7 @@ pub async fn process_pending(
             }
         }
     }
-    mark_processed(db, quiet.iter().map(|e| e.id), now_ms, no_actions()).await?;
+    mark_processed(db, quiet.iter().copied(), now_ms, no_actions()).await?;
     Ok(handled)
 }
 

@@ -4,6 +4,9 @@ use super::processor::{ProcessorConfig, process_pending};
 use crate::events::EventBus;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+/// How long the processor waits after a wake-up before it takes the pending events.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Runs the processor until the process stops: at once when woken, and every second.
 /// With PostgreSQL only the process holding the processor lock runs it, so events are
 /// handled once and in order even with several processes.
@@ -35,7 +38,11 @@ pub async fn run(
             }
         }
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // Ingest commits often under load: let a round take what arrives meanwhile
+                // rather than run one round per commit.
+                tokio::time::sleep(GATHER).await;
+            }
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
         }
     }

@@ -13,7 +13,7 @@
 
 use super::check::CheckedBatch;
 use super::record::{CallResult, record_group, record_one};
-use crate::db::begin_write;
+use crate::db::{WriteTxn, begin_write};
 use crate::error::{AppError, AppResult};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
@@ -98,42 +98,58 @@ async fn write_group(
     store_currency: &str,
     batches: &[CheckedBatch],
 ) -> Vec<CallResult> {
-    let failed = |e: &dyn std::fmt::Display| {
-        let message = e.to_string();
-        (0..batches.len())
-            .map(|_| Err(AppError::internal(message.clone())))
-            .collect()
+    let grouped = match begin_write(db).await {
+        Ok(txn) => match record_group(&txn, store_currency, batches).await {
+            Ok(answers) => commit(txn, answers).await,
+            Err(e) => {
+                // The answer is `e` (or a retry below); a failed rollback adds nothing to it.
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        },
+        Err(e) => Err(e.into()),
     };
-    let txn = match begin_write(db).await {
-        Ok(txn) => txn,
-        Err(e) => return failed(&e),
-    };
-    let grouped = txn
-        .in_savepoint(async |sp| record_group(sp, store_currency, batches).await)
-        .await;
-    let answers = match grouped {
+    match grouped {
         Ok(answers) => answers,
         Err(e) if batches.len() == 1 => vec![Err(e)],
-        Err(_) => {
-            let mut answers = Vec::with_capacity(batches.len());
-            for batch in batches {
-                let alone = txn
-                    .in_savepoint(async |sp| record_one(sp, store_currency, batch).await)
-                    .await;
-                answers.push(alone);
-            }
-            answers
+        Err(_) => one_by_one(db, store_currency, batches).await,
+    }
+}
+
+/// Records each batch in a savepoint of its own, so a failing one fails alone.
+async fn one_by_one(
+    db: &DatabaseConnection,
+    store_currency: &str,
+    batches: &[CheckedBatch],
+) -> Vec<CallResult> {
+    let txn = match begin_write(db).await {
+        Ok(txn) => txn,
+        Err(e) => {
+            let message = e.to_string();
+            return (0..batches.len())
+                .map(|_| Err(AppError::internal(message.clone())))
+                .collect();
         }
     };
-    if let Err(e) = txn.commit().await {
-        let message = e.to_string();
-        return answers
-            .into_iter()
-            .map(|answer| match answer {
-                Ok(_) => Err(AppError::internal(message.clone())),
-                refused => refused,
-            })
-            .collect();
+    let mut answers = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let alone = txn
+            .in_savepoint(async |sp| record_one(sp, store_currency, batch).await)
+            .await;
+        answers.push(alone);
     }
+    let committed = txn.commit().await;
     answers
+        .into_iter()
+        .map(|answer| match (&committed, answer) {
+            (Err(e), Ok(_)) => Err(AppError::internal(e.to_string())),
+            (_, answer) => answer,
+        })
+        .collect()
+}
+
+/// Commits; the answers stand only if the commit does.
+async fn commit(txn: WriteTxn, answers: Vec<CallResult>) -> AppResult<Vec<CallResult>> {
+    txn.commit().await?;
+    Ok(answers)
 }
