@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The same allocator as the `nudge` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORD: &str =
     "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }";
 const CUSTOMERS: usize = 2000;

@@ -1,7 +1,7 @@
 //! The HTTP surface: `/graphql` (POST operations, GET GraphiQL or read-only queries,
 //! WebSocket subscriptions), `/healthz` and `/readyz`.
 
-use crate::domain::api_keys::{self, Principal};
+use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::AppSchema;
 use crate::graphql::limits::ArrivedOverGet;
@@ -60,7 +60,9 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Prin
         .ok_or_else(|| {
             AppError::Unauthenticated("the Authorization header must be `Bearer <key>`".into())
         })?;
-    api_keys::authenticate(&state.db, state.clock.now(), secret)
+    state
+        .keys
+        .authenticate(&state.db, state.clock.now(), secret)
         .await
         .map(Some)
 }
@@ -204,7 +206,9 @@ fn subscribe(
                 "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
             )
         })?;
-        let principal = api_keys::authenticate(&state.db, state.clock.now(), &secret)
+        let principal = state
+            .keys
+            .authenticate(&state.db, state.clock.now(), &secret)
             .await
             .map_err(|e| crate::graphql::coded(e.code(), e.public_message()))?;
         let mut data = Data::default();

@@ -8,6 +8,11 @@ use nudge::startup::{Application, Bootstrap, StartupError, prepare_database};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// glibc's allocator spends a lot of time in its locks and consolidation under many small,
+/// short-lived allocations (requests, JSON); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Nudge: marketing automation for online shops.
 #[derive(Parser)]
 #[command(name = "nudge", version, about)]

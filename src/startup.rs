@@ -4,7 +4,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{SetupSession, connect};
 use crate::domain::actions::runner;
-use crate::domain::api_keys::{self, NewKey};
+use crate::domain::api_keys::{self, KeyCache, NewKey};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::events::{BusMode, EventBus};
@@ -89,6 +89,7 @@ impl Application {
             bus,
             processor_wake,
             ingest,
+            keys: KeyCache::default(),
             settings: settings.clone(),
         };
         tokio::spawn(runner::run(

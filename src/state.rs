@@ -2,6 +2,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::domain::api_keys::KeyCache;
 use crate::domain::ingest::IngestQueue;
 use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
@@ -17,5 +18,7 @@ pub struct AppState {
     pub processor_wake: Arc<tokio::sync::Notify>,
     /// The group-commit writer of storefront events.
     pub ingest: IngestQueue,
+    /// API keys checked lately.
+    pub keys: KeyCache,
     pub settings: Arc<Settings>,
 }

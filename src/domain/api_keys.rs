@@ -15,7 +15,9 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 /// How often `last_used_at` is written for a busy key: at most once a minute.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -164,17 +166,20 @@ pub async fn revoke(
     Ok(key)
 }
 
-/// The caller a secret belongs to. A missing, unknown or revoked key is `UNAUTHENTICATED`.
-pub async fn authenticate(
+/// The caller behind a key's hash. A missing, unknown or revoked key is `UNAUTHENTICATED`.
+async fn authenticate_hash(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
-    secret: &str,
+    key_hash: &str,
 ) -> AppResult<Principal> {
     let refused = || AppError::Unauthenticated("the API key is not valid".into());
+    // `all` rather than `one`: SQLite re-prepares a statement whose `LIMIT ?` is bound anew,
+    // and this runs on every request. The hash is unique, so there is at most one row.
     let key = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash(secret.trim())))
-        .one(db)
+        .filter(api_key::Column::KeyHash.eq(key_hash))
+        .all(db)
         .await?
+        .pop()
         .ok_or_else(refused)?;
     if key.revoked_at.is_some() {
         return Err(refused());
@@ -196,6 +201,63 @@ pub async fn authenticate(
         key_name: key.name,
         scope,
     })
+}
+
+/// Valid keys a server has seen lately, so that a request does not read its key from the
+/// database every time. An entry is trusted for [`KeyCache::TTL`]; refusals are never kept.
+/// A key revoked through this server is forgotten at once ([`KeyCache::forget`]); a key
+/// revoked by another process (another server, `nudge keys revoke`) is refused here within
+/// the TTL.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    entries: std::sync::Arc<std::sync::Mutex<HashMap<String, (Principal, Instant)>>>,
+}
+
+impl KeyCache {
+    /// How long a checked key is trusted without asking the database again.
+    pub const TTL: Duration = Duration::from_secs(1);
+
+    /// The caller a secret belongs to; an unknown or revoked key is `UNAUTHENTICATED`.
+    pub async fn authenticate(
+        &self,
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+        secret: &str,
+    ) -> AppResult<Principal> {
+        let key_hash = hash(secret.trim());
+        if let Some(principal) = self.fresh(&key_hash) {
+            return Ok(principal);
+        }
+        let principal = authenticate_hash(db, now, &key_hash).await?;
+        self.lock()
+            .insert(key_hash, (principal.clone(), Instant::now()));
+        Ok(principal)
+    }
+
+    /// Stops trusting a key (after it was revoked).
+    pub fn forget(&self, key_id: i64) {
+        self.lock()
+            .retain(|_, (principal, _)| principal.key_id != key_id);
+    }
+
+    fn fresh(&self, key_hash: &str) -> Option<Principal> {
+        let mut entries = self.lock();
+        match entries.get(key_hash) {
+            Some((principal, checked)) if checked.elapsed() < Self::TTL => Some(principal.clone()),
+            Some(_) => {
+                entries.remove(key_hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, Instant)>> {
+        // A panic while holding the lock leaves the map consistent: every change is one call.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Checks a scope name typed by a person (CLI, API).

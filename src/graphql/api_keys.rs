@@ -153,7 +153,11 @@ impl ApiKeyMutation {
         id: ID,
     ) -> async_graphql::Result<ApiKeyPayload> {
         let state = state(ctx)?;
-        let result = api_keys::revoke(&state.db, state.clock.now(), id_arg("id", &id)?).await;
+        let id = id_arg("id", &id)?;
+        let result = api_keys::revoke(&state.db, state.clock.now(), id).await;
+        if result.is_ok() {
+            state.keys.forget(id);
+        }
         respond(result.map(ApiKey::from), "")
     }
 }
