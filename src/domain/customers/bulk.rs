@@ -6,10 +6,10 @@ use crate::error::AppResult;
 use entity::customer;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, ModelTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Rows per statement: few enough for SQLite's and PostgreSQL's parameter limits.
 const CHUNK: usize = 500;
@@ -74,29 +74,46 @@ async fn load(
     Ok(found)
 }
 
-/// Writes these customers' rows as they are in memory.
-pub(crate) async fn save_all(
+/// Writes the customers that changed since they were loaded (`before`, by external id). Rows
+/// that changed the same columns share one statement, which sets only those columns, so the
+/// database maintains only the indexes of what changed.
+pub(crate) async fn save_changed(
     txn: &impl ConnectionTrait,
-    customers: Vec<customer::Model>,
+    before: &HashMap<String, customer::Model>,
+    after: HashMap<String, customer::Model>,
 ) -> AppResult<()> {
     let columns: Vec<customer::Column> = customer::Column::iter()
         .filter(|c| !matches!(c, customer::Column::Id | customer::Column::ExternalId))
         .collect();
-    for chunk in customers.chunks(CHUNK / 10) {
-        let rows = chunk.iter().map(|c| {
-            let active: customer::ActiveModel = c.clone().into();
-            active.reset_all()
-        });
-        // Every row exists (it was loaded in this transaction): the conflict is certain, and
-        // one statement updates them all.
-        customer::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::column(customer::Column::Id)
-                    .update_columns(columns.iter().copied())
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
-            .await?;
+    let mut by_change: BTreeMap<Vec<usize>, Vec<customer::Model>> = BTreeMap::new();
+    for (external_id, customer) in after {
+        let Some(loaded) = before.get(&external_id) else {
+            continue;
+        };
+        let changed: Vec<usize> = (0..columns.len())
+            .filter(|&i| loaded.get(columns[i]) != customer.get(columns[i]))
+            .collect();
+        if !changed.is_empty() {
+            by_change.entry(changed).or_default().push(customer);
+        }
+    }
+    for (changed, customers) in by_change {
+        for chunk in customers.chunks(CHUNK / 10) {
+            let rows = chunk.iter().map(|c| {
+                let active: customer::ActiveModel = c.clone().into();
+                active.reset_all()
+            });
+            // Every row exists (it was loaded in this transaction): the conflict is certain,
+            // and one statement updates them all.
+            customer::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(customer::Column::Id)
+                        .update_columns(changed.iter().map(|&i| columns[i]))
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+        }
     }
     Ok(())
 }

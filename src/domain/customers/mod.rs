@@ -4,7 +4,7 @@
 mod bulk;
 mod write;
 
-pub(crate) use bulk::{load_or_create, save_all};
+pub(crate) use bulk::{load_or_create, save_changed};
 pub(crate) use write::apply;
 pub use write::{ConsentInput, CustomerInput, create, delete, update};
 

@@ -12,8 +12,10 @@ use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use chrono::{DateTime, Utc};
 use entity::{event, product};
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryTrait,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -151,22 +153,8 @@ pub async fn record_group(
             })?;
         rows.push(event_row(item, customer.id, calls[c].now_ms)?);
     }
-    let changed: Vec<_> = customers
-        .into_values()
-        .filter(|c| as_loaded.get(&c.external_id) != Some(c))
-        .collect();
-    if !changed.is_empty() {
-        customers::save_all(txn, changed).await?;
-    }
-    let mut stored: HashMap<String, event::Model> = HashMap::with_capacity(rows.len());
-    for chunk in rows.chunks(CHUNK / 5) {
-        for e in event::Entity::insert_many(chunk.to_vec())
-            .exec_with_returning(txn)
-            .await?
-        {
-            stored.insert(e.event_id.clone(), e);
-        }
-    }
+    customers::save_changed(txn, &as_loaded, customers).await?;
+    let stored = insert_events(txn, rows).await?;
 
     // Answer each call from what was stored, repeated or recorded before.
     let mut answers: Vec<CallResult> = Vec::with_capacity(calls.len());
@@ -234,19 +222,53 @@ fn plan_call(
     Ok(plans)
 }
 
-fn event_row(item: &Prepared, customer_id: i64, now_ms: i64) -> AppResult<event::ActiveModel> {
-    Ok(event::ActiveModel {
-        id: ActiveValue::NotSet,
-        event_id: ActiveValue::Set(item.event_id.clone()),
-        customer_id: ActiveValue::Set(customer_id),
-        kind: ActiveValue::Set(item.payload.kind().as_str().to_owned()),
-        payload: ActiveValue::Set(serde_json::to_value(&item.payload).map_err(AppError::internal)?),
-        fingerprint: ActiveValue::Set(item.fingerprint.clone()),
-        occurred_at: ActiveValue::Set(item.occurred_at),
-        received_at: ActiveValue::Set(now_ms),
-        processed_at: ActiveValue::Set(None),
-        outcome: ActiveValue::Set(None),
+/// The event to store for `item` (its id is given by the insert).
+fn event_row(item: &Prepared, customer_id: i64, now_ms: i64) -> AppResult<event::Model> {
+    Ok(event::Model {
+        id: 0,
+        event_id: item.event_id.clone(),
+        customer_id,
+        kind: item.payload.kind().as_str().to_owned(),
+        payload: serde_json::to_value(&item.payload).map_err(AppError::internal)?,
+        fingerprint: item.fingerprint.clone(),
+        occurred_at: item.occurred_at,
+        received_at: now_ms,
+        processed_at: None,
+        outcome: None,
     })
+}
+
+/// Inserts the events and returns them with their ids, by event id. Only the ids come back
+/// from the database: decoding every stored row again would cost more than the insert.
+async fn insert_events(
+    txn: &impl ConnectionTrait,
+    rows: Vec<event::Model>,
+) -> AppResult<HashMap<String, event::Model>> {
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(CHUNK / 5) {
+        let mut insert = event::Entity::insert_many(chunk.iter().map(|row| {
+            let mut active: event::ActiveModel = row.clone().into();
+            active = active.reset_all();
+            active.id = ActiveValue::NotSet;
+            active
+        }))
+        .into_query();
+        insert.returning(Query::returning().columns([event::Column::Id, event::Column::EventId]));
+        for returned in txn.query_all(&insert).await? {
+            ids.insert(
+                returned.try_get("", "event_id")?,
+                returned.try_get("", "id")?,
+            );
+        }
+    }
+    let mut stored = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = *ids
+            .get(&row.event_id)
+            .ok_or_else(|| AppError::internal("an inserted event did not come back"))?;
+        stored.insert(row.event_id.clone(), event::Model { id, ..row });
+    }
+    Ok(stored)
 }
 
 /// Events recorded earlier under these event ids.
