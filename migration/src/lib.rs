@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod helpers;
 mod m20261122_000001_core;
 mod m20261122_000002_automation;
+mod m20261122_000003_pending_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_automation::Migration),
+            Box::new(m20261122_000003_pending_events::Migration),
         ]
     }
 }
