@@ -8,6 +8,7 @@ mod catalog;
 mod conditions;
 mod connection;
 mod customers;
+mod documents;
 mod errors;
 mod events;
 pub mod limits;
@@ -76,7 +77,9 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
     let mut builder = builder()
         .data(state)
-        .extension(limits::Limits(limits.clone()));
+        .extension(limits::Limits(limits.clone()))
+        // Inside the limits: a document from the cache is checked like a freshly parsed one.
+        .extension(documents::DocumentCache::default());
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

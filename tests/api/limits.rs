@@ -152,3 +152,38 @@ async fn a_body_that_is_not_a_graphql_request_is_a_bad_request() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(error_code(&body), "BAD_REQUEST");
 }
+
+#[tokio::test]
+async fn an_operation_seen_before_is_checked_again_on_every_request() {
+    let app = spawn_app().await;
+    let mutation = "mutation { createTag(name: \"once\") { tag { id } } }";
+    let deep = "{ customers { edges { node { roles { name } } } } }";
+    app.admin(mutation, json!({})).await;
+
+    // The same text, now over GET: the parsed operation may come from the cache, the refusal
+    // must not.
+    let over_get: Value = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .bearer_auth(&app.admin_key)
+        .query(&[("query", mutation)])
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let storefront = app.create_key("STOREFRONT").await;
+    let first = app.graphql(Some(&app.admin_key), deep, json!({})).await;
+    let again = app.graphql(Some(&storefront), deep, json!({})).await;
+    let tags = app.admin_data("{ tags { name } }", json!({})).await;
+
+    assert_eq!(error_code(&over_get), "BAD_REQUEST");
+    assert!(first.get("errors").is_none(), "{first}");
+    assert_eq!(
+        error_code(&again),
+        "FORBIDDEN",
+        "scopes are checked on each request"
+    );
+    assert_eq!(tags["tags"], json!([{ "name": "once" }]));
+}
