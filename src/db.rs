@@ -207,3 +207,29 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
         .await?;
     Ok(WriteTxn { txn, _gate: gate })
 }
+
+/// The values of an `IN (…)` list, padded with repeats of the last one to a power of two.
+/// A statement's text depends on how many values it lists, and both databases prepare every
+/// new text anew (SQLite parses it, PostgreSQL takes a round trip); padding keeps the texts a
+/// hot query produces down to a handful that stay prepared. Repeats change no result.
+pub fn in_list<T: Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut values: Vec<T> = values.into_iter().collect();
+    if let Some(last) = values.last().cloned() {
+        values.resize(values.len().next_power_of_two(), last);
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_list;
+
+    #[test]
+    fn in_lists_are_padded_to_a_power_of_two_with_the_last_value() {
+        assert_eq!(in_list(Vec::<i64>::new()), Vec::<i64>::new());
+        assert_eq!(in_list([7]), vec![7]);
+        assert_eq!(in_list([1, 2, 3]), vec![1, 2, 3, 3]);
+        assert_eq!(in_list(1..=5).len(), 8);
+        assert_eq!(in_list(1..=8).len(), 8);
+    }
+}

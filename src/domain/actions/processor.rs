@@ -7,7 +7,7 @@ use super::RepeatPolicy;
 use super::effects::{EffectOutcome, EffectScope, apply_effects};
 use super::facts::{cart_items, event_facts, roles_of, tags_of};
 use crate::clock::to_millis;
-use crate::db::begin_write;
+use crate::db::{begin_write, in_list};
 use crate::domain::conditions::{Facts, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::{self, ChangeSource};
@@ -88,7 +88,7 @@ pub async fn process_pending(
         Vec::new()
     } else {
         event::Entity::find()
-            .filter(event::Column::Id.is_in(listened))
+            .filter(event::Column::Id.is_in(in_list(listened)))
             .order_by_asc(event::Column::Id)
             .all(db)
             .await?
@@ -153,7 +153,7 @@ async fn mark_processed(
     event::Entity::update_many()
         .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
         .col_expr(event::Column::Outcome, Expr::value(outcome))
-        .filter(event::Column::Id.is_in(ids))
+        .filter(event::Column::Id.is_in(in_list(ids)))
         .filter(event::Column::ProcessedAt.is_null())
         .exec(db)
         .await?;

@@ -2,6 +2,7 @@
 //! write back the ones that changed, each in one statement per chunk rather than per row.
 
 use super::write::blank_customer;
+use crate::db::in_list;
 use crate::error::AppResult;
 use entity::customer;
 use sea_orm::sea_query::OnConflict;
@@ -12,7 +13,7 @@ use sea_orm::{
 use std::collections::{BTreeMap, HashMap};
 
 /// Rows per statement: few enough for SQLite's and PostgreSQL's parameter limits.
-const CHUNK: usize = 500;
+const CHUNK: usize = 512;
 
 /// The customers with these external ids, creating a blank customer for each unknown one.
 /// On PostgreSQL the rows stay locked until the transaction ends, so concurrent writers of the
@@ -62,7 +63,7 @@ async fn load(
     let mut found = HashMap::with_capacity(external_ids.len());
     for chunk in external_ids.chunks(CHUNK) {
         let mut select = customer::Entity::find()
-            .filter(customer::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .filter(customer::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .order_by_asc(customer::Column::Id);
         if txn.get_database_backend() == DbBackend::Postgres {
             select = select.lock_exclusive();

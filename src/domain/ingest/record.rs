@@ -6,7 +6,7 @@
 use super::apply::{self, Context};
 use super::check::{CheckedBatch, Prepared, check_batch, payload_field};
 use super::{EventInput, EventPayload};
-use crate::db::begin_write;
+use crate::db::{begin_write, in_list};
 use crate::domain::customers;
 use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
@@ -20,7 +20,7 @@ use sea_orm::{
 use std::collections::{HashMap, HashSet};
 
 /// Rows or ids per statement.
-const CHUNK: usize = 500;
+const CHUNK: usize = 512;
 
 /// The stored event for one input, and whether the input repeated an earlier one.
 #[derive(Clone, Debug)]
@@ -281,7 +281,7 @@ async fn recorded_events(
     let mut recorded = HashMap::new();
     for chunk in event_ids.chunks(CHUNK) {
         for e in event::Entity::find()
-            .filter(event::Column::EventId.is_in(chunk.iter().cloned()))
+            .filter(event::Column::EventId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
             .await?
         {
@@ -304,7 +304,7 @@ async fn find_products(
     let mut found = HashMap::with_capacity(wanted.len());
     for chunk in wanted.chunks(CHUNK) {
         for p in product::Entity::find()
-            .filter(product::Column::ExternalId.is_in(chunk.iter().cloned()))
+            .filter(product::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
             .await?
         {
