@@ -325,34 +325,16 @@ fn check_products(
     products: &HashMap<String, i64>,
     checker: &mut Checker,
 ) {
-    let missing = |id: &str| !products.contains_key(id.trim());
-    let line_ids: Vec<&str> = match payload {
-        EventPayload::AddedToCart { lines } | EventPayload::CartUpdated { lines } => lines
-            .iter()
-            .map(|l| l.product_external_id.as_str())
-            .collect(),
-        EventPayload::OrderPlaced(order) => order
-            .lines
-            .iter()
-            .map(|l| l.product_external_id.as_str())
-            .collect(),
-        _ => Vec::new(),
-    };
+    // A viewed product is one field; cart and order products are in numbered lines.
+    let in_lines = !matches!(payload, EventPayload::ProductViewed { .. });
     let mut violations = Vec::new();
-    if let EventPayload::ProductViewed {
-        product_external_id,
-    } = payload
-        && missing(product_external_id)
-    {
-        violations.push(unknown_product(&["productExternalId"]));
-    }
-    for (j, id) in line_ids.into_iter().enumerate() {
-        if missing(id) {
-            violations.push(unknown_product(&[
-                "lines",
-                &j.to_string(),
-                "productExternalId",
-            ]));
+    for (j, id) in payload.product_external_ids().into_iter().enumerate() {
+        if !products.contains_key(id.trim()) {
+            violations.push(if in_lines {
+                unknown_product(&["lines", &j.to_string(), "productExternalId"])
+            } else {
+                unknown_product(&["productExternalId"])
+            });
         }
     }
     let field = payload_field(payload);
