@@ -174,8 +174,11 @@ async fn many_calls_at_once_each_get_their_own_answer() {
     );
 }
 
+/// End to end with real timing: both servers create the same unknown customer and write its
+/// facts. Whether their writes interleave is up to the scheduler; the deterministic check of
+/// the row lock is `a_second_writer_of_a_customer_waits_for_the_first_and_reads_its_changes`.
 #[tokio::test]
-async fn two_servers_recording_for_one_customer_lose_no_update() {
+async fn two_servers_recording_for_one_customer_create_it_once_and_keep_every_fact() {
     let database = TestDatabase::create().await;
     let mut servers = Vec::new();
     for _ in 0..2 {
