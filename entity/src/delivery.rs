@@ -21,6 +21,9 @@ pub struct Model {
     pub firing_id: Option<i64>,
     pub created_at: i64,
     pub due_at: i64,
+    pub campaign_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub template_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

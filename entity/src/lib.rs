@@ -6,6 +6,9 @@
 pub mod action_firing;
 pub mod api_key;
 pub mod banner;
+pub mod campaign;
+pub mod campaign_run;
+pub mod campaign_run_step;
 pub mod cart_line;
 pub mod customer;
 pub mod customer_action;
@@ -20,3 +23,4 @@ pub mod product;
 pub mod role;
 pub mod role_product;
 pub mod tag;
+pub mod template;

@@ -10,6 +10,7 @@ mod helpers;
 mod m20261122_000001_core;
 mod m20261122_000002_automation;
 mod m20261122_000003_pending_events;
+mod m20261122_000004_campaigns;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_core::Migration),
             Box::new(m20261122_000002_automation::Migration),
             Box::new(m20261122_000003_pending_events::Migration),
+            Box::new(m20261122_000004_campaigns::Migration),
         ]
     }
 }

@@ -378,6 +378,9 @@ async fn queue(
         firing_id: ActiveValue::Set(Some(scope.firing_id)),
         created_at: ActiveValue::Set(scope.now_ms),
         due_at: ActiveValue::Set(scope.now_ms),
+        campaign_id: ActiveValue::Set(None),
+        run_id: ActiveValue::Set(None),
+        template_id: ActiveValue::Set(None),
     })
     .on_conflict(
         OnConflict::column(delivery::Column::DedupeKey)
