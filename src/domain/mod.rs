@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod api_keys;
+pub mod campaigns;
 pub mod conditions;
 pub mod customers;
 pub mod ingest;
@@ -15,5 +16,6 @@ pub mod records;
 pub mod roles;
 pub mod storefront;
 pub mod tags;
+pub mod templates;
 pub mod validate;
 pub mod values;

@@ -1,7 +1,7 @@
 //! Small operations every record type shares.
 
 use crate::error::{AppError, AppResult};
-use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, PrimaryKeyTrait};
 
 /// Deletes the `E` row with `id` (and, through foreign keys, what hangs on it) in one
 /// statement. `NOT_FOUND`, naming it `what`, when there is no such row.
@@ -15,4 +15,14 @@ where
         return Err(AppError::NotFound(format!("{what} {id} does not exist")));
     }
     Ok(())
+}
+
+/// Whether an `E` row with `id` exists.
+pub async fn exists<E>(db: &impl ConnectionTrait, id: i64) -> AppResult<bool>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<i64>,
+    E::Model: Sync,
+{
+    Ok(E::find_by_id(id).count(db).await? > 0)
 }

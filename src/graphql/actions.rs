@@ -125,7 +125,11 @@ pub struct CustomerActionInput {
     pub repeat: Option<RepeatPolicyValue>,
 }
 
-fn effect(input: EffectInput, index: usize, violations: &mut Vec<FieldViolation>) -> Effect {
+pub(super) fn effect(
+    input: EffectInput,
+    index: usize,
+    violations: &mut Vec<FieldViolation>,
+) -> Effect {
     let mut id = |raw: &ID, field: &str, effect: &str| {
         raw.parse::<i64>()
             .ok()

@@ -4,6 +4,7 @@
 mod actions;
 mod api_keys;
 mod auth;
+mod campaigns;
 mod catalog;
 mod conditions;
 mod connection;
@@ -20,6 +21,7 @@ mod roles;
 mod scalars;
 mod storefront;
 mod tags;
+mod templates;
 
 use crate::config::ApiLimits;
 use crate::state::AppState;
@@ -39,6 +41,8 @@ pub struct Query(
     orders::OrderQuery,
     events::EventQuery,
     actions::ActionQuery,
+    campaigns::CampaignQuery,
+    templates::TemplateQuery,
     storefront::StorefrontQuery,
 );
 
@@ -53,6 +57,8 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     events::EventMutation,
     actions::ActionMutation,
+    campaigns::CampaignMutation,
+    templates::TemplateMutation,
     storefront::StorefrontMutation,
 );
 

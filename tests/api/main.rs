@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod campaigns;
 mod catalog;
 mod cli;
 mod customers;

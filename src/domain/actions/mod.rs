@@ -9,7 +9,7 @@ pub mod runner;
 mod write;
 
 pub use effects::Effect;
-pub use write::{ActionInput, create, delete, update};
+pub use write::{ActionInput, MAX_EFFECTS, create, delete, update};
 
 use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;

@@ -3,18 +3,15 @@
 use super::{Action, Effect, RepeatPolicy};
 use crate::clock::to_millis;
 use crate::db::begin_write;
-use crate::domain::conditions::{Condition, MAX_DEPTH, MAX_NODES};
+use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;
-use crate::domain::records::delete_by_id;
+use crate::domain::records::{delete_by_id, exists};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
 use chrono::{DateTime, Utc};
 use entity::{customer_action, role, tag};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseConnection, EntityTrait};
 use std::collections::BTreeSet;
 
 /// The most effects one action may have.
@@ -155,7 +152,7 @@ async fn apply(
     let mut roles = BTreeSet::new();
     let mut tags = BTreeSet::new();
     if let Some(condition) = input.condition {
-        check_condition(&condition, &mut checker);
+        condition.check("condition", &mut checker);
         roles.extend(condition.role_ids().into_iter().map(|id| ("condition", id)));
         tags.extend(condition.tag_ids().into_iter().map(|id| ("condition", id)));
         model.condition = serde_json::to_value(&condition).map_err(AppError::internal)?;
@@ -184,12 +181,7 @@ async fn apply(
         model.effects = serde_json::to_value(&effects).map_err(AppError::internal)?;
     }
     for (field, id) in roles {
-        if role::Entity::find()
-            .filter(role::Column::Id.eq(id))
-            .count(db)
-            .await?
-            == 0
-        {
+        if !exists::<role::Entity>(db, id).await? {
             checker.refuse(
                 field,
                 ViolationCode::NotFound,
@@ -198,12 +190,7 @@ async fn apply(
         }
     }
     for (field, id) in tags {
-        if tag::Entity::find()
-            .filter(tag::Column::Id.eq(id))
-            .count(db)
-            .await?
-            == 0
-        {
+        if !exists::<tag::Entity>(db, id).await? {
             checker.refuse(
                 field,
                 ViolationCode::NotFound,
@@ -213,25 +200,4 @@ async fn apply(
     }
     checker.finish()?;
     Ok(model)
-}
-
-/// Structural limits of a condition.
-pub fn check_condition(condition: &Condition, checker: &mut Checker) {
-    if condition.depth() > MAX_DEPTH {
-        checker.refuse(
-            "condition",
-            ViolationCode::OutOfRange,
-            format!("nests deeper than {MAX_DEPTH} levels"),
-        );
-    }
-    if condition.size() > MAX_NODES {
-        checker.refuse(
-            "condition",
-            ViolationCode::OutOfRange,
-            format!("has more than {MAX_NODES} parts"),
-        );
-    }
-    if let Some(problem) = condition.first_problem() {
-        checker.refuse("condition", ViolationCode::Invalid, problem);
-    }
 }

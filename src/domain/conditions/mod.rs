@@ -9,6 +9,8 @@ mod facts;
 pub use eval::evaluate;
 pub use facts::{EventFacts, Facts, Item, OrderFacts};
 
+use crate::domain::validate::Checker;
+use crate::error::ViolationCode;
 use serde::{Deserialize, Serialize};
 
 /// How deep `all` / `any` / `not` may nest.
@@ -162,6 +164,28 @@ impl Condition {
     /// The always-true condition.
     pub fn always() -> Self {
         Condition::All(Vec::new())
+    }
+
+    /// Refuses, as `field`, a condition that nests too deep, is too large or can never be
+    /// meaningful. References (roles, tags) are the caller's to check.
+    pub fn check(&self, field: &str, checker: &mut Checker) {
+        if self.depth() > MAX_DEPTH {
+            checker.refuse(
+                field,
+                ViolationCode::OutOfRange,
+                format!("nests deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        if self.size() > MAX_NODES {
+            checker.refuse(
+                field,
+                ViolationCode::OutOfRange,
+                format!("has more than {MAX_NODES} parts"),
+            );
+        }
+        if let Some(problem) = self.first_problem() {
+            checker.refuse(field, ViolationCode::Invalid, problem);
+        }
     }
 
     /// Nesting depth (a predicate alone is 1).

@@ -1,0 +1,407 @@
+//! Campaigns: timed flows that send the right message at the right local time, once. A
+//! campaign has an anchor (the date it is timed from, with its subject: an order, a cart, a
+//! year's birthday …), an entry audience, a small tree of steps, an exit goal, a re-entry policy
+//! and a send window. Each customer goes through it in runs, one per subject.
+//!
+//! This module holds the decoded model; [`write`] validates and stores it, [`time`] computes
+//! local instants.
+
+mod check;
+pub mod time;
+mod write;
+
+pub use check::{MAX_BRANCH_DEPTH, MAX_STEPS};
+pub use write::{CampaignInput, create, delete, update};
+
+use crate::domain::actions::Effect;
+use crate::domain::conditions::Condition;
+use crate::domain::ingest::EventKind;
+use crate::domain::orders::OrderStatus;
+use crate::error::AppResult;
+use chrono::Weekday;
+use entity::campaign;
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use serde::{Deserialize, Serialize};
+
+/// Where a campaign is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignStatus {
+    /// Being written: nothing is enrolled.
+    Draft,
+    /// Enrols customers and advances runs.
+    Active,
+    /// Enrols no one and advances no run until activated again.
+    Paused,
+    /// Finished for good: its runs have ended.
+    Archived,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignStatus::Draft => "draft",
+            CampaignStatus::Active => "active",
+            CampaignStatus::Paused => "paused",
+            CampaignStatus::Archived => "archived",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "active" => CampaignStatus::Active,
+            "paused" => CampaignStatus::Paused,
+            "archived" => CampaignStatus::Archived,
+            _ => CampaignStatus::Draft,
+        }
+    }
+}
+
+/// Which fact an inactivity anchor looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum InactivityBasis {
+    LastLogin,
+    LastOrder,
+}
+
+/// The date a campaign is timed from, and what a run is about (its subject).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Anchor {
+    /// An order was placed; only the customer's `nth` order when given, and only orders whose
+    /// status is one of `statuses` (any status but cancelled when empty).
+    OrderPlaced {
+        nth: Option<i32>,
+        statuses: Vec<OrderStatus>,
+    },
+    /// An order was paid.
+    OrderPaid {},
+    /// An order was placed and is still unpaid `after_hours` later.
+    OrderUnpaid { after_hours: i32 },
+    /// An order's planned delivery; steps wait until days before or after it. The run follows
+    /// the date when it moves, and a cancelled order ends it.
+    PlannedDelivery {},
+    /// An order was delivered.
+    Delivered {},
+    /// A cart left alone for `idle_hours` without an order; one run per cart.
+    CartAbandoned { idle_hours: i32 },
+    /// The customer registered.
+    Registered {},
+    /// No login (or no order) for `days` days; activity ends the run.
+    Inactive { basis: InactivityBasis, days: i32 },
+    /// The customer's birthday, yearly, on the local date in their time zone (29 February is
+    /// 28 February in other years); steps wait until days before, on or after it.
+    Birthday {},
+    /// The customer subscribed to the newsletter.
+    NewsletterSubscribed {},
+}
+
+impl Anchor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Anchor::OrderPlaced { .. } => "orderPlaced",
+            Anchor::OrderPaid {} => "orderPaid",
+            Anchor::OrderUnpaid { .. } => "orderUnpaid",
+            Anchor::PlannedDelivery {} => "plannedDelivery",
+            Anchor::Delivered {} => "delivered",
+            Anchor::CartAbandoned { .. } => "cartAbandoned",
+            Anchor::Registered {} => "registered",
+            Anchor::Inactive { .. } => "inactive",
+            Anchor::Birthday {} => "birthday",
+            Anchor::NewsletterSubscribed {} => "newsletterSubscribed",
+        }
+    }
+
+    /// Whether the anchor date can lie ahead of the run, so steps may wait until days before
+    /// it.
+    pub fn is_ahead(&self) -> bool {
+        matches!(self, Anchor::PlannedDelivery {} | Anchor::Birthday {})
+    }
+}
+
+/// How long a `wait` step waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Wait {
+    /// A fixed time after the step was reached.
+    Duration { minutes: i64 },
+    /// Until the anchor's local date plus `offset_days` (negative: before it) at a local time.
+    Until {
+        offset_days: i32,
+        hour: u32,
+        minute: u32,
+    },
+}
+
+/// The channel of a message step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// One step of a campaign, with an id that stays the same when the campaign is edited.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub id: String,
+    #[serde(flatten)]
+    pub action: StepAction,
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum StepAction {
+    Wait(Wait),
+    /// Goes on with `yes` when the condition holds, with `no` otherwise; after the branch,
+    /// with the step after the filter.
+    Filter {
+        condition: Condition,
+        yes: Vec<Step>,
+        no: Vec<Step>,
+    },
+    /// Sends a template to the customers of its own audience (everyone when absent), then
+    /// applies `effects`.
+    Message {
+        channel: Channel,
+        template_id: i64,
+        audience: Option<Condition>,
+        effects: Vec<Effect>,
+    },
+    /// Applies effects.
+    Effect {
+        effects: Vec<Effect>,
+    },
+}
+
+/// When a run ends as converted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExitGoal {
+    /// Event kinds that reach the goal (after the run entered).
+    pub events: Vec<EventKind>,
+    /// When given, the event must also satisfy it.
+    pub condition: Option<Condition>,
+}
+
+/// How often a customer may enter the campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reentry {
+    /// One run per customer, ever.
+    OnceEver,
+    /// One run per subject (order, cart, year …).
+    OncePerSubject,
+    /// One run per subject, and none within this many days of the previous entry.
+    AtMostEveryDays(i32),
+}
+
+impl Reentry {
+    pub fn stored(self) -> (&'static str, Option<i32>) {
+        match self {
+            Reentry::OnceEver => ("once_ever", None),
+            Reentry::OncePerSubject => ("once_per_subject", None),
+            Reentry::AtMostEveryDays(days) => ("at_most_every_days", Some(days)),
+        }
+    }
+
+    pub fn from_stored(policy: &str, days: Option<i32>) -> Self {
+        match (policy, days) {
+            ("once_ever", _) => Reentry::OnceEver,
+            ("at_most_every_days", Some(days)) => Reentry::AtMostEveryDays(days),
+            _ => Reentry::OncePerSubject,
+        }
+    }
+}
+
+/// The local hours and weekdays messages may go out in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendWindow {
+    /// First allowed local hour (0–23).
+    pub start_hour: u32,
+    /// The hour the window closes (1–24, after `start_hour`).
+    pub end_hour: u32,
+    /// Allowed local weekdays (every day when empty).
+    #[serde(with = "weekdays")]
+    pub weekdays: Vec<Weekday>,
+}
+
+/// Weekdays as their English names, `monday` … `sunday`.
+mod weekdays {
+    use chrono::Weekday;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const NAMES: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Mon),
+        ("tuesday", Weekday::Tue),
+        ("wednesday", Weekday::Wed),
+        ("thursday", Weekday::Thu),
+        ("friday", Weekday::Fri),
+        ("saturday", Weekday::Sat),
+        ("sunday", Weekday::Sun),
+    ];
+
+    pub fn serialize<S: Serializer>(days: &[Weekday], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            days.iter()
+                .filter_map(|d| NAMES.iter().find(|(_, w)| w == d).map(|(n, _)| *n)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Weekday>, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        Ok(names
+            .iter()
+            .filter_map(|n| NAMES.iter().find(|(name, _)| name == n).map(|(_, w)| *w))
+            .collect())
+    }
+}
+
+/// A stored campaign, decoded.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    pub model: campaign::Model,
+    pub status: CampaignStatus,
+    pub anchor: Anchor,
+    pub audience: Condition,
+    pub steps: Vec<Step>,
+    pub exit_goal: Option<ExitGoal>,
+    pub reentry: Reentry,
+    pub send_window: Option<SendWindow>,
+}
+
+impl Campaign {
+    /// Decodes a row. Rows are written only after validation, so a part that no longer
+    /// decodes (it never should) reads as the safest value: no steps, nobody in the audience.
+    pub fn decode(model: campaign::Model) -> Self {
+        let anchor = serde_json::from_value(model.anchor.clone()).unwrap_or(Anchor::Registered {});
+        let audience =
+            serde_json::from_value(model.audience.clone()).unwrap_or(Condition::Any(vec![]));
+        let steps = serde_json::from_value(model.steps.clone()).unwrap_or_default();
+        let exit_goal = model
+            .exit_goal
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok());
+        let send_window = model
+            .send_window
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok());
+        Campaign {
+            status: CampaignStatus::from_stored(&model.status),
+            reentry: Reentry::from_stored(&model.reentry_policy, model.reentry_days),
+            anchor,
+            audience,
+            steps,
+            exit_goal,
+            send_window,
+            model,
+        }
+    }
+}
+
+/// Every campaign, oldest first.
+pub async fn list(db: &impl ConnectionTrait) -> AppResult<Vec<Campaign>> {
+    Ok(campaign::Entity::find()
+        .order_by_asc(campaign::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Campaign::decode)
+        .collect())
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<Campaign>> {
+    Ok(campaign::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Campaign::decode))
+}
+
+/// Every step of a tree, depth first, with the depth it is at (0 for the top level).
+pub fn walk(steps: &[Step]) -> Vec<(&Step, usize)> {
+    fn go<'a>(steps: &'a [Step], depth: usize, out: &mut Vec<(&'a Step, usize)>) {
+        for step in steps {
+            out.push((step, depth));
+            if let StepAction::Filter { yes, no, .. } = &step.action {
+                go(yes, depth + 1, out);
+                go(no, depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(steps, 0, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_stored_in_the_shape_of_their_input() {
+        let steps = vec![
+            Step {
+                id: "wait".into(),
+                action: StepAction::Wait(Wait::Duration { minutes: 60 }),
+            },
+            Step {
+                id: "check".into(),
+                action: StepAction::Filter {
+                    condition: Condition::always(),
+                    yes: vec![Step {
+                        id: "mail".into(),
+                        action: StepAction::Message {
+                            channel: Channel::Email,
+                            template_id: 3,
+                            audience: None,
+                            effects: vec![],
+                        },
+                    }],
+                    no: vec![],
+                },
+            },
+        ];
+        let stored = serde_json::to_value(&steps).expect("json");
+        assert_eq!(
+            stored[0],
+            serde_json::json!({ "id": "wait", "wait": { "duration": { "minutes": 60 } } })
+        );
+        assert_eq!(stored[1]["filter"]["yes"][0]["message"]["templateId"], 3);
+        let back: Vec<Step> = serde_json::from_value(stored).expect("decodes");
+        assert_eq!(back, steps);
+        let ids: Vec<(&str, usize)> = walk(&back)
+            .into_iter()
+            .map(|(s, d)| (s.id.as_str(), d))
+            .collect();
+        assert_eq!(ids, vec![("wait", 0), ("check", 0), ("mail", 1)]);
+    }
+
+    #[test]
+    fn weekdays_are_stored_by_name() {
+        let window = SendWindow {
+            start_hour: 9,
+            end_hour: 20,
+            weekdays: vec![Weekday::Mon, Weekday::Sat],
+        };
+        let stored = serde_json::to_value(&window).expect("json");
+        assert_eq!(
+            stored["weekdays"],
+            serde_json::json!(["monday", "saturday"])
+        );
+        assert_eq!(
+            serde_json::from_value::<SendWindow>(stored).expect("decodes"),
+            window
+        );
+    }
+}

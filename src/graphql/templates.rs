@@ -1,0 +1,162 @@
+//! Message templates on the API: CRUD.
+
+use super::auth::Require;
+use super::errors::{payload, respond, to_graphql};
+use super::scalars::id_arg;
+use super::state;
+use crate::clock::from_millis;
+use crate::domain::campaigns::Channel as DomainChannel;
+use crate::domain::templates::{self, TemplateInput as DomainInput};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use entity::template;
+
+/// How a message travels.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl From<Channel> for DomainChannel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Email => DomainChannel::Email,
+            Channel::Sms => DomainChannel::Sms,
+        }
+    }
+}
+
+/// Fields of a template. On create, `name` and `channel` are required; an email needs a
+/// subject and an HTML or text part, an SMS its text. On update, omitted fields stay as they
+/// are and `null` clears an optional one.
+#[derive(InputObject)]
+pub struct TemplateInput {
+    pub name: Option<String>,
+    pub channel: Option<Channel>,
+    pub subject: MaybeUndefined<String>,
+    pub body_html: MaybeUndefined<String>,
+    /// The text part of an email, or the text of an SMS.
+    pub body_text: MaybeUndefined<String>,
+}
+
+fn to_domain(input: TemplateInput) -> DomainInput {
+    let field = |v: MaybeUndefined<String>| match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(s) => Some(Some(s)),
+    };
+    DomainInput {
+        name: input.name,
+        channel: input.channel.map(Into::into),
+        subject: field(input.subject),
+        body_html: field(input.body_html),
+        body_text: field(input.body_text),
+    }
+}
+
+/// A message template.
+pub struct Template(pub template::Model);
+
+#[Object]
+impl Template {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn channel(&self) -> Channel {
+        if self.0.channel == "sms" {
+            Channel::Sms
+        } else {
+            Channel::Email
+        }
+    }
+    async fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+    async fn body_html(&self) -> Option<&str> {
+        self.0.body_html.as_deref()
+    }
+    async fn body_text(&self) -> Option<&str> {
+        self.0.body_text.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.created_at)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.updated_at)
+    }
+}
+
+payload!(
+    /// The result of creating or updating a template.
+    TemplatePayload, template: Template
+);
+payload!(
+    /// The result of deleting a template: the id it had.
+    DeleteTemplatePayload, deleted_template_id: ID
+);
+
+#[derive(Default)]
+pub struct TemplateQuery;
+
+#[Object]
+impl TemplateQuery {
+    /// Every template, by name.
+    #[graphql(guard = "Require::ADMIN")]
+    async fn templates(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Template>> {
+        let state = state(ctx)?;
+        let list = templates::list(&state.db).await.map_err(to_graphql)?;
+        Ok(list.into_iter().map(Template).collect())
+    }
+
+    #[graphql(guard = "Require::ADMIN")]
+    async fn template(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Template>> {
+        let state = state(ctx)?;
+        let found = templates::find(&state.db, id_arg("id", &id)?)
+            .await
+            .map_err(to_graphql)?;
+        Ok(found.map(Template))
+    }
+}
+
+#[derive(Default)]
+pub struct TemplateMutation;
+
+#[Object(guard = "Require::ADMIN")]
+impl TemplateMutation {
+    async fn create_template(
+        &self,
+        ctx: &Context<'_>,
+        input: TemplateInput,
+    ) -> async_graphql::Result<TemplatePayload> {
+        let state = state(ctx)?;
+        let result = templates::create(&state.db, state.clock.now(), to_domain(input)).await;
+        respond(result.map(Template), "input")
+    }
+
+    async fn update_template(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: TemplateInput,
+    ) -> async_graphql::Result<TemplatePayload> {
+        let state = state(ctx)?;
+        let id = id_arg("id", &id)?;
+        let result = templates::update(&state.db, state.clock.now(), id, to_domain(input)).await;
+        respond(result.map(Template), "input")
+    }
+
+    /// Deletes a template no campaign sends.
+    async fn delete_template(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<DeleteTemplatePayload> {
+        let state = state(ctx)?;
+        let row_id = id_arg("id", &id)?;
+        respond(templates::delete(&state.db, row_id).await.map(|()| id), "")
+    }
+}
