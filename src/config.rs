@@ -46,6 +46,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub limits: ApiLimits,
+    /// When the campaign engine ticks: a six-field cron expression in UTC (seconds first), or
+    /// `None` for never (ticks then come from `nudge tick`).
+    pub tick_schedule: Option<String>,
+    /// Whether admins may run a tick at any instant over GraphQL (`runCampaignTick`), for
+    /// tests and demos.
+    pub tick_mutation: bool,
 }
 
 /// A variable that is set to something Nudge cannot use.
@@ -56,6 +62,9 @@ pub struct ConfigError {
     pub value: String,
     pub reason: String,
 }
+
+/// Every minute, at second 0.
+pub const DEFAULT_TICK_SCHEDULE: &str = "0 * * * * *";
 
 /// The default database: a SQLite file in the working directory, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://nudge.db?mode=rwc";
@@ -108,6 +117,12 @@ impl Settings {
                 max_complexity: parse(&get, "NUDGE_MAX_QUERY_COMPLEXITY", 5000)?,
                 introspection: parse_bool(&get, "NUDGE_INTROSPECTION", true)?,
             },
+            tick_schedule: match get("NUDGE_TICK_SCHEDULE") {
+                Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+                Some(v) => Some(v.trim().to_owned()),
+                None => Some(DEFAULT_TICK_SCHEDULE.to_owned()),
+            },
+            tick_mutation: parse_bool(&get, "NUDGE_TICK_MUTATION", false)?,
         })
     }
 

@@ -220,9 +220,40 @@ pub fn in_list<T: Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
     values
 }
 
+/// A raw statement written with `?` placeholders, numbered `$1`, `$2` … for PostgreSQL. The
+/// text must hold no `?` other than placeholders.
+pub fn raw_statement(
+    backend: DbBackend,
+    sql: &str,
+    values: impl IntoIterator<Item = sea_orm::Value>,
+) -> sea_orm::Statement {
+    let text = if backend == DbBackend::Postgres {
+        let mut numbered = String::with_capacity(sql.len() + 16);
+        for (n, part) in sql.split('?').enumerate() {
+            if n > 0 {
+                numbered.push_str(&format!("${n}"));
+            }
+            numbered.push_str(part);
+        }
+        numbered
+    } else {
+        sql.to_owned()
+    };
+    sea_orm::Statement::from_sql_and_values(backend, text, values)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::in_list;
+    use super::{DbBackend, in_list, raw_statement};
+
+    #[test]
+    fn placeholders_are_numbered_for_postgresql_only() {
+        let sql = "SELECT a FROM t WHERE b = ? AND c > ?";
+        let pg = raw_statement(DbBackend::Postgres, sql, [1.into(), 2.into()]);
+        assert_eq!(pg.sql, "SELECT a FROM t WHERE b = $1 AND c > $2");
+        let lite = raw_statement(DbBackend::Sqlite, sql, [1.into(), 2.into()]);
+        assert_eq!(lite.sql, sql);
+    }
 
     #[test]
     fn in_lists_are_padded_to_a_power_of_two_with_the_last_value() {

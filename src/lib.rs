@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -29,6 +29,12 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Run the campaign engine once (planner, then runner) at an instant, then exit.
+    Tick {
+        /// The instant, RFC 3339 (e.g. 2027-03-10T09:00:00Z); now when omitted.
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -100,7 +106,29 @@ async fn run(command: Command, settings: Settings) -> Result<(), StartupError> {
         }
         Command::Schema => Ok(()),
         Command::Keys { command } => keys(command, settings, clock).await,
+        Command::Tick { at } => tick(settings, at.unwrap_or_else(|| clock.now())).await,
     }
+}
+
+async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(), StartupError> {
+    let clock: SharedClock = Arc::new(nudge::clock::ManualClock::new(at));
+    prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
+    let db = nudge::db::connect(&settings.database_url, 2).await?;
+    let bus = nudge::events::EventBus::new(nudge::events::BusMode::InProcess);
+    let config = nudge::domain::campaigns::RunnerConfig {
+        store_currency: &settings.currency,
+        store_zone: settings.default_timezone,
+        staff_email: settings.staff_email.as_deref(),
+    };
+    let report = nudge::domain::campaigns::tick(&db, &bus, at, &config).await?;
+    println!(
+        "tick at {}: {} runs enrolled, {} runs advanced",
+        at.to_rfc3339(),
+        report.enrolled,
+        report.advanced
+    );
+    db.close().await?;
+    Ok(())
 }
 
 async fn serve(settings: Settings, clock: SharedClock) -> Result<(), StartupError> {

@@ -56,6 +56,8 @@ pub struct Application {
     /// The admin key created on first start, if this start created one.
     pub bootstrap_key: Option<NewKey>,
     pub state: AppState,
+    /// The campaign ticker, kept alive with the server.
+    _scheduler: Option<tokio_cron_scheduler::JobScheduler>,
 }
 
 impl Application {
@@ -94,13 +96,12 @@ impl Application {
         };
         tokio::spawn(runner::run(
             state.db.clone(),
-            settings.database_url.clone(),
             state.bus.clone(),
             state.clock.clone(),
             state.processor_wake.clone(),
-            settings.currency.clone(),
-            settings.staff_email.clone(),
+            settings.clone(),
         ));
+        let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
         let server = serve(listener, state.clone(), schema, settings.http_workers)?;
         Ok(Self {
@@ -108,6 +109,7 @@ impl Application {
             server,
             bootstrap_key,
             state,
+            _scheduler: scheduler,
         })
     }
 

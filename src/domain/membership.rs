@@ -23,6 +23,7 @@ const REPLAY_PAGE: u64 = 500;
 pub enum ChangeSource {
     Admin,
     Action(i64),
+    Campaign(i64),
 }
 
 impl ChangeSource {
@@ -30,6 +31,7 @@ impl ChangeSource {
         match self {
             ChangeSource::Admin => "admin".to_owned(),
             ChangeSource::Action(id) => format!("action:{id}"),
+            ChangeSource::Campaign(id) => format!("campaign:{id}"),
         }
     }
 }

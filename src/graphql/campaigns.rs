@@ -3,20 +3,20 @@
 use super::actions::{EffectInput, effect};
 use super::auth::Require;
 use super::conditions::{ConditionInput, to_condition};
-use super::errors::{payload, respond, to_graphql};
+use super::errors::{coded, payload, respond, to_graphql};
 use super::events::EventKind;
 use super::orders::OrderStatus;
-use super::scalars::id_arg;
+use super::scalars::{id_arg, opt_id_arg};
 use super::state;
 use super::templates::Channel;
 use crate::clock::from_millis;
 use crate::domain::actions::Effect;
 use crate::domain::campaigns::{
     self, Anchor, Campaign as DomainCampaign, CampaignInput as DomainInput, CampaignStatus,
-    ExitGoal, InactivityBasis, Reentry, SendWindow, Step, StepAction, Wait,
+    ExitGoal, InactivityBasis, Reentry, RunnerConfig, SendWindow, Step, StepAction, Wait,
 };
 use crate::domain::conditions::Condition;
-use crate::error::{FieldViolation, ViolationCode};
+use crate::error::{ErrorCode, FieldViolation, ViolationCode};
 use async_graphql::{
     Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, OneofObject, SimpleObject,
 };
@@ -509,6 +509,16 @@ impl Campaign {
     }
 }
 
+/// What one tick of the campaign engine did.
+#[derive(SimpleObject)]
+pub struct TickResult {
+    pub at: DateTime<Utc>,
+    /// Runs the planner created.
+    pub enrolled: i64,
+    /// Runs the runner looked at.
+    pub advanced: i64,
+}
+
 payload!(
     /// The result of creating or updating a campaign.
     CampaignPayload, campaign: Campaign
@@ -538,6 +548,103 @@ impl CampaignQuery {
             .await
             .map_err(to_graphql)?;
         Ok(found.map(Campaign))
+    }
+
+    /// Runs, newest first, of one campaign and/or one customer (at most 100).
+    #[graphql(guard = "Require::READ")]
+    async fn campaign_runs(
+        &self,
+        ctx: &Context<'_>,
+        campaign_id: Option<ID>,
+        customer_id: Option<ID>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 100))] first: i32,
+    ) -> async_graphql::Result<Vec<CampaignRun>> {
+        let state = state(ctx)?;
+        let rows = campaigns::runs(
+            &state.db,
+            opt_id_arg("campaignId", campaign_id)?,
+            opt_id_arg("customerId", customer_id)?,
+            first as u64,
+        )
+        .await
+        .map_err(to_graphql)?;
+        Ok(rows.into_iter().map(CampaignRun).collect())
+    }
+}
+
+/// One line of a run's log: what a step did, or why the run entered, waited or ended.
+#[derive(SimpleObject)]
+pub struct RunLogEntry {
+    /// The step, for step outcomes.
+    pub step_id: Option<String>,
+    pub at: DateTime<Utc>,
+    /// entered, notInAudience, waiting, outsideWindow, yes, no, queued, skipped, applied,
+    /// anchorMoved, completed, converted or exited.
+    pub outcome: String,
+    pub detail: Option<String>,
+    /// The delivery a message step queued.
+    pub delivery_id: Option<ID>,
+}
+
+/// One customer going through one campaign for one subject.
+pub struct CampaignRun(pub entity::campaign_run::Model);
+
+#[Object]
+impl CampaignRun {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn campaign_id(&self) -> ID {
+        ID(self.0.campaign_id.to_string())
+    }
+    async fn customer_id(&self) -> ID {
+        ID(self.0.customer_id.to_string())
+    }
+    /// What the run is about: `order:<id>`, `cart:<time>`, `birthday:<year>`, `registered` …
+    async fn subject(&self) -> &str {
+        &self.0.subject_key
+    }
+    /// pending (not yet checked against the audience), active, completed, converted, exited
+    /// or skipped (not in the audience).
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// The instant the run is timed from.
+    async fn anchor_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.anchor_at)
+    }
+    /// The step the run is at.
+    async fn step_id(&self) -> Option<&str> {
+        self.0.step_id.as_deref()
+    }
+    async fn next_due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_due_at.map(from_millis)
+    }
+    async fn entered_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.entered_at)
+    }
+    async fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ended_at.map(from_millis)
+    }
+    async fn end_reason(&self) -> Option<&str> {
+        self.0.end_reason.as_deref()
+    }
+    /// What happened, oldest first.
+    async fn log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunLogEntry>> {
+        let state = state(ctx)?;
+        let rows = campaigns::run_log(&state.db, self.0.id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RunLogEntry {
+                step_id: r.step_id,
+                at: from_millis(r.at),
+                outcome: r.outcome,
+                detail: r.detail,
+                delivery_id: r.delivery_id.map(|id| ID(id.to_string())),
+            })
+            .collect())
     }
 }
 
@@ -570,6 +677,38 @@ impl CampaignMutation {
         let input = to_domain(input, &state.settings.currency);
         let result = campaigns::update(&state.db, state.clock.now(), id, input).await;
         respond(result.map(Campaign), "input")
+    }
+
+    /// Runs the campaign engine once at `at` (the server's clock when omitted): the planner,
+    /// then the runner, as the scheduler does every minute. For tests and demos: refused with
+    /// `FORBIDDEN` unless `NUDGE_TICK_MUTATION` is on.
+    async fn run_campaign_tick(
+        &self,
+        ctx: &Context<'_>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<TickResult> {
+        let state = state(ctx)?;
+        let settings = &state.settings;
+        if !settings.tick_mutation {
+            return Err(coded(
+                ErrorCode::Forbidden,
+                "runCampaignTick is switched off; set NUDGE_TICK_MUTATION=true to allow it",
+            ));
+        }
+        let config = RunnerConfig {
+            store_currency: &settings.currency,
+            store_zone: settings.default_timezone,
+            staff_email: settings.staff_email.as_deref(),
+        };
+        let at = at.unwrap_or_else(|| state.clock.now());
+        let report = campaigns::tick(&state.db, &state.bus, at, &config)
+            .await
+            .map_err(to_graphql)?;
+        Ok(TickResult {
+            at,
+            enrolled: i64::try_from(report.enrolled).unwrap_or(i64::MAX),
+            advanced: i64::try_from(report.advanced).unwrap_or(i64::MAX),
+        })
     }
 
     /// Deletes a campaign with its runs and their logs.

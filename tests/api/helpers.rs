@@ -29,6 +29,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database_max_connections = 5;
     settings.listen = "127.0.0.1:0".parse().expect("valid address");
     settings.http_workers = Some(1);
+    // Tests drive the campaign engine themselves, at the instants they choose.
+    settings.tick_schedule = None;
+    settings.tick_mutation = true;
     settings
 }
 

@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod campaign_runs;
 mod campaigns;
 mod catalog;
 mod cli;

@@ -182,9 +182,12 @@ pub struct EffectScope<'a> {
     pub customer: &'a customer::Model,
     pub source: ChangeSource,
     pub action_id: Option<i64>,
-    /// The firing (or run step) that owns the effects; banners and messages are unique per
+    /// The action firing that owns the effects, if an action fired them.
+    pub firing_id: Option<i64>,
+    /// The campaign and run that own the effects, if a campaign step applied them.
+    pub run: Option<(i64, i64)>,
+    /// Names the owner (a firing, a run's step): banners and messages are unique per
     /// (`owner_key`, effect index).
-    pub firing_id: i64,
     pub owner_key: String,
     pub staff_email: Option<&'a str>,
 }
@@ -248,6 +251,15 @@ pub async fn apply_effects(
                 ends_at,
                 duration_hours,
             } => {
+                // Banners belong to an action's firing; campaigns refuse them when saved.
+                let Some(firing_id) = scope.firing_id else {
+                    outcomes.push(EffectOutcome::new(
+                        effect,
+                        "skipped",
+                        Some("banners are shown by customer actions".into()),
+                    ));
+                    continue;
+                };
                 let starts = starts_at.unwrap_or(scope.now_ms).max(scope.now_ms);
                 let by_duration = duration_hours.map(|h| starts + i64::from(h) * HOUR_MS);
                 let ends = match (*ends_at, by_duration) {
@@ -258,7 +270,7 @@ pub async fn apply_effects(
                     id: ActiveValue::NotSet,
                     customer_id: ActiveValue::Set(customer.id),
                     action_id: ActiveValue::Set(scope.action_id),
-                    firing_id: ActiveValue::Set(scope.firing_id),
+                    firing_id: ActiveValue::Set(firing_id),
                     effect_index: ActiveValue::Set(index as i32),
                     title: ActiveValue::Set(title.clone()),
                     body_html: ActiveValue::Set(body_html.clone()),
@@ -375,11 +387,11 @@ async fn queue(
         body_text: ActiveValue::Set(message.body_text),
         status: ActiveValue::Set("queued".to_owned()),
         action_id: ActiveValue::Set(scope.action_id),
-        firing_id: ActiveValue::Set(Some(scope.firing_id)),
+        firing_id: ActiveValue::Set(scope.firing_id),
         created_at: ActiveValue::Set(scope.now_ms),
         due_at: ActiveValue::Set(scope.now_ms),
-        campaign_id: ActiveValue::Set(None),
-        run_id: ActiveValue::Set(None),
+        campaign_id: ActiveValue::Set(scope.run.map(|(campaign, _)| campaign)),
+        run_id: ActiveValue::Set(scope.run.map(|(_, run)| run)),
         template_id: ActiveValue::Set(None),
     })
     .on_conflict(

@@ -3,14 +3,12 @@
 
 use crate::domain::conditions::{EventFacts, Item, OrderFacts};
 use crate::domain::ingest::EventPayload;
-use crate::domain::orders::OrderStatus;
 use crate::error::AppResult;
 use entity::{cart_line, customer, customer_role, customer_tag, order, product};
-use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{HashMap, HashSet};
 
-pub(super) async fn roles_of(
+pub(crate) async fn roles_of(
     txn: &impl ConnectionTrait,
     customer_id: i64,
 ) -> AppResult<HashSet<i64>> {
@@ -23,7 +21,7 @@ pub(super) async fn roles_of(
         .collect())
 }
 
-pub(super) async fn tags_of(
+pub(crate) async fn tags_of(
     txn: &impl ConnectionTrait,
     customer_id: i64,
 ) -> AppResult<HashMap<i64, Option<String>>> {
@@ -54,7 +52,7 @@ fn item(product: &product::Model, quantity: i32) -> Item {
     }
 }
 
-pub(super) async fn cart_items(
+pub(crate) async fn cart_items(
     txn: &impl ConnectionTrait,
     customer_id: i64,
 ) -> AppResult<Vec<Item>> {
@@ -146,25 +144,11 @@ async fn order_facts(
     else {
         return Ok(None);
     };
-    // This order's place among the customer's orders that are not cancelled.
-    let before = order::Entity::find()
-        .filter(order::Column::CustomerId.eq(customer.id))
-        .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
-        .filter(
-            Condition::any()
-                .add(order::Column::PlacedAt.lt(found.placed_at))
-                .add(
-                    Condition::all()
-                        .add(order::Column::PlacedAt.eq(found.placed_at))
-                        .add(order::Column::Id.lt(found.id)),
-                ),
-        )
-        .count(txn)
-        .await?;
+    let nth = crate::domain::orders::nth_of(txn, &found).await?;
     Ok(Some(OrderFacts {
         total: found.total,
         currency: found.currency,
         payment_method: found.payment_method,
-        nth: before as i32 + 1,
+        nth,
     }))
 }

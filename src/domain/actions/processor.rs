@@ -8,6 +8,9 @@ use super::effects::{EffectOutcome, EffectScope, apply_effects};
 use super::facts::{cart_items, event_facts, roles_of, tags_of};
 use crate::clock::to_millis;
 use crate::db::{begin_write, in_list};
+use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
+use crate::domain::campaigns::tick::active_campaigns;
+use crate::domain::campaigns::{Campaign, RunnerConfig};
 use crate::domain::conditions::{Facts, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::{self, ChangeSource};
@@ -29,6 +32,18 @@ const DAY_MS: i64 = 86_400_000;
 pub struct ProcessorConfig<'a> {
     pub store_currency: &'a str,
     pub staff_email: Option<&'a str>,
+    /// The time zone of customers without one (campaign times).
+    pub store_zone: chrono_tz::Tz,
+}
+
+impl ProcessorConfig<'_> {
+    fn campaigns(&self) -> RunnerConfig<'_> {
+        RunnerConfig {
+            store_currency: self.store_currency,
+            store_zone: self.store_zone,
+            staff_email: self.staff_email,
+        }
+    }
 }
 
 /// What automation did for one action on one event, as shown in `event.outcome`.
@@ -74,8 +89,10 @@ pub async fn process_pending(
         .into_iter()
         .map(Action::decode)
         .collect();
+    let campaigns = active_campaigns(db).await?;
     let now_ms = to_millis(now);
-    let triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
+    let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
+    triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
     let (mut listened, mut quiet) = (Vec::new(), Vec::new());
     for (id, kind) in pending {
         if triggers.contains(kind.as_str()) {
@@ -100,7 +117,7 @@ pub async fn process_pending(
     let mut announced = Vec::new();
     let mut batch_ok = true;
     for e in &events {
-        match process_one(&txn, e, &actions, now_ms, config).await {
+        match process_one(&txn, e, &actions, &campaigns, now_ms, config).await {
             Ok(changes) => announced.extend(changes),
             Err(err) => {
                 tracing::warn!(event.id = e.id, error = %err, "event failed in a batch; retrying one by one");
@@ -117,7 +134,7 @@ pub async fn process_pending(
     txn.rollback().await?;
     for e in &events {
         let txn = begin_write(db).await?;
-        match process_one(&txn, e, &actions, now_ms, config).await {
+        match process_one(&txn, e, &actions, &campaigns, now_ms, config).await {
             Ok(changes) => {
                 txn.commit().await?;
                 membership::announce(bus, changes);
@@ -170,6 +187,7 @@ async fn process_one(
     txn: &impl ConnectionTrait,
     e: &event::Model,
     actions: &[Action],
+    campaigns: &[Campaign],
     now_ms: i64,
     config: &ProcessorConfig<'_>,
 ) -> AppResult<Vec<MembershipChange>> {
@@ -228,7 +246,8 @@ async fn process_one(
                     customer: &customer,
                     source: ChangeSource::Action(action.model.id),
                     action_id: Some(action.model.id),
-                    firing_id: firing.id,
+                    firing_id: Some(firing.id),
+                    run: None,
                     owner_key: format!("firing:{}", firing.id),
                     staff_email: config.staff_email,
                 };
@@ -247,6 +266,7 @@ async fn process_one(
             outcomes.push(outcome);
         }
     }
+    campaign_entry::on_event(txn, campaigns, e, now_ms, &config.campaigns()).await?;
     let outcome = serde_json::json!({ "actions": outcomes });
     mark_processed(txn, [e.id], now_ms, outcome).await?;
     Ok(announced)

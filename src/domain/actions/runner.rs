@@ -12,18 +12,17 @@ const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 /// handled once and in order even with several processes.
 pub async fn run(
     db: DatabaseConnection,
-    database_url: String,
     bus: EventBus,
     clock: crate::clock::SharedClock,
     wake: std::sync::Arc<tokio::sync::Notify>,
-    store_currency: String,
-    staff_email: Option<String>,
+    settings: std::sync::Arc<crate::config::Settings>,
 ) {
     let config = ProcessorConfig {
-        store_currency: &store_currency,
-        staff_email: staff_email.as_deref(),
+        store_currency: &settings.currency,
+        staff_email: settings.staff_email.as_deref(),
+        store_zone: settings.default_timezone,
     };
-    let mut leader = Leadership::new(database_url);
+    let mut leader = Leadership::new(settings.database_url.clone());
     loop {
         if leader.holds().await {
             loop {

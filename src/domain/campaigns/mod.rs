@@ -7,10 +7,18 @@
 //! local instants.
 
 mod check;
+mod enrol;
+pub mod entry;
+pub mod flow;
+mod plan;
+pub mod run;
+pub mod tick;
 pub mod time;
 mod write;
 
 pub use check::{MAX_BRANCH_DEPTH, MAX_STEPS};
+pub use run::RunnerConfig;
+pub use tick::{TickReport, tick};
 pub use write::{CampaignInput, create, delete, update};
 
 use crate::domain::actions::Effect;
@@ -19,8 +27,8 @@ use crate::domain::ingest::EventKind;
 use crate::domain::orders::OrderStatus;
 use crate::error::AppResult;
 use chrono::Weekday;
-use entity::campaign;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use entity::{campaign, campaign_run, campaign_run_step};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
 /// Where a campaign is in its life.
@@ -326,6 +334,39 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<Campai
         .one(db)
         .await?
         .map(Campaign::decode))
+}
+
+/// Runs, newest first, of one campaign and/or one customer.
+pub async fn runs(
+    db: &impl ConnectionTrait,
+    campaign_id: Option<i64>,
+    customer_id: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<campaign_run::Model>> {
+    let mut select = campaign_run::Entity::find();
+    if let Some(id) = campaign_id {
+        select = select.filter(campaign_run::Column::CampaignId.eq(id));
+    }
+    if let Some(id) = customer_id {
+        select = select.filter(campaign_run::Column::CustomerId.eq(id));
+    }
+    Ok(select
+        .order_by_desc(campaign_run::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// A run's log, oldest first.
+pub async fn run_log(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+) -> AppResult<Vec<campaign_run_step::Model>> {
+    Ok(campaign_run_step::Entity::find()
+        .filter(campaign_run_step::Column::RunId.eq(run_id))
+        .order_by_asc(campaign_run_step::Column::Id)
+        .all(db)
+        .await?)
 }
 
 /// Every step of a tree, depth first, with the depth it is at (0 for the top level).

@@ -355,3 +355,25 @@ where
     }
     Ok(found)
 }
+
+/// The order's place among its customer's orders that are not cancelled, by placing time
+/// (1 = the first).
+pub async fn nth_of(txn: &impl ConnectionTrait, found: &order::Model) -> AppResult<i32> {
+    use sea_orm::sea_query::Condition;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let before = order::Entity::find()
+        .filter(order::Column::CustomerId.eq(found.customer_id))
+        .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .filter(
+            Condition::any()
+                .add(order::Column::PlacedAt.lt(found.placed_at))
+                .add(
+                    Condition::all()
+                        .add(order::Column::PlacedAt.eq(found.placed_at))
+                        .add(order::Column::Id.lt(found.id)),
+                ),
+        )
+        .count(txn)
+        .await?;
+    Ok(i32::try_from(before).unwrap_or(i32::MAX - 1) + 1)
+}

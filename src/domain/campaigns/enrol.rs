@@ -1,0 +1,86 @@
+//! Enrolment: runs are created by one `INSERT … SELECT … ON CONFLICT DO NOTHING` per campaign
+//! and anchor, so the database does the work in one statement, and a subject enrolled before
+//! (or, for once-ever campaigns, any earlier entry) is skipped by the unique indexes. The
+//! re-entry delay is a `NOT EXISTS` over the campaign's runs of the same customer.
+//!
+//! A new run is `pending`: the runner checks the entry audience when it first takes it.
+
+use super::{Campaign, Reentry};
+use crate::db::raw_statement;
+use crate::error::AppResult;
+use sea_orm::{ConnectionTrait, Value};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Rows to enrol: a `SELECT` of `customer_id`, `subject_key`, `order_id` and `anchor_at`
+/// (the columns in that order, `order_id` cast to BIGINT when NULL), with its values.
+pub struct Candidates {
+    pub sql: String,
+    pub values: Vec<Value>,
+}
+
+/// The entry key of a campaign's runs: one per customer ever for once-ever campaigns.
+fn entry_key(campaign: &Campaign) -> Option<String> {
+    (campaign.reentry == Reentry::OnceEver).then(|| "ever".to_owned())
+}
+
+/// Enrols the candidates into the campaign at `now_ms`; returns how many runs were created.
+pub async fn enrol(
+    txn: &impl ConnectionTrait,
+    campaign: &Campaign,
+    now_ms: i64,
+    candidates: Candidates,
+) -> AppResult<u64> {
+    let mut sql = String::from(
+        "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, entry_key, order_id, \
+         anchor_at, status, step_id, step_started_at, next_due_at, entered_at, ended_at, \
+         end_reason, updated_at) \
+         SELECT ?, d.customer_id, d.subject_key, ?, d.order_id, d.anchor_at, 'pending', \
+         CAST(NULL AS TEXT), ?, ?, ?, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), ? FROM (",
+    );
+    sql.push_str(&candidates.sql);
+    sql.push_str(") d WHERE ");
+    let mut values: Vec<Value> = vec![
+        campaign.model.id.into(),
+        entry_key(campaign).into(),
+        now_ms.into(),
+        now_ms.into(),
+        now_ms.into(),
+        now_ms.into(),
+    ];
+    values.extend(candidates.values);
+    match campaign.reentry {
+        Reentry::AtMostEveryDays(days) => {
+            sql.push_str(
+                "NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
+                 AND r.customer_id = d.customer_id AND r.entered_at > ? AND r.status <> 'skipped')",
+            );
+            values.push(campaign.model.id.into());
+            values.push((now_ms - i64::from(days) * DAY_MS).into());
+        }
+        Reentry::OnceEver | Reentry::OncePerSubject => sql.push_str("1 = 1"),
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    let statement = raw_statement(txn.get_database_backend(), &sql, values);
+    Ok(txn.execute_raw(statement).await?.rows_affected())
+}
+
+/// One customer and subject as candidates (the processor's enrolments).
+pub fn one(
+    customer_id: i64,
+    subject_key: String,
+    order_id: Option<i64>,
+    anchor_at: i64,
+) -> Candidates {
+    Candidates {
+        sql: "SELECT CAST(? AS BIGINT) AS customer_id, CAST(? AS TEXT) AS subject_key, \
+              CAST(? AS BIGINT) AS order_id, CAST(? AS BIGINT) AS anchor_at"
+            .to_owned(),
+        values: vec![
+            customer_id.into(),
+            subject_key.into(),
+            order_id.into(),
+            anchor_at.into(),
+        ],
+    }
+}

@@ -1,0 +1,578 @@
+//! The runner: advances runs whose next step is due. A new run is first checked against the
+//! entry audience; then, before every step, against the exit goal and its subject (a
+//! cancelled order, a changed cart, renewed activity end it). Waits schedule the run's next
+//! look; messages wait for the send window and become deliveries unique per (run, step).
+//! Every run is advanced in a transaction of its own and logs what each step did.
+
+use super::flow::{find, next_after};
+use super::time::{next_allowed, wait_until, zone};
+use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
+use crate::db::{begin_write, in_list};
+use crate::domain::actions::effects::{EffectScope, apply_effects};
+use crate::domain::actions::{cart_items, roles_of, tags_of};
+use crate::domain::conditions::{Condition, Facts, evaluate};
+use crate::domain::membership::{self, ChangeSource};
+use crate::error::AppResult;
+use crate::events::{EventBus, MembershipChange};
+use chrono_tz::Tz;
+use entity::{campaign_run, campaign_run_step, customer, delivery, event, order, template};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+
+/// Runs taken per round.
+const ROUND: u64 = 200;
+/// Steps one run may take in one go (a flow without waits ends well before).
+const MAX_STEPS_AT_ONCE: usize = 64;
+
+/// What the runner needs besides the database.
+pub struct RunnerConfig<'a> {
+    pub store_currency: &'a str,
+    pub store_zone: Tz,
+    pub staff_email: Option<&'a str>,
+}
+
+/// Advances every run of an active campaign that is due at `now_ms`; returns how many runs
+/// it looked at.
+pub async fn advance_due_runs(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now_ms: i64,
+    campaigns: &[Campaign],
+    config: &RunnerConfig<'_>,
+) -> AppResult<usize> {
+    let active: HashMap<i64, &Campaign> = campaigns
+        .iter()
+        .filter(|c| c.status == CampaignStatus::Active)
+        .map(|c| (c.model.id, c))
+        .collect();
+    if active.is_empty() {
+        return Ok(0);
+    }
+    let mut looked = 0;
+    loop {
+        let due = campaign_run::Entity::find()
+            .filter(campaign_run::Column::NextDueAt.lte(now_ms))
+            .filter(campaign_run::Column::CampaignId.is_in(in_list(active.keys().copied())))
+            .order_by_asc(campaign_run::Column::NextDueAt)
+            .order_by_asc(campaign_run::Column::Id)
+            .limit(ROUND)
+            .all(db)
+            .await?;
+        let count = due.len();
+        for run in due {
+            let Some(campaign) = active.get(&run.campaign_id) else {
+                continue;
+            };
+            let txn = begin_write(db).await?;
+            // Another process may have advanced it since it was read, or hold it now.
+            let Some(run) = campaign_run::Entity::find_by_id(run.id)
+                .filter(campaign_run::Column::NextDueAt.lte(now_ms))
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&txn)
+                .await?
+                .pop()
+            else {
+                continue;
+            };
+            let changes = advance(&txn, campaign, run, now_ms, config).await?;
+            txn.commit().await?;
+            membership::announce(bus, changes);
+        }
+        looked += count;
+        if (count as u64) < ROUND {
+            return Ok(looked);
+        }
+    }
+}
+
+/// Where a run stands after a step.
+enum Next {
+    /// Take the step with this id now.
+    Go(Option<String>),
+    /// Look again at this instant, at the same step.
+    WaitUntil(i64),
+}
+
+struct Ctx<'a> {
+    campaign: &'a Campaign,
+    config: &'a RunnerConfig<'a>,
+    now_ms: i64,
+    customer: customer::Model,
+    tz: Tz,
+}
+
+async fn advance(
+    txn: &impl ConnectionTrait,
+    campaign: &Campaign,
+    mut run: campaign_run::Model,
+    now_ms: i64,
+    config: &RunnerConfig<'_>,
+) -> AppResult<Vec<MembershipChange>> {
+    let Some(customer) = customer::Entity::find_by_id(run.customer_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let tz = zone(customer.time_zone.as_deref(), config.store_zone);
+    let ctx = Ctx {
+        campaign,
+        config,
+        now_ms,
+        customer,
+        tz,
+    };
+    let mut changes = Vec::new();
+    if run.status == "pending" {
+        if !holds(txn, &ctx, &campaign.audience).await? {
+            log(txn, &run, None, now_ms, "notInAudience", None, None).await?;
+            run.status = "skipped".into();
+            run.entry_key = None;
+            run.end_reason = Some("not in the entry audience".into());
+            return finish(txn, run, now_ms).await.map(|()| changes);
+        }
+        log(txn, &run, None, now_ms, "entered", None, None).await?;
+        run.status = "active".into();
+        run.step_id = campaign.steps.first().map(|s| s.id.clone());
+        run.step_started_at = Some(now_ms);
+    }
+    for _ in 0..MAX_STEPS_AT_ONCE {
+        if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
+            log(txn, &run, None, now_ms, status, Some(reason.clone()), None).await?;
+            run.status = status.into();
+            run.end_reason = Some(reason);
+            return finish(txn, run, now_ms).await.map(|()| changes);
+        }
+        let Some(step_id) = run.step_id.clone() else {
+            log(txn, &run, None, now_ms, "completed", None, None).await?;
+            run.status = "completed".into();
+            return finish(txn, run, now_ms).await.map(|()| changes);
+        };
+        let Some(step) = find(&campaign.steps, &step_id) else {
+            let reason = format!("step {step_id:?} was removed from the campaign");
+            log(
+                txn,
+                &run,
+                None,
+                now_ms,
+                "exited",
+                Some(reason.clone()),
+                None,
+            )
+            .await?;
+            run.status = "exited".into();
+            run.end_reason = Some(reason);
+            return finish(txn, run, now_ms).await.map(|()| changes);
+        };
+        match take(txn, &ctx, &run, step, &mut changes).await? {
+            Next::Go(next) => {
+                run.step_id = next;
+                run.step_started_at = Some(now_ms);
+            }
+            Next::WaitUntil(at) => {
+                run.next_due_at = Some(at);
+                run.updated_at = now_ms;
+                save(txn, run).await?;
+                return Ok(changes);
+            }
+        }
+    }
+    // A flow this long without a wait continues at the next tick.
+    run.next_due_at = Some(now_ms);
+    save(txn, run).await?;
+    Ok(changes)
+}
+
+/// Takes one step.
+async fn take(
+    txn: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    run: &campaign_run::Model,
+    step: &Step,
+    changes: &mut Vec<MembershipChange>,
+) -> AppResult<Next> {
+    let steps = &ctx.campaign.steps;
+    let after = || next_after(steps, &step.id).map(|s| s.id.clone());
+    let now_ms = ctx.now_ms;
+    match &step.action {
+        StepAction::Wait(wait) => {
+            let due = match wait {
+                Wait::Duration { minutes } => {
+                    run.step_started_at.unwrap_or(now_ms) + minutes * 60_000
+                }
+                Wait::Until {
+                    offset_days,
+                    hour,
+                    minute,
+                } => wait_until(run.anchor_at, ctx.tz, *offset_days, *hour, *minute),
+            };
+            if due > now_ms {
+                if run.next_due_at != Some(due) {
+                    log(
+                        txn,
+                        run,
+                        Some(&step.id),
+                        now_ms,
+                        "waiting",
+                        Some(iso(due)),
+                        None,
+                    )
+                    .await?;
+                }
+                return Ok(Next::WaitUntil(due));
+            }
+            Ok(Next::Go(after()))
+        }
+        StepAction::Filter { condition, yes, no } => {
+            let holds = holds(txn, ctx, condition).await?;
+            let (branch, outcome) = if holds { (yes, "yes") } else { (no, "no") };
+            log(txn, run, Some(&step.id), now_ms, outcome, None, None).await?;
+            Ok(Next::Go(
+                branch.first().map(|s| s.id.clone()).or_else(after),
+            ))
+        }
+        StepAction::Message {
+            channel,
+            template_id,
+            audience,
+            effects,
+        } => {
+            if let Some(window) = &ctx.campaign.send_window {
+                let allowed = next_allowed(window, ctx.tz, now_ms);
+                if allowed > now_ms {
+                    if run.next_due_at != Some(allowed) {
+                        let detail = Some(format!("waits for {}", iso(allowed)));
+                        log(
+                            txn,
+                            run,
+                            Some(&step.id),
+                            now_ms,
+                            "outsideWindow",
+                            detail,
+                            None,
+                        )
+                        .await?;
+                    }
+                    return Ok(Next::WaitUntil(allowed));
+                }
+            }
+            if let Some(audience) = audience
+                && !holds(txn, ctx, audience).await?
+            {
+                log(
+                    txn,
+                    run,
+                    Some(&step.id),
+                    now_ms,
+                    "notInAudience",
+                    None,
+                    None,
+                )
+                .await?;
+                return Ok(Next::Go(after()));
+            }
+            let contact = match channel {
+                super::Channel::Email => ctx.customer.email.as_ref(),
+                super::Channel::Sms => ctx.customer.phone.as_ref(),
+            };
+            if contact.is_none() {
+                let detail = Some(format!("the customer has no {} contact", channel.as_str()));
+                log(txn, run, Some(&step.id), now_ms, "skipped", detail, None).await?;
+                return Ok(Next::Go(after()));
+            }
+            let delivery_id = queue_message(txn, ctx, run, &step.id, *template_id).await?;
+            log(
+                txn,
+                run,
+                Some(&step.id),
+                now_ms,
+                "queued",
+                None,
+                delivery_id,
+            )
+            .await?;
+            changes.extend(step_effects(txn, ctx, run, &step.id, effects).await?);
+            Ok(Next::Go(after()))
+        }
+        StepAction::Effect { effects } => {
+            changes.extend(step_effects(txn, ctx, run, &step.id, effects).await?);
+            log(txn, run, Some(&step.id), now_ms, "applied", None, None).await?;
+            Ok(Next::Go(after()))
+        }
+    }
+}
+
+fn iso(ms: i64) -> String {
+    crate::clock::from_millis(ms).to_rfc3339()
+}
+
+/// Whether the condition holds for the run's customer now.
+async fn holds(
+    txn: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    condition: &Condition,
+) -> AppResult<bool> {
+    if *condition == Condition::always() {
+        return Ok(true);
+    }
+    let roles = roles_of(txn, ctx.customer.id).await?;
+    let tags = tags_of(txn, ctx.customer.id).await?;
+    let cart = cart_items(txn, ctx.customer.id).await?;
+    Ok(evaluate(
+        condition,
+        &Facts {
+            now_ms: ctx.now_ms,
+            store_currency: ctx.config.store_currency,
+            customer: &ctx.customer,
+            role_ids: &roles,
+            tags: &tags,
+            cart: &cart,
+            event: None,
+        },
+    ))
+}
+
+/// Why the run must end before its next step, if it must: its exit goal was reached, or its
+/// subject is gone (a cancelled order, a changed cart, renewed activity). A planned delivery
+/// that moved is followed.
+async fn ended(
+    txn: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    run: &mut campaign_run::Model,
+) -> AppResult<Option<(&'static str, String)>> {
+    if let Some(goal) = &ctx.campaign.exit_goal
+        && !goal.events.is_empty()
+    {
+        let kinds: Vec<&str> = goal.events.iter().map(|k| k.as_str()).collect();
+        let reached = event::Entity::find()
+            .select_only()
+            .column(event::Column::Kind)
+            .filter(event::Column::CustomerId.eq(run.customer_id))
+            .filter(event::Column::Kind.is_in(kinds))
+            .filter(event::Column::OccurredAt.gt(run.entered_at))
+            .into_tuple::<String>()
+            .all(txn)
+            .await?;
+        if let Some(kind) = reached.first()
+            && match &goal.condition {
+                Some(condition) => holds(txn, ctx, condition).await?,
+                None => true,
+            }
+        {
+            return Ok(Some(("converted", format!("exit goal reached: {kind}"))));
+        }
+    }
+    let customer = &ctx.customer;
+    let after_anchor = |fact: Option<i64>| fact.is_some_and(|at| at > run.anchor_at);
+    match &ctx.campaign.anchor {
+        Anchor::Inactive { basis, .. } => {
+            let fact = match basis {
+                InactivityBasis::LastLogin => customer.last_login_at,
+                InactivityBasis::LastOrder => customer.last_order_at,
+            };
+            if after_anchor(fact) {
+                return Ok(Some(("exited", "active again".into())));
+            }
+        }
+        Anchor::CartAbandoned { .. } => {
+            if after_anchor(customer.last_order_at) {
+                return Ok(Some(("converted", "ordered".into())));
+            }
+            if customer.cart_updated_at != Some(run.anchor_at) {
+                return Ok(Some(("exited", "the cart changed".into())));
+            }
+        }
+        _ => {}
+    }
+    if run.subject_key.starts_with("order:") {
+        let found = match run.order_id {
+            Some(id) => order::Entity::find_by_id(id).one(txn).await?,
+            None => None,
+        };
+        let Some(order) = found else {
+            return Ok(Some(("exited", "the order is gone".into())));
+        };
+        if order.status == "cancelled" {
+            return Ok(Some(("exited", "the order was cancelled".into())));
+        }
+        match &ctx.campaign.anchor {
+            Anchor::OrderUnpaid { .. } if order.paid_at.is_some() => {
+                return Ok(Some(("converted", "paid".into())));
+            }
+            Anchor::PlannedDelivery {} => match order.planned_delivery_at {
+                Some(planned) => run.anchor_at = planned,
+                None => return Ok(Some(("exited", "no delivery is planned".into()))),
+            },
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Queues the message of a step once: the delivery is unique per (run, step). The template's
+/// text is copied as it is; rendering happens when it is sent.
+async fn queue_message(
+    txn: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    run: &campaign_run::Model,
+    step_id: &str,
+    template_id: i64,
+) -> AppResult<Option<i64>> {
+    let template = template::Entity::find_by_id(template_id).one(txn).await?;
+    let key = format!("run:{}:step:{step_id}", run.id);
+    delivery::Entity::insert(delivery::ActiveModel {
+        id: ActiveValue::NotSet,
+        dedupe_key: ActiveValue::Set(key.clone()),
+        channel: ActiveValue::Set(
+            template
+                .as_ref()
+                .map_or_else(|| "email".to_owned(), |t| t.channel.clone()),
+        ),
+        purpose: ActiveValue::Set("marketing".to_owned()),
+        customer_id: ActiveValue::Set(Some(ctx.customer.id)),
+        recipient: ActiveValue::Set(None),
+        subject: ActiveValue::Set(template.as_ref().and_then(|t| t.subject.clone())),
+        body_html: ActiveValue::Set(template.as_ref().and_then(|t| t.body_html.clone())),
+        body_text: ActiveValue::Set(template.as_ref().and_then(|t| t.body_text.clone())),
+        status: ActiveValue::Set("queued".to_owned()),
+        action_id: ActiveValue::Set(None),
+        firing_id: ActiveValue::Set(None),
+        created_at: ActiveValue::Set(ctx.now_ms),
+        due_at: ActiveValue::Set(ctx.now_ms),
+        campaign_id: ActiveValue::Set(Some(ctx.campaign.model.id)),
+        run_id: ActiveValue::Set(Some(run.id)),
+        template_id: ActiveValue::Set(Some(template_id)),
+    })
+    .on_conflict(
+        OnConflict::column(delivery::Column::DedupeKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(delivery::Column::DedupeKey.eq(key))
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?
+        .pop())
+}
+
+async fn step_effects(
+    txn: &impl ConnectionTrait,
+    ctx: &Ctx<'_>,
+    run: &campaign_run::Model,
+    step_id: &str,
+    effects: &[crate::domain::actions::Effect],
+) -> AppResult<Vec<MembershipChange>> {
+    if effects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scope = EffectScope {
+        now_ms: ctx.now_ms,
+        customer: &ctx.customer,
+        source: ChangeSource::Campaign(ctx.campaign.model.id),
+        action_id: None,
+        firing_id: None,
+        run: Some((ctx.campaign.model.id, run.id)),
+        owner_key: format!("run:{}:step:{step_id}", run.id),
+        staff_email: ctx.config.staff_email,
+    };
+    let (_, changes) = apply_effects(txn, &scope, effects).await?;
+    Ok(changes)
+}
+
+async fn log(
+    txn: &impl ConnectionTrait,
+    run: &campaign_run::Model,
+    step_id: Option<&str>,
+    at: i64,
+    outcome: &str,
+    detail: Option<String>,
+    delivery_id: Option<i64>,
+) -> AppResult<()> {
+    campaign_run_step::ActiveModel {
+        id: ActiveValue::NotSet,
+        run_id: ActiveValue::Set(run.id),
+        step_id: ActiveValue::Set(step_id.map(str::to_owned)),
+        at: ActiveValue::Set(at),
+        outcome: ActiveValue::Set(outcome.to_owned()),
+        detail: ActiveValue::Set(detail),
+        delivery_id: ActiveValue::Set(delivery_id),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// Ends the run: nothing more is due.
+async fn finish(
+    txn: &impl ConnectionTrait,
+    mut run: campaign_run::Model,
+    now_ms: i64,
+) -> AppResult<()> {
+    run.next_due_at = None;
+    run.ended_at = Some(now_ms);
+    run.updated_at = now_ms;
+    save(txn, run).await
+}
+
+async fn save(txn: &impl ConnectionTrait, run: campaign_run::Model) -> AppResult<()> {
+    let active: campaign_run::ActiveModel = run.into();
+    active.reset_all().update(txn).await?;
+    Ok(())
+}
+
+/// Checks an open run against its exit goal and subject now (the event processor calls this
+/// on every event of the customer): ends it when it is over; when its planned delivery moved,
+/// makes it due at once so its wait is computed again.
+pub async fn check_open_run(
+    txn: &impl ConnectionTrait,
+    campaign: &Campaign,
+    mut run: campaign_run::Model,
+    now_ms: i64,
+    config: &RunnerConfig<'_>,
+) -> AppResult<()> {
+    let Some(customer) = customer::Entity::find_by_id(run.customer_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let ctx = Ctx {
+        campaign,
+        config,
+        now_ms,
+        tz: zone(customer.time_zone.as_deref(), config.store_zone),
+        customer,
+    };
+    let anchor_before = run.anchor_at;
+    if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
+        log(txn, &run, None, now_ms, status, Some(reason.clone()), None).await?;
+        run.status = status.into();
+        run.end_reason = Some(reason);
+        return finish(txn, run, now_ms).await;
+    }
+    if run.anchor_at != anchor_before {
+        log(
+            txn,
+            &run,
+            None,
+            now_ms,
+            "anchorMoved",
+            Some(iso(run.anchor_at)),
+            None,
+        )
+        .await?;
+        run.next_due_at = Some(now_ms);
+        run.updated_at = now_ms;
+        save(txn, run).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! One tick of the campaign engine at a given instant: the planner enrols what came due, then
+//! the runner advances the runs that are due. Both are idempotent, so a tick run twice, or on
+//! two servers at once, plans and sends nothing twice. On PostgreSQL planners take turns
+//! under an advisory lock, and a run is advanced by one process at a time.
+
+use super::plan::plan_due_runs;
+use super::run::{RunnerConfig, advance_due_runs};
+use super::{Campaign, CampaignStatus};
+use crate::clock::to_millis;
+use crate::db::begin_write;
+use crate::error::AppResult;
+use crate::events::EventBus;
+use chrono::{DateTime, Utc};
+use entity::campaign;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
+};
+
+/// The planner lock's keys: "nudg" and 2.
+const PLANNER_LOCK: (i32, i32) = (0x6e75_6467, 2);
+
+/// What one tick did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Runs created by the planner.
+    pub enrolled: u64,
+    /// Runs the runner looked at.
+    pub advanced: usize,
+}
+
+/// Plans and advances every active campaign at `now`.
+pub async fn tick(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+    config: &RunnerConfig<'_>,
+) -> AppResult<TickReport> {
+    let campaigns = active_campaigns(db).await?;
+    if campaigns.is_empty() {
+        return Ok(TickReport::default());
+    }
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let (class, object) = PLANNER_LOCK;
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({class}, {object})"),
+        ))
+        .await?;
+    }
+    let enrolled = plan_due_runs(&txn, now_ms, config.store_zone, &campaigns).await?;
+    txn.commit().await?;
+    let advanced = advance_due_runs(db, bus, now_ms, &campaigns, config).await?;
+    Ok(TickReport { enrolled, advanced })
+}
+
+/// The active campaigns, oldest first.
+pub async fn active_campaigns(db: &impl ConnectionTrait) -> AppResult<Vec<Campaign>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
+        .order_by_asc(campaign::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Campaign::decode)
+        .collect())
+}
