@@ -471,3 +471,320 @@ async fn the_tick_mutation_is_refused_unless_configuration_enables_it() {
     // Assert
     assert_eq!(error_code(&response), "FORBIDDEN");
 }
+
+fn order(id: &str, at: &str, extra: Value) -> Value {
+    let mut placed = json!({ "orderExternalId": id, "total": "10.00", "currency": "USD",
+        "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" }] });
+    if let (Some(placed), Some(extra)) = (placed.as_object_mut(), extra.as_object()) {
+        placed.extend(extra.clone());
+    }
+    ev(
+        &format!("place-{id}"),
+        "olga",
+        at,
+        json!({ "orderPlaced": placed }),
+    )
+}
+
+fn status(id: &str, event: &str, at: &str, status: &str, planned: Option<&str>) -> Value {
+    let mut change = json!({ "orderExternalId": id, "status": status });
+    if let Some(planned) = planned {
+        change["plannedDeliveryAt"] = json!(planned);
+    }
+    ev(event, "olga", at, json!({ "orderStatusChanged": change }))
+}
+
+/// An app with product `p1`, customer `olga` (with an email) and a storefront key.
+async fn shop() -> (TestApp, String) {
+    let app = spawn_app().await;
+    app.create_products(&["p1"]).await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([ev(
+            "reg",
+            "olga",
+            "2026-11-01T10:00:00Z",
+            json!({ "registered": { "email": "olga@example.com" } })
+        )]),
+    )
+    .await;
+    (app, storefront)
+}
+
+async fn one_message_campaign(app: &TestApp, anchor: Value, extra: Value) -> String {
+    let mail = template(app, &format!("mail-{}", uuid::Uuid::new_v4()), "EMAIL").await;
+    let mut input = json!({
+        "anchor": anchor,
+        "steps": [{ "id": "mail", "message": { "channel": "EMAIL", "templateId": mail } }]
+    });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    active_campaign(app, input).await
+}
+
+#[tokio::test]
+async fn only_the_second_order_starts_a_second_order_campaign() {
+    // Arrange
+    let (app, storefront) = shop().await;
+    let campaign =
+        one_message_campaign(&app, json!({ "orderPlaced": { "nth": 2 } }), json!({})).await;
+
+    // Act
+    app.record(
+        &storefront,
+        json!([
+            order("o1", "2026-11-22T12:00:00Z", json!({})),
+            order("o2", "2026-11-22T13:00:00Z", json!({})),
+            order("o3", "2026-11-22T14:00:00Z", json!({})),
+        ]),
+    )
+    .await;
+    app.processed("place-o3").await;
+    tick(&app, "2026-11-22T14:01:00Z").await;
+    let runs = runs(&app, &campaign).await;
+
+    // Assert
+    assert_eq!(runs.len(), 1);
+    assert!(
+        runs[0]["subject"]
+            .as_str()
+            .expect("subject")
+            .starts_with("order:")
+    );
+    assert_eq!(queued(&runs[0]), vec!["mail"]);
+}
+
+#[tokio::test]
+async fn paid_and_delivered_orders_start_their_campaigns_and_an_unpaid_one_gets_a_reminder() {
+    // Arrange
+    let (app, storefront) = shop().await;
+    let paid = one_message_campaign(&app, json!({ "orderPaid": true }), json!({})).await;
+    let delivered = one_message_campaign(&app, json!({ "delivered": true }), json!({})).await;
+    let unpaid = one_message_campaign(
+        &app,
+        json!({ "orderUnpaid": { "afterHours": 24 } }),
+        json!({}),
+    )
+    .await;
+
+    // Act
+    app.record(
+        &storefront,
+        json!([
+            order("o1", "2026-11-22T12:00:00Z", json!({})),
+            order("o2", "2026-11-22T12:10:00Z", json!({})),
+            status("o1", "pay-o1", "2026-11-22T12:30:00Z", "PAID", None),
+            status(
+                "o1",
+                "deliver-o1",
+                "2026-11-24T10:00:00Z",
+                "DELIVERED",
+                None
+            ),
+        ]),
+    )
+    .await;
+    app.processed("deliver-o1").await;
+    tick(&app, "2026-11-23T12:05:00Z").await;
+    tick(&app, "2026-11-24T10:01:00Z").await;
+    let (paid, delivered, unpaid) = (
+        runs(&app, &paid).await,
+        runs(&app, &delivered).await,
+        runs(&app, &unpaid).await,
+    );
+
+    // Assert
+    assert_eq!(paid.len(), 1);
+    assert_eq!(queued(&paid[0]), vec!["mail"]);
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(queued(&delivered[0]), vec!["mail"]);
+    assert_eq!(unpaid.len(), 1, "only o2 is still unpaid after a day");
+    assert_eq!(paid[0]["subject"], delivered[0]["subject"]);
+    assert_ne!(unpaid[0]["subject"], paid[0]["subject"]);
+}
+
+#[tokio::test]
+async fn a_delivery_reminder_follows_a_moved_date_and_a_cancelled_order_ends_it() {
+    // Arrange: remind two days before the planned delivery at 10:00 UTC.
+    let (app, storefront) = shop().await;
+    let before = template(&app, "before", "EMAIL").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "plannedDelivery": true },
+            "steps": [
+                { "id": "two-days-before", "wait": { "until": { "offsetDays": -2, "hour": 10 } } },
+                { "id": "remind", "message": { "channel": "EMAIL", "templateId": before } }
+            ]
+        }),
+    )
+    .await;
+    app.record(
+        &storefront,
+        json!([
+            order(
+                "moved",
+                "2026-11-22T12:00:00Z",
+                json!({ "plannedDeliveryAt": "2026-11-30T12:00:00Z" })
+            ),
+            order(
+                "cancelled",
+                "2026-11-22T12:00:00Z",
+                json!({ "plannedDeliveryAt": "2026-11-30T12:00:00Z" })
+            ),
+        ]),
+    )
+    .await;
+    app.processed("place-cancelled").await;
+
+    // Act: both are enrolled three days ahead and wait for the 28th at 10:00; then one date
+    // moves to the 29th (so the reminder was due on the 27th: it goes at once) and the other
+    // order is cancelled.
+    let early = tick(&app, "2026-11-27T11:00:00Z").await;
+    let enrolled = tick(&app, "2026-11-27T13:00:00Z").await;
+    app.record(
+        &storefront,
+        json!([
+            status(
+                "moved",
+                "move",
+                "2026-11-27T13:30:00Z",
+                "PAID",
+                Some("2026-11-29T12:00:00Z")
+            ),
+            status(
+                "cancelled",
+                "cancel",
+                "2026-11-27T13:30:00Z",
+                "CANCELLED",
+                None
+            ),
+        ]),
+    )
+    .await;
+    app.processed("cancel").await;
+    tick(&app, "2026-11-27T14:00:00Z").await;
+    let after_move = runs(&app, &campaign).await;
+    tick(&app, "2026-11-28T10:01:00Z").await;
+    let end = runs(&app, &campaign).await;
+
+    // Assert
+    assert_eq!(early["enrolled"], 0, "more than three days ahead");
+    assert_eq!(enrolled["enrolled"], 2);
+    assert_eq!(after_move.len(), 2);
+    let by_outcome = |runs: &[Value], status: &str| -> Vec<Value> {
+        runs.iter()
+            .filter(|r| r["status"] == status)
+            .cloned()
+            .collect()
+    };
+    let moved = &by_outcome(&after_move, "completed");
+    assert_eq!(
+        moved.len(),
+        1,
+        "27 November 10:00 has passed: it is sent at once"
+    );
+    assert_eq!(queued(&moved[0]), vec!["remind"]);
+    assert!(outcomes(&moved[0]).contains(&"anchorMoved".to_owned()));
+    let cancelled = &by_outcome(&end, "exited");
+    assert_eq!(cancelled.len(), 1);
+    assert_eq!(cancelled[0]["endReason"], "the order was cancelled");
+    assert!(queued(&cancelled[0]).is_empty());
+}
+
+#[tokio::test]
+async fn a_newsletter_signup_starts_a_run_and_an_exit_goal_converts_it() {
+    // Arrange
+    let (app, storefront) = shop().await;
+    let hello = template(&app, "hello", "EMAIL").await;
+    let nudge = template(&app, "nudge", "EMAIL").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "newsletterSubscribed": true },
+            "steps": [
+                { "id": "hello", "message": { "channel": "EMAIL", "templateId": hello } },
+                { "id": "later", "wait": { "days": 3 } },
+                { "id": "nudge", "message": { "channel": "EMAIL", "templateId": nudge } }
+            ],
+            "exitGoal": { "events": ["ORDER_PLACED"] }
+        }),
+    )
+    .await;
+    app.record(
+        &storefront,
+        json!([ev(
+            "sub",
+            "olga",
+            "2026-11-22T12:00:00Z",
+            json!({ "newsletterSubscribed": true })
+        )]),
+    )
+    .await;
+    app.processed("sub").await;
+
+    // Act
+    tick(&app, "2026-11-22T12:01:00Z").await;
+    app.record(
+        &storefront,
+        json!([order("o1", "2026-11-23T09:00:00Z", json!({}))]),
+    )
+    .await;
+    app.processed("place-o1").await;
+    tick(&app, "2026-11-26T12:00:00Z").await;
+    let runs = runs(&app, &campaign).await;
+
+    // Assert
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "converted");
+    assert_eq!(runs[0]["endReason"], "exit goal reached: order_placed");
+    assert_eq!(queued(&runs[0]), vec!["hello"]);
+}
+
+#[tokio::test]
+async fn re_entry_policies_admit_once_ever_once_per_subject_or_after_a_pause() {
+    // Arrange: three campaigns on every order, one per policy.
+    let (app, storefront) = shop().await;
+    let once_ever = one_message_campaign(
+        &app,
+        json!({ "orderPlaced": {} }),
+        json!({ "reentry": { "kind": "ONCE_EVER" } }),
+    )
+    .await;
+    let per_order = one_message_campaign(
+        &app,
+        json!({ "orderPlaced": {} }),
+        json!({ "reentry": { "kind": "ONCE_PER_SUBJECT" } }),
+    )
+    .await;
+    let weekly = one_message_campaign(
+        &app,
+        json!({ "orderPlaced": {} }),
+        json!({ "reentry": { "kind": "AT_MOST_EVERY_DAYS", "days": 7 } }),
+    )
+    .await;
+
+    // Act: orders on the 22nd, the 23rd and the 30th (processing happens at the app's clock).
+    for (id, at, clock) in [
+        ("o1", "2026-11-22T12:00:00Z", "2026-11-22T12:00:00Z"),
+        ("o2", "2026-11-23T12:00:00Z", "2026-11-23T12:00:00Z"),
+        ("o3", "2026-11-30T12:00:00Z", "2026-11-30T13:00:00Z"),
+    ] {
+        app.clock.set(clock.parse().expect("instant"));
+        app.record(&storefront, json!([order(id, at, json!({}))]))
+            .await;
+        app.processed(&format!("place-{id}")).await;
+    }
+    let count = |runs: Vec<Value>| runs.len();
+
+    // Assert
+    assert_eq!(count(runs(&app, &once_ever).await), 1);
+    assert_eq!(count(runs(&app, &per_order).await), 3);
+    assert_eq!(
+        count(runs(&app, &weekly).await),
+        2,
+        "o2 came within 7 days of o1"
+    );
+}
