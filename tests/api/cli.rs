@@ -95,3 +95,54 @@ fn a_bad_setting_stops_start_up_naming_the_variable() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("NUDGE_DEFAULT_TIMEZONE"));
 }
+
+#[tokio::test]
+async fn a_tick_at_an_instant_runs_the_campaign_engine_from_the_command_line() {
+    // Arrange: an inactivity campaign and a customer away for over a year.
+    let app = crate::helpers::spawn_app().await;
+    let template = app
+        .admin_data(
+            "mutation { createTemplate(input: { name: \"miss-you\", channel: EMAIL, subject: \"Hi\", bodyText: \"Hi\" }) { template { id } } }",
+            serde_json::json!({}),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    app.admin_data(
+        "mutation($input: CampaignInput!) { createCampaign(input: $input) { userErrors { message } } }",
+        serde_json::json!({ "input": {
+            "name": "win back", "status": "ACTIVE",
+            "anchor": { "inactive": { "basis": "LAST_LOGIN", "days": 365 } },
+            "steps": [{ "id": "mail", "message": { "channel": "EMAIL", "templateId": template } }]
+        } }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        serde_json::json!([{ "eventId": "l", "customerExternalId": "away", "occurredAt": "2025-01-01T00:00:00Z",
+            "payload": { "registered": { "email": "away@example.com" } } },
+            { "eventId": "l2", "customerExternalId": "away", "occurredAt": "2025-01-01T00:00:00Z",
+            "payload": { "loggedIn": true } }]),
+    )
+    .await;
+    app.processed("l2").await;
+
+    // Act
+    let first = nudge(&app.database_url, &["tick", "--at", "2026-11-22T12:00:00Z"]);
+    let again = nudge(&app.database_url, &["tick", "--at", "2026-11-22T12:00:00Z"]);
+
+    // Assert
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        stdout(&first).trim(),
+        "tick at 2026-11-22T12:00:00+00:00: 1 runs enrolled, 1 runs advanced"
+    );
+    assert_eq!(
+        stdout(&again).trim(),
+        "tick at 2026-11-22T12:00:00+00:00: 0 runs enrolled, 0 runs advanced"
+    );
+}
