@@ -11,6 +11,7 @@ use super::state;
 use super::templates::Channel;
 use crate::clock::from_millis;
 use crate::domain::actions::Effect;
+use crate::domain::campaigns::preview::preview_audience;
 use crate::domain::campaigns::{
     self, Anchor, Campaign as DomainCampaign, CampaignInput as DomainInput, CampaignStatus,
     ExitGoal, InactivityBasis, Reentry, RunnerConfig, SendWindow, Step, StepAction, Wait,
@@ -509,6 +510,20 @@ impl Campaign {
     }
 }
 
+/// One customer a tick would enroll, and what would happen to them.
+#[derive(SimpleObject)]
+pub struct AudiencePreview {
+    pub customer_id: ID,
+    pub subject: String,
+    pub anchor_at: DateTime<Utc>,
+    /// Whether the entry audience admits them (a run not admitted ends as skipped).
+    pub in_audience: bool,
+    /// The first message step they would get, if any.
+    pub step_id: Option<String>,
+    /// When that message would go out: waits and the send window included.
+    pub sends_at: Option<DateTime<Utc>>,
+}
+
 /// What one tick of the campaign engine did.
 #[derive(SimpleObject)]
 pub struct TickResult {
@@ -548,6 +563,51 @@ impl CampaignQuery {
             .await
             .map_err(to_graphql)?;
         Ok(found.map(Campaign))
+    }
+
+    /// Who a tick at `at` would enroll (anchors set by events: whose event came in the day
+    /// before), whether they are in the audience, and which message would go out first, and
+    /// when. Writes nothing.
+    #[graphql(guard = "Require::READ")]
+    async fn preview_audience(
+        &self,
+        ctx: &Context<'_>,
+        campaign_id: ID,
+        at: DateTime<Utc>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 100))] first: i32,
+    ) -> async_graphql::Result<Vec<AudiencePreview>> {
+        let state = state(ctx)?;
+        let id = id_arg("campaignId", &campaign_id)?;
+        let campaign = campaigns::find(&state.db, id)
+            .await
+            .map_err(to_graphql)?
+            .ok_or_else(|| coded(ErrorCode::NotFound, format!("campaign {id} does not exist")))?;
+        let settings = &state.settings;
+        let config = RunnerConfig {
+            store_currency: &settings.currency,
+            store_zone: settings.default_timezone,
+            staff_email: settings.staff_email.as_deref(),
+        };
+        let entries = preview_audience(
+            &state.db,
+            &campaign,
+            crate::clock::to_millis(at),
+            &config,
+            first as usize,
+        )
+        .await
+        .map_err(to_graphql)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| AudiencePreview {
+                customer_id: ID(e.customer_id.to_string()),
+                subject: e.subject_key,
+                anchor_at: from_millis(e.anchor_at),
+                in_audience: e.in_audience,
+                step_id: e.step_id,
+                sends_at: e.sends_at.map(from_millis),
+            })
+            .collect())
     }
 
     /// Runs, newest first, of one campaign and/or one customer (at most 100).

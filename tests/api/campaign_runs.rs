@@ -788,3 +788,81 @@ async fn re_entry_policies_admit_once_ever_once_per_subject_or_after_a_pause() {
         "o2 came within 7 days of o1"
     );
 }
+
+#[tokio::test]
+async fn preview_audience_shows_who_would_enter_and_which_message_would_go_when_without_writing() {
+    // Arrange: persons only; companies and persons get different texts a day after entry,
+    // in a 9-to-17 window.
+    let app = spawn_app().await;
+    let text = template(&app, "text", "EMAIL").await;
+    let company = customer(
+        &app,
+        json!({ "externalId": "co", "email": "co@example.com", "type": "COMPANY" }),
+    )
+    .await;
+    let person = customer(
+        &app,
+        json!({ "externalId": "pe", "email": "pe@example.com", "type": "PERSON" }),
+    )
+    .await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "inactive": { "basis": "LAST_LOGIN", "days": 30 } },
+            "audience": { "customerType": "PERSON" },
+            "steps": [
+                { "id": "day", "wait": { "days": 1 } },
+                { "id": "mail", "message": { "channel": "EMAIL", "templateId": text } }
+            ],
+            "sendWindow": { "startHour": 9, "endHour": 17 }
+        }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([
+            ev(
+                "1",
+                "co",
+                "2026-09-01T10:00:00Z",
+                json!({ "loggedIn": true })
+            ),
+            ev(
+                "2",
+                "pe",
+                "2026-09-01T10:00:00Z",
+                json!({ "loggedIn": true })
+            ),
+        ]),
+    )
+    .await;
+    app.processed("2").await;
+
+    // Act
+    let data = app
+        .admin_data(
+            "query($c: ID!) { previewAudience(campaignId: $c, at: \"2026-11-22T18:00:00Z\") { customerId subject inAudience stepId sendsAt } }",
+            json!({ "c": campaign }),
+        )
+        .await;
+    let after = runs(&app, &campaign).await;
+
+    // Assert
+    let mut preview = data["previewAudience"].as_array().expect("preview").clone();
+    preview.sort_by_key(|p| p["customerId"].as_str().map(str::to_owned));
+    let of = |id: &str| {
+        preview
+            .iter()
+            .find(|p| p["customerId"] == id)
+            .expect("entry")
+            .clone()
+    };
+    assert_eq!(preview.len(), 2);
+    assert_eq!(of(&company)["inAudience"], false);
+    assert_eq!(of(&company)["stepId"], Value::Null);
+    assert_eq!(of(&person)["inAudience"], true);
+    assert_eq!(of(&person)["stepId"], "mail");
+    assert_eq!(of(&person)["sendsAt"], "2026-11-24T09:00:00+00:00");
+    assert!(after.is_empty(), "a preview writes nothing");
+}

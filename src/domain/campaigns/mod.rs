@@ -11,6 +11,7 @@ mod enrol;
 pub mod entry;
 pub mod flow;
 mod plan;
+pub mod preview;
 pub mod run;
 pub mod tick;
 pub mod time;

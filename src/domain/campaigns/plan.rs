@@ -45,64 +45,16 @@ pub async fn plan_due_runs(
                 _ => campaign.model.activated_at.unwrap_or(now_ms),
             });
         let candidates = match &campaign.anchor {
-            Anchor::OrderUnpaid { after_hours } => {
-                let delay = i64::from(*after_hours) * HOUR_MS;
-                Some(Candidates {
-                    sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
-                          o.id AS order_id, o.placed_at AS anchor_at FROM orders o \
-                          WHERE o.placed_at > ? AND o.placed_at <= ? AND o.paid_at IS NULL \
-                          AND o.status = 'placed'"
-                        .to_owned(),
-                    values: vec![(since - delay).into(), (now_ms - delay).into()],
-                })
-            }
-            Anchor::CartAbandoned { idle_hours } => {
-                let idle = i64::from(*idle_hours) * HOUR_MS;
-                Some(Candidates {
-                    sql:
-                        "SELECT c.id AS customer_id, 'cart:' || c.cart_updated_at AS subject_key, \
-                          CAST(NULL AS BIGINT) AS order_id, c.cart_updated_at AS anchor_at \
-                          FROM customers c \
-                          WHERE c.cart_updated_at > ? AND c.cart_updated_at <= ? \
-                          AND (c.last_order_at IS NULL OR c.last_order_at < c.cart_updated_at) \
-                          AND EXISTS (SELECT 1 FROM cart_lines l WHERE l.customer_id = c.id)"
-                            .to_owned(),
-                    values: vec![(since - idle).into(), (now_ms - idle).into()],
-                })
-            }
-            Anchor::Inactive { basis, days } => {
-                let span = i64::from(*days) * DAY_MS;
-                let column = match basis {
-                    InactivityBasis::LastLogin => "last_login_at",
-                    InactivityBasis::LastOrder => "last_order_at",
-                };
-                Some(Candidates {
-                    sql: format!(
-                        "SELECT c.id AS customer_id, 'inactive:' || c.{column} AS subject_key, \
-                         CAST(NULL AS BIGINT) AS order_id, c.{column} AS anchor_at \
-                         FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
-                    ),
-                    values: vec![since.saturating_sub(span).into(), (now_ms - span).into()],
-                })
-            }
-            Anchor::PlannedDelivery {} => Some(Candidates {
-                sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
-                      o.id AS order_id, o.planned_delivery_at AS anchor_at \
-                      FROM orders o WHERE o.planned_delivery_at > ? \
-                      AND o.planned_delivery_at <= ? AND o.status <> 'cancelled' \
-                      AND o.delivered_at IS NULL"
-                    .to_owned(),
-                values: vec![
-                    (now_ms - DELIVERY_LOOKBACK_MS).into(),
-                    (now_ms + campaign.model.lead_ms).into(),
-                ],
-            }),
             Anchor::Birthday {} => {
-                enrolled += plan_birthdays(txn, campaign, now_ms, store_zone).await?;
+                for (customer_id, subject, anchor_at) in
+                    due_birthdays(txn, campaign, now_ms, store_zone).await?
+                {
+                    let candidates = super::enrol::one(customer_id, subject, None, anchor_at);
+                    enrolled += enrol(txn, campaign, now_ms, candidates).await?;
+                }
                 None
             }
-            // Enrolled by the event processor.
-            _ => None,
+            _ => due_candidates(campaign, since, now_ms),
         };
         if let Some(candidates) = candidates {
             enrolled += enrol(txn, campaign, now_ms, candidates).await?;
@@ -116,14 +68,75 @@ pub async fn plan_due_runs(
     Ok(enrolled)
 }
 
-/// Birthdays whose local date is near enough: read by month and day through their index
-/// (the days around today in every time zone), then placed in each customer's zone.
-async fn plan_birthdays(
+/// The rows a time-driven anchor makes due between `since` and `now_ms`, or `None` for anchors
+/// enrolled otherwise (by events, or birthdays one by one).
+pub(super) fn due_candidates(campaign: &Campaign, since: i64, now_ms: i64) -> Option<Candidates> {
+    match &campaign.anchor {
+        Anchor::OrderUnpaid { after_hours } => {
+            let delay = i64::from(*after_hours) * HOUR_MS;
+            Some(Candidates {
+                sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
+                      o.id AS order_id, o.placed_at AS anchor_at FROM orders o \
+                      WHERE o.placed_at > ? AND o.placed_at <= ? AND o.paid_at IS NULL \
+                      AND o.status = 'placed'"
+                    .to_owned(),
+                values: vec![(since - delay).into(), (now_ms - delay).into()],
+            })
+        }
+        Anchor::CartAbandoned { idle_hours } => {
+            let idle = i64::from(*idle_hours) * HOUR_MS;
+            Some(Candidates {
+                sql: "SELECT c.id AS customer_id, 'cart:' || c.cart_updated_at AS subject_key, \
+                      CAST(NULL AS BIGINT) AS order_id, c.cart_updated_at AS anchor_at \
+                      FROM customers c \
+                      WHERE c.cart_updated_at > ? AND c.cart_updated_at <= ? \
+                      AND (c.last_order_at IS NULL OR c.last_order_at < c.cart_updated_at) \
+                      AND EXISTS (SELECT 1 FROM cart_lines l WHERE l.customer_id = c.id)"
+                    .to_owned(),
+                values: vec![(since - idle).into(), (now_ms - idle).into()],
+            })
+        }
+        Anchor::Inactive { basis, days } => {
+            let span = i64::from(*days) * DAY_MS;
+            let column = match basis {
+                InactivityBasis::LastLogin => "last_login_at",
+                InactivityBasis::LastOrder => "last_order_at",
+            };
+            Some(Candidates {
+                sql: format!(
+                    "SELECT c.id AS customer_id, 'inactive:' || c.{column} AS subject_key, \
+                     CAST(NULL AS BIGINT) AS order_id, c.{column} AS anchor_at \
+                     FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
+                ),
+                values: vec![since.saturating_sub(span).into(), (now_ms - span).into()],
+            })
+        }
+        Anchor::PlannedDelivery {} => Some(Candidates {
+            sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
+                  o.id AS order_id, o.planned_delivery_at AS anchor_at \
+                  FROM orders o WHERE o.planned_delivery_at > ? \
+                  AND o.planned_delivery_at <= ? AND o.status <> 'cancelled' \
+                  AND o.delivered_at IS NULL"
+                .to_owned(),
+            values: vec![
+                (now_ms - DELIVERY_LOOKBACK_MS).into(),
+                (now_ms + campaign.model.lead_ms).into(),
+            ],
+        }),
+        // Enrolled by the event processor.
+        _ => None,
+    }
+}
+
+/// Birthdays whose local date is near enough, as (customer, subject, anchor): read by month
+/// and day through their index (the days around today in every time zone), then placed in
+/// each customer's zone.
+pub(super) async fn due_birthdays(
     txn: &impl ConnectionTrait,
     campaign: &Campaign,
     now_ms: i64,
     store_zone: Tz,
-) -> AppResult<u64> {
+) -> AppResult<Vec<(i64, String, i64)>> {
     let lead_days = u64::try_from(campaign.model.lead_ms / DAY_MS).unwrap_or(0);
     let today = chrono::DateTime::from_timestamp_millis(now_ms)
         .map(|t| t.date_naive())
@@ -160,7 +173,7 @@ async fn plan_birthdays(
                 .await?,
         );
     }
-    let mut enrolled = 0;
+    let mut due = Vec::new();
     for (customer_id, month, day, time_zone) in found {
         let tz = zone(time_zone.as_deref(), store_zone);
         let local_today = super::time::local_date(now_ms, tz);
@@ -171,11 +184,9 @@ async fn plan_birthdays(
             let anchor_at = start_of_day(tz, date);
             // From `lead` before the local date until the day is over.
             if now_ms >= anchor_at - campaign.model.lead_ms && now_ms < anchor_at + DAY_MS {
-                let candidates =
-                    super::enrol::one(customer_id, format!("birthday:{year}"), None, anchor_at);
-                enrolled += enrol(txn, campaign, now_ms, candidates).await?;
+                due.push((customer_id, format!("birthday:{year}"), anchor_at));
             }
         }
     }
-    Ok(enrolled)
+    Ok(due)
 }

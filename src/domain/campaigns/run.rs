@@ -97,12 +97,13 @@ enum Next {
     WaitUntil(i64),
 }
 
-struct Ctx<'a> {
-    campaign: &'a Campaign,
-    config: &'a RunnerConfig<'a>,
-    now_ms: i64,
-    customer: customer::Model,
-    tz: Tz,
+/// What a step is taken with: the campaign, the instant and the run's customer.
+pub(super) struct Ctx<'a> {
+    pub campaign: &'a Campaign,
+    pub config: &'a RunnerConfig<'a>,
+    pub now_ms: i64,
+    pub customer: customer::Model,
+    pub tz: Tz,
 }
 
 async fn advance(
@@ -311,7 +312,7 @@ fn iso(ms: i64) -> String {
 }
 
 /// Whether the condition holds for the run's customer now.
-async fn holds(
+pub(super) async fn holds(
     txn: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     condition: &Condition,

@@ -40,7 +40,19 @@ pub async fn tick(
     if campaigns.is_empty() {
         return Ok(TickReport::default());
     }
-    let now_ms = to_millis(now);
+    let enrolled = plan(db, now, config.store_zone, &campaigns).await?;
+    let advanced = advance_due_runs(db, bus, to_millis(now), &campaigns, config).await?;
+    Ok(TickReport { enrolled, advanced })
+}
+
+/// The planner half of a tick: enrols the active campaigns' due anchors at `now` in one
+/// transaction; returns the runs created.
+pub async fn plan(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    store_zone: chrono_tz::Tz,
+    campaigns: &[Campaign],
+) -> AppResult<u64> {
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         let (class, object) = PLANNER_LOCK;
@@ -50,10 +62,9 @@ pub async fn tick(
         ))
         .await?;
     }
-    let enrolled = plan_due_runs(&txn, now_ms, config.store_zone, &campaigns).await?;
+    let enrolled = plan_due_runs(&txn, to_millis(now), store_zone, campaigns).await?;
     txn.commit().await?;
-    let advanced = advance_due_runs(db, bus, now_ms, &campaigns, config).await?;
-    Ok(TickReport { enrolled, advanced })
+    Ok(enrolled)
 }
 
 /// The active campaigns, oldest first.
