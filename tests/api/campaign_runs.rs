@@ -866,3 +866,54 @@ async fn preview_audience_shows_who_would_enter_and_which_message_would_go_when_
     assert_eq!(of(&person)["sendsAt"], "2026-11-24T09:00:00+00:00");
     assert!(after.is_empty(), "a preview writes nothing");
 }
+
+#[tokio::test]
+async fn a_paused_campaign_advances_no_run_until_it_is_active_again() {
+    // Arrange
+    let app = spawn_app().await;
+    let welcome = template(&app, "welcome", "EMAIL").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "registered": true },
+            "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+        }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([ev(
+            "r",
+            "pia",
+            "2026-11-22T12:00:00Z",
+            json!({ "registered": { "email": "pia@example.com" } })
+        )]),
+    )
+    .await;
+    app.processed("r").await;
+    let set_status = |status: &'static str| {
+        let (app, campaign) = (&app, campaign.clone());
+        async move {
+            app.admin_data(
+                "mutation($id: ID!, $s: CampaignStatus!) { updateCampaign(id: $id, input: { status: $s }) { userErrors { message } } }",
+                json!({ "id": campaign, "s": status }),
+            )
+            .await
+        }
+    };
+
+    // Act
+    set_status("PAUSED").await;
+    let paused = tick(&app, "2026-11-22T12:05:00Z").await;
+    let while_paused = runs(&app, &campaign).await;
+    set_status("ACTIVE").await;
+    let resumed = tick(&app, "2026-11-22T12:10:00Z").await;
+    let after = runs(&app, &campaign).await;
+
+    // Assert
+    assert_eq!(paused["advanced"], 0);
+    assert_eq!(while_paused[0]["status"], "pending");
+    assert_eq!(resumed["advanced"], 1);
+    assert_eq!(queued(&after[0]), vec!["welcome"]);
+}

@@ -7,7 +7,7 @@
 use super::flow::{find, next_after};
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
-use crate::db::{begin_write, in_list};
+use crate::db::begin_write;
 use crate::domain::actions::effects::{EffectScope, apply_effects};
 use crate::domain::actions::{cart_items, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
@@ -54,15 +54,17 @@ pub async fn advance_due_runs(
     }
     let mut looked = 0;
     loop {
+        // By due time alone, through its partial index: runs of paused campaigns are not due
+        // (pausing clears their due time), so no other filter is needed in the database.
         let due = campaign_run::Entity::find()
             .filter(campaign_run::Column::NextDueAt.lte(now_ms))
-            .filter(campaign_run::Column::CampaignId.is_in(in_list(active.keys().copied())))
             .order_by_asc(campaign_run::Column::NextDueAt)
             .order_by_asc(campaign_run::Column::Id)
             .limit(ROUND)
             .all(db)
             .await?;
         let count = due.len();
+        let mut advanced = 0;
         for run in due {
             let Some(campaign) = active.get(&run.campaign_id) else {
                 continue;
@@ -81,9 +83,11 @@ pub async fn advance_due_runs(
             let changes = advance(&txn, campaign, run, now_ms, config).await?;
             txn.commit().await?;
             membership::announce(bus, changes);
+            advanced += 1;
         }
-        looked += count;
-        if (count as u64) < ROUND {
+        looked += advanced;
+        // A short round is the last; so is one where every run was another process's.
+        if (count as u64) < ROUND || advanced == 0 {
             return Ok(looked);
         }
     }

@@ -100,10 +100,18 @@ pub async fn update(
         .await?
         .ok_or_else(|| AppError::NotFound(format!("campaign {id} does not exist")))?;
     let now_ms = to_millis(now);
+    let before = CampaignStatus::from_stored(&current.status);
     let mut model = apply(&txn, now_ms, current, input, Checker::new()).await?;
     model.updated_at = now_ms;
-    if CampaignStatus::from_stored(&model.status) == CampaignStatus::Archived {
-        end_active_runs(&txn, id, now_ms, "campaign archived").await?;
+    match CampaignStatus::from_stored(&model.status) {
+        CampaignStatus::Archived => end_active_runs(&txn, id, now_ms, "campaign archived").await?,
+        CampaignStatus::Paused if before != CampaignStatus::Paused => {
+            set_open_runs_due(&txn, id, None, now_ms).await?;
+        }
+        CampaignStatus::Active if before == CampaignStatus::Paused => {
+            set_open_runs_due(&txn, id, Some(now_ms), now_ms).await?;
+        }
+        _ => {}
     }
     let active: campaign::ActiveModel = model.into();
     let saved = active.reset_all().update(&txn).await?;
@@ -114,6 +122,24 @@ pub async fn update(
 /// Deletes a campaign with its runs and their logs (queued messages stay).
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
     delete_by_id::<campaign::Entity>(db, id, "campaign").await
+}
+
+/// Pausing clears the due time of the campaign's open runs, so the runner does not see them;
+/// activating again makes them due at once, and each computes its wait anew.
+async fn set_open_runs_due(
+    txn: &impl ConnectionTrait,
+    campaign_id: i64,
+    due: Option<i64>,
+    now_ms: i64,
+) -> AppResult<()> {
+    campaign_run::Entity::update_many()
+        .col_expr(campaign_run::Column::NextDueAt, Expr::value(due))
+        .col_expr(campaign_run::Column::UpdatedAt, Expr::value(now_ms))
+        .filter(campaign_run::Column::CampaignId.eq(campaign_id))
+        .filter(campaign_run::Column::Status.is_in(["pending", "active"]))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 async fn end_active_runs(
@@ -132,7 +158,7 @@ async fn end_active_runs(
         )
         .col_expr(campaign_run::Column::UpdatedAt, Expr::value(now_ms))
         .filter(campaign_run::Column::CampaignId.eq(campaign_id))
-        .filter(campaign_run::Column::Status.eq("active"))
+        .filter(campaign_run::Column::Status.is_in(["pending", "active"]))
         .exec(txn)
         .await?;
     Ok(())
