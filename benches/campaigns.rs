@@ -145,9 +145,9 @@ fn main() {
         let started = Instant::now();
         let raw = exec(
             &db,
-            "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, order_id, anchor_at, \
-             status, step_started_at, next_due_at, entered_at, updated_at) \
-             SELECT ?, c.id, 'inactive:' || c.last_login_at, NULL, c.last_login_at, 'pending', ?, ?, ?, ? \
+            "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, subject_ref, order_id, \
+             anchor_at, status, step_started_at, next_due_at, entered_at, updated_at) \
+             SELECT ?, c.id, 'inactive:' || c.last_login_at, c.last_login_at, NULL, c.last_login_at, 'pending', ?, ?, ?, ? \
              FROM customers c WHERE c.last_login_at <= ?",
             vec![
                 campaign_id.into(),

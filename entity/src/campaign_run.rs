@@ -9,9 +9,12 @@ pub struct Model {
     pub id: i64,
     pub campaign_id: i64,
     pub customer_id: i64,
+    /// The subject for people: `order:<id>`, `cart:<instant>`, `birthday:<year>` …
     pub subject_key: String,
-    /// Set for campaigns that admit a customer once ever: one run per customer holds it.
-    pub entry_key: Option<String>,
+    /// The subject as the unique index sees it: the order id, the instant or the year.
+    pub subject_ref: i64,
+    /// 0 for campaigns that admit a customer once ever (one run per customer holds it).
+    pub entry_key: Option<i64>,
     pub order_id: Option<i64>,
     /// The instant the run is timed from.
     pub anchor_at: i64,

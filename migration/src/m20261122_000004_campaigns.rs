@@ -2,8 +2,10 @@
 //! campaign for one subject) and each run's step log. Deliveries learn which campaign, run and
 //! template they came from.
 //!
-//! A run is unique per (campaign, customer, subject); a campaign that admits a customer once
-//! ever also fills `entry_key`, whose partial unique index admits one run per customer. Runs
+//! A run is unique per (campaign, customer, subject); the subject is a number in the unique
+//! index (an order id, a cart's or an inactivity's instant, a year), so the index compares
+//! integers only. A campaign that admits a customer once ever also fills `entry_key`, whose
+//! partial unique index admits one run per customer. Runs
 //! waiting for their next step are in a partial index by due time, so the runner's cost grows
 //! with what is due, not with the number of runs.
 
@@ -55,6 +57,7 @@ enum CampaignRuns {
     CampaignId,
     CustomerId,
     SubjectKey,
+    SubjectRef,
     EntryKey,
     OrderId,
     AnchorAt,
@@ -161,7 +164,8 @@ impl MigrationTrait for Migration {
                     .col(big_integer(CampaignRuns::CampaignId))
                     .col(big_integer(CampaignRuns::CustomerId))
                     .col(string(CampaignRuns::SubjectKey))
-                    .col(string_null(CampaignRuns::EntryKey))
+                    .col(big_integer(CampaignRuns::SubjectRef))
+                    .col(big_integer_null(CampaignRuns::EntryKey))
                     .col(big_integer_null(CampaignRuns::OrderId))
                     .col(big_integer(CampaignRuns::AnchorAt))
                     .col(string(CampaignRuns::Status))
@@ -198,7 +202,7 @@ impl MigrationTrait for Migration {
                 index(
                     "uq_campaign_runs_subject",
                     CampaignRuns::Table,
-                    &["campaign_id", "customer_id", "subject_key"],
+                    &["campaign_id", "customer_id", "subject_ref"],
                 )
                 .unique()
                 .to_owned(),

@@ -12,16 +12,16 @@ use sea_orm::{ConnectionTrait, Value};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// Rows to enrol: a `SELECT` of `customer_id`, `subject_key`, `order_id` and `anchor_at`
-/// (the columns in that order, `order_id` cast to BIGINT when NULL), with its values.
+/// Rows to enrol: a `SELECT` of `customer_id`, `subject_key`, `subject_ref`, `order_id` and
+/// `anchor_at` (by those names; `order_id` cast to BIGINT when NULL), with its values.
 pub struct Candidates {
     pub sql: String,
     pub values: Vec<Value>,
 }
 
 /// The entry key of a campaign's runs: one per customer ever for once-ever campaigns.
-fn entry_key(campaign: &Campaign) -> Option<String> {
-    (campaign.reentry == Reentry::OnceEver).then(|| "ever".to_owned())
+fn entry_key(campaign: &Campaign) -> Option<i64> {
+    (campaign.reentry == Reentry::OnceEver).then_some(0)
 }
 
 /// Enrols the candidates into the campaign at `now_ms`; returns how many runs were created.
@@ -32,10 +32,10 @@ pub async fn enrol(
     candidates: Candidates,
 ) -> AppResult<u64> {
     let mut sql = String::from(
-        "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, entry_key, order_id, \
-         anchor_at, status, step_id, step_started_at, next_due_at, entered_at, ended_at, \
+        "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, subject_ref, entry_key, \
+         order_id, anchor_at, status, step_id, step_started_at, next_due_at, entered_at, ended_at, \
          end_reason, updated_at) \
-         SELECT ?, d.customer_id, d.subject_key, ?, d.order_id, d.anchor_at, 'pending', \
+         SELECT ?, d.customer_id, d.subject_key, d.subject_ref, ?, d.order_id, d.anchor_at, 'pending', \
          CAST(NULL AS TEXT), ?, ?, ?, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), ? FROM (",
     );
     sql.push_str(&candidates.sql);
@@ -68,17 +68,18 @@ pub async fn enrol(
 /// One customer and subject as candidates (the processor's enrolments).
 pub fn one(
     customer_id: i64,
-    subject_key: String,
+    (subject_key, subject_ref): (String, i64),
     order_id: Option<i64>,
     anchor_at: i64,
 ) -> Candidates {
     Candidates {
-        sql: "SELECT CAST(? AS BIGINT) AS customer_id, CAST(? AS TEXT) AS subject_key, \
+        sql: "SELECT CAST(? AS BIGINT) AS customer_id, CAST(? AS TEXT) AS subject_key, CAST(? AS BIGINT) AS subject_ref, \
               CAST(? AS BIGINT) AS order_id, CAST(? AS BIGINT) AS anchor_at"
             .to_owned(),
         values: vec![
             customer_id.into(),
             subject_key.into(),
+            subject_ref.into(),
             order_id.into(),
             anchor_at.into(),
         ],

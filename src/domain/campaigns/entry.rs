@@ -116,7 +116,7 @@ async fn anchored(
     let subject = |o: &order::Model, at: i64| {
         Some(one(
             o.customer_id,
-            format!("order:{}", o.id),
+            (format!("order:{}", o.id), o.id),
             Some(o.id),
             at,
         ))
@@ -146,13 +146,13 @@ async fn anchored(
         }
         (Anchor::Registered {}, EventPayload::Registered(_), _) => Some(one(
             e.customer_id,
-            "registered".to_owned(),
+            ("registered".to_owned(), 0),
             None,
             e.occurred_at,
         )),
         (Anchor::NewsletterSubscribed {}, EventPayload::NewsletterSubscribed {}, _) => Some(one(
             e.customer_id,
-            format!("newsletter:{}", e.occurred_at),
+            (format!("newsletter:{}", e.occurred_at), e.occurred_at),
             None,
             e.occurred_at,
         )),

@@ -76,7 +76,7 @@ pub(super) fn due_candidates(campaign: &Campaign, since: i64, now_ms: i64) -> Op
             let delay = i64::from(*after_hours) * HOUR_MS;
             Some(Candidates {
                 sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
-                      o.id AS order_id, o.placed_at AS anchor_at FROM orders o \
+                      o.id AS subject_ref, o.id AS order_id, o.placed_at AS anchor_at FROM orders o \
                       WHERE o.placed_at > ? AND o.placed_at <= ? AND o.paid_at IS NULL \
                       AND o.status = 'placed'"
                     .to_owned(),
@@ -87,6 +87,7 @@ pub(super) fn due_candidates(campaign: &Campaign, since: i64, now_ms: i64) -> Op
             let idle = i64::from(*idle_hours) * HOUR_MS;
             Some(Candidates {
                 sql: "SELECT c.id AS customer_id, 'cart:' || c.cart_updated_at AS subject_key, \
+                      c.cart_updated_at AS subject_ref, \
                       CAST(NULL AS BIGINT) AS order_id, c.cart_updated_at AS anchor_at \
                       FROM customers c \
                       WHERE c.cart_updated_at > ? AND c.cart_updated_at <= ? \
@@ -104,7 +105,7 @@ pub(super) fn due_candidates(campaign: &Campaign, since: i64, now_ms: i64) -> Op
             };
             Some(Candidates {
                 sql: format!(
-                    "SELECT c.id AS customer_id, 'inactive:' || c.{column} AS subject_key, \
+                    "SELECT c.id AS customer_id, 'inactive:' || c.{column} AS subject_key, c.{column} AS subject_ref, \
                      CAST(NULL AS BIGINT) AS order_id, c.{column} AS anchor_at \
                      FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
                 ),
@@ -113,7 +114,7 @@ pub(super) fn due_candidates(campaign: &Campaign, since: i64, now_ms: i64) -> Op
         }
         Anchor::PlannedDelivery {} => Some(Candidates {
             sql: "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
-                  o.id AS order_id, o.planned_delivery_at AS anchor_at \
+                  o.id AS subject_ref, o.id AS order_id, o.planned_delivery_at AS anchor_at \
                   FROM orders o WHERE o.planned_delivery_at > ? \
                   AND o.planned_delivery_at <= ? AND o.status <> 'cancelled' \
                   AND o.delivered_at IS NULL"
@@ -136,7 +137,7 @@ pub(super) async fn due_birthdays(
     campaign: &Campaign,
     now_ms: i64,
     store_zone: Tz,
-) -> AppResult<Vec<(i64, String, i64)>> {
+) -> AppResult<Vec<(i64, (String, i64), i64)>> {
     let lead_days = u64::try_from(campaign.model.lead_ms / DAY_MS).unwrap_or(0);
     let today = chrono::DateTime::from_timestamp_millis(now_ms)
         .map(|t| t.date_naive())
@@ -184,7 +185,11 @@ pub(super) async fn due_birthdays(
             let anchor_at = start_of_day(tz, date);
             // From `lead` before the local date until the day is over.
             if now_ms >= anchor_at - campaign.model.lead_ms && now_ms < anchor_at + DAY_MS {
-                due.push((customer_id, format!("birthday:{year}"), anchor_at));
+                due.push((
+                    customer_id,
+                    (format!("birthday:{year}"), i64::from(year)),
+                    anchor_at,
+                ));
             }
         }
     }

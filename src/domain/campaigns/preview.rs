@@ -44,7 +44,11 @@ pub async fn preview_audience(
             _ => campaign.model.activated_at.unwrap_or(at_ms),
         });
     let mut rows: Vec<(i64, String, i64)> = match &campaign.anchor {
-        Anchor::Birthday {} => due_birthdays(db, campaign, at_ms, config.store_zone).await?,
+        Anchor::Birthday {} => due_birthdays(db, campaign, at_ms, config.store_zone)
+            .await?
+            .into_iter()
+            .map(|(customer, (subject, _), anchor_at)| (customer, subject, anchor_at))
+            .collect(),
         _ => {
             let candidates = match due_candidates(campaign, since.min(at_ms), at_ms) {
                 Some(c) => c,
@@ -107,14 +111,14 @@ fn recent_events(campaign: &Campaign, at_ms: i64) -> Candidates {
     let order = |column: &str| {
         format!(
             "SELECT o.customer_id AS customer_id, 'order:' || o.id AS subject_key, \
-             o.id AS order_id, o.{column} AS anchor_at FROM orders o \
+             o.id AS subject_ref, o.id AS order_id, o.{column} AS anchor_at FROM orders o \
              WHERE o.{column} > ? AND o.{column} <= ?"
         )
     };
     let customer = |column: &str, subject: &str| {
         format!(
-            "SELECT c.id AS customer_id, {subject} AS subject_key, CAST(NULL AS BIGINT) AS order_id, \
-             c.{column} AS anchor_at FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
+            "SELECT c.id AS customer_id, {subject} AS subject_key, c.{column} AS subject_ref, \
+             CAST(NULL AS BIGINT) AS order_id, c.{column} AS anchor_at FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
         )
     };
     let sql = match campaign.anchor {
