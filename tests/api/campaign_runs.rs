@@ -917,3 +917,29 @@ async fn a_paused_campaign_advances_no_run_until_it_is_active_again() {
     assert_eq!(resumed["advanced"], 1);
     assert_eq!(queued(&after[0]), vec!["welcome"]);
 }
+
+#[tokio::test]
+async fn an_order_campaign_audience_sees_the_order_the_run_is_about() {
+    // Arrange: only orders of 50.00 or more.
+    let (app, storefront) = shop().await;
+    let campaign = one_message_campaign(
+        &app,
+        json!({ "orderPlaced": {} }),
+        json!({ "audience": { "orderTotal": { "min": "50.00" } } }),
+    )
+    .await;
+
+    // Act
+    app.record(&storefront, json!([
+        order("small", "2026-11-22T12:00:00Z", json!({})),
+        order("large", "2026-11-22T12:10:00Z", json!({ "total": "80.00", "lines": [{ "productExternalId": "p1", "quantity": 8, "unitPrice": "10.00" }] })),
+    ])).await;
+    app.processed("place-large").await;
+    tick(&app, "2026-11-22T12:15:00Z").await;
+    let runs = runs(&app, &campaign).await;
+
+    // Assert
+    let mut statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().expect("status")).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec!["completed", "skipped"]);
+}

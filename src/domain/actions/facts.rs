@@ -4,7 +4,7 @@
 use crate::domain::conditions::{EventFacts, Item, OrderFacts};
 use crate::domain::ingest::EventPayload;
 use crate::error::AppResult;
-use entity::{cart_line, customer, customer_role, customer_tag, order, product};
+use entity::{cart_line, customer, customer_role, customer_tag, order, order_line, product};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{HashMap, HashSet};
 
@@ -150,5 +150,36 @@ async fn order_facts(
         currency: found.currency,
         payment_method: found.payment_method,
         nth,
+    }))
+}
+
+/// What conditions see of an order a campaign run is about: its lines as items and the order
+/// itself, as if an event about it were being handled.
+pub(crate) async fn order_subject_facts(
+    txn: &impl ConnectionTrait,
+    order_id: i64,
+) -> AppResult<Option<EventFacts>> {
+    let Some(found) = order::Entity::find_by_id(order_id).one(txn).await? else {
+        return Ok(None);
+    };
+    let items = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
+        .find_also_related(product::Entity)
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
+        .collect();
+    let nth = crate::domain::orders::nth_of(txn, &found).await?;
+    Ok(Some(EventFacts {
+        items,
+        order: Some(OrderFacts {
+            total: found.total,
+            currency: found.currency,
+            payment_method: found.payment_method,
+            nth,
+        }),
+        url: None,
+        referrer: None,
     }))
 }

@@ -43,11 +43,11 @@ pub async fn preview_audience(
             Anchor::Inactive { .. } => i64::MIN / 2,
             _ => campaign.model.activated_at.unwrap_or(at_ms),
         });
-    let mut rows: Vec<(i64, String, i64)> = match &campaign.anchor {
+    let mut rows: Vec<(i64, String, i64, Option<i64>)> = match &campaign.anchor {
         Anchor::Birthday {} => due_birthdays(db, campaign, at_ms, config.store_zone)
             .await?
             .into_iter()
-            .map(|(customer, (subject, _), anchor_at)| (customer, subject, anchor_at))
+            .map(|(customer, (subject, _), anchor_at)| (customer, subject, anchor_at, None))
             .collect(),
         _ => {
             let candidates = match due_candidates(campaign, since.min(at_ms), at_ms) {
@@ -55,7 +55,8 @@ pub async fn preview_audience(
                 None => recent_events(campaign, at_ms),
             };
             let sql = format!(
-                "SELECT d.customer_id, d.subject_key, d.anchor_at FROM ({}) d ORDER BY d.customer_id LIMIT {}",
+                "SELECT d.customer_id, d.subject_key, d.anchor_at, d.order_id FROM ({}) d \
+                 ORDER BY d.customer_id LIMIT {}",
                 candidates.sql, limit
             );
             db.query_all_raw(raw_statement(
@@ -70,6 +71,7 @@ pub async fn preview_audience(
                     r.try_get_by_index::<i64>(0)?,
                     r.try_get_by_index::<String>(1)?,
                     r.try_get_by_index::<i64>(2)?,
+                    r.try_get_by_index::<Option<i64>>(3)?,
                 ))
             })
             .collect::<Result<_, sea_orm::DbErr>>()?
@@ -77,7 +79,7 @@ pub async fn preview_audience(
     };
     rows.truncate(limit);
     let mut entries = Vec::with_capacity(rows.len());
-    for (customer_id, subject_key, anchor_at) in rows {
+    for (customer_id, subject_key, anchor_at, order_id) in rows {
         let Some(customer) = customer::Entity::find_by_id(customer_id).one(db).await? else {
             continue;
         };
@@ -87,6 +89,7 @@ pub async fn preview_audience(
             now_ms: at_ms,
             tz: zone(customer.time_zone.as_deref(), config.store_zone),
             customer,
+            order_id,
         };
         let in_audience = holds(db, &ctx, &campaign.audience).await?;
         let (step_id, sends_at) = if in_audience {

@@ -9,7 +9,7 @@ use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
 use crate::db::begin_write;
 use crate::domain::actions::effects::{EffectScope, apply_effects};
-use crate::domain::actions::{cart_items, roles_of, tags_of};
+use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::domain::membership::{self, ChangeSource};
 use crate::error::AppResult;
@@ -108,6 +108,8 @@ pub(super) struct Ctx<'a> {
     pub now_ms: i64,
     pub customer: customer::Model,
     pub tz: Tz,
+    /// The order the run is about, if any: conditions see it as the event's order.
+    pub order_id: Option<i64>,
 }
 
 async fn advance(
@@ -130,6 +132,7 @@ async fn advance(
         now_ms,
         customer,
         tz,
+        order_id: run.order_id,
     };
     let mut changes = Vec::new();
     if run.status == "pending" {
@@ -327,6 +330,10 @@ pub(super) async fn holds(
     let roles = roles_of(txn, ctx.customer.id).await?;
     let tags = tags_of(txn, ctx.customer.id).await?;
     let cart = cart_items(txn, ctx.customer.id).await?;
+    let order = match ctx.order_id {
+        Some(id) => order_subject_facts(txn, id).await?,
+        None => None,
+    };
     Ok(evaluate(
         condition,
         &Facts {
@@ -336,7 +343,7 @@ pub(super) async fn holds(
             role_ids: &roles,
             tags: &tags,
             cart: &cart,
-            event: None,
+            event: order.as_ref(),
         },
     ))
 }
@@ -556,6 +563,7 @@ pub async fn check_open_run(
         now_ms,
         tz: zone(customer.time_zone.as_deref(), config.store_zone),
         customer,
+        order_id: run.order_id,
     };
     let anchor_before = run.anchor_at;
     if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
