@@ -8,6 +8,11 @@
 //! partial unique index admits one run per customer. Runs
 //! waiting for their next step are in a partial index by due time, so the runner's cost grows
 //! with what is due, not with the number of runs.
+//!
+//! Runs have no foreign keys: enrolment inserts up to millions of them in one statement, and
+//! PostgreSQL checked each reference with a trigger per row (measured: 30 s instead of 12 s
+//! for a million). Deleting a campaign or a customer deletes their runs in the same
+//! transaction; the runner ends a run whose customer or order is gone.
 
 use crate::helpers::{foreign_key, index};
 use sea_orm_migration::prelude::*;
@@ -94,13 +99,6 @@ enum Deliveries {
 #[derive(DeriveIden)]
 enum Customers {
     Table,
-    Id,
-}
-
-#[derive(DeriveIden)]
-enum Orders {
-    Table,
-    Id,
 }
 
 const CUSTOMERS_CONSENT: &str = "idx_customers_email_consent_at";
@@ -176,24 +174,6 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(CampaignRuns::EndedAt))
                     .col(string_null(CampaignRuns::EndReason))
                     .col(big_integer(CampaignRuns::UpdatedAt))
-                    .foreign_key(&mut foreign_key(
-                        "fk_campaign_runs_campaign",
-                        (CampaignRuns::Table, CampaignRuns::CampaignId),
-                        (Campaigns::Table, Campaigns::Id),
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut foreign_key(
-                        "fk_campaign_runs_customer",
-                        (CampaignRuns::Table, CampaignRuns::CustomerId),
-                        (Customers::Table, Customers::Id),
-                        ForeignKeyAction::Cascade,
-                    ))
-                    .foreign_key(&mut foreign_key(
-                        "fk_campaign_runs_order",
-                        (CampaignRuns::Table, CampaignRuns::OrderId),
-                        (Orders::Table, Orders::Id),
-                        ForeignKeyAction::SetNull,
-                    ))
                     .to_owned(),
             )
             .await?;
@@ -235,7 +215,7 @@ impl MigrationTrait for Migration {
             .create_index(index(
                 "idx_campaign_runs_customer",
                 CampaignRuns::Table,
-                &["customer_id", "status"],
+                &["customer_id"],
             ))
             .await?;
         manager

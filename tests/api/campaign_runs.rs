@@ -939,7 +939,69 @@ async fn an_order_campaign_audience_sees_the_order_the_run_is_about() {
     let runs = runs(&app, &campaign).await;
 
     // Assert
-    let mut statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().expect("status")).collect();
+    let mut statuses: Vec<&str> = runs
+        .iter()
+        .map(|r| r["status"].as_str().expect("status"))
+        .collect();
     statuses.sort_unstable();
     assert_eq!(statuses, vec!["completed", "skipped"]);
+}
+
+#[tokio::test]
+async fn deleting_a_customer_or_a_campaign_deletes_their_runs() {
+    // Arrange: two customers in a campaign, and a second campaign.
+    let app = spawn_app().await;
+    let welcome = template(&app, "welcome", "EMAIL").await;
+    let input = json!({
+        "anchor": { "registered": true },
+        "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+    });
+    let first = active_campaign(&app, input.clone()).await;
+    let second = active_campaign(&app, input).await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([
+            ev(
+                "a",
+                "ann",
+                "2026-11-22T12:00:00Z",
+                json!({ "registered": { "email": "ann@example.com" } })
+            ),
+            ev(
+                "b",
+                "ben",
+                "2026-11-22T12:00:00Z",
+                json!({ "registered": { "email": "ben@example.com" } })
+            ),
+        ]),
+    )
+    .await;
+    app.processed("b").await;
+    tick(&app, "2026-11-22T12:01:00Z").await;
+    let ann = app
+        .admin_data("{ customer(externalId: \"ann\") { id } }", json!({}))
+        .await["customer"]["id"]
+        .clone();
+
+    // Act
+    app.admin_data(
+        "mutation($id: ID!) { deleteCustomer(id: $id) { userErrors { message } } }",
+        json!({ "id": ann }),
+    )
+    .await;
+    app.admin_data(
+        "mutation($id: ID!) { deleteCampaign(id: $id) { userErrors { message } } }",
+        json!({ "id": second }),
+    )
+    .await;
+    let first_runs = runs(&app, &first).await;
+    let second_runs = runs(&app, &second).await;
+    let after = tick(&app, "2026-11-22T12:02:00Z").await;
+
+    // Assert
+    assert_eq!(first_runs.len(), 1, "ben's run stays");
+    assert_ne!(first_runs[0]["customerId"], ann);
+    assert!(second_runs.is_empty());
+    assert_eq!(after["advanced"], 0);
 }

@@ -123,7 +123,9 @@ async fn advance(
         .one(txn)
         .await?
     else {
-        return Ok(Vec::new());
+        run.status = "exited".into();
+        run.end_reason = Some("the customer is gone".into());
+        return finish(txn, run, now_ms).await.map(|()| Vec::new());
     };
     let tz = zone(customer.time_zone.as_deref(), config.store_zone);
     let ctx = Ctx {

@@ -121,7 +121,15 @@ pub async fn update(
 
 /// Deletes a campaign with its runs and their logs (queued messages stay).
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    delete_by_id::<campaign::Entity>(db, id, "campaign").await
+    let txn = begin_write(db).await?;
+    // Runs hold no foreign key (see the campaigns migration): they go explicitly.
+    campaign_run::Entity::delete_many()
+        .filter(campaign_run::Column::CampaignId.eq(id))
+        .exec(&txn)
+        .await?;
+    delete_by_id::<campaign::Entity>(&txn, id, "campaign").await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Pausing clears the due time of the campaign's open runs, so the runner does not see them;

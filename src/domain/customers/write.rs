@@ -11,7 +11,9 @@ use crate::domain::values::{
 use crate::error::{AppResult, ViolationCode};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::customer;
-use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+};
 
 /// Consent to marketing on one channel, and where it was given ("checkout", "import" …).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,9 +119,18 @@ pub async fn update(
     Ok(saved)
 }
 
-/// Deletes a customer with their roles, tags and orders. `NOT_FOUND` when missing.
+/// Deletes a customer with their roles, tags, orders and campaign runs. `NOT_FOUND` when
+/// missing.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    delete_by_id::<customer::Entity>(db, id, "customer").await
+    let txn = begin_write(db).await?;
+    // Runs hold no foreign key (see the campaigns migration): they go explicitly.
+    entity::campaign_run::Entity::delete_many()
+        .filter(entity::campaign_run::Column::CustomerId.eq(id))
+        .exec(&txn)
+        .await?;
+    delete_by_id::<customer::Entity>(&txn, id, "customer").await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Validates `input` and applies it to `model`, or returns every violation.
