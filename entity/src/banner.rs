@@ -8,7 +8,13 @@ pub struct Model {
     pub id: i64,
     pub customer_id: i64,
     pub action_id: Option<i64>,
-    pub firing_id: i64,
+    /// The action firing that showed it, or none for a campaign's.
+    pub firing_id: Option<i64>,
+    /// The campaign run that showed it.
+    pub run_id: Option<i64>,
+    /// The owner and the effect's place: one banner per firing (or run step) and effect.
+    #[sea_orm(unique)]
+    pub owner_key: String,
     pub effect_index: i32,
     pub title: String,
     pub body_html: String,

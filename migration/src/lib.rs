@@ -11,6 +11,7 @@ mod m20261122_000001_core;
 mod m20261122_000002_automation;
 mod m20261122_000003_pending_events;
 mod m20261122_000004_campaigns;
+mod m20261122_000005_campaign_banners;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_automation::Migration),
             Box::new(m20261122_000003_pending_events::Migration),
             Box::new(m20261122_000004_campaigns::Migration),
+            Box::new(m20261122_000005_campaign_banners::Migration),
         ]
     }
 }

@@ -1005,3 +1005,49 @@ async fn deleting_a_customer_or_a_campaign_deletes_their_runs() {
     assert!(second_runs.is_empty());
     assert_eq!(after["advanced"], 0);
 }
+
+#[tokio::test]
+async fn a_campaign_step_can_show_a_banner_once() {
+    // Arrange
+    let app = spawn_app().await;
+    active_campaign(
+        &app,
+        json!({
+            "anchor": { "registered": true },
+            "steps": [{ "id": "coupon", "effect": { "effects": [{ "showBanner": {
+                "title": "Welcome", "bodyHtml": "<p>10% off</p>", "couponCode": "HELLO10" } }] } }]
+        }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([ev(
+            "r",
+            "ann",
+            "2026-11-22T12:00:00Z",
+            json!({ "registered": { "email": "ann@example.com" } })
+        )]),
+    )
+    .await;
+    app.processed("r").await;
+
+    // Act
+    tick(&app, "2026-11-22T12:01:00Z").await;
+    tick(&app, "2026-11-22T12:01:00Z").await;
+    app.clock
+        .set("2026-11-22T12:02:00Z".parse().expect("instant"));
+    let banners = app
+        .graphql(
+            Some(&storefront),
+            "{ banners(customerExternalId: \"ann\") { title couponCode } }",
+            json!({}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(
+        banners["data"]["banners"],
+        json!([{ "title": "Welcome", "couponCode": "HELLO10" }])
+    );
+}

@@ -251,15 +251,6 @@ pub async fn apply_effects(
                 ends_at,
                 duration_hours,
             } => {
-                // Banners belong to an action's firing; campaigns refuse them when saved.
-                let Some(firing_id) = scope.firing_id else {
-                    outcomes.push(EffectOutcome::new(
-                        effect,
-                        "skipped",
-                        Some("banners are shown by customer actions".into()),
-                    ));
-                    continue;
-                };
                 let starts = starts_at.unwrap_or(scope.now_ms).max(scope.now_ms);
                 let by_duration = duration_hours.map(|h| starts + i64::from(h) * HOUR_MS);
                 let ends = match (*ends_at, by_duration) {
@@ -270,7 +261,9 @@ pub async fn apply_effects(
                     id: ActiveValue::NotSet,
                     customer_id: ActiveValue::Set(customer.id),
                     action_id: ActiveValue::Set(scope.action_id),
-                    firing_id: ActiveValue::Set(firing_id),
+                    firing_id: ActiveValue::Set(scope.firing_id),
+                    run_id: ActiveValue::Set(scope.run.map(|(_, run)| run)),
+                    owner_key: ActiveValue::Set(format!("{}:effect:{index}", scope.owner_key)),
                     effect_index: ActiveValue::Set(index as i32),
                     title: ActiveValue::Set(title.clone()),
                     body_html: ActiveValue::Set(body_html.clone()),
@@ -281,7 +274,7 @@ pub async fn apply_effects(
                     created_at: ActiveValue::Set(scope.now_ms),
                 })
                 .on_conflict(
-                    OnConflict::columns([banner::Column::FiringId, banner::Column::EffectIndex])
+                    OnConflict::column(banner::Column::OwnerKey)
                         .do_nothing()
                         .to_owned(),
                 )

@@ -279,13 +279,6 @@ fn check_effects(
     for (index, effect) in effects.iter().enumerate() {
         let mut e = Checker::new();
         effect.check(&mut e);
-        if matches!(effect, Effect::ShowBanner { .. }) {
-            e.refuse(
-                effect.name(),
-                ViolationCode::Invalid,
-                "banners are shown by customer actions; a campaign step cannot show one",
-            );
-        }
         nested.absorb(&index.to_string(), e.into_violations());
         let field = format!("{}.{step}.effects", here.join("."));
         if let Some(role_id) = effect.role_id() {
