@@ -115,11 +115,7 @@ async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(
     prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
     let db = nudge::db::connect(&settings.database_url, 2).await?;
     let bus = nudge::events::EventBus::new(nudge::events::BusMode::InProcess);
-    let config = nudge::domain::campaigns::RunnerConfig {
-        store_currency: &settings.currency,
-        store_zone: settings.default_timezone,
-        staff_email: settings.staff_email.as_deref(),
-    };
+    let config = nudge::domain::campaigns::RunnerConfig::from_settings(&settings);
     let report = nudge::domain::campaigns::tick(&db, &bus, at, &config).await?;
     println!(
         "tick at {}: {} runs enrolled, {} runs advanced",

@@ -35,11 +35,7 @@ pub async fn start(state: AppState) -> Result<Option<JobScheduler>, StartupError
 /// One tick at the clock's instant; a failure is logged and the next tick tries again.
 pub async fn run_tick(state: &AppState) {
     let settings = &state.settings;
-    let config = RunnerConfig {
-        store_currency: &settings.currency,
-        store_zone: settings.default_timezone,
-        staff_email: settings.staff_email.as_deref(),
-    };
+    let config = RunnerConfig::from_settings(settings);
     match campaigns::tick(&state.db, &state.bus, state.clock.now(), &config).await {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => tracing::info!(
             campaign.enrolled = report.enrolled,

@@ -583,11 +583,7 @@ impl CampaignQuery {
             .map_err(to_graphql)?
             .ok_or_else(|| coded(ErrorCode::NotFound, format!("campaign {id} does not exist")))?;
         let settings = &state.settings;
-        let config = RunnerConfig {
-            store_currency: &settings.currency,
-            store_zone: settings.default_timezone,
-            staff_email: settings.staff_email.as_deref(),
-        };
+        let config = RunnerConfig::from_settings(settings);
         let entries = preview_audience(
             &state.db,
             &campaign,
@@ -755,11 +751,7 @@ impl CampaignMutation {
                 "runCampaignTick is switched off; set NUDGE_TICK_MUTATION=true to allow it",
             ));
         }
-        let config = RunnerConfig {
-            store_currency: &settings.currency,
-            store_zone: settings.default_timezone,
-            staff_email: settings.staff_email.as_deref(),
-        };
+        let config = RunnerConfig::from_settings(settings);
         let at = at.unwrap_or_else(|| state.clock.now());
         let report = campaigns::tick(&state.db, &state.bus, at, &config)
             .await

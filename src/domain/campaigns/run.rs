@@ -35,6 +35,17 @@ pub struct RunnerConfig<'a> {
     pub staff_email: Option<&'a str>,
 }
 
+impl<'a> RunnerConfig<'a> {
+    /// The store's currency, time zone and staff address, from the settings.
+    pub fn from_settings(settings: &'a crate::config::Settings) -> Self {
+        RunnerConfig {
+            store_currency: &settings.currency,
+            store_zone: settings.default_timezone,
+            staff_email: settings.staff_email.as_deref(),
+        }
+    }
+}
+
 /// Advances every run of an active campaign that is due at `now_ms`; returns how many runs
 /// it looked at.
 pub async fn advance_due_runs(
