@@ -157,3 +157,65 @@ async fn events_stored_while_no_server_ran_are_processed_when_one_starts() {
     );
     db.close().await.expect("closed");
 }
+
+#[tokio::test]
+async fn banners_shown_before_campaign_banners_existed_survive_the_migration() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    // Arrange: a database at migration 4 with one action's banner.
+    let database = TestDatabase::create().await;
+    let db = nudge::db::connect(&database.url, 1)
+        .await
+        .expect("connected");
+    Migrator::up(&db, Some(4)).await.expect("migrated to 4");
+    for sql in [
+        "INSERT INTO customers (id, external_id, customer_type, wholesale, email_consent, sms_consent, orders_count, total_spent, attributes, created_at, updated_at) VALUES (1, 'c1', 'person', false, false, false, 0, 0, '{}', 0, 0)",
+        "INSERT INTO customer_actions (id, name, active, trigger, condition, effects, repeat_policy, created_at, updated_at) VALUES (1, 'a', true, 'logged_in', '{}', '[]', 'every_time', 0, 0)",
+        "INSERT INTO events (id, event_id, customer_id, kind, payload, fingerprint, occurred_at, received_at) VALUES (1, 'e1', 1, 'logged_in', '{}', 'f', 0, 0)",
+        "INSERT INTO action_firings (id, action_id, customer_id, event_id, fired_at, effects) VALUES (7, 1, 1, 1, 0, '[]')",
+        "INSERT INTO banners (id, customer_id, action_id, firing_id, effect_index, title, body_html, starts_at, created_at) VALUES (3, 1, 1, 7, 0, 'Hello', '<p>Hi</p>', 0, 0)",
+    ] {
+        db.execute_unprepared(sql).await.expect(sql);
+    }
+
+    // Act
+    Migrator::up(&db, None).await.expect("migrated");
+    let copied = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT owner_key, firing_id FROM banners WHERE id = 3",
+        ))
+        .await
+        .expect("read")
+        .expect("the banner is still there");
+    db.execute_unprepared(
+        "INSERT INTO banners (customer_id, owner_key, effect_index, title, body_html, starts_at, created_at) VALUES (1, 'run:1:step:s:effect:0', 0, 'Campaign', '<p/>', 0, 0)",
+    )
+    .await
+    .expect("a banner without a firing");
+    let fresh = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM banners WHERE owner_key = 'run:1:step:s:effect:0'",
+        ))
+        .await
+        .expect("read")
+        .expect("inserted");
+
+    // Assert
+    assert_eq!(
+        copied.try_get::<String>("", "owner_key").expect("owner"),
+        "firing:7:effect:0"
+    );
+    assert_eq!(
+        copied
+            .try_get::<Option<i64>>("", "firing_id")
+            .expect("firing"),
+        Some(7)
+    );
+    assert_eq!(
+        fresh.try_get::<i64>("", "id").expect("id"),
+        4,
+        "ids go on after the copied rows"
+    );
+}
