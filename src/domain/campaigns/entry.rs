@@ -71,8 +71,9 @@ pub async fn on_event(
             .iter()
             .filter(|c| c.status == CampaignStatus::Active)
     };
+    let order = order_of(txn, &payload).await?;
     for campaign in active() {
-        if let Some(candidate) = anchored(txn, campaign, e, &payload).await? {
+        if let Some(candidate) = anchored(txn, campaign, e, &payload, order.as_ref()).await? {
             enrol(txn, campaign, now_ms, candidate).await?;
         }
     }
@@ -95,23 +96,12 @@ async fn anchored(
     campaign: &Campaign,
     e: &event::Model,
     payload: &EventPayload,
+    order: Option<&order::Model>,
 ) -> AppResult<Option<super::enrol::Candidates>> {
-    let (order_id, status) = match payload {
-        EventPayload::OrderPlaced(placed) => (Some(&placed.order_external_id), Some(placed.status)),
-        EventPayload::OrderStatusChanged {
-            order_external_id,
-            status,
-            ..
-        } => (Some(order_external_id), Some(*status)),
-        _ => (None, None),
-    };
-    let order = match order_id {
-        Some(external_id) => order::Entity::find()
-            .filter(order::Column::ExternalId.eq(external_id.trim()))
-            .all(txn)
-            .await?
-            .pop(),
-        None => None,
+    let status = match payload {
+        EventPayload::OrderPlaced(placed) => Some(placed.status),
+        EventPayload::OrderStatusChanged { status, .. } => Some(*status),
+        _ => None,
     };
     let subject = |o: &order::Model, at: i64| {
         Some(one(
@@ -129,20 +119,20 @@ async fn anchored(
                 statuses.iter().any(|s| s.as_str() == o.status)
             };
             let nth_ok = match nth {
-                Some(n) => nth_of(txn, &o).await? == *n,
+                Some(n) => nth_of(txn, o).await? == *n,
                 None => true,
             };
             if status_ok && nth_ok {
-                subject(&o, o.placed_at)
+                subject(o, o.placed_at)
             } else {
                 None
             }
         }
         (Anchor::OrderPaid {}, _, Some(o)) if status == Some(OrderStatus::Paid) => {
-            subject(&o, o.paid_at.unwrap_or(e.occurred_at))
+            subject(o, o.paid_at.unwrap_or(e.occurred_at))
         }
         (Anchor::Delivered {}, _, Some(o)) if status == Some(OrderStatus::Delivered) => {
-            subject(&o, o.delivered_at.unwrap_or(e.occurred_at))
+            subject(o, o.delivered_at.unwrap_or(e.occurred_at))
         }
         (Anchor::Registered {}, EventPayload::Registered(_), _) => Some(one(
             e.customer_id,
@@ -158,4 +148,23 @@ async fn anchored(
         )),
         _ => None,
     })
+}
+
+/// The order an event is about, if it is about one.
+async fn order_of(
+    txn: &impl ConnectionTrait,
+    payload: &EventPayload,
+) -> AppResult<Option<order::Model>> {
+    let external_id = match payload {
+        EventPayload::OrderPlaced(placed) => &placed.order_external_id,
+        EventPayload::OrderStatusChanged {
+            order_external_id, ..
+        } => order_external_id,
+        _ => return Ok(None),
+    };
+    Ok(order::Entity::find()
+        .filter(order::Column::ExternalId.eq(external_id.trim()))
+        .all(txn)
+        .await?
+        .pop())
 }

@@ -35,15 +35,7 @@ pub async fn plan_due_runs(
         .iter()
         .filter(|c| c.status == CampaignStatus::Active)
     {
-        // Until a first tick, a campaign plans from its activation (inactivity: from always,
-        // so everyone inactive already is enrolled).
-        let since = campaign
-            .model
-            .planned_until
-            .unwrap_or(match campaign.anchor {
-                Anchor::Inactive { .. } => i64::MIN / 2,
-                _ => campaign.model.activated_at.unwrap_or(now_ms),
-            });
+        let since = planned_since(campaign, now_ms);
         let candidates = match &campaign.anchor {
             Anchor::Birthday {} => {
                 for (customer_id, subject, anchor_at) in
@@ -66,6 +58,18 @@ pub async fn plan_due_runs(
             .await?;
     }
     Ok(enrolled)
+}
+
+/// Where the campaign's next planning starts: where the last one stopped, or, before a first
+/// tick, at its activation (inactivity: from always, so everyone inactive already is enrolled).
+pub(super) fn planned_since(campaign: &Campaign, now_ms: i64) -> i64 {
+    campaign
+        .model
+        .planned_until
+        .unwrap_or(match campaign.anchor {
+            Anchor::Inactive { .. } => i64::MIN / 2,
+            _ => campaign.model.activated_at.unwrap_or(now_ms),
+        })
 }
 
 /// The rows a time-driven anchor makes due between `since` and `now_ms`, or `None` for anchors

@@ -4,7 +4,7 @@
 
 use super::enrol::Candidates;
 use super::flow::next_after;
-use super::plan::{due_birthdays, due_candidates};
+use super::plan::{due_birthdays, due_candidates, planned_since};
 use super::run::{Ctx, RunnerConfig, holds};
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, StepAction, Wait};
@@ -36,13 +36,7 @@ pub async fn preview_audience(
     config: &RunnerConfig<'_>,
     limit: usize,
 ) -> AppResult<Vec<PreviewEntry>> {
-    let since = campaign
-        .model
-        .planned_until
-        .unwrap_or(match campaign.anchor {
-            Anchor::Inactive { .. } => i64::MIN / 2,
-            _ => campaign.model.activated_at.unwrap_or(at_ms),
-        });
+    let since = planned_since(campaign, at_ms);
     let mut rows: Vec<(i64, String, i64, Option<i64>)> = match &campaign.anchor {
         Anchor::Birthday {} => due_birthdays(db, campaign, at_ms, config.store_zone)
             .await?
