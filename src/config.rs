@@ -1,9 +1,12 @@
 //! Typed settings read from `NUDGE_*` environment variables. A bad value stops start-up with
 //! the variable's name; every variable is documented in README.md.
 
+use crate::delivery::{EmailSettings, RetryPolicy, SmsSettings};
+use chrono::NaiveTime;
 use chrono_tz::Tz;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +55,72 @@ pub struct Settings {
     /// Whether admins may run a tick at any instant over GraphQL (`runCampaignTick`), for
     /// tests and demos.
     pub tick_mutation: bool,
+    pub delivery: DeliverySettings,
+}
+
+/// How the dispatcher sends what is in the outbox.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// Whether this process runs a dispatcher at all.
+    pub dispatch: bool,
+    /// Nudge's address as recipients' browsers and the SMS provider reach it (tracking links,
+    /// unsubscribe pages, status callbacks).
+    pub public_url: String,
+    pub email: EmailSettings,
+    /// `None`: SMS are recorded locally, not sent.
+    pub sms: Option<SmsSettings>,
+    /// The key of tracking-link signatures; `None`: one generated and kept in the database.
+    pub tracking_secret: Option<String>,
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// Deliveries claimed at once.
+    pub batch: usize,
+    /// How often the dispatcher looks for due deliveries when nothing woke it.
+    pub poll: Duration,
+    /// How long a claimed delivery stays with its process before another may take it.
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    /// At most one marketing email per this long (`None`: no cap).
+    pub email_cap: Option<Duration>,
+    /// At most one marketing SMS per this long (`None`: no cap).
+    pub sms_cap: Option<Duration>,
+    /// No marketing message goes out in these local hours of the recipient.
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// A daily span of local time, such as 21:00–08:00 (it may pass midnight).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    /// Whether `time` falls in the span (start included, end excluded).
+    pub fn contains(&self, time: NaiveTime) -> bool {
+        if self.start <= self.end {
+            self.start <= time && time < self.end
+        } else {
+            time >= self.start || time < self.end
+        }
+    }
+}
+
+impl FromStr for QuietHours {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let expected = || "expected HH:MM-HH:MM, such as 21:00-08:00, or off".to_owned();
+        let (start, end) = s.split_once('-').ok_or_else(expected)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| expected());
+        let hours = QuietHours {
+            start: time(start)?,
+            end: time(end)?,
+        };
+        if hours.start == hours.end {
+            return Err("the quiet hours start and end at the same time".into());
+        }
+        Ok(hours)
+    }
 }
 
 /// A variable that is set to something Nudge cannot use.
@@ -97,14 +166,15 @@ impl Settings {
             });
         }
         let database_url = get("NUDGE_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let listen = parse(
+            &get,
+            "NUDGE_LISTEN",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+        )?;
         Ok(Settings {
             database_url,
             database_max_connections: parse(&get, "NUDGE_DATABASE_MAX_CONNECTIONS", 10)?,
-            listen: parse(
-                &get,
-                "NUDGE_LISTEN",
-                SocketAddr::from(([127, 0, 0, 1], 8080)),
-            )?,
+            listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
             default_timezone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
             currency,
@@ -123,6 +193,7 @@ impl Settings {
                 None => Some(DEFAULT_TICK_SCHEDULE.to_owned()),
             },
             tick_mutation: parse_bool(&get, "NUDGE_TICK_MUTATION", false)?,
+            delivery: delivery_settings(&get, listen)?,
         })
     }
 
@@ -130,6 +201,100 @@ impl Settings {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+fn delivery_settings(
+    get: &impl Fn(&'static str) -> Option<String>,
+    listen: SocketAddr,
+) -> Result<DeliverySettings, ConfigError> {
+    let mailbox = |name: &'static str, value: String| {
+        value.trim().parse().map_err(|e: lettre::address::AddressError| ConfigError {
+            name,
+            value,
+            reason: format!("expected an address such as `Shop <news@shop.example>`: {e}"),
+        })
+    };
+    let from = mailbox(
+        "NUDGE_EMAIL_FROM",
+        get("NUDGE_EMAIL_FROM").unwrap_or_else(|| "Nudge <nudge@localhost>".into()),
+    )?;
+    let reply_to = get("NUDGE_EMAIL_REPLY_TO")
+        .map(|v| mailbox("NUDGE_EMAIL_REPLY_TO", v))
+        .transpose()?;
+    let secs = |name, default| parse(get, name, default).map(Duration::from_secs);
+    let hours = |name, default: u64| {
+        parse(get, name, default).map(|h| (h > 0).then(|| Duration::from_secs(h * 3600)))
+    };
+    let sms = match (get("NUDGE_SMS_ACCOUNT_SID"), get("NUDGE_SMS_AUTH_TOKEN")) {
+        (Some(account_sid), Some(auth_token)) => {
+            let from = get("NUDGE_SMS_FROM");
+            let messaging_service_sid = get("NUDGE_SMS_MESSAGING_SERVICE_SID");
+            if from.is_none() && messaging_service_sid.is_none() {
+                return Err(ConfigError {
+                    name: "NUDGE_SMS_FROM",
+                    value: String::new(),
+                    reason: "set a sender number or NUDGE_SMS_MESSAGING_SERVICE_SID".into(),
+                });
+            }
+            Some(SmsSettings {
+                api_url: get("NUDGE_SMS_API_URL")
+                    .unwrap_or_else(|| "https://api.twilio.com".into()),
+                account_sid,
+                auth_token,
+                from,
+                messaging_service_sid,
+                timeout: secs("NUDGE_SMS_TIMEOUT_SECS", 15)?,
+            })
+        }
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ConfigError {
+                name: "NUDGE_SMS_AUTH_TOKEN",
+                value: String::new(),
+                reason: "set both NUDGE_SMS_ACCOUNT_SID and NUDGE_SMS_AUTH_TOKEN, or neither"
+                    .into(),
+            });
+        }
+    };
+    let retry = RetryPolicy {
+        max_attempts: parse(get, "NUDGE_DELIVERY_MAX_ATTEMPTS", 5)?,
+        base: secs("NUDGE_DELIVERY_RETRY_BASE_SECS", 30)?,
+        cap: secs("NUDGE_DELIVERY_RETRY_CAP_SECS", 3600)?,
+    };
+    Ok(DeliverySettings {
+        dispatch: parse_bool(get, "NUDGE_DISPATCH", true)?,
+        public_url: get("NUDGE_PUBLIC_URL")
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{listen}")),
+        email: EmailSettings {
+            smtp_url: get("NUDGE_SMTP_URL"),
+            pool_size: parse(get, "NUDGE_SMTP_POOL_SIZE", 8)?,
+            timeout: secs("NUDGE_SMTP_TIMEOUT_SECS", 30)?,
+            from,
+            reply_to,
+        },
+        sms,
+        tracking_secret: get("NUDGE_TRACKING_SECRET"),
+        concurrency: parse::<usize>(get, "NUDGE_DELIVERY_CONCURRENCY", 32)?.max(1),
+        batch: parse::<usize>(get, "NUDGE_DELIVERY_BATCH", 200)?.clamp(1, 1000),
+        poll: Duration::from_millis(parse(get, "NUDGE_DELIVERY_POLL_MS", 1000)?),
+        lease: secs("NUDGE_DELIVERY_LEASE_SECS", 120)?,
+        retry,
+        email_cap: hours("NUDGE_EMAIL_CAP_HOURS", 16)?,
+        sms_cap: hours("NUDGE_SMS_CAP_HOURS", 24)?,
+        quiet_hours: match get("NUDGE_QUIET_HOURS") {
+            Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v.parse().map_err(|reason| ConfigError {
+                name: "NUDGE_QUIET_HOURS",
+                value: v.clone(),
+                reason,
+            })?),
+            None => Some(QuietHours {
+                start: NaiveTime::from_hms_opt(21, 0, 0).unwrap_or_default(),
+                end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
+            }),
+        },
+    })
 }
 
 fn parse<T>(
@@ -216,5 +381,22 @@ mod tests {
         assert_eq!(err.name, "NUDGE_INTROSPECTION");
         let err = settings(&[("NUDGE_CURRENCY", "dollars")]).unwrap_err();
         assert_eq!(err.name, "NUDGE_CURRENCY");
+        let err = settings(&[("NUDGE_QUIET_HOURS", "late")]).unwrap_err();
+        assert_eq!(err.name, "NUDGE_QUIET_HOURS");
+        let err = settings(&[("NUDGE_SMS_ACCOUNT_SID", "AC1")]).unwrap_err();
+        assert_eq!(err.name, "NUDGE_SMS_AUTH_TOKEN");
+    }
+
+    #[test]
+    fn quiet_hours_may_pass_midnight() {
+        let s = settings(&[]).expect("defaults are valid");
+        let quiet = s.delivery.quiet_hours.expect("on by default");
+        let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("a time");
+        assert!(quiet.contains(at(21, 0)) && quiet.contains(at(2, 0)));
+        assert!(!quiet.contains(at(8, 0)) && !quiet.contains(at(20, 59)));
+        assert_eq!(s.delivery.email_cap, Some(Duration::from_secs(16 * 3600)));
+        let off = settings(&[("NUDGE_QUIET_HOURS", "off"), ("NUDGE_EMAIL_CAP_HOURS", "0")])
+            .expect("valid");
+        assert_eq!((off.delivery.quiet_hours, off.delivery.email_cap), (None, None));
     }
 }

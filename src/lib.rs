@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -24,6 +24,25 @@ pub struct Model {
     pub campaign_id: Option<i64>,
     pub run_id: Option<i64>,
     pub template_id: Option<i64>,
+    /// Sending attempts begun so far.
+    pub attempts: i32,
+    /// While `sending`: when the claiming process's lease ends.
+    pub lease_until: Option<i64>,
+    pub lease_owner: Option<String>,
+    /// The template variant the message was rendered in.
+    pub locale: Option<String>,
+    pub rendered_subject: Option<String>,
+    pub rendered_html: Option<String>,
+    pub rendered_text: Option<String>,
+    /// The targets of the message's tracked links, by index.
+    pub links: Option<Json>,
+    pub provider_id: Option<String>,
+    /// Why it was skipped, failed or deferred.
+    pub reason: Option<String>,
+    pub sent_at: Option<i64>,
+    pub opened_at: Option<i64>,
+    pub clicked_at: Option<i64>,
+    pub updated_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@
 
 pub mod action_firing;
 pub mod api_key;
+pub mod app_secret;
 pub mod banner;
 pub mod campaign;
 pub mod campaign_run;
@@ -15,6 +16,8 @@ pub mod customer_action;
 pub mod customer_role;
 pub mod customer_tag;
 pub mod delivery;
+pub mod delivery_attempt;
+pub mod delivery_event;
 pub mod event;
 pub mod membership_change;
 pub mod order;
@@ -22,5 +25,7 @@ pub mod order_line;
 pub mod product;
 pub mod role;
 pub mod role_product;
+pub mod suppression;
 pub mod tag;
 pub mod template;
+pub mod template_locale;

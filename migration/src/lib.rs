@@ -12,6 +12,7 @@ mod m20261122_000002_automation;
 mod m20261122_000003_pending_events;
 mod m20261122_000004_campaigns;
 mod m20261122_000005_campaign_banners;
+mod m20261122_000006_delivery;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_pending_events::Migration),
             Box::new(m20261122_000004_campaigns::Migration),
             Box::new(m20261122_000005_campaign_banners::Migration),
+            Box::new(m20261122_000006_delivery::Migration),
         ]
     }
 }

@@ -24,8 +24,17 @@ pub async fn recommendations(
     let Some(customer) = find_by_external_id(db, customer_external_id).await? else {
         return Ok(Vec::new());
     };
+    recommendations_for(db, customer.id, first).await
+}
+
+/// [`recommendations`] of the customer with id `customer_id`.
+pub async fn recommendations_for(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+    first: u64,
+) -> AppResult<Vec<product::Model>> {
     let role_ids: Vec<i64> = customer_role::Entity::find()
-        .filter(customer_role::Column::CustomerId.eq(customer.id))
+        .filter(customer_role::Column::CustomerId.eq(customer_id))
         .find_also_related(role::Entity)
         .order_by_desc(role::Column::Priority)
         .order_by_asc(role::Column::Id)

@@ -32,6 +32,12 @@ impl Checker {
             .push(FieldViolation::new(&[field], code, message));
     }
 
+    /// Records a violation of a nested field, e.g. `["locales", "2", "locale"]`.
+    pub fn refuse_at(&mut self, path: &[&str], code: ViolationCode, message: impl Into<String>) {
+        self.violations
+            .push(FieldViolation::new(path, code, message));
+    }
+
     /// Takes the violations of a nested input (a list item, a sub-object) under `prefix`.
     pub fn absorb(&mut self, prefix: &str, nested: Vec<FieldViolation>) {
         self.violations

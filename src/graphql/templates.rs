@@ -7,7 +7,7 @@ use super::state;
 use crate::clock::from_millis;
 use crate::domain::campaigns::Channel as DomainChannel;
 use crate::domain::templates::{self, TemplateInput as DomainInput};
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::template;
 
@@ -38,6 +38,19 @@ pub struct TemplateInput {
     pub body_html: MaybeUndefined<String>,
     /// The text part of an email, or the text of an SMS.
     pub body_text: MaybeUndefined<String>,
+    /// Replaces every locale variant when given (`[]` removes them all).
+    pub locales: Option<Vec<TemplateLocaleInput>>,
+}
+
+/// A template's text in one locale (`de`, `pt-BR`). A customer whose locale is `pt-BR` gets
+/// the `pt-BR` variant, else `pt`, else the template's own text; parts a variant leaves out
+/// come from the template.
+#[derive(InputObject)]
+pub struct TemplateLocaleInput {
+    pub locale: String,
+    pub subject: Option<String>,
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
 }
 
 fn to_domain(input: TemplateInput) -> DomainInput {
@@ -52,6 +65,46 @@ fn to_domain(input: TemplateInput) -> DomainInput {
         subject: field(input.subject),
         body_html: field(input.body_html),
         body_text: field(input.body_text),
+        locales: input.locales.map(|list| {
+            list.into_iter()
+                .map(|l| templates::LocaleInput {
+                    locale: l.locale,
+                    subject: l.subject,
+                    body_html: l.body_html,
+                    body_text: l.body_text,
+                })
+                .collect()
+        }),
+    }
+}
+
+/// A template's text in one locale.
+#[derive(SimpleObject)]
+pub struct TemplateLocale {
+    pub locale: String,
+    pub subject: Option<String>,
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
+}
+
+/// A message rendered for one customer.
+#[derive(SimpleObject)]
+pub struct RenderedMessage {
+    /// The locale variant used; `null` for the template's own text.
+    pub locale: Option<String>,
+    pub subject: Option<String>,
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
+}
+
+impl From<templates::Rendered> for RenderedMessage {
+    fn from(r: templates::Rendered) -> Self {
+        Self {
+            locale: r.locale,
+            subject: r.subject,
+            body_html: r.body_html,
+            body_text: r.body_text,
+        }
     }
 }
 
@@ -81,6 +134,22 @@ impl Template {
     }
     async fn body_text(&self) -> Option<&str> {
         self.0.body_text.as_deref()
+    }
+    /// The locale variants, by locale.
+    async fn locales(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TemplateLocale>> {
+        let state = state(ctx)?;
+        let list = templates::locales(&state.db, self.0.id)
+            .await
+            .map_err(to_graphql)?;
+        Ok(list
+            .into_iter()
+            .map(|l| TemplateLocale {
+                locale: l.locale,
+                subject: l.subject,
+                body_html: l.body_html,
+                body_text: l.body_text,
+            })
+            .collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         from_millis(self.0.created_at)
@@ -119,6 +188,27 @@ impl TemplateQuery {
             .await
             .map_err(to_graphql)?;
         Ok(found.map(Template))
+    }
+
+    /// Renders a template for a real customer as it would be sent now, in the customer's
+    /// locale, with their latest order and their cart. Writes nothing.
+    #[graphql(guard = "Require::ADMIN")]
+    async fn preview_template(
+        &self,
+        ctx: &Context<'_>,
+        template_id: ID,
+        customer_id: ID,
+    ) -> async_graphql::Result<RenderedMessage> {
+        let state = state(ctx)?;
+        let rendered = templates::preview(
+            &state.db,
+            id_arg("templateId", &template_id)?,
+            id_arg("customerId", &customer_id)?,
+            &state.settings.currency,
+        )
+        .await
+        .map_err(to_graphql)?;
+        Ok(rendered.into())
     }
 }
 

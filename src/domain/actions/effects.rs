@@ -386,6 +386,7 @@ async fn queue(
         campaign_id: ActiveValue::Set(scope.run.map(|(campaign, _)| campaign)),
         run_id: ActiveValue::Set(scope.run.map(|(_, run)| run)),
         template_id: ActiveValue::Set(None),
+        ..Default::default()
     })
     .on_conflict(
         OnConflict::column(delivery::Column::DedupeKey)

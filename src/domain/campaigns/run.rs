@@ -471,6 +471,7 @@ async fn queue_message(
         campaign_id: ActiveValue::Set(Some(ctx.campaign.model.id)),
         run_id: ActiveValue::Set(Some(run.id)),
         template_id: ActiveValue::Set(Some(template_id)),
+        ..Default::default()
     })
     .on_conflict(
         OnConflict::column(delivery::Column::DedupeKey)
