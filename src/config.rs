@@ -208,11 +208,14 @@ fn delivery_settings(
     listen: SocketAddr,
 ) -> Result<DeliverySettings, ConfigError> {
     let mailbox = |name: &'static str, value: String| {
-        value.trim().parse().map_err(|e: lettre::address::AddressError| ConfigError {
-            name,
-            value,
-            reason: format!("expected an address such as `Shop <news@shop.example>`: {e}"),
-        })
+        value
+            .trim()
+            .parse()
+            .map_err(|e: lettre::address::AddressError| ConfigError {
+                name,
+                value,
+                reason: format!("expected an address such as `Shop <news@shop.example>`: {e}"),
+            })
     };
     let from = mailbox(
         "NUDGE_EMAIL_FROM",
@@ -397,6 +400,9 @@ mod tests {
         assert_eq!(s.delivery.email_cap, Some(Duration::from_secs(16 * 3600)));
         let off = settings(&[("NUDGE_QUIET_HOURS", "off"), ("NUDGE_EMAIL_CAP_HOURS", "0")])
             .expect("valid");
-        assert_eq!((off.delivery.quiet_hours, off.delivery.email_cap), (None, None));
+        assert_eq!(
+            (off.delivery.quiet_hours, off.delivery.email_cap),
+            (None, None)
+        );
     }
 }

@@ -3,8 +3,11 @@
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{SetupSession, connect};
+use crate::delivery::tokens::TokenSigner;
+use crate::delivery::{Mailer, SmsClient};
 use crate::domain::actions::runner;
 use crate::domain::api_keys::{self, KeyCache, NewKey};
+use crate::domain::deliveries::{Dispatcher, Senders, secrets};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::events::{BusMode, EventBus};
@@ -85,6 +88,7 @@ impl Application {
         let ingest = IngestQueue::start(db.clone(), settings.currency.clone(), move || {
             wake.notify_one()
         });
+        let senders = build_senders(&settings, &db, &clock).await?;
         let state = AppState {
             db,
             clock,
@@ -92,8 +96,20 @@ impl Application {
             processor_wake,
             ingest,
             keys: KeyCache::default(),
+            senders,
             settings: settings.clone(),
         };
+        if settings.delivery.dispatch {
+            tokio::spawn(
+                Dispatcher::new(
+                    state.db.clone(),
+                    state.clock.clone(),
+                    state.senders.clone(),
+                    settings.clone(),
+                )
+                .run(),
+            );
+        }
         tokio::spawn(runner::run(
             state.db.clone(),
             state.bus.clone(),
@@ -121,6 +137,28 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The mailer and SMS client of the settings, and the tracking-link signer (its key from the
+/// settings, or the one the database keeps for every process).
+pub async fn build_senders(
+    settings: &Settings,
+    db: &sea_orm::DatabaseConnection,
+    clock: &SharedClock,
+) -> Result<Senders, StartupError> {
+    // rustls may see two crypto providers (ring for lettre, aws-lc-rs for reqwest); pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let delivery = &settings.delivery;
+    let key = match &delivery.tracking_secret {
+        Some(secret) => secret.clone(),
+        None => secrets::ensure(db, secrets::TRACKING, clock.now()).await?,
+    };
+    Ok(Senders {
+        mailer: Mailer::new(&delivery.email)?,
+        sms: SmsClient::new(delivery.sms.clone())?,
+        signer: TokenSigner::new(key),
+        wake: Arc::new(tokio::sync::Notify::new()),
+    })
 }
 
 fn serve(

@@ -3,12 +3,13 @@
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::domain::api_keys::KeyCache;
+use crate::domain::deliveries::Senders;
 use crate::domain::ingest::IngestQueue;
 use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
-/// Shared handles of a running Nudge: database pool, clock, event bus and settings.
+/// Shared handles of a running Nudge: database pool, clock, event bus, senders and settings.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
@@ -20,5 +21,7 @@ pub struct AppState {
     pub ingest: IngestQueue,
     /// API keys checked lately.
     pub keys: KeyCache,
+    /// The mailer, the SMS client, the tracking-link signer and the dispatcher's bell.
+    pub senders: Senders,
     pub settings: Arc<Settings>,
 }

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod campaigns;
 pub mod conditions;
 pub mod customers;
+pub mod deliveries;
 pub mod ingest;
 pub mod membership;
 pub mod orders;

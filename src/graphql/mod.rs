@@ -9,6 +9,7 @@ mod catalog;
 mod conditions;
 mod connection;
 mod customers;
+mod deliveries;
 mod documents;
 mod errors;
 mod events;
@@ -43,6 +44,7 @@ pub struct Query(
     actions::ActionQuery,
     campaigns::CampaignQuery,
     templates::TemplateQuery,
+    deliveries::DeliveryQuery,
     storefront::StorefrontQuery,
 );
 
@@ -59,6 +61,7 @@ pub struct Mutation(
     actions::ActionMutation,
     campaigns::CampaignMutation,
     templates::TemplateMutation,
+    deliveries::DeliveryMutation,
     storefront::StorefrontMutation,
 );
 

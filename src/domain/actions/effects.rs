@@ -4,6 +4,7 @@
 //! a unique key per (firing, effect).
 
 use crate::domain::membership::{self, ChangeSource};
+use crate::domain::templates::render::{self, Part};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppResult, ViolationCode};
@@ -103,6 +104,12 @@ impl Effect {
         let text = |c: &mut Checker, name: &str, value: &str, max: usize| {
             c.check(name, required_text(value, max));
         };
+        // A message's texts are templates, rendered when sent.
+        let template = |c: &mut Checker, name: &str, value: &str, part: Part| {
+            if let Err(reason) = render::check(part, value) {
+                c.refuse(name, ViolationCode::Invalid, reason);
+            }
+        };
         match self {
             Effect::SetTag {
                 value: Some(value), ..
@@ -142,14 +149,22 @@ impl Effect {
             } => {
                 text(c, "subject", subject, MAX_TEXT);
                 text(c, "bodyHtml", body_html, MAX_BODY);
+                template(c, "subject", subject, Part::Subject);
+                template(c, "bodyHtml", body_html, Part::Html);
                 if let Some(body) = body_text {
                     text(c, "bodyText", body, MAX_BODY);
+                    template(c, "bodyText", body, Part::Text);
                 }
             }
-            Effect::SendSms { body } => text(c, "body", body, MAX_SMS),
+            Effect::SendSms { body } => {
+                text(c, "body", body, MAX_SMS);
+                template(c, "body", body, Part::Text);
+            }
             Effect::NotifyStaff { subject, body_text } => {
                 text(c, "subject", subject, MAX_TEXT);
                 text(c, "bodyText", body_text, MAX_BODY);
+                template(c, "subject", subject, Part::Subject);
+                template(c, "bodyText", body_text, Part::Text);
             }
             _ => {}
         }

@@ -161,9 +161,9 @@ pub async fn preview(
         store_currency,
     )
     .await?;
-    variant.render(&ctx).map_err(|reason| {
-        AppError::invalid(&["templateId"], ViolationCode::Invalid, reason)
-    })
+    variant
+        .render(&ctx)
+        .map_err(|reason| AppError::invalid(&["templateId"], ViolationCode::Invalid, reason))
 }
 
 /// Every template, by name.
@@ -402,8 +402,12 @@ async fn apply(
                 );
             }
             let limit = if sms { MAX_SMS } else { MAX_BODY };
-            if v.body_text.as_ref().is_some_and(|t| t.chars().count() > limit)
-                || v.body_html.as_ref().is_some_and(|t| t.chars().count() > MAX_BODY)
+            if v.body_text
+                .as_ref()
+                .is_some_and(|t| t.chars().count() > limit)
+                || v.body_html
+                    .as_ref()
+                    .is_some_and(|t| t.chars().count() > MAX_BODY)
             {
                 checker.refuse_at(&field, ViolationCode::TooLong, "a part is too long");
             }

@@ -183,8 +183,20 @@ mod tests {
 
     #[test]
     fn saving_checks_syntax_and_variable_names() {
-        assert!(check(Part::Html, "Hi {{ customer.first_name }} {{ links.unsubscribe }}").is_ok());
-        assert!(check(Part::Text, "{% for l in order.lines %}{{ l.product.name }}{% endfor %}").is_ok());
+        assert!(
+            check(
+                Part::Html,
+                "Hi {{ customer.first_name }} {{ links.unsubscribe }}"
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                Part::Text,
+                "{% for l in order.lines %}{{ l.product.name }}{% endfor %}"
+            )
+            .is_ok()
+        );
         let err = check(Part::Text, "Hi {{ custmer.first_name }}").unwrap_err();
         assert!(err.contains("custmer"), "{err}");
         let err = check(Part::Text, "Hi {{ customer.nickname }}").unwrap_err();

@@ -1,5 +1,8 @@
 //! The HTTP surface: `/graphql` (POST operations, GET GraphiQL or read-only queries,
-//! WebSocket subscriptions), `/healthz` and `/readyz`.
+//! WebSocket subscriptions), `/healthz` and `/readyz`, and the links messages carry and the
+//! SMS provider calls (see [`tracking`]).
+
+mod tracking;
 
 use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};
@@ -20,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/graphql", web::post().to(graphql_post))
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .configure(tracking::routes);
 }
 
 /// A JSON body with one GraphQL error and its code.

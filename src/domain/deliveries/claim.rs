@@ -1,0 +1,331 @@
+//! Claiming due deliveries, and the checks made at send time.
+//!
+//! One transaction takes up to `limit` deliveries that are due — queued ones whose time has
+//! come, and claimed ones whose lease ran out (their process died) — skipping rows another
+//! dispatcher holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one dispatcher). On
+//! PostgreSQL it also locks the customers concerned, in id order, so two dispatchers never
+//! both pass a frequency cap for the same customer. Each delivery then gets its verdict:
+//! skipped (no address, no consent, suppressed, over the cap — with the reason), deferred to
+//! the end of the recipient's quiet hours, or claimed: `sending`, with a lease, one more
+//! attempt, and the address it goes to.
+
+use super::{Purpose, Status};
+use crate::clock::{from_millis, to_millis};
+use crate::config::{DeliverySettings, QuietHours};
+use crate::db::begin_write;
+use crate::domain::campaigns::time::{local_instant, zone};
+use crate::domain::values::PhoneNumber;
+use crate::error::AppResult;
+use chrono::{DateTime, Days, Timelike, Utc};
+use chrono_tz::Tz;
+use entity::{customer, delivery, delivery_event, suppression};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+
+/// A delivery this process may now send, with its customer.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub delivery: delivery::Model,
+    pub customer: Option<customer::Model>,
+    /// The email address or E.164 number it goes to.
+    pub address: String,
+}
+
+/// What the checks decided for one delivery.
+#[derive(Debug)]
+enum Verdict {
+    Claim(String),
+    Skip(String),
+    Defer { until_ms: i64, reason: String },
+}
+
+/// Claims due deliveries for `owner`; records skips and deferrals on the way.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    settings: &DeliverySettings,
+    store_zone: Tz,
+    owner: &str,
+    limit: usize,
+) -> AppResult<Vec<Claimed>> {
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    let due = delivery::Entity::find()
+        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
+        .filter(delivery::Column::DueAt.lte(now_ms))
+        .order_by_asc(delivery::Column::DueAt)
+        .order_by_asc(delivery::Column::Id)
+        .limit(limit as u64)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    if due.is_empty() {
+        txn.commit().await?;
+        return Ok(Vec::new());
+    }
+    let mut customer_ids: Vec<i64> = due.iter().filter_map(|d| d.customer_id).collect();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
+    let mut customers = customer::Entity::find()
+        .filter(customer::Column::Id.is_in(customer_ids.iter().copied()))
+        .order_by_asc(customer::Column::Id);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        customers = customers.lock(LockType::Update);
+    }
+    let customers: HashMap<i64, customer::Model> = customers
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let addresses: Vec<String> = due
+        .iter()
+        .filter_map(|d| address_of(d, d.customer_id.and_then(|id| customers.get(&id))))
+        .collect();
+    let suppressed: HashMap<(String, String), String> = suppression::Entity::find()
+        .filter(suppression::Column::Address.is_in(addresses))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|s| ((s.channel, s.address), s.reason))
+        .collect();
+    let mut last_sent = last_marketing_sends(&txn, &customer_ids, now_ms, settings).await?;
+
+    let mut claimed = Vec::new();
+    for d in due {
+        let customer = d.customer_id.and_then(|id| customers.get(&id));
+        let verdict = judge(
+            &d,
+            customer,
+            &suppressed,
+            &mut last_sent,
+            settings,
+            store_zone,
+            now_ms,
+        );
+        let update = delivery::Entity::update_many().filter(delivery::Column::Id.eq(d.id));
+        match verdict {
+            Verdict::Skip(reason) => {
+                update
+                    .col_expr(
+                        delivery::Column::Status,
+                        Expr::value(Status::Skipped.as_str()),
+                    )
+                    .col_expr(delivery::Column::Reason, Expr::value(reason))
+                    .col_expr(
+                        delivery::Column::LeaseOwner,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        delivery::Column::LeaseUntil,
+                        Expr::value(Option::<i64>::None),
+                    )
+                    .col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None))
+                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
+                    .exec(&txn)
+                    .await?;
+            }
+            Verdict::Defer { until_ms, reason } => {
+                update
+                    .col_expr(
+                        delivery::Column::Status,
+                        Expr::value(Status::Queued.as_str()),
+                    )
+                    .col_expr(delivery::Column::DueAt, Expr::value(until_ms))
+                    .col_expr(delivery::Column::Reason, Expr::value(reason.clone()))
+                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
+                    .exec(&txn)
+                    .await?;
+                record_event(&txn, d.id, "deferred", now_ms, Some(reason)).await?;
+            }
+            Verdict::Claim(address) => {
+                let lease_until = now_ms + settings.lease.as_millis() as i64;
+                update
+                    .col_expr(
+                        delivery::Column::Status,
+                        Expr::value(Status::Sending.as_str()),
+                    )
+                    .col_expr(delivery::Column::DueAt, Expr::value(lease_until))
+                    .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
+                    .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
+                    .col_expr(delivery::Column::Attempts, Expr::value(d.attempts + 1))
+                    .col_expr(delivery::Column::Recipient, Expr::value(address.clone()))
+                    // Holds the frequency cap's slot while the message is in flight.
+                    .col_expr(delivery::Column::SentAt, Expr::value(now_ms))
+                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
+                    .exec(&txn)
+                    .await?;
+                let mut delivery = d;
+                delivery.attempts += 1;
+                delivery.recipient = Some(address.clone());
+                delivery.lease_owner = Some(owner.to_owned());
+                delivery.lease_until = Some(lease_until);
+                claimed.push(Claimed {
+                    customer: delivery
+                        .customer_id
+                        .and_then(|id| customers.get(&id).cloned()),
+                    delivery,
+                    address,
+                });
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// The address a delivery goes to: its own recipient (staff, test), else the customer's.
+fn address_of(d: &delivery::Model, customer: Option<&customer::Model>) -> Option<String> {
+    if let Some(recipient) = &d.recipient {
+        return Some(recipient.clone());
+    }
+    let customer = customer?;
+    match d.channel.as_str() {
+        "sms" => customer.phone.clone(),
+        _ => customer.email.as_ref().map(|e| e.to_ascii_lowercase()),
+    }
+}
+
+fn judge(
+    d: &delivery::Model,
+    customer: Option<&customer::Model>,
+    suppressed: &HashMap<(String, String), String>,
+    last_sent: &mut HashMap<(i64, String), i64>,
+    settings: &DeliverySettings,
+    store_zone: Tz,
+    now_ms: i64,
+) -> Verdict {
+    let purpose = Purpose::from_stored(&d.purpose);
+    let sms = d.channel == "sms";
+    if d.customer_id.is_some() && customer.is_none() && d.recipient.is_none() {
+        return Verdict::Skip("the customer no longer exists".into());
+    }
+    let Some(address) = address_of(d, customer) else {
+        return Verdict::Skip(format!(
+            "the customer has no {}",
+            if sms { "phone number" } else { "email address" }
+        ));
+    };
+    if sms && PhoneNumber::parse(&address).is_err() {
+        return Verdict::Skip("the phone number is not in E.164 form".into());
+    }
+    if let Some(reason) = suppressed.get(&(d.channel.clone(), address.clone())) {
+        return Verdict::Skip(format!("suppressed: {reason}"));
+    }
+    if !purpose.is_marketing() {
+        return Verdict::Claim(address);
+    }
+    if let Some(c) = customer {
+        let consent = if sms { c.sms_consent } else { c.email_consent };
+        if !consent {
+            return Verdict::Skip(format!("no {} consent", if sms { "SMS" } else { "email" }));
+        }
+    }
+    let tz = zone(customer.and_then(|c| c.time_zone.as_deref()), store_zone);
+    if let Some(quiet) = settings.quiet_hours
+        && let Some(until_ms) = quiet_until(quiet, tz, now_ms)
+    {
+        return Verdict::Defer {
+            until_ms,
+            reason: format!(
+                "quiet hours {}–{} in {tz}",
+                quiet.start.format("%H:%M"),
+                quiet.end.format("%H:%M")
+            ),
+        };
+    }
+    let cap = if sms {
+        settings.sms_cap
+    } else {
+        settings.email_cap
+    };
+    if let (Some(cap), Some(customer_id)) = (cap, d.customer_id) {
+        let key = (customer_id, d.channel.clone());
+        let cap_ms = cap.as_millis() as i64;
+        if let Some(last) = last_sent.get(&key)
+            && now_ms - last < cap_ms
+        {
+            return Verdict::Skip(format!(
+                "frequency cap: one marketing {} per {} h",
+                if sms { "SMS" } else { "email" },
+                cap.as_secs() / 3600
+            ));
+        }
+        last_sent.insert(key, now_ms);
+    }
+    Verdict::Claim(address)
+}
+
+/// When the quiet hours that hold `now` end, or `None` outside them.
+fn quiet_until(quiet: QuietHours, tz: Tz, now_ms: i64) -> Option<i64> {
+    let local = from_millis(now_ms).with_timezone(&tz);
+    if !quiet.contains(local.time()) {
+        return None;
+    }
+    let end = |date| local_instant(tz, date, quiet.end.hour(), quiet.end.minute());
+    let today = local.date_naive();
+    let at = end(today);
+    if at > now_ms {
+        Some(at)
+    } else {
+        today.checked_add_days(Days::new(1)).map(end)
+    }
+}
+
+/// The newest marketing send per (customer, channel) within the longest cap.
+async fn last_marketing_sends(
+    db: &impl ConnectionTrait,
+    customer_ids: &[i64],
+    now_ms: i64,
+    settings: &DeliverySettings,
+) -> AppResult<HashMap<(i64, String), i64>> {
+    let longest = [settings.email_cap, settings.sms_cap]
+        .into_iter()
+        .flatten()
+        .max();
+    let Some(longest) = longest else {
+        return Ok(HashMap::new());
+    };
+    let since = now_ms - longest.as_millis() as i64;
+    let rows: Vec<(Option<i64>, String, Option<i64>)> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::CustomerId)
+        .column(delivery::Column::Channel)
+        .column_as(delivery::Column::SentAt.max(), "sent_at")
+        .filter(delivery::Column::CustomerId.is_in(customer_ids.iter().copied()))
+        .filter(delivery::Column::Purpose.eq(Purpose::Marketing.as_str()))
+        .filter(delivery::Column::SentAt.gte(since))
+        .group_by(delivery::Column::CustomerId)
+        .group_by(delivery::Column::Channel)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(customer, channel, at)| Some(((customer?, channel), at?)))
+        .collect())
+}
+
+/// Records something that happened to a delivery.
+pub async fn record_event(
+    db: &impl ConnectionTrait,
+    delivery_id: i64,
+    kind: &str,
+    at_ms: i64,
+    detail: Option<String>,
+) -> AppResult<()> {
+    delivery_event::Entity::insert(delivery_event::ActiveModel {
+        id: ActiveValue::NotSet,
+        delivery_id: ActiveValue::Set(delivery_id),
+        kind: ActiveValue::Set(kind.to_owned()),
+        at: ActiveValue::Set(at_ms),
+        detail: ActiveValue::Set(detail),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! The dispatcher: claims due deliveries ([`super::claim`]), renders each for its recipient,
+//! sends up to `concurrency` at once, and records every outcome in one transaction per round.
+//!
+//! Outcomes: sent; a transient failure waits (capped exponential backoff) and goes back to
+//! the queue until its attempts are used up, then fails; a permanent failure fails at once; an
+//! ambiguous one (no answer after the request went out) is `unknown` and never re-sent. A
+//! result is recorded only while this process still holds the lease, so a dispatcher whose
+//! lease ran out and was taken over cannot overwrite the newer outcome.
+
+use super::claim::{Claimed, claim_due};
+use super::{Purpose, Status};
+use crate::clock::{SharedClock, to_millis};
+use crate::config::Settings;
+use crate::db::begin_write;
+use crate::delivery::links::{add_open_pixel, track_links};
+use crate::delivery::tokens::{TokenPurpose, TokenSigner};
+use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient};
+use crate::domain::templates::{self, Rendered, Variant, context};
+use crate::error::AppResult;
+use entity::{campaign_run, delivery, delivery_attempt};
+use futures_util::StreamExt;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What a process sends with: the mailer, the SMS client, the tracking-token signer, and
+/// the bell that wakes its dispatcher.
+#[derive(Clone)]
+pub struct Senders {
+    pub mailer: Mailer,
+    pub sms: SmsClient,
+    pub signer: TokenSigner,
+    pub wake: Arc<Notify>,
+}
+
+/// Sends what is due in the outbox.
+#[derive(Clone)]
+pub struct Dispatcher {
+    db: DatabaseConnection,
+    clock: SharedClock,
+    senders: Senders,
+    settings: Arc<Settings>,
+    /// This process's name on the leases it takes.
+    owner: String,
+}
+
+/// How sending one claimed delivery went.
+struct Finished {
+    delivery: delivery::Model,
+    started_ms: i64,
+    finished_ms: i64,
+    outcome: SendOutcome,
+    rendered: Option<Rendered>,
+    links: Vec<String>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: SharedClock,
+        senders: Senders,
+        settings: Arc<Settings>,
+    ) -> Self {
+        let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        Self {
+            db,
+            clock,
+            senders,
+            settings,
+            owner,
+        }
+    }
+
+    /// Runs until the process ends: a round whenever woken, at least every poll interval.
+    pub async fn run(self) {
+        let delivery = &self.settings.delivery;
+        loop {
+            let claimed = match self.dispatch_once().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "a dispatcher round failed");
+                    0
+                }
+            };
+            if claimed < delivery.batch {
+                tokio::select! {
+                    () = self.senders.wake.notified() => {}
+                    () = tokio::time::sleep(delivery.poll) => {}
+                }
+            }
+        }
+    }
+
+    /// One round: claims what is due now, sends it, records the outcomes. Returns how many
+    /// deliveries it claimed.
+    pub async fn dispatch_once(&self) -> AppResult<usize> {
+        let settings = &self.settings.delivery;
+        let claimed = claim_due(
+            &self.db,
+            self.clock.now(),
+            settings,
+            self.settings.default_timezone,
+            &self.owner,
+            settings.batch,
+        )
+        .await?;
+        let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let finished: Vec<Finished> = futures_util::stream::iter(claimed)
+            .map(|c| self.send_one(c))
+            .buffer_unordered(settings.concurrency)
+            .collect()
+            .await;
+        self.record(finished).await?;
+        Ok(count)
+    }
+
+    async fn send_one(&self, claimed: Claimed) -> Finished {
+        let started_ms = to_millis(self.clock.now());
+        let (outcome, rendered, links) = match self.prepare(&claimed).await {
+            Err(reason) => (SendOutcome::Permanent(reason), None, Vec::new()),
+            Ok((rendered, links)) => {
+                let outcome = self.transmit(&claimed, &rendered).await;
+                (outcome, Some(rendered), links)
+            }
+        };
+        tracing::info!(
+            delivery.id = claimed.delivery.id,
+            delivery.channel = %claimed.delivery.channel,
+            delivery.attempt = claimed.delivery.attempts,
+            outcome = outcome.as_str(),
+            "delivery attempt"
+        );
+        Finished {
+            delivery: claimed.delivery,
+            started_ms,
+            finished_ms: to_millis(self.clock.now()),
+            outcome,
+            rendered,
+            links,
+        }
+    }
+
+    /// Renders the message for its recipient; `Err` is why it can never be sent.
+    async fn prepare(&self, c: &Claimed) -> Result<(Rendered, Vec<String>), String> {
+        let d = &c.delivery;
+        let public = &self.settings.delivery.public_url;
+        let signer = &self.senders.signer;
+        let variant = self.variant(c).await.map_err(|e| e.to_string())?;
+        let links = context::Links {
+            unsubscribe: format!(
+                "{public}/u/{}",
+                signer.sign(d.id, TokenPurpose::Unsubscribe)
+            ),
+            view_in_browser: format!("{public}/m/{}", signer.sign(d.id, TokenPurpose::View)),
+        };
+        let currency = &self.settings.currency;
+        let ctx = match &c.customer {
+            Some(customer) => {
+                let about = context::About {
+                    order_id: self
+                        .order_of_run(d.run_id)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    run_id: d.run_id,
+                    firing_id: d.firing_id,
+                };
+                context::for_customer(&self.db, customer, about, &links, currency)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            None => context::sample(&links, currency),
+        };
+        let mut rendered = variant.render(&ctx)?;
+        let mut targets = Vec::new();
+        let tracked = Purpose::from_stored(&d.purpose).is_marketing();
+        if let (Some(html), true) = (&rendered.body_html, tracked && d.channel == "email") {
+            let (html, found) = track_links(html, public, |index, _| {
+                format!(
+                    "{public}/t/c/{}",
+                    signer.sign(d.id, TokenPurpose::Click(index))
+                )
+            });
+            let pixel = format!(
+                r#"<img src="{public}/t/o/{}" width="1" height="1" alt="" style="display:none">"#,
+                signer.sign(d.id, TokenPurpose::Open)
+            );
+            rendered.body_html = Some(add_open_pixel(&html, &pixel));
+            targets = found;
+        }
+        Ok((rendered, targets))
+    }
+
+    /// The texts to render: the template's variant for the customer's locale, or the text the
+    /// delivery carries (action effects, or a template deleted since).
+    async fn variant(&self, c: &Claimed) -> AppResult<Variant> {
+        let d = &c.delivery;
+        if let Some(template_id) = d.template_id
+            && let Some(template) = templates::find(&self.db, template_id).await?
+        {
+            let variants = templates::locales(&self.db, template_id).await?;
+            let locale = c.customer.as_ref().and_then(|c| c.locale.as_deref());
+            return Ok(templates::pick(&template, &variants, locale));
+        }
+        Ok(Variant {
+            locale: None,
+            subject: d.subject.clone(),
+            body_html: d.body_html.clone(),
+            body_text: d.body_text.clone(),
+        })
+    }
+
+    async fn order_of_run(&self, run_id: Option<i64>) -> AppResult<Option<i64>> {
+        let Some(run_id) = run_id else {
+            return Ok(None);
+        };
+        Ok(campaign_run::Entity::find_by_id(run_id)
+            .one(&self.db)
+            .await?
+            .and_then(|run| run.order_id))
+    }
+
+    async fn transmit(&self, c: &Claimed, rendered: &Rendered) -> SendOutcome {
+        let d = &c.delivery;
+        if d.channel == "sms" {
+            let Some(body) = rendered.body_text.clone() else {
+                return SendOutcome::Permanent("the SMS has no text".into());
+            };
+            let callback = (!self.senders.sms.is_local())
+                .then(|| format!("{}/sms/status", self.settings.delivery.public_url));
+            return self
+                .senders
+                .sms
+                .send(&OutgoingSms {
+                    to: c.address.clone(),
+                    body,
+                    status_callback: callback,
+                })
+                .await;
+        }
+        let marketing = Purpose::from_stored(&d.purpose).is_marketing();
+        let email = OutgoingEmail {
+            to: c.address.clone(),
+            subject: rendered.subject.clone().unwrap_or_default(),
+            html: rendered.body_html.clone(),
+            text: rendered.body_text.clone(),
+            unsubscribe_url: marketing.then(|| {
+                format!(
+                    "{}/u/{}",
+                    self.settings.delivery.public_url,
+                    self.senders.signer.sign(d.id, TokenPurpose::Unsubscribe)
+                )
+            }),
+            message_id: format!(
+                "<delivery-{}.{}@{}>",
+                d.id,
+                d.attempts,
+                self.senders.mailer.from_domain()
+            ),
+        };
+        self.senders.mailer.send(&email).await
+    }
+
+    /// Records every outcome of a round in one transaction.
+    async fn record(&self, finished: Vec<Finished>) -> AppResult<()> {
+        let retry = self.settings.delivery.retry;
+        let txn = begin_write(&self.db).await?;
+        for f in finished {
+            let d = &f.delivery;
+            let now_ms = f.finished_ms;
+            let (status, reason, due_at, keep_slot) = match &f.outcome {
+                SendOutcome::Sent { .. } => (Status::Sent, None, now_ms, true),
+                SendOutcome::Unknown(r) => (Status::Unknown, Some(r.clone()), now_ms, true),
+                SendOutcome::Permanent(r) => (Status::Failed, Some(r.clone()), now_ms, false),
+                SendOutcome::Transient(r) => match retry.next_delay(d.attempts) {
+                    Some(wait) => (
+                        Status::Queued,
+                        Some(format!("attempt {} failed: {r}", d.attempts)),
+                        now_ms + wait.as_millis() as i64,
+                        false,
+                    ),
+                    None => (
+                        Status::Failed,
+                        Some(format!("gave up after {} attempts: {r}", d.attempts)),
+                        now_ms,
+                        false,
+                    ),
+                },
+            };
+            let provider_id = match &f.outcome {
+                SendOutcome::Sent { provider_id } => Some(provider_id.clone()),
+                _ => None,
+            };
+            let mut update = delivery::Entity::update_many()
+                .filter(delivery::Column::Id.eq(d.id))
+                .filter(delivery::Column::Status.eq(Status::Sending.as_str()))
+                .filter(delivery::Column::LeaseOwner.eq(self.owner.as_str()))
+                .filter(delivery::Column::Attempts.eq(d.attempts))
+                .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+                .col_expr(delivery::Column::Reason, Expr::value(reason))
+                .col_expr(delivery::Column::DueAt, Expr::value(due_at))
+                .col_expr(
+                    delivery::Column::LeaseOwner,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms));
+            if !keep_slot {
+                update =
+                    update.col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None));
+            }
+            if let Some(id) = &provider_id {
+                update = update.col_expr(delivery::Column::ProviderId, Expr::value(id.clone()));
+            }
+            if let Some(r) = &f.rendered {
+                update = update
+                    .col_expr(delivery::Column::Locale, Expr::value(r.locale.clone()))
+                    .col_expr(
+                        delivery::Column::RenderedSubject,
+                        Expr::value(r.subject.clone()),
+                    )
+                    .col_expr(
+                        delivery::Column::RenderedHtml,
+                        Expr::value(r.body_html.clone()),
+                    )
+                    .col_expr(
+                        delivery::Column::RenderedText,
+                        Expr::value(r.body_text.clone()),
+                    )
+                    .col_expr(
+                        delivery::Column::Links,
+                        Expr::value(serde_json::json!(f.links)),
+                    );
+            }
+            let updated = update.exec(&txn).await?;
+            if updated.rows_affected == 0 {
+                tracing::warn!(
+                    delivery.id = d.id,
+                    "the lease was lost before the outcome was recorded"
+                );
+            }
+            delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
+                id: ActiveValue::NotSet,
+                delivery_id: ActiveValue::Set(d.id),
+                attempt: ActiveValue::Set(d.attempts),
+                started_at: ActiveValue::Set(f.started_ms),
+                finished_at: ActiveValue::Set(f.finished_ms),
+                outcome: ActiveValue::Set(f.outcome.as_str().to_owned()),
+                detail: ActiveValue::Set(match &f.outcome {
+                    SendOutcome::Sent { .. } => None,
+                    other => Some(other.detail().to_owned()),
+                }),
+                provider_id: ActiveValue::Set(provider_id),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}

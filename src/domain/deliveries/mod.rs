@@ -1,0 +1,97 @@
+//! The outbox: every message Nudge decided to send, with its attempts and what happened to
+//! it after. The dispatcher ([`dispatch`]) claims due deliveries with a lease, checks consent,
+//! suppression, quiet hours and frequency caps at send time ([`claim`]), renders and sends
+//! them, and records the outcome; [`tracking`] records opens, clicks, unsubscribes and the SMS
+//! provider's reports.
+//!
+//! Statuses: `queued` (waiting for its due time, also between retries), `sending` (claimed;
+//! its due time is the end of the lease), `sent`, `delivered` (the provider confirmed),
+//! `failed` (permanently, or out of attempts), `skipped` (not sent, with the reason) and
+//! `unknown` (the provider may have it; never re-sent automatically).
+
+pub mod claim;
+pub mod dispatch;
+pub mod query;
+pub mod secrets;
+pub mod suppressions;
+pub mod test_message;
+pub mod tracking;
+
+pub use dispatch::{Dispatcher, Senders};
+
+/// Why a message is sent, which decides the checks it must pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Needs consent; obeys quiet hours and frequency caps.
+    Marketing,
+    /// To the shop's staff (`notifyStaff`).
+    Staff,
+    /// `sendTestMessage`.
+    Test,
+}
+
+impl Purpose {
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "staff" => Purpose::Staff,
+            "test" => Purpose::Test,
+            _ => Purpose::Marketing,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "marketing",
+            Purpose::Staff => "staff",
+            Purpose::Test => "test",
+        }
+    }
+
+    /// Whether consent, quiet hours and caps apply.
+    pub fn is_marketing(self) -> bool {
+        self == Purpose::Marketing
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Skipped,
+    Unknown,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Queued,
+        Status::Sending,
+        Status::Sent,
+        Status::Delivered,
+        Status::Failed,
+        Status::Skipped,
+        Status::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .unwrap_or(Status::Queued)
+    }
+}

@@ -1,0 +1,71 @@
+//! Reading the outbox: deliveries by filter, one delivery's attempts and tracking events.
+
+use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::error::AppResult;
+use entity::{delivery, delivery_attempt, delivery_event};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+/// Which deliveries to list; every given field must match.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub customer_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub action_id: Option<i64>,
+    pub status: Option<super::Status>,
+    /// `email` or `sms`.
+    pub channel: Option<String>,
+}
+
+/// A page of deliveries, newest last (by id).
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &DeliveryFilter,
+    page: PageRequest,
+) -> AppResult<Page<delivery::Model>> {
+    let mut condition = Condition::all();
+    if let Some(id) = filter.customer_id {
+        condition = condition.add(delivery::Column::CustomerId.eq(id));
+    }
+    if let Some(id) = filter.campaign_id {
+        condition = condition.add(delivery::Column::CampaignId.eq(id));
+    }
+    if let Some(id) = filter.action_id {
+        condition = condition.add(delivery::Column::ActionId.eq(id));
+    }
+    if let Some(status) = filter.status {
+        condition = condition.add(delivery::Column::Status.eq(status.as_str()));
+    }
+    if let Some(channel) = &filter.channel {
+        condition = condition.add(delivery::Column::Channel.eq(channel.as_str()));
+    }
+    let select = delivery::Entity::find().filter(condition);
+    Ok(fetch_page(db, select, delivery::Column::Id, page).await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<delivery::Model>> {
+    Ok(delivery::Entity::find_by_id(id).one(db).await?)
+}
+
+/// A delivery's attempts, first first.
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    delivery_id: i64,
+) -> AppResult<Vec<delivery_attempt::Model>> {
+    Ok(delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(delivery_attempt::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// What happened to a delivery after it was sent (and deferrals before), oldest first.
+pub async fn events(
+    db: &impl ConnectionTrait,
+    delivery_id: i64,
+) -> AppResult<Vec<delivery_event::Model>> {
+    Ok(delivery_event::Entity::find()
+        .filter(delivery_event::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(delivery_event::Column::Id)
+        .all(db)
+        .await?)
+}

@@ -1,0 +1,308 @@
+//! What recipients and providers tell Nudge about sent messages: opens (a pixel), clicks (a
+//! redirect), unsubscribes (a page and the one-click POST), the SMS provider's status reports
+//! and inbound STOP replies. Tokens are checked by the caller's [`TokenSigner`]; a token that
+//! does not verify, or names a delivery that is gone, is answered as not found.
+
+use super::claim::record_event;
+use super::suppressions::suppress;
+use super::{Status, query};
+use crate::clock::to_millis;
+use crate::db::begin_write;
+use crate::delivery::tokens::{TokenPurpose, TokenSigner};
+use crate::error::AppResult;
+use chrono::{DateTime, Utc};
+use entity::{customer, delivery, delivery_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+
+/// Words that, as a whole SMS reply, revoke SMS consent (the carriers' standard set).
+const STOP_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
+/// Words that lift a STOP suppression.
+const START_WORDS: &[&str] = &["START", "UNSTOP", "YES"];
+
+/// Records an open; `false` when the token is not an open token of an existing delivery.
+pub async fn open(
+    db: &DatabaseConnection,
+    signer: &TokenSigner,
+    token: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let Some(t) = signer
+        .verify(token)
+        .filter(|t| t.purpose == TokenPurpose::Open)
+    else {
+        return Ok(false);
+    };
+    let Some(d) = query::find(db, t.delivery_id).await? else {
+        return Ok(false);
+    };
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    record_event(&txn, d.id, "opened", now_ms, None).await?;
+    if d.opened_at.is_none() {
+        mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Records a click and returns where the link goes.
+pub async fn click(
+    db: &DatabaseConnection,
+    signer: &TokenSigner,
+    token: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<String>> {
+    let Some(t) = signer.verify(token) else {
+        return Ok(None);
+    };
+    let TokenPurpose::Click(index) = t.purpose else {
+        return Ok(None);
+    };
+    let Some(d) = query::find(db, t.delivery_id).await? else {
+        return Ok(None);
+    };
+    let Some(target) = d
+        .links
+        .as_ref()
+        .and_then(|links| links.get(index as usize))
+        .and_then(|url| url.as_str())
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    record_event(&txn, d.id, "clicked", now_ms, Some(target.clone())).await?;
+    if d.clicked_at.is_none() {
+        mark(&txn, d.id, delivery::Column::ClickedAt, now_ms).await?;
+    }
+    // A click proves the message was opened, even with images blocked.
+    if d.opened_at.is_none() {
+        mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
+    }
+    txn.commit().await?;
+    Ok(Some(target))
+}
+
+/// The message as it was sent, for "view in browser": its HTML, or its text.
+pub async fn view(
+    db: &DatabaseConnection,
+    signer: &TokenSigner,
+    token: &str,
+) -> AppResult<Option<(bool, String)>> {
+    let Some(t) = signer
+        .verify(token)
+        .filter(|t| t.purpose == TokenPurpose::View)
+    else {
+        return Ok(None);
+    };
+    let Some(d) = query::find(db, t.delivery_id).await? else {
+        return Ok(None);
+    };
+    Ok(match (d.rendered_html, d.rendered_text) {
+        (Some(html), _) => Some((true, html)),
+        (None, Some(text)) => Some((false, text)),
+        (None, None) => None,
+    })
+}
+
+/// Whether an unsubscribe token is valid (the page shows its form only then).
+pub async fn unsubscribe_target(
+    db: &DatabaseConnection,
+    signer: &TokenSigner,
+    token: &str,
+) -> AppResult<Option<delivery::Model>> {
+    let Some(t) = signer
+        .verify(token)
+        .filter(|t| t.purpose == TokenPurpose::Unsubscribe)
+    else {
+        return Ok(None);
+    };
+    query::find(db, t.delivery_id).await
+}
+
+/// Revokes the recipient's consent on the delivery's channel, suppresses the address and
+/// records the unsubscribe; `false` for a bad token. Doing it twice changes nothing more.
+pub async fn unsubscribe(
+    db: &DatabaseConnection,
+    signer: &TokenSigner,
+    token: &str,
+    source: &str,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let Some(d) = unsubscribe_target(db, signer, token).await? else {
+        return Ok(false);
+    };
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    let already = delivery_event::Entity::find()
+        .filter(delivery_event::Column::DeliveryId.eq(d.id))
+        .filter(delivery_event::Column::Kind.eq("unsubscribed"))
+        .count(&txn)
+        .await?
+        > 0;
+    if !already {
+        if let Some(customer_id) = d.customer_id {
+            revoke_consent(&txn, &d.channel, &[customer_id], source, now_ms).await?;
+        }
+        if let Some(address) = &d.recipient {
+            suppress(
+                &txn,
+                &d.channel,
+                address,
+                "unsubscribed",
+                d.customer_id,
+                now,
+            )
+            .await?;
+        }
+        record_event(&txn, d.id, "unsubscribed", now_ms, Some(source.to_owned())).await?;
+    }
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Records the SMS provider's report on message `sid`: `delivered`, or `failed` /
+/// `undelivered` with the error code. Other statuses (queued, sent …) are noted only.
+pub async fn sms_status(
+    db: &DatabaseConnection,
+    sid: &str,
+    status: &str,
+    error_code: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let Some(d) = delivery::Entity::find()
+        .filter(delivery::Column::ProviderId.eq(sid))
+        .filter(delivery::Column::Channel.eq("sms"))
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let now_ms = to_millis(now);
+    let detail = error_code.map(|code| format!("error {code}"));
+    let txn = begin_write(db).await?;
+    let new_status = match status {
+        "delivered" => Some(Status::Delivered),
+        "failed" | "undelivered" => Some(Status::Failed),
+        _ => None,
+    };
+    if let Some(new_status) = new_status {
+        let mut update = delivery::Entity::update_many()
+            .filter(delivery::Column::Id.eq(d.id))
+            .col_expr(delivery::Column::Status, Expr::value(new_status.as_str()))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms));
+        if new_status == Status::Failed {
+            update = update.col_expr(
+                delivery::Column::Reason,
+                Expr::value(format!(
+                    "the provider reported {status}{}",
+                    detail
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                )),
+            );
+        }
+        update.exec(&txn).await?;
+    }
+    record_event(&txn, d.id, status, now_ms, detail).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// What an inbound SMS did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    Stopped,
+    Restarted,
+    Ignored,
+}
+
+/// Handles an inbound SMS from `from`: a STOP word revokes SMS consent of every customer
+/// with that number and suppresses it; START lifts the STOP suppression (consent stays off
+/// until the customer gives it again).
+pub async fn sms_inbound(
+    db: &DatabaseConnection,
+    from: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Inbound> {
+    let word = body.trim().to_ascii_uppercase();
+    let Ok(number) = super::suppressions::normalise("sms", from) else {
+        return Ok(Inbound::Ignored);
+    };
+    if STOP_WORDS.contains(&word.as_str()) {
+        let txn = begin_write(db).await?;
+        let ids: Vec<i64> = customer::Entity::find()
+            .filter(customer::Column::Phone.eq(number.as_str()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        revoke_consent(&txn, "sms", &ids, "sms STOP", to_millis(now)).await?;
+        suppress(&txn, "sms", &number, "stop", ids.first().copied(), now).await?;
+        txn.commit().await?;
+        return Ok(Inbound::Stopped);
+    }
+    if START_WORDS.contains(&word.as_str()) {
+        entity::suppression::Entity::delete_many()
+            .filter(entity::suppression::Column::Channel.eq("sms"))
+            .filter(entity::suppression::Column::Address.eq(number.as_str()))
+            .filter(entity::suppression::Column::Reason.eq("stop"))
+            .exec(db)
+            .await?;
+        return Ok(Inbound::Restarted);
+    }
+    Ok(Inbound::Ignored)
+}
+
+async fn revoke_consent(
+    db: &impl sea_orm::ConnectionTrait,
+    channel: &str,
+    customer_ids: &[i64],
+    source: &str,
+    now_ms: i64,
+) -> AppResult<()> {
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let (flag, at, from) = if channel == "sms" {
+        (
+            customer::Column::SmsConsent,
+            customer::Column::SmsConsentAt,
+            customer::Column::SmsConsentSource,
+        )
+    } else {
+        (
+            customer::Column::EmailConsent,
+            customer::Column::EmailConsentAt,
+            customer::Column::EmailConsentSource,
+        )
+    };
+    customer::Entity::update_many()
+        .filter(customer::Column::Id.is_in(customer_ids.iter().copied()))
+        .col_expr(flag, Expr::value(false))
+        .col_expr(at, Expr::value(now_ms))
+        .col_expr(from, Expr::value(source))
+        .col_expr(customer::Column::UpdatedAt, Expr::value(now_ms))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn mark(
+    db: &impl sea_orm::ConnectionTrait,
+    id: i64,
+    column: delivery::Column,
+    at_ms: i64,
+) -> AppResult<()> {
+    delivery::Entity::update_many()
+        .filter(delivery::Column::Id.eq(id))
+        .col_expr(column, Expr::value(at_ms))
+        .exec(db)
+        .await?;
+    Ok(())
+}
