@@ -32,6 +32,11 @@ impl ManualClock {
     pub fn set(&self, at: DateTime<Utc>) {
         self.0.store(at.timestamp_millis(), Ordering::SeqCst);
     }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

@@ -1,9 +1,5 @@
-use crate::helpers::{spawn_app, user_errors};
+use crate::helpers::{ev, spawn_app, user_errors};
 use serde_json::{Value, json};
-
-fn ev(id: &str, customer: &str, at: &str, payload: Value) -> Value {
-    json!({ "eventId": id, "customerExternalId": customer, "occurredAt": at, "payload": payload })
-}
 
 #[tokio::test]
 async fn adding_gluten_free_bread_to_the_cart_puts_the_customer_in_the_allergy_role() {

@@ -1,13 +1,9 @@
 //! The campaign engine driven through `runCampaignTick` at chosen instants.
 
-use crate::helpers::{TestApp, error_code, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, error_code, ev, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 const RUNS: &str = "query($c: ID) { campaignRuns(campaignId: $c) { id customerId subject status stepId endReason log { stepId outcome detail deliveryId } } }";
-
-fn ev(id: &str, customer: &str, at: &str, payload: Value) -> Value {
-    json!({ "eventId": id, "customerExternalId": customer, "occurredAt": at, "payload": payload })
-}
 
 async fn template(app: &TestApp, name: &str, channel: &str) -> String {
     let input = if channel == "SMS" {

@@ -35,6 +35,11 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
+/// A storefront event as `recordEvents` takes it.
+pub fn ev(id: &str, customer: &str, at: &str, payload: Value) -> Value {
+    json!({ "eventId": id, "customerExternalId": customer, "occurredAt": at, "payload": payload })
+}
+
 /// The instant test clocks start at.
 pub fn test_start() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0).unwrap()

@@ -93,7 +93,8 @@ pub async fn claim_due(
         .into_iter()
         .map(|s| ((s.channel, s.address), s.reason))
         .collect();
-    let mut last_sent = last_marketing_sends(&txn, &customer_ids, now_ms, settings).await?;
+    let batch: Vec<i64> = due.iter().map(|d| d.id).collect();
+    let mut last_sent = last_marketing_sends(&txn, &customer_ids, &batch, now_ms, settings).await?;
 
     let mut claimed = Vec::new();
     for d in due {
@@ -276,10 +277,12 @@ fn quiet_until(quiet: QuietHours, tz: Tz, now_ms: i64) -> Option<i64> {
     }
 }
 
-/// The newest marketing send per (customer, channel) within the longest cap.
+/// The newest marketing send per (customer, channel) within the longest cap, not counting
+/// the deliveries being judged (a recovered lease holds its own earlier slot).
 async fn last_marketing_sends(
     db: &impl ConnectionTrait,
     customer_ids: &[i64],
+    judged: &[i64],
     now_ms: i64,
     settings: &DeliverySettings,
 ) -> AppResult<HashMap<(i64, String), i64>> {
@@ -299,6 +302,7 @@ async fn last_marketing_sends(
         .filter(delivery::Column::CustomerId.is_in(customer_ids.iter().copied()))
         .filter(delivery::Column::Purpose.eq(Purpose::Marketing.as_str()))
         .filter(delivery::Column::SentAt.gte(since))
+        .filter(delivery::Column::Id.is_not_in(judged.iter().copied()))
         .group_by(delivery::Column::CustomerId)
         .group_by(delivery::Column::Channel)
         .into_tuple()

@@ -99,16 +99,18 @@ pub async fn for_customer(
         .collect();
     let banner = banner_of(db, about).await?;
     let coupon = banner.as_ref().and_then(|b| b.coupon_code.clone());
-    Ok(Value::from_serialize(json!({
-        "customer": customer_json(customer, store_currency),
-        "order": order_json,
-        "cart": cart_json,
-        "products": products,
-        "recommended": recommended,
-        "banner": banner.as_ref().map(banner_json),
-        "coupon": coupon,
-        "links": links_json(links),
-    })))
+    Ok(with_links(
+        json!({
+            "customer": customer_json(customer, store_currency),
+            "order": order_json,
+            "cart": cart_json,
+            "products": products,
+            "recommended": recommended,
+            "banner": banner.as_ref().map(banner_json),
+            "coupon": coupon,
+        }),
+        links,
+    ))
 }
 
 /// Example variables, for test messages sent without a customer.
@@ -120,43 +122,55 @@ pub fn sample(links: &Links, store_currency: &str) -> Value {
         "price": format_amount(1999, store_currency),
         "currency": store_currency,
     });
-    Value::from_serialize(json!({
-        "customer": {
-            "external_id": "sample",
-            "email": "ada@example.com",
-            "phone": "+15550100",
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "name": "Ada Lovelace",
-            "birthday": "1815-12-10",
-            "locale": "en",
-            "time_zone": "Europe/London",
-            "customer_type": "person",
-            "wholesale": false,
-            "orders_count": 3,
-            "total_spent": format_amount(12_000, store_currency),
-            "registered_at": "2026-01-01T09:00:00Z",
-            "attributes": {},
-        },
-        "order": {
-            "external_id": "SAMPLE-1001",
-            "status": "paid",
-            "total": format_amount(3998, store_currency),
-            "currency": store_currency,
-            "payment_method": "card",
-            "placed_at": "2026-11-20T10:00:00Z",
-            "paid_at": "2026-11-20T10:01:00Z",
-            "planned_delivery_at": "2026-11-25T12:00:00Z",
-            "delivered_at": null,
-            "lines": [{ "product": product, "quantity": 2, "unit_price": format_amount(1999, store_currency) }],
-        },
-        "cart": null,
-        "products": [product],
-        "recommended": [product],
-        "banner": null,
-        "coupon": "SAMPLE10",
-        "links": links_json(links),
-    }))
+    with_links(
+        json!({
+            "customer": {
+                "external_id": "sample",
+                "email": "ada@example.com",
+                "phone": "+15550100",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "name": "Ada Lovelace",
+                "birthday": "1815-12-10",
+                "locale": "en",
+                "time_zone": "Europe/London",
+                "customer_type": "person",
+                "wholesale": false,
+                "orders_count": 3,
+                "total_spent": format_amount(12_000, store_currency),
+                "registered_at": "2026-01-01T09:00:00Z",
+                "attributes": {},
+            },
+            "order": {
+                "external_id": "SAMPLE-1001",
+                "status": "paid",
+                "total": format_amount(3998, store_currency),
+                "currency": store_currency,
+                "payment_method": "card",
+                "placed_at": "2026-11-20T10:00:00Z",
+                "paid_at": "2026-11-20T10:01:00Z",
+                "planned_delivery_at": "2026-11-25T12:00:00Z",
+                "delivered_at": null,
+                "lines": [{ "product": product, "quantity": 2, "unit_price": format_amount(1999, store_currency) }],
+            },
+            "cart": null,
+            "products": [product],
+            "recommended": [product],
+            "banner": null,
+            "coupon": "SAMPLE10",
+        }),
+        links,
+    )
+}
+
+/// `variables` with `links`, whose URLs are marked safe: HTML auto-escaping would turn their
+/// slashes into entities.
+fn with_links(variables: Json, links: &Links) -> Value {
+    let links = minijinja::context! {
+        unsubscribe => Value::from_safe_string(links.unsubscribe.clone()),
+        view_in_browser => Value::from_safe_string(links.view_in_browser.clone()),
+    };
+    minijinja::context! { links => links, ..Value::from_serialize(variables) }
 }
 
 fn customer_json(c: &customer::Model, store_currency: &str) -> Json {
@@ -216,13 +230,6 @@ fn banner_json(b: &banner::Model) -> Json {
         "coupon_code": b.coupon_code,
         "starts_at": instant(b.starts_at),
         "ends_at": b.ends_at.map(instant),
-    })
-}
-
-fn links_json(links: &Links) -> Json {
-    json!({
-        "unsubscribe": links.unsubscribe,
-        "view_in_browser": links.view_in_browser,
     })
 }
 

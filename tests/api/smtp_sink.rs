@@ -1,0 +1,138 @@
+//! A real SMTP server for the tests (and the delivery bench): it listens on a free local
+//! port, speaks enough SMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps
+//! every message it accepts.
+
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// One accepted message.
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    /// The envelope sender.
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent (headers and body), dot-unstuffed, CRLF line ends.
+    pub data: String,
+}
+
+impl ReceivedMail {
+    /// The value of the first header `name` (unfolded), if any.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(v) = value.as_mut() {
+                if line.starts_with([' ', '\t']) {
+                    v.push_str(line.trim_start());
+                    continue;
+                }
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':')
+                && n.eq_ignore_ascii_case(name)
+            {
+                value = Some(v.trim().to_owned());
+            }
+        }
+        value
+    }
+}
+
+/// The running server and what it received.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<ReceivedMail>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let port = listener.local_addr().expect("an address").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(session(socket, store.clone()));
+            }
+        });
+        Self { port, received }
+    }
+
+    /// `smtp://127.0.0.1:<port>` (plain SMTP, as to a local relay).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        self.received.lock().expect("not poisoned").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().expect("not poisoned").len()
+    }
+}
+
+async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    let reply = async |w: &mut tokio::net::tcp::OwnedWriteHalf, text: &str| {
+        w.write_all(text.as_bytes()).await.is_ok()
+    };
+    if !reply(&mut write, "220 sink ESMTP\r\n").await {
+        return;
+    }
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        let answer = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            "250-sink\r\n250 8BITMIME\r\n".to_owned()
+        } else if upper.starts_with("MAIL FROM:") {
+            from = command[10..].trim().to_owned();
+            to.clear();
+            "250 OK\r\n".to_owned()
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(command[8..].trim().to_owned());
+            "250 OK\r\n".to_owned()
+        } else if upper == "DATA" {
+            if !reply(&mut write, "354 go ahead\r\n").await {
+                return;
+            }
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                let unstuffed = line.strip_prefix('.').unwrap_or(&line);
+                data.push_str(unstuffed);
+            }
+            store.lock().expect("not poisoned").push(ReceivedMail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
+            "250 OK queued\r\n".to_owned()
+        } else if upper == "RSET" || upper == "NOOP" {
+            "250 OK\r\n".to_owned()
+        } else if upper == "QUIT" {
+            let _ = reply(&mut write, "221 bye\r\n").await;
+            return;
+        } else {
+            "502 not implemented\r\n".to_owned()
+        };
+        if !reply(&mut write, &answer).await {
+            return;
+        }
+    }
+}
