@@ -96,7 +96,15 @@ impl Mailer {
                 Ok(_) => SendOutcome::Sent {
                     provider_id: email.message_id.clone(),
                 },
-                Err(e) if e.is_permanent() => SendOutcome::Permanent(e.to_string()),
+                Err(e) if e.is_permanent() => {
+                    // 550, 551, 553: the mailbox does not exist or is not accepted.
+                    let mailbox = e.status().is_some_and(|c| c.to_string().starts_with("55"));
+                    if mailbox {
+                        SendOutcome::Rejected(e.to_string())
+                    } else {
+                        SendOutcome::Permanent(e.to_string())
+                    }
+                }
                 Err(e) if e.is_transient() => SendOutcome::Transient(e.to_string()),
                 // lettre does not say how far a timed-out exchange got: the message may
                 // have been accepted.

@@ -20,8 +20,11 @@ pub enum SendOutcome {
     Sent { provider_id: String },
     /// Worth trying again later (a full mailbox, 429, 5xx, a refused connection).
     Transient(String),
-    /// Trying again would fail the same way (a bad address, 4xx from the API).
+    /// Trying again would fail the same way (4xx from the API, a message that cannot be built).
     Permanent(String),
+    /// The recipient's address itself was refused for good (SMTP 55x, an SMS number the
+    /// provider knows to be invalid or unsubscribed): it is suppressed, like a bounce.
+    Rejected(String),
     /// The request may have gone out (a timeout while waiting for the answer): never re-sent
     /// automatically.
     Unknown(String),
@@ -34,6 +37,7 @@ impl SendOutcome {
             SendOutcome::Sent { .. } => "sent",
             SendOutcome::Transient(_) => "transient",
             SendOutcome::Permanent(_) => "permanent",
+            SendOutcome::Rejected(_) => "rejected",
             SendOutcome::Unknown(_) => "unknown",
         }
     }
@@ -42,7 +46,10 @@ impl SendOutcome {
     pub fn detail(&self) -> &str {
         match self {
             SendOutcome::Sent { provider_id } => provider_id,
-            SendOutcome::Transient(r) | SendOutcome::Permanent(r) | SendOutcome::Unknown(r) => r,
+            SendOutcome::Transient(r)
+            | SendOutcome::Permanent(r)
+            | SendOutcome::Rejected(r)
+            | SendOutcome::Unknown(r) => r,
         }
     }
 }

@@ -140,6 +140,11 @@ async fn classify(response: reqwest::Response) -> SendOutcome {
         };
     }
     let reason = format!("HTTP {}: {message}", status.as_u16());
+    // Twilio's codes for a number that is not one, cannot receive SMS, or replied STOP.
+    let code = body.get("code").and_then(serde_json::Value::as_i64);
+    if matches!(code, Some(21211 | 21614 | 21610)) {
+        return SendOutcome::Rejected(reason);
+    }
     if status.as_u16() == 429 || status.is_server_error() || status.as_u16() == 408 {
         SendOutcome::Transient(reason)
     } else {

@@ -672,3 +672,41 @@ async fn templates_are_checked_rendered_per_locale_and_sent_as_tests() {
         "test messages are not marketing"
     );
 }
+
+#[tokio::test]
+async fn a_mailbox_the_server_refuses_fails_and_is_suppressed_as_bounced() {
+    // Arrange
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    customer_and_action(
+        &app,
+        email_effect(),
+        json!({ "email": "bounce@example.com" }),
+    )
+    .await;
+
+    // Act
+    log_in(&app, "l1").await;
+    let failed = wait_for(&app, 0, "FAILED").await;
+
+    // Assert: not retried, and the address is on the suppression list.
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("address refused"),
+        "{failed}"
+    );
+    assert_eq!(failed["attempts"][0]["outcome"], "rejected");
+    let list = app
+        .admin_data(
+            "{ suppressions(channel: EMAIL) { edges { node { address reason } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        list["suppressions"]["edges"][0]["node"],
+        json!({ "address": "bounce@example.com", "reason": "bounced" })
+    );
+    assert_eq!(sink.count(), 0);
+}

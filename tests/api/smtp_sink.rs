@@ -1,6 +1,7 @@
 //! A real SMTP server for the tests (and the delivery bench): it listens on a free local
 //! port, speaks enough SMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps
-//! every message it accepts.
+//! every message it accepts. Recipients whose address starts with `bounce` are refused with
+//! 550, as by a server that has no such mailbox.
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -98,6 +99,9 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
             from = command[10..].trim().to_owned();
             to.clear();
             "250 OK\r\n".to_owned()
+        } else if upper.starts_with("RCPT TO:<BOUNCE") {
+            // Addresses starting with `bounce` do not exist here.
+            "550 5.1.1 no such user\r\n".to_owned()
         } else if upper.starts_with("RCPT TO:") {
             to.push(command[8..].trim().to_owned());
             "250 OK\r\n".to_owned()

@@ -8,6 +8,7 @@
 //! lease ran out and was taken over cannot overwrite the newer outcome.
 
 use super::claim::{Claimed, claim_due};
+use super::suppressions::suppress;
 use super::{Purpose, Status};
 use crate::clock::{SharedClock, to_millis};
 use crate::config::Settings;
@@ -275,6 +276,18 @@ impl Dispatcher {
                 SendOutcome::Sent { .. } => (Status::Sent, None, now_ms, true),
                 SendOutcome::Unknown(r) => (Status::Unknown, Some(r.clone()), now_ms, true),
                 SendOutcome::Permanent(r) => (Status::Failed, Some(r.clone()), now_ms, false),
+                SendOutcome::Rejected(r) => {
+                    if let Some(address) = &d.recipient {
+                        let at = crate::clock::from_millis(now_ms);
+                        suppress(&txn, &d.channel, address, "bounced", d.customer_id, at).await?;
+                    }
+                    (
+                        Status::Failed,
+                        Some(format!("address refused: {r}")),
+                        now_ms,
+                        false,
+                    )
+                }
                 SendOutcome::Transient(r) => match retry.next_delay(d.attempts) {
                     Some(wait) => (
                         Status::Queued,
