@@ -384,10 +384,10 @@ async fn transient_sms_failures_are_retried_with_backoff_until_sent() {
 
     // Act / Assert: each retry waits for its backoff on the injected clock.
     log_in(&app, "l1").await;
-    let first = wait_for(&app, 0, "QUEUED").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut first = first;
-    while first["attemptCount"] != 1 {
+    let mut first = wait_for(&app, 0, "QUEUED").await;
+    // Queued again after its first attempt (not still queued before it, nor sending).
+    while first["attemptCount"] != 1 || first["status"] != "QUEUED" {
         assert!(std::time::Instant::now() < deadline, "{first}");
         tokio::time::sleep(Duration::from_millis(20)).await;
         first = deliveries(&app).await[0].clone();
@@ -709,4 +709,91 @@ async fn a_mailbox_the_server_refuses_fails_and_is_suppressed_as_bounced() {
         json!({ "address": "bounce@example.com", "reason": "bounced" })
     );
     assert_eq!(sink.count(), 0);
+}
+
+/// Two processes on one database (PostgreSQL in CI): each claims with a lease, none sends a
+/// message the other took.
+#[tokio::test]
+async fn two_dispatchers_on_one_database_send_each_message_once() {
+    use nudge::clock::{ManualClock, SharedClock};
+    use nudge::db::raw_statement;
+    use sea_orm::ConnectionTrait;
+    use std::sync::Arc;
+
+    // Arrange: two servers sharing a database and an SMTP server.
+    let sink = SmtpSink::start().await;
+    let database = crate::helpers::TestDatabase::create().await;
+    for _ in 0..2 {
+        let mut settings = crate::helpers::test_settings(&database.url);
+        fast(&mut settings);
+        settings.delivery.email.smtp_url = Some(sink.url());
+        settings.delivery.batch = 20;
+        let clock: SharedClock = Arc::new(ManualClock::new(crate::helpers::test_start()));
+        let app = nudge::startup::Application::build(settings, clock)
+            .await
+            .expect("the application starts");
+        tokio::spawn(app.run_until_stopped());
+    }
+    let db = nudge::db::connect(&database.url, 2)
+        .await
+        .expect("connected");
+    let backend = db.get_database_backend();
+    let now = nudge::clock::to_millis(crate::helpers::test_start());
+    let json = if backend == sea_orm::DbBackend::Postgres {
+        "'{}'::json"
+    } else {
+        "'{}'"
+    };
+    let numbers = if backend == sea_orm::DbBackend::Postgres {
+        "SELECT generate_series(1, 300) AS i"
+    } else {
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) SELECT i FROM n"
+    };
+
+    // Act: 300 consenting customers, one queued email each.
+    for sql in [
+        format!(
+            "INSERT INTO customers (external_id, customer_type, wholesale, email, email_consent, \
+             sms_consent, orders_count, total_spent, attributes, created_at, updated_at) \
+             SELECT 'c' || i, 'person', false, 'c' || i || '@example.com', true, false, 0, 0, \
+             {json}, ?, ? FROM ({numbers}) s"
+        ),
+        "INSERT INTO deliveries (dedupe_key, channel, purpose, customer_id, subject, body_text, \
+         status, created_at, due_at) SELECT 'm' || id, 'email', 'marketing', id, 'Hi', \
+         'Hello {{ customer.email }}', 'queued', ?, ? FROM customers"
+            .to_owned(),
+    ] {
+        db.execute_raw(raw_statement(backend, &sql, vec![now.into(), now.into()]))
+            .await
+            .expect("inserted");
+    }
+
+    // Assert: every message sent once, each with one attempt.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sink.count() < 300 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sent {}",
+            sink.count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mails = sink.messages();
+    let mut recipients: Vec<&String> = mails.iter().flat_map(|m| &m.to).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!((mails.len(), recipients.len()), (300, 300));
+    let row = db
+        .query_one_raw(raw_statement(
+            backend,
+            "SELECT COUNT(*) AS n, MAX(attempts) AS most FROM deliveries WHERE status = 'sent'",
+            vec![],
+        ))
+        .await
+        .expect("query")
+        .expect("row");
+    let sent: i64 = row.try_get("", "n").expect("n");
+    let most: i32 = row.try_get("", "most").expect("most");
+    assert_eq!((sent, most), (300, 1));
 }
