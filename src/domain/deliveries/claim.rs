@@ -35,6 +35,14 @@ pub struct Claimed {
     pub address: String,
 }
 
+/// What one claim did: the deliveries to send now, and how many due ones it judged in all
+/// (sent, skipped or deferred).
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub claimed: Vec<Claimed>,
+    pub judged: usize,
+}
+
 /// What the checks decided for one delivery.
 #[derive(Debug)]
 enum Verdict {
@@ -51,8 +59,21 @@ pub async fn claim_due(
     store_zone: Tz,
     owner: &str,
     limit: usize,
-) -> AppResult<Vec<Claimed>> {
+) -> AppResult<Claim> {
     let now_ms = to_millis(now);
+    // Look before taking the write lock: an idle dispatcher must not hold up SQLite's writer.
+    let any_due = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
+        .filter(delivery::Column::DueAt.lte(now_ms))
+        .limit(1)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    if any_due.is_empty() {
+        return Ok(Claim::default());
+    }
     let txn = begin_write(db).await?;
     let due = delivery::Entity::find()
         .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
@@ -65,8 +86,9 @@ pub async fn claim_due(
         .await?;
     if due.is_empty() {
         txn.commit().await?;
-        return Ok(Vec::new());
+        return Ok(Claim::default());
     }
+    let judged = due.len();
     let mut customer_ids: Vec<i64> = due.iter().filter_map(|d| d.customer_id).collect();
     customer_ids.sort_unstable();
     customer_ids.dedup();
@@ -176,7 +198,7 @@ pub async fn claim_due(
         }
     }
     txn.commit().await?;
-    Ok(claimed)
+    Ok(Claim { claimed, judged })
 }
 
 /// The address a delivery goes to: its own recipient (staff, test), else the customer's.

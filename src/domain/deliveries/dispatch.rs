@@ -7,7 +7,7 @@
 //! result is recorded only while this process still holds the lease, so a dispatcher whose
 //! lease ran out and was taken over cannot overwrite the newer outcome.
 
-use super::claim::{Claimed, claim_due};
+use super::claim::{Claim, Claimed, claim_due};
 use super::suppressions::suppress;
 use super::{Purpose, Status};
 use crate::clock::{SharedClock, to_millis};
@@ -77,14 +77,14 @@ impl Dispatcher {
     pub async fn run(self) {
         let delivery = &self.settings.delivery;
         loop {
-            let claimed = match self.dispatch_once().await {
+            let judged = match self.dispatch_once().await {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "a dispatcher round failed");
                     0
                 }
             };
-            if claimed < delivery.batch {
+            if judged < delivery.batch {
                 tokio::select! {
                     () = self.senders.wake.notified() => {}
                     () = tokio::time::sleep(delivery.poll) => {}
@@ -94,10 +94,10 @@ impl Dispatcher {
     }
 
     /// One round: claims what is due now, sends it, records the outcomes. Returns how many
-    /// deliveries it claimed.
+    /// due deliveries it judged (sent, skipped or deferred); 0 when nothing was due.
     pub async fn dispatch_once(&self) -> AppResult<usize> {
         let settings = &self.settings.delivery;
-        let claimed = claim_due(
+        let Claim { claimed, judged } = claim_due(
             &self.db,
             self.clock.now(),
             settings,
@@ -106,9 +106,8 @@ impl Dispatcher {
             settings.batch,
         )
         .await?;
-        let count = claimed.len();
-        if count == 0 {
-            return Ok(0);
+        if claimed.is_empty() {
+            return Ok(judged);
         }
         let finished: Vec<Finished> = futures_util::stream::iter(claimed)
             .map(|c| self.send_one(c))
@@ -116,7 +115,7 @@ impl Dispatcher {
             .collect()
             .await;
         self.record(finished).await?;
-        Ok(count)
+        Ok(judged)
     }
 
     async fn send_one(&self, claimed: Claimed) -> Finished {
