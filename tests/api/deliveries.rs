@@ -177,6 +177,14 @@ async fn an_email_reaches_a_real_smtp_server_with_both_parts_and_one_click_unsub
         html.contains("<img src=\"https://nudge.example/t/o/"),
         "{html}"
     );
+    let pixel = html
+        .split("<img src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a pixel")
+        .replace("https://nudge.example", &app.address);
+    let image = app.client.get(&pixel).send().await.expect("pixel");
+    assert_eq!(image.headers()["content-type"], "image/gif");
     let click = html
         .split("href=\"")
         .nth(1)
@@ -249,7 +257,7 @@ async fn an_email_reaches_a_real_smtp_server_with_both_parts_and_one_click_unsub
         .iter()
         .filter_map(|e| e["kind"].as_str())
         .collect();
-    assert_eq!(kinds, vec!["clicked", "unsubscribed"]);
+    assert_eq!(kinds, vec!["opened", "clicked", "unsubscribed"]);
     assert!(!first["openedAt"].is_null() && !first["clickedAt"].is_null());
     log_in(&app, "l2").await;
     let skipped = wait_for(&app, 1, "SKIPPED").await;
