@@ -100,22 +100,26 @@ async fn deliveries(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// Waits (10 s at most) until delivery number `index` has `status`; returns it.
-async fn wait_for(app: &TestApp, index: usize, status: &str) -> Value {
+/// Waits (10 s at most) until the deliveries, oldest first, satisfy `done`; returns them.
+async fn wait_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let list = deliveries(app).await;
-        if let Some(d) = list.get(index)
-            && d["status"] == status
-        {
-            return d.clone();
+        if done(&list) {
+            return list;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "delivery {index} did not become {status}: {list:?}"
+            "the deliveries did not get there: {list:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until delivery number `index` has `status`; returns it.
+async fn wait_for(app: &TestApp, index: usize, status: &str) -> Value {
+    let list = wait_until(app, |l| l.get(index).is_some_and(|d| d["status"] == status)).await;
+    list[index].clone()
 }
 
 fn email_effect() -> Value {
@@ -392,14 +396,13 @@ async fn transient_sms_failures_are_retried_with_backoff_until_sent() {
 
     // Act / Assert: each retry waits for its backoff on the injected clock.
     log_in(&app, "l1").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut first = wait_for(&app, 0, "QUEUED").await;
     // Queued again after its first attempt (not still queued before it, nor sending).
-    while first["attemptCount"] != 1 || first["status"] != "QUEUED" {
-        assert!(std::time::Instant::now() < deadline, "{first}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        first = deliveries(&app).await[0].clone();
-    }
+    let first = wait_until(&app, |l| {
+        l.first()
+            .is_some_and(|d| d["attemptCount"] == 1 && d["status"] == "QUEUED")
+    })
+    .await[0]
+        .clone();
     assert_eq!(first["reason"], "attempt 1 failed: HTTP 500: oops");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -460,21 +463,12 @@ async fn a_timeout_is_unknown_and_never_resent_and_a_bad_request_fails_at_once()
     log_in(&app, "l1").await;
 
     // Assert
-    let list = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let list = deliveries(&app).await;
-            let done = list.len() == 2
-                && list
-                    .iter()
-                    .all(|d| d["status"] != "QUEUED" && d["status"] != "SENDING");
-            if done {
-                break list;
-            }
-            assert!(std::time::Instant::now() < deadline, "{list:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let list = wait_until(&app, |l| {
+        l.len() == 2
+            && l.iter()
+                .all(|d| d["status"] != "QUEUED" && d["status"] != "SENDING")
+    })
+    .await;
     let by_body = |body: &str| {
         list.iter()
             .find(|d| d["bodyText"] == body)
@@ -527,15 +521,15 @@ async fn consent_quiet_hours_and_the_frequency_cap_are_checked_at_send_time() {
 
     // Ann's mail waits for 08:00 in Auckland (19:00 UTC).
     log_in(&app, "l1").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let deferred = loop {
-        let d = deliveries(&app).await[1].clone();
-        if !d["trackingEvents"].as_array().is_none_or(|e| e.is_empty()) {
-            break d;
-        }
-        assert!(std::time::Instant::now() < deadline, "{d}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let deferred = wait_until(&app, |l| {
+        l.get(1).is_some_and(|d| {
+            d["trackingEvents"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        })
+    })
+    .await[1]
+        .clone();
     assert_eq!(deferred["status"], "QUEUED");
     assert_eq!(deferred["trackingEvents"][0]["kind"], "deferred");
     assert_eq!(deferred["attemptCount"], 0);
@@ -586,17 +580,12 @@ async fn a_lease_of_a_dead_process_is_recovered_and_the_message_sent() {
     .expect("updated");
 
     // Act / Assert: the running dispatcher takes it over.
-    let recovered = {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let d = deliveries(&app).await[0].clone();
-            if d["status"] == "SENT" && d["attemptCount"] == 2 {
-                break d;
-            }
-            assert!(std::time::Instant::now() < deadline, "{d}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    let recovered = wait_until(&app, |l| {
+        l.first()
+            .is_some_and(|d| d["status"] == "SENT" && d["attemptCount"] == 2)
+    })
+    .await[0]
+        .clone();
     assert_eq!(recovered["attempts"].as_array().map(Vec::len), Some(2));
     assert_eq!(
         sink.count(),

@@ -9,7 +9,7 @@
 //! the end of the recipient's quiet hours, or claimed: `sending`, with a lease, one more
 //! attempt, and the address it goes to.
 
-use super::{Purpose, Status};
+use super::{Purpose, Status, settle};
 use crate::clock::{from_millis, to_millis};
 use crate::config::{DeliverySettings, QuietHours};
 use crate::db::begin_write;
@@ -133,22 +133,8 @@ pub async fn claim_due(
         let update = delivery::Entity::update_many().filter(delivery::Column::Id.eq(d.id));
         match verdict {
             Verdict::Skip(reason) => {
-                update
-                    .col_expr(
-                        delivery::Column::Status,
-                        Expr::value(Status::Skipped.as_str()),
-                    )
-                    .col_expr(delivery::Column::Reason, Expr::value(reason))
-                    .col_expr(
-                        delivery::Column::LeaseOwner,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        delivery::Column::LeaseUntil,
-                        Expr::value(Option::<i64>::None),
-                    )
+                settle(update, Status::Skipped, Some(reason), now_ms)
                     .col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None))
-                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
                     .exec(&txn)
                     .await?;
             }

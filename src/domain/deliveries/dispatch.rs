@@ -9,7 +9,7 @@
 
 use super::claim::{Claim, Claimed, claim_due};
 use super::suppressions::suppress;
-use super::{Purpose, Status};
+use super::{Purpose, Status, settle};
 use crate::clock::{SharedClock, to_millis};
 use crate::config::Settings;
 use crate::db::begin_write;
@@ -306,23 +306,13 @@ impl Dispatcher {
                 SendOutcome::Sent { provider_id } => Some(provider_id.clone()),
                 _ => None,
             };
-            let mut update = delivery::Entity::update_many()
+            let fenced = delivery::Entity::update_many()
                 .filter(delivery::Column::Id.eq(d.id))
                 .filter(delivery::Column::Status.eq(Status::Sending.as_str()))
                 .filter(delivery::Column::LeaseOwner.eq(self.owner.as_str()))
-                .filter(delivery::Column::Attempts.eq(d.attempts))
-                .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
-                .col_expr(delivery::Column::Reason, Expr::value(reason))
-                .col_expr(delivery::Column::DueAt, Expr::value(due_at))
-                .col_expr(
-                    delivery::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    delivery::Column::LeaseUntil,
-                    Expr::value(Option::<i64>::None),
-                )
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms));
+                .filter(delivery::Column::Attempts.eq(d.attempts));
+            let mut update = settle(fenced, status, reason, now_ms)
+                .col_expr(delivery::Column::DueAt, Expr::value(due_at));
             if !keep_slot {
                 update =
                     update.col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None));

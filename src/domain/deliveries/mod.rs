@@ -19,6 +19,31 @@ pub mod tracking;
 
 pub use dispatch::{Dispatcher, Senders};
 
+use entity::delivery;
+use sea_orm::UpdateMany;
+use sea_orm::sea_query::Expr;
+
+/// Sets a delivery's new status and reason and gives its lease back.
+fn settle(
+    update: UpdateMany<delivery::Entity>,
+    status: Status,
+    reason: Option<String>,
+    now_ms: i64,
+) -> UpdateMany<delivery::Entity> {
+    update
+        .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+        .col_expr(delivery::Column::Reason, Expr::value(reason))
+        .col_expr(
+            delivery::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
+}
+
 /// Why a message is sent, which decides the checks it must pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
