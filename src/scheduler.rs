@@ -37,11 +37,15 @@ pub async fn run_tick(state: &AppState) {
     let settings = &state.settings;
     let config = RunnerConfig::from_settings(settings);
     match campaigns::tick(&state.db, &state.bus, state.clock.now(), &config).await {
-        Ok(report) if report.enrolled > 0 || report.advanced > 0 => tracing::info!(
-            campaign.enrolled = report.enrolled,
-            campaign.advanced = report.advanced,
-            "campaign tick"
-        ),
+        Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
+            tracing::info!(
+                campaign.enrolled = report.enrolled,
+                campaign.advanced = report.advanced,
+                "campaign tick"
+            );
+            // Advanced runs may have queued messages.
+            state.senders.wake.notify_one();
+        }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "campaign tick failed"),
     }

@@ -116,6 +116,7 @@ impl Application {
             state.clock.clone(),
             state.processor_wake.clone(),
             settings.clone(),
+            state.senders.wake.clone(),
         ));
         let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));

@@ -756,6 +756,7 @@ impl CampaignMutation {
         let report = campaigns::tick(&state.db, &state.bus, at, &config)
             .await
             .map_err(to_graphql)?;
+        state.senders.wake.notify_one();
         Ok(TickResult {
             at,
             enrolled: i64::try_from(report.enrolled).unwrap_or(i64::MAX),

@@ -794,3 +794,80 @@ async fn two_dispatchers_on_one_database_send_each_message_once() {
     let most: i32 = row.try_get("", "most").expect("most");
     assert_eq!((sent, most), (300, 1));
 }
+
+#[tokio::test]
+async fn a_campaign_message_is_rendered_with_the_order_of_its_run() {
+    // Arrange: one message per placed order, naming the order.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    app.create_products(&["p1"]).await;
+    app.create_customer(json!({ "externalId": "ann", "email": "ann@example.com",
+        "emailConsent": { "granted": true, "source": "checkout" } }))
+        .await;
+    let template = app
+        .admin_data(
+            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } userErrors { message } } }",
+            json!({ "input": { "name": "thanks", "channel": "EMAIL",
+                "subject": "Your order {{ order.external_id }}",
+                "bodyText": "{% for l in order.lines %}{{ l.quantity }} x {{ l.product.name }}{% endfor %}, {{ order.total }} {{ order.currency }}" } }),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    app.admin_data(
+        "mutation($input: CampaignInput!) { createCampaign(input: $input) { userErrors { message } } }",
+        json!({ "input": { "name": "thanks", "status": "ACTIVE", "anchor": { "orderPlaced": {} },
+            "steps": [{ "id": "thanks", "message": { "channel": "EMAIL", "templateId": template } }] } }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    let order = |id: &str, quantity: i32, total: &str| {
+        json!({ "orderPlaced": { "orderExternalId": id, "total": total, "currency": "USD",
+            "lines": [{ "productExternalId": "p1", "quantity": quantity, "unitPrice": "10.00" }] } })
+    };
+    app.record(
+        &storefront,
+        json!([
+            ev("o1", "ann", "2026-11-22T11:00:00Z", order("o1", 1, "10.00")),
+            ev("o2", "ann", "2026-11-22T11:30:00Z", order("o2", 3, "30.00")),
+        ]),
+    )
+    .await;
+    app.processed("o2").await;
+
+    // Act
+    app.admin_data(
+        "mutation { runCampaignTick(at: \"2026-11-22T12:00:00Z\") { advanced } }",
+        json!({}),
+    )
+    .await;
+    let list = wait_until(&app, |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "SENT")
+    })
+    .await;
+
+    // Assert: each run's message speaks of its own order.
+    let mut texts: Vec<(String, String)> = list
+        .iter()
+        .map(|d| {
+            (
+                d["subject"].as_str().unwrap_or_default().to_owned(),
+                d["bodyText"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        vec![
+            (
+                "Your order o1".to_owned(),
+                "1 x Product p1, 10.00 USD".to_owned()
+            ),
+            (
+                "Your order o2".to_owned(),
+                "3 x Product p1, 30.00 USD".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(sink.count(), 2);
+}

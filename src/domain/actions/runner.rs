@@ -16,6 +16,7 @@ pub async fn run(
     clock: crate::clock::SharedClock,
     wake: std::sync::Arc<tokio::sync::Notify>,
     settings: std::sync::Arc<crate::config::Settings>,
+    dispatcher: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let config = ProcessorConfig {
         store_currency: &settings.currency,
@@ -28,7 +29,11 @@ pub async fn run(
             loop {
                 match process_pending(&db, &bus, clock.now(), &config, 500).await {
                     Ok(0) => break,
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        // Effects may have queued messages: the dispatcher looks at once.
+                        dispatcher.notify_one();
+                        continue;
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "event processor failed");
                         break;
