@@ -52,7 +52,7 @@ async fn seed_customers(db: &DatabaseConnection, n: i64, now_ms: i64) {
         "INSERT INTO customers (external_id, customer_type, wholesale, email, phone, first_name, \
          email_consent, sms_consent, orders_count, total_spent, attributes, created_at, updated_at) \
          SELECT 'bench-' || i, 'person', false, 'c' || i || '@example.com', \
-         '+1415' || substr('000000' || i, -7, 7), 'Customer' || i, true, true, 0, 0, {json}, ?, ? \
+         '+1415' || (2000000 + i), 'Customer' || i, true, true, 0, 0, {json}, ?, ? \
          FROM ({}) s",
         numbers(db)
     );

@@ -19,7 +19,7 @@ use crate::error::AppResult;
 use chrono::{DateTime, Days, Timelike, Utc};
 use chrono_tz::Tz;
 use entity::{customer, delivery, delivery_event, suppression};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -118,6 +118,7 @@ pub async fn claim_due(
     let batch: Vec<i64> = due.iter().map(|d| d.id).collect();
     let mut last_sent = last_marketing_sends(&txn, &customer_ids, &batch, now_ms, settings).await?;
 
+    let lease_until = now_ms + settings.lease.as_millis() as i64;
     let mut claimed = Vec::new();
     for d in due {
         let customer = d.customer_id.and_then(|id| customers.get(&id));
@@ -152,25 +153,8 @@ pub async fn claim_due(
                 record_event(&txn, d.id, "deferred", now_ms, Some(reason)).await?;
             }
             Verdict::Claim(address) => {
-                let lease_until = now_ms + settings.lease.as_millis() as i64;
-                update
-                    .col_expr(
-                        delivery::Column::Status,
-                        Expr::value(Status::Sending.as_str()),
-                    )
-                    .col_expr(delivery::Column::DueAt, Expr::value(lease_until))
-                    .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
-                    .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
-                    .col_expr(delivery::Column::Attempts, Expr::value(d.attempts + 1))
-                    .col_expr(delivery::Column::Recipient, Expr::value(address.clone()))
-                    // Holds the frequency cap's slot while the message is in flight.
-                    .col_expr(delivery::Column::SentAt, Expr::value(now_ms))
-                    .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
-                    .exec(&txn)
-                    .await?;
                 let mut delivery = d;
                 delivery.attempts += 1;
-                delivery.recipient = Some(address.clone());
                 delivery.lease_owner = Some(owner.to_owned());
                 delivery.lease_until = Some(lease_until);
                 claimed.push(Claimed {
@@ -182,6 +166,27 @@ pub async fn claim_due(
                 });
             }
         }
+    }
+    if !claimed.is_empty() {
+        // One statement for the whole batch; the address is recorded with the outcome.
+        delivery::Entity::update_many()
+            .filter(delivery::Column::Id.is_in(claimed.iter().map(|c| c.delivery.id)))
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(Status::Sending.as_str()),
+            )
+            .col_expr(delivery::Column::DueAt, Expr::value(lease_until))
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
+            .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(
+                delivery::Column::Attempts,
+                Expr::col(delivery::Column::Attempts).add(1),
+            )
+            // Holds the frequency cap's slot while the message is in flight.
+            .col_expr(delivery::Column::SentAt, Expr::value(now_ms))
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
+            .exec(&txn)
+            .await?;
     }
     txn.commit().await?;
     Ok(Claim { claimed, judged })

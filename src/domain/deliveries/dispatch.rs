@@ -49,6 +49,7 @@ pub struct Dispatcher {
 /// How sending one claimed delivery went.
 struct Finished {
     delivery: delivery::Model,
+    address: String,
     started_ms: i64,
     finished_ms: i64,
     outcome: SendOutcome,
@@ -135,6 +136,7 @@ impl Dispatcher {
             "delivery attempt"
         );
         Finished {
+            address: claimed.address,
             delivery: claimed.delivery,
             started_ms,
             finished_ms: to_millis(self.clock.now()),
@@ -160,15 +162,20 @@ impl Dispatcher {
         let currency = &self.settings.currency;
         let ctx = match &c.customer {
             Some(customer) => {
-                let about = context::About {
-                    order_id: self
-                        .order_of_run(d.run_id)
+                let used = variant.used_variables();
+                let order_id = if used.contains("order") || used.contains("products") {
+                    self.order_of_run(d.run_id)
                         .await
-                        .map_err(|e| e.to_string())?,
+                        .map_err(|e| e.to_string())?
+                } else {
+                    None
+                };
+                let about = context::About {
+                    order_id,
                     run_id: d.run_id,
                     firing_id: d.firing_id,
                 };
-                context::for_customer(&self.db, customer, about, &links, currency)
+                context::for_customer(&self.db, customer, about, &links, currency, &used)
                     .await
                     .map_err(|e| e.to_string())?
             }
@@ -267,6 +274,7 @@ impl Dispatcher {
     /// Records every outcome of a round in one transaction.
     async fn record(&self, finished: Vec<Finished>) -> AppResult<()> {
         let retry = self.settings.delivery.retry;
+        let mut attempts = Vec::with_capacity(finished.len());
         let txn = begin_write(&self.db).await?;
         for f in finished {
             let d = &f.delivery;
@@ -276,10 +284,8 @@ impl Dispatcher {
                 SendOutcome::Unknown(r) => (Status::Unknown, Some(r.clone()), now_ms, true),
                 SendOutcome::Permanent(r) => (Status::Failed, Some(r.clone()), now_ms, false),
                 SendOutcome::Rejected(r) => {
-                    if let Some(address) = &d.recipient {
-                        let at = crate::clock::from_millis(now_ms);
-                        suppress(&txn, &d.channel, address, "bounced", d.customer_id, at).await?;
-                    }
+                    let at = crate::clock::from_millis(now_ms);
+                    suppress(&txn, &d.channel, &f.address, "bounced", d.customer_id, at).await?;
                     (
                         Status::Failed,
                         Some(format!("address refused: {r}")),
@@ -312,7 +318,8 @@ impl Dispatcher {
                 .filter(delivery::Column::LeaseOwner.eq(self.owner.as_str()))
                 .filter(delivery::Column::Attempts.eq(d.attempts));
             let mut update = settle(fenced, status, reason, now_ms)
-                .col_expr(delivery::Column::DueAt, Expr::value(due_at));
+                .col_expr(delivery::Column::DueAt, Expr::value(due_at))
+                .col_expr(delivery::Column::Recipient, Expr::value(f.address.clone()));
             if !keep_slot {
                 update =
                     update.col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None));
@@ -347,7 +354,7 @@ impl Dispatcher {
                     "the lease was lost before the outcome was recorded"
                 );
             }
-            delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
+            attempts.push(delivery_attempt::ActiveModel {
                 id: ActiveValue::NotSet,
                 delivery_id: ActiveValue::Set(d.id),
                 attempt: ActiveValue::Set(d.attempts),
@@ -359,10 +366,11 @@ impl Dispatcher {
                     other => Some(other.detail().to_owned()),
                 }),
                 provider_id: ActiveValue::Set(provider_id),
-            })
+            });
+        }
+        delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
-        }
         txn.commit().await?;
         Ok(())
     }

@@ -12,6 +12,7 @@ use entity::{banner, customer, order, product};
 use minijinja::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value as Json, json};
+use std::collections::HashSet;
 
 /// How many recommended products a template gets.
 const RECOMMENDED: u64 = 6;
@@ -32,15 +33,19 @@ pub struct Links {
     pub view_in_browser: String,
 }
 
-/// The variables for `customer`.
+/// The variables for `customer`. Only those in `used` (top-level names) are read from the
+/// database; the others are `none`.
 pub async fn for_customer(
     db: &impl ConnectionTrait,
     customer: &customer::Model,
     about: About,
     links: &Links,
     store_currency: &str,
+    used: &HashSet<String>,
 ) -> AppResult<Value> {
+    let uses = |name: &str| used.contains(name);
     let order = match about.order_id {
+        _ if !uses("order") && !uses("products") => None,
         Some(id) => order::Entity::find_by_id(id).one(db).await?,
         None => orders::recent_of_customer(db, customer.id, 1)
             .await?
@@ -69,7 +74,11 @@ pub async fn for_customer(
         }
         None => Json::Null,
     };
-    let cart = customers::cart(db, customer.id).await?;
+    let cart = if uses("cart") || uses("products") {
+        customers::cart(db, customer.id).await?
+    } else {
+        Vec::new()
+    };
     let cart_json = if cart.is_empty() {
         Json::Null
     } else {
@@ -92,12 +101,20 @@ pub async fn for_customer(
             "currency": store_currency,
         })
     };
-    let recommended: Vec<Json> = storefront::recommendations_for(db, customer.id, RECOMMENDED)
-        .await?
-        .iter()
-        .map(product_json)
-        .collect();
-    let banner = banner_of(db, about).await?;
+    let recommended: Vec<Json> = if uses("recommended") {
+        storefront::recommendations_for(db, customer.id, RECOMMENDED)
+            .await?
+            .iter()
+            .map(product_json)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let banner = if uses("banner") || uses("coupon") {
+        banner_of(db, about).await?
+    } else {
+        None
+    };
     let coupon = banner.as_ref().and_then(|b| b.coupon_code.clone());
     Ok(with_links(
         json!({

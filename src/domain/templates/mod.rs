@@ -67,6 +67,19 @@ pub struct Rendered {
 }
 
 impl Variant {
+    /// The top-level variables the variant's texts use.
+    pub fn used_variables(&self) -> std::collections::HashSet<String> {
+        render::used_variables(
+            [
+                (Part::Subject, &self.subject),
+                (Part::Html, &self.body_html),
+                (Part::Text, &self.body_text),
+            ]
+            .into_iter()
+            .filter_map(|(part, text)| Some((part, text.as_deref()?))),
+        )
+    }
+
     /// The variant's texts rendered with `context`; fails with the part and the reason.
     pub fn render(&self, context: &minijinja::Value) -> Result<Rendered, String> {
         let part = |part: Part, source: &Option<String>, label: &str| {
@@ -159,6 +172,7 @@ pub async fn preview(
         context::About::default(),
         &links,
         store_currency,
+        &variant.used_variables(),
     )
     .await?;
     variant

@@ -4,7 +4,7 @@
 //! HTML auto-escaping for HTML parts only.
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::LazyLock;
 
 /// The most instructions one render may run (loops included).
@@ -129,6 +129,18 @@ fn is_known(path: &str) -> bool {
         // `customer.attributes.size` and the like: the shop's own keys.
         Some(attribute) => attributes.is_empty() || attributes.contains(&attribute),
     }
+}
+
+/// The top-level variables the texts use (`order`, `cart` …), so that rendering loads only
+/// those. A text that does not compile uses nothing (its render fails anyway).
+pub fn used_variables<'a>(texts: impl IntoIterator<Item = (Part, &'a str)>) -> HashSet<String> {
+    let mut used = HashSet::new();
+    for (part, source) in texts {
+        if let Ok(template) = ENV.template_from_named_str(part.name(), source) {
+            used.extend(template.undeclared_variables(false));
+        }
+    }
+    used
 }
 
 /// Renders `source` with `context`; fails on a syntax error, an undefined variable or when
