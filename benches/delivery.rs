@@ -5,7 +5,8 @@
 //!     cargo bench --bench delivery                        # embedded SQLite (a temp file)
 //!     NUDGE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench cargo bench --bench delivery
 //!
-//! `NUDGE_BENCH_MESSAGES` changes the number per channel (default 10,000).
+//! `NUDGE_BENCH_MESSAGES` changes the number per channel (default 10,000); the server's
+//! `NUDGE_SMTP_POOL_SIZE`, `NUDGE_DELIVERY_CONCURRENCY` and `NUDGE_DELIVERY_BATCH` apply.
 
 #[path = "../tests/api/smtp_sink.rs"]
 #[allow(dead_code)]
@@ -135,7 +136,8 @@ fn main() {
             .mount(&api)
             .await;
 
-        let mut settings = Settings::from_lookup(|_| None).expect("settings");
+        // Other NUDGE_* variables (pool size, concurrency, batch) apply as in the server.
+        let mut settings = Settings::from_env().expect("settings");
         settings.database_url = url.clone();
         settings.delivery.email.smtp_url = Some(sink.url());
         settings.delivery.sms = Some(SmsSettings {

@@ -55,6 +55,8 @@ impl SmtpSink {
         let store = received.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                // Replies are small writes: do not let Nagle hold them back.
+                let _ = socket.set_nodelay(true);
                 tokio::spawn(session(socket, store.clone()));
             }
         });
@@ -75,13 +77,23 @@ impl SmtpSink {
     }
 }
 
+/// Acknowledges what arrived at once. lettre writes a message's body and its final `.` in
+/// two writes without TCP_NODELAY, so with the usual delayed ACK every message would wait
+/// about 40 ms for it (see README, "Benchmarks").
+fn ack_now(socket: &tokio::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
+}
+
 async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    let reply = async |w: &mut tokio::net::tcp::OwnedWriteHalf, text: &str| {
-        w.write_all(text.as_bytes()).await.is_ok()
+    let mut lines = BufReader::new(socket);
+    let reply = async |lines: &mut BufReader<tokio::net::TcpStream>, text: &str| {
+        let written = lines.get_mut().write_all(text.as_bytes()).await.is_ok();
+        // Sending makes the kernel delay ACKs again ("ping-pong" mode).
+        ack_now(lines.get_ref());
+        written
     };
-    if !reply(&mut write, "220 sink ESMTP\r\n").await {
+    if !reply(&mut lines, "220 sink ESMTP\r\n").await {
         return;
     }
     let (mut from, mut to) = (String::new(), Vec::new());
@@ -91,6 +103,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
             return;
         }
+        ack_now(lines.get_ref());
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let answer = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
@@ -106,7 +119,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
             to.push(command[8..].trim().to_owned());
             "250 OK\r\n".to_owned()
         } else if upper == "DATA" {
-            if !reply(&mut write, "354 go ahead\r\n").await {
+            if !reply(&mut lines, "354 go ahead\r\n").await {
                 return;
             }
             let mut data = String::new();
@@ -115,6 +128,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
                 if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
                     return;
                 }
+                ack_now(lines.get_ref());
                 if line == ".\r\n" || line == ".\n" {
                     break;
                 }
@@ -130,12 +144,12 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
         } else if upper == "RSET" || upper == "NOOP" {
             "250 OK\r\n".to_owned()
         } else if upper == "QUIT" {
-            let _ = reply(&mut write, "221 bye\r\n").await;
+            let _ = reply(&mut lines, "221 bye\r\n").await;
             return;
         } else {
             "502 not implemented\r\n".to_owned()
         };
-        if !reply(&mut write, &answer).await {
+        if !reply(&mut lines, &answer).await {
             return;
         }
     }
