@@ -69,11 +69,6 @@ impl Mailer {
         })
     }
 
-    /// Whether messages only go to the local recorder.
-    pub fn is_local(&self) -> bool {
-        matches!(self.transport, Transport::Local(_))
-    }
-
     /// The sender's domain, for message ids.
     pub fn from_domain(&self) -> &str {
         self.from.email.domain()

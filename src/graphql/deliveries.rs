@@ -8,6 +8,7 @@ use super::scalars::{id_arg, opt_id_arg};
 use super::state;
 use super::templates::Channel;
 use crate::clock::from_millis;
+use crate::domain::campaigns::Channel as DomainChannel;
 use crate::domain::deliveries::query::{self, DeliveryFilter as DomainFilter};
 use crate::domain::deliveries::{Status, suppressions, test_message};
 use async_graphql::connection::Connection;
@@ -63,18 +64,11 @@ impl From<Status> for DeliveryStatus {
 }
 
 fn channel_of(stored: &str) -> Channel {
-    if stored == "sms" {
-        Channel::Sms
-    } else {
-        Channel::Email
-    }
+    DomainChannel::from_stored(stored).into()
 }
 
 fn stored_channel(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Email => "email",
-        Channel::Sms => "sms",
-    }
+    DomainChannel::from(channel).as_str()
 }
 
 /// Which deliveries to list; every given field must match.

@@ -18,6 +18,15 @@ pub enum Channel {
     Sms,
 }
 
+impl From<DomainChannel> for Channel {
+    fn from(c: DomainChannel) -> Self {
+        match c {
+            DomainChannel::Email => Channel::Email,
+            DomainChannel::Sms => Channel::Sms,
+        }
+    }
+}
+
 impl From<Channel> for DomainChannel {
     fn from(c: Channel) -> Self {
         match c {
@@ -120,11 +129,7 @@ impl Template {
         &self.0.name
     }
     async fn channel(&self) -> Channel {
-        if self.0.channel == "sms" {
-            Channel::Sms
-        } else {
-            Channel::Email
-        }
+        DomainChannel::from_stored(&self.0.channel).into()
     }
     async fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()

@@ -3,13 +3,15 @@
 //! idempotent: membership changes are no-ops when nothing changes, banners and messages carry
 //! a unique key per (firing, effect).
 
+use crate::domain::deliveries::Purpose;
+use crate::domain::deliveries::outbox::{NewDelivery, enqueue};
 use crate::domain::membership::{self, ChangeSource};
 use crate::domain::templates::render::{self, Part};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppResult, ViolationCode};
 use crate::events::MembershipChange;
-use entity::{banner, customer, delivery};
+use entity::{banner, customer};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait};
 use serde::{Deserialize, Serialize};
@@ -314,7 +316,7 @@ pub async fn apply_effects(
 
 struct Message {
     channel: &'static str,
-    purpose: &'static str,
+    purpose: Purpose,
     recipient: Option<String>,
     subject: Option<String>,
     body_html: Option<String>,
@@ -339,7 +341,7 @@ fn message_of(
                 .ok_or("the customer has no email address")?;
             Ok(Message {
                 channel: "email",
-                purpose: "marketing",
+                purpose: Purpose::Marketing,
                 recipient: None,
                 subject: Some(subject.clone()),
                 body_html: Some(body_html.clone()),
@@ -353,7 +355,7 @@ fn message_of(
                 .ok_or("the customer has no phone number")?;
             Ok(Message {
                 channel: "sms",
-                purpose: "marketing",
+                purpose: Purpose::Marketing,
                 recipient: None,
                 subject: None,
                 body_html: None,
@@ -362,7 +364,7 @@ fn message_of(
         }
         Effect::NotifyStaff { subject, body_text } => Ok(Message {
             channel: "email",
-            purpose: "staff",
+            purpose: Purpose::Staff,
             recipient: Some(
                 staff_email
                     .ok_or("NUDGE_STAFF_EMAIL is not set")?
@@ -383,32 +385,21 @@ async fn queue(
     index: usize,
     message: Message,
 ) -> AppResult<()> {
-    delivery::Entity::insert(delivery::ActiveModel {
-        id: ActiveValue::NotSet,
-        dedupe_key: ActiveValue::Set(format!("{}:effect:{index}", scope.owner_key)),
-        channel: ActiveValue::Set(message.channel.to_owned()),
-        purpose: ActiveValue::Set(message.purpose.to_owned()),
-        customer_id: ActiveValue::Set(Some(scope.customer.id)),
-        recipient: ActiveValue::Set(message.recipient),
-        subject: ActiveValue::Set(message.subject),
-        body_html: ActiveValue::Set(message.body_html),
-        body_text: ActiveValue::Set(message.body_text),
-        status: ActiveValue::Set("queued".to_owned()),
-        action_id: ActiveValue::Set(scope.action_id),
-        firing_id: ActiveValue::Set(scope.firing_id),
-        created_at: ActiveValue::Set(scope.now_ms),
-        due_at: ActiveValue::Set(scope.now_ms),
-        campaign_id: ActiveValue::Set(scope.run.map(|(campaign, _)| campaign)),
-        run_id: ActiveValue::Set(scope.run.map(|(_, run)| run)),
-        template_id: ActiveValue::Set(None),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(delivery::Column::DedupeKey)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+    let new = NewDelivery {
+        dedupe_key: format!("{}:effect:{index}", scope.owner_key),
+        channel: message.channel.to_owned(),
+        purpose: message.purpose,
+        customer_id: Some(scope.customer.id),
+        recipient: message.recipient,
+        subject: message.subject,
+        body_html: message.body_html,
+        body_text: message.body_text,
+        action_id: scope.action_id,
+        firing_id: scope.firing_id,
+        campaign_id: scope.run.map(|(campaign, _)| campaign),
+        run_id: scope.run.map(|(_, run)| run),
+        template_id: None,
+    };
+    enqueue(txn, new, scope.now_ms).await?;
     Ok(())
 }

@@ -157,6 +157,15 @@ impl Channel {
             Channel::Sms => "sms",
         }
     }
+
+    /// The channel of a stored value (`sms`, else email).
+    pub fn from_stored(s: &str) -> Self {
+        if s == "sms" {
+            Channel::Sms
+        } else {
+            Channel::Email
+        }
+    }
 }
 
 /// One step of a campaign, with an id that stays the same when the campaign is edited.

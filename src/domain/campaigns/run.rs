@@ -11,12 +11,14 @@ use crate::db::begin_write;
 use crate::domain::actions::effects::{EffectScope, apply_effects};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
+use crate::domain::deliveries::Purpose;
+use crate::domain::deliveries::outbox::{self, NewDelivery, enqueue};
 use crate::domain::membership::{self, ChangeSource};
 use crate::error::AppResult;
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
-use entity::{campaign_run, campaign_run_step, customer, delivery, event, order, template};
-use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
+use entity::{campaign_run, campaign_run_step, customer, event, order, template};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -449,45 +451,25 @@ async fn queue_message(
 ) -> AppResult<Option<i64>> {
     let template = template::Entity::find_by_id(template_id).one(txn).await?;
     let key = format!("run:{}:step:{step_id}", run.id);
-    delivery::Entity::insert(delivery::ActiveModel {
-        id: ActiveValue::NotSet,
-        dedupe_key: ActiveValue::Set(key.clone()),
-        channel: ActiveValue::Set(
-            template
-                .as_ref()
-                .map_or_else(|| "email".to_owned(), |t| t.channel.clone()),
-        ),
-        purpose: ActiveValue::Set("marketing".to_owned()),
-        customer_id: ActiveValue::Set(Some(ctx.customer.id)),
-        recipient: ActiveValue::Set(None),
-        subject: ActiveValue::Set(template.as_ref().and_then(|t| t.subject.clone())),
-        body_html: ActiveValue::Set(template.as_ref().and_then(|t| t.body_html.clone())),
-        body_text: ActiveValue::Set(template.as_ref().and_then(|t| t.body_text.clone())),
-        status: ActiveValue::Set("queued".to_owned()),
-        action_id: ActiveValue::Set(None),
-        firing_id: ActiveValue::Set(None),
-        created_at: ActiveValue::Set(ctx.now_ms),
-        due_at: ActiveValue::Set(ctx.now_ms),
-        campaign_id: ActiveValue::Set(Some(ctx.campaign.model.id)),
-        run_id: ActiveValue::Set(Some(run.id)),
-        template_id: ActiveValue::Set(Some(template_id)),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(delivery::Column::DedupeKey)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    Ok(delivery::Entity::find()
-        .select_only()
-        .column(delivery::Column::Id)
-        .filter(delivery::Column::DedupeKey.eq(key))
-        .into_tuple::<i64>()
-        .all(txn)
-        .await?
-        .pop())
+    let new = NewDelivery {
+        dedupe_key: key.clone(),
+        channel: template
+            .as_ref()
+            .map_or_else(|| "email".to_owned(), |t| t.channel.clone()),
+        purpose: Purpose::Marketing,
+        customer_id: Some(ctx.customer.id),
+        recipient: None,
+        subject: template.as_ref().and_then(|t| t.subject.clone()),
+        body_html: template.as_ref().and_then(|t| t.body_html.clone()),
+        body_text: template.as_ref().and_then(|t| t.body_text.clone()),
+        action_id: None,
+        firing_id: None,
+        campaign_id: Some(ctx.campaign.model.id),
+        run_id: Some(run.id),
+        template_id: Some(template_id),
+    };
+    enqueue(txn, new, ctx.now_ms).await?;
+    outbox::id_of(txn, &key).await
 }
 
 async fn step_effects(

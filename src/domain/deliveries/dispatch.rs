@@ -152,6 +152,7 @@ impl Dispatcher {
         let public = &self.settings.delivery.public_url;
         let signer = &self.senders.signer;
         let variant = self.variant(c).await.map_err(|e| e.to_string())?;
+        let compiled = variant.compile()?;
         let links = context::Links {
             unsubscribe: format!(
                 "{public}/u/{}",
@@ -162,7 +163,7 @@ impl Dispatcher {
         let currency = &self.settings.currency;
         let ctx = match &c.customer {
             Some(customer) => {
-                let used = variant.used_variables();
+                let used = compiled.used_variables();
                 let order_id = if used.contains("order") || used.contains("products") {
                     self.order_of_run(d.run_id)
                         .await
@@ -181,7 +182,7 @@ impl Dispatcher {
             }
             None => context::sample(&links, currency),
         };
-        let mut rendered = variant.render(&ctx)?;
+        let mut rendered = compiled.render(&ctx)?;
         let mut targets = Vec::new();
         let tracked = Purpose::from_stored(&d.purpose).is_marketing();
         if let (Some(html), true) = (&rendered.body_html, tracked && d.channel == "email") {

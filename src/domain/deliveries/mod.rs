@@ -11,6 +11,7 @@
 
 pub mod claim;
 pub mod dispatch;
+pub mod outbox;
 pub mod query;
 pub mod secrets;
 pub mod suppressions;

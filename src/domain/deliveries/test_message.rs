@@ -2,8 +2,9 @@
 //! customer or with sample data. It goes through the outbox like any delivery, exempt from
 //! consent, quiet hours and caps, but not from the suppression list.
 
+use super::Purpose;
+use super::outbox::{NewDelivery, enqueue};
 use super::suppressions::normalise;
-use super::{Purpose, Status};
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::validate::Checker;
@@ -11,7 +12,7 @@ use crate::domain::{customers, templates};
 use crate::error::{AppResult, ViolationCode};
 use chrono::{DateTime, Utc};
 use entity::delivery;
-use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 /// Queues a test message of template `template_id` to `to` (an email address or an E.164
 /// number, as the template's channel needs), due now.
@@ -42,24 +43,28 @@ pub async fn queue_test(
         ));
     };
     let now_ms = to_millis(now);
-    let saved = delivery::ActiveModel {
-        id: ActiveValue::NotSet,
-        dedupe_key: ActiveValue::Set(format!("test:{now_ms}:{:016x}", rand::random::<u64>())),
-        channel: ActiveValue::Set(template.channel.clone()),
-        purpose: ActiveValue::Set(Purpose::Test.as_str().to_owned()),
-        customer_id: ActiveValue::Set(customer_id),
-        recipient: ActiveValue::Set(Some(address)),
-        subject: ActiveValue::Set(template.subject.clone()),
-        body_html: ActiveValue::Set(template.body_html.clone()),
-        body_text: ActiveValue::Set(template.body_text.clone()),
-        status: ActiveValue::Set(Status::Queued.as_str().to_owned()),
-        created_at: ActiveValue::Set(now_ms),
-        due_at: ActiveValue::Set(now_ms),
-        template_id: ActiveValue::Set(Some(template.id)),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    let key = format!("test:{now_ms}:{:016x}", rand::random::<u64>());
+    let new = NewDelivery {
+        dedupe_key: key.clone(),
+        channel: template.channel.clone(),
+        purpose: Purpose::Test,
+        customer_id,
+        recipient: Some(address),
+        subject: template.subject.clone(),
+        body_html: template.body_html.clone(),
+        body_text: template.body_text.clone(),
+        action_id: None,
+        firing_id: None,
+        campaign_id: None,
+        run_id: None,
+        template_id: Some(template.id),
+    };
+    enqueue(&txn, new, now_ms).await?;
+    let saved = delivery::Entity::find()
+        .filter(delivery::Column::DedupeKey.eq(key))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| crate::error::AppError::internal("a queued test message vanished"))?;
     txn.commit().await?;
     Ok(saved)
 }

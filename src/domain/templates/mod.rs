@@ -67,33 +67,61 @@ pub struct Rendered {
 }
 
 impl Variant {
-    /// The top-level variables the variant's texts use.
-    pub fn used_variables(&self) -> std::collections::HashSet<String> {
-        render::used_variables(
-            [
-                (Part::Subject, &self.subject),
-                (Part::Html, &self.body_html),
-                (Part::Text, &self.body_text),
-            ]
-            .into_iter()
-            .filter_map(|(part, text)| Some((part, text.as_deref()?))),
-        )
-    }
-
-    /// The variant's texts rendered with `context`; fails with the part and the reason.
-    pub fn render(&self, context: &minijinja::Value) -> Result<Rendered, String> {
-        let part = |part: Part, source: &Option<String>, label: &str| {
+    /// Compiles the variant's texts once for one message; fails with the part and the reason.
+    pub fn compile(&self) -> Result<CompiledVariant<'_>, String> {
+        fn part<'v>(
+            part: Part,
+            source: &'v Option<String>,
+            label: &str,
+        ) -> Result<Option<render::Compiled<'v>>, String> {
             source
                 .as_deref()
-                .map(|s| render::render(part, s, context).map_err(|e| format!("{label}: {e}")))
+                .map(|s| render::compile(part, s).map_err(|e| format!("{label}: {e}")))
+                .transpose()
+        }
+        Ok(CompiledVariant {
+            locale: self.locale.clone(),
+            subject: part(Part::Subject, &self.subject, "subject")?,
+            body_html: part(Part::Html, &self.body_html, "HTML part")?,
+            body_text: part(Part::Text, &self.body_text, "text part")?,
+        })
+    }
+}
+
+/// A variant's texts, compiled.
+pub struct CompiledVariant<'v> {
+    locale: Option<String>,
+    subject: Option<render::Compiled<'v>>,
+    body_html: Option<render::Compiled<'v>>,
+    body_text: Option<render::Compiled<'v>>,
+}
+
+impl CompiledVariant<'_> {
+    fn parts(&self) -> impl Iterator<Item = &render::Compiled<'_>> {
+        [&self.subject, &self.body_html, &self.body_text]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The top-level variables the texts use.
+    pub fn used_variables(&self) -> std::collections::HashSet<String> {
+        self.parts().flat_map(|p| p.variables()).collect()
+    }
+
+    /// The texts rendered with `context`; fails with the part and the reason.
+    pub fn render(&self, context: &minijinja::Value) -> Result<Rendered, String> {
+        let part = |compiled: &Option<render::Compiled<'_>>, label: &str| {
+            compiled
+                .as_ref()
+                .map(|c| c.render(context).map_err(|e| format!("{label}: {e}")))
                 .transpose()
         };
         Ok(Rendered {
             locale: self.locale.clone(),
-            subject: part(Part::Subject, &self.subject, "subject")?
+            subject: part(&self.subject, "subject")?
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")),
-            body_html: part(Part::Html, &self.body_html, "HTML part")?,
-            body_text: part(Part::Text, &self.body_text, "text part")?,
+            body_html: part(&self.body_html, "HTML part")?,
+            body_text: part(&self.body_text, "text part")?,
         })
     }
 }
@@ -166,18 +194,18 @@ pub async fn preview(
         unsubscribe: "#unsubscribe".into(),
         view_in_browser: "#view-in-browser".into(),
     };
+    let invalid = |reason| AppError::invalid(&["templateId"], ViolationCode::Invalid, reason);
+    let compiled = variant.compile().map_err(invalid)?;
     let ctx = context::for_customer(
         db,
         &customer,
         context::About::default(),
         &links,
         store_currency,
-        &variant.used_variables(),
+        &compiled.used_variables(),
     )
     .await?;
-    variant
-        .render(&ctx)
-        .map_err(|reason| AppError::invalid(&["templateId"], ViolationCode::Invalid, reason))
+    compiled.render(&ctx).map_err(invalid)
 }
 
 /// Every template, by name.

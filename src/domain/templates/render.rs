@@ -91,12 +91,34 @@ impl Part {
     }
 }
 
+/// A text compiled once: to learn which variables it uses, and to render it.
+pub struct Compiled<'s>(minijinja::Template<'s, 's>);
+
+/// Compiles `source`; fails on a syntax error.
+pub fn compile(part: Part, source: &str) -> Result<Compiled<'_>, String> {
+    ENV.template_from_named_str(part.name(), source)
+        .map(Compiled)
+        .map_err(|e| describe(&e))
+}
+
+impl Compiled<'_> {
+    /// The top-level variables the text uses (`order`, `cart` …), so that rendering loads
+    /// only those.
+    pub fn variables(&self) -> HashSet<String> {
+        self.0.undeclared_variables(false)
+    }
+
+    /// Renders with `context`; fails on an undefined variable or when the fuel runs out.
+    pub fn render(&self, context: &Value) -> Result<String, String> {
+        self.0.render(context).map_err(|e| describe(&e))
+    }
+}
+
 /// Why a template cannot be saved: a syntax error, or variables Nudge does not provide.
 pub fn check(part: Part, source: &str) -> Result<(), String> {
-    let template = ENV
-        .template_from_named_str(part.name(), source)
-        .map_err(|e| describe(&e))?;
+    let template = compile(part, source)?;
     let unknown: BTreeSet<String> = template
+        .0
         .undeclared_variables(true)
         .into_iter()
         .filter(|name| !is_known(name))
@@ -131,23 +153,10 @@ fn is_known(path: &str) -> bool {
     }
 }
 
-/// The top-level variables the texts use (`order`, `cart` …), so that rendering loads only
-/// those. A text that does not compile uses nothing (its render fails anyway).
-pub fn used_variables<'a>(texts: impl IntoIterator<Item = (Part, &'a str)>) -> HashSet<String> {
-    let mut used = HashSet::new();
-    for (part, source) in texts {
-        if let Ok(template) = ENV.template_from_named_str(part.name(), source) {
-            used.extend(template.undeclared_variables(false));
-        }
-    }
-    used
-}
-
 /// Renders `source` with `context`; fails on a syntax error, an undefined variable or when
 /// the fuel runs out.
 pub fn render(part: Part, source: &str, context: &Value) -> Result<String, String> {
-    ENV.render_named_str(part.name(), source, context)
-        .map_err(|e| describe(&e))
+    compile(part, source)?.render(context)
 }
 
 fn describe(error: &minijinja::Error) -> String {

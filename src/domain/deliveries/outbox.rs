@@ -1,0 +1,72 @@
+//! Putting messages in the outbox, once: a delivery's key (a firing's effect, a run's step)
+//! makes a second copy impossible, so a repeated tick or event queues nothing twice.
+
+use super::{Purpose, Status};
+use crate::error::AppResult;
+use entity::delivery;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+/// A message to queue. Texts are templates, rendered when sent.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub dedupe_key: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub purpose: Purpose,
+    pub customer_id: Option<i64>,
+    /// Set for staff and test messages; others go to the customer's address.
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body_html: Option<String>,
+    pub body_text: Option<String>,
+    pub action_id: Option<i64>,
+    pub firing_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub template_id: Option<i64>,
+}
+
+/// Queues `new`, due at `now_ms`, unless a delivery with its key exists already.
+pub async fn enqueue(db: &impl ConnectionTrait, new: NewDelivery, now_ms: i64) -> AppResult<()> {
+    delivery::Entity::insert(delivery::ActiveModel {
+        id: ActiveValue::NotSet,
+        dedupe_key: ActiveValue::Set(new.dedupe_key),
+        channel: ActiveValue::Set(new.channel),
+        purpose: ActiveValue::Set(new.purpose.as_str().to_owned()),
+        customer_id: ActiveValue::Set(new.customer_id),
+        recipient: ActiveValue::Set(new.recipient),
+        subject: ActiveValue::Set(new.subject),
+        body_html: ActiveValue::Set(new.body_html),
+        body_text: ActiveValue::Set(new.body_text),
+        status: ActiveValue::Set(Status::Queued.as_str().to_owned()),
+        action_id: ActiveValue::Set(new.action_id),
+        firing_id: ActiveValue::Set(new.firing_id),
+        created_at: ActiveValue::Set(now_ms),
+        due_at: ActiveValue::Set(now_ms),
+        campaign_id: ActiveValue::Set(new.campaign_id),
+        run_id: ActiveValue::Set(new.run_id),
+        template_id: ActiveValue::Set(new.template_id),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(delivery::Column::DedupeKey)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The id of the delivery with key `dedupe_key`, if there is one.
+pub async fn id_of(db: &impl ConnectionTrait, dedupe_key: &str) -> AppResult<Option<i64>> {
+    Ok(delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(delivery::Column::DedupeKey.eq(dedupe_key))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .pop())
+}
