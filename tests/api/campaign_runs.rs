@@ -338,6 +338,64 @@ async fn inactive_customers_are_enrolled_and_a_login_ends_their_run() {
 }
 
 #[tokio::test]
+async fn a_planner_that_waited_for_another_starts_where_that_one_stopped() {
+    // Arrange: a customer inactive for over a year, and another process's planner holding the
+    // planner's turn, having planned the campaign up to the tick's instant.
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let mail = template(&app, "miss-you", "EMAIL").await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([ev(
+            "a1",
+            "away",
+            "2025-10-01T10:00:00Z",
+            json!({ "loggedIn": true })
+        )]),
+    )
+    .await;
+    app.processed("a1").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "inactive": { "basis": "LAST_LOGIN", "days": 365 } },
+            "steps": [{ "id": "mail", "message": { "channel": "EMAIL", "templateId": mail } }]
+        }),
+    )
+    .await;
+    let db = nudge::db::connect(&app.database_url, 2)
+        .await
+        .expect("connected");
+    let other = nudge::db::begin_write(&db).await.expect("begun");
+    nudge::domain::campaigns::tick::take_planner_turn(&other)
+        .await
+        .expect("the turn is free");
+    let at = "2026-11-22T12:05:00Z";
+    let at_ms = chrono::DateTime::parse_from_rfc3339(at)
+        .expect("instant")
+        .timestamp_millis();
+    other
+        .execute_raw(nudge::db::raw_statement(
+            other.get_database_backend(),
+            "UPDATE campaigns SET planned_until = ?",
+            vec![at_ms.into()],
+        ))
+        .await
+        .expect("planned");
+
+    // Act: this server's tick waits for the turn, which the other planner gives back.
+    let (report, ()) = tokio::join!(tick(&app, at), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.commit().await.expect("committed");
+    });
+
+    // Assert: the window was planned by the other; nobody is enrolled a second time over.
+    assert_eq!(report["enrolled"], 0);
+    assert!(runs(&app, &campaign).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_message_due_outside_the_send_window_waits_for_the_next_allowed_local_time() {
     // Arrange: 22 November 2026 is a Sunday; the window is Monday to Friday, 9 to 17 UTC.
     let app = spawn_app().await;

@@ -40,7 +40,7 @@ pub async fn tick(
     if campaigns.is_empty() {
         return Ok(TickReport::default());
     }
-    let enrolled = plan(db, now, config.store_zone, &campaigns).await?;
+    let enrolled = plan(db, now, config.store_zone).await?;
     let advanced = advance_due_runs(db, bus, to_millis(now), &campaigns, config).await?;
     Ok(TickReport { enrolled, advanced })
 }
@@ -51,9 +51,21 @@ pub async fn plan(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     store_zone: chrono_tz::Tz,
-    campaigns: &[Campaign],
 ) -> AppResult<u64> {
     let txn = begin_write(db).await?;
+    take_planner_turn(&txn).await?;
+    // Read once the turn is ours: a planner that waited for another starts where that one
+    // stopped instead of enrolling the same window again.
+    let campaigns = active_campaigns(&txn).await?;
+    let enrolled = plan_due_runs(&txn, to_millis(now), store_zone, &campaigns).await?;
+    txn.commit().await?;
+    Ok(enrolled)
+}
+
+/// Makes the caller's write transaction the only planner until it ends: on PostgreSQL an
+/// advisory lock (other processes' planners wait for it); on SQLite the write transaction
+/// already excludes every other writer.
+pub async fn take_planner_turn(txn: &impl ConnectionTrait) -> AppResult<()> {
     if txn.get_database_backend() == DbBackend::Postgres {
         let (class, object) = PLANNER_LOCK;
         txn.execute_raw(Statement::from_string(
@@ -62,9 +74,7 @@ pub async fn plan(
         ))
         .await?;
     }
-    let enrolled = plan_due_runs(&txn, to_millis(now), store_zone, campaigns).await?;
-    txn.commit().await?;
-    Ok(enrolled)
+    Ok(())
 }
 
 /// The active campaigns, oldest first.
