@@ -40,6 +40,9 @@ pub struct ApiLimits {
 pub struct Settings {
     pub database_url: String,
     pub database_max_connections: u32,
+    /// Ingest writer tasks of each process on PostgreSQL (SQLite has one writer at a time, so
+    /// it always gets one).
+    pub ingest_writers: usize,
     pub listen: SocketAddr,
     pub http_workers: Option<usize>,
     pub default_timezone: Tz,
@@ -174,6 +177,7 @@ impl Settings {
         Ok(Settings {
             database_url,
             database_max_connections: parse(&get, "NUDGE_DATABASE_MAX_CONNECTIONS", 10)?,
+            ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
             default_timezone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,

@@ -85,9 +85,12 @@ impl Application {
         }
         let processor_wake = Arc::new(tokio::sync::Notify::new());
         let wake = processor_wake.clone();
-        let ingest = IngestQueue::start(db.clone(), settings.currency.clone(), move || {
-            wake.notify_one()
-        });
+        let ingest = IngestQueue::start(
+            db.clone(),
+            settings.currency.clone(),
+            settings.ingest_writers,
+            move || wake.notify_one(),
+        );
         let senders = build_senders(&settings, &db, &clock).await?;
         let state = AppState {
             db,

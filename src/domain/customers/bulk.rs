@@ -2,7 +2,7 @@
 //! write back the ones that changed, each in one statement per chunk rather than per row.
 
 use super::write::blank_customer;
-use crate::db::in_list;
+use crate::db::{PARAMETER_BYTES, in_list, json_bytes, statement_chunks};
 use crate::error::AppResult;
 use entity::customer;
 use sea_orm::sea_query::OnConflict;
@@ -12,22 +12,25 @@ use sea_orm::{
 };
 use std::collections::{BTreeMap, HashMap};
 
-/// External ids per lookup.
+/// External ids per lookup, at most (statements are also kept small: see
+/// `db::STATEMENT_BYTES`).
 const CHUNK: usize = 512;
-/// Rows per insert or update: small statements, for the reason given at the event insert
-/// (`ingest::record`); 300-row creations took ~60 ms on PostgreSQL over TCP.
-const ROWS_PER_WRITE: usize = 50;
+/// Rows per insert or update, at most.
+const ROWS_PER_WRITE: usize = 64;
 
 /// The customers with these external ids, creating a blank customer for each unknown one.
 /// On PostgreSQL the rows stay locked until the transaction ends, so concurrent writers of the
-/// same customer (other calls, other processes) take turns instead of overwriting each other;
-/// they are locked in id order, so two writers cannot wait for each other.
+/// same customer (other calls, writers, processes) take turns instead of overwriting each
+/// other; every writer locks and creates in external id order, so two cannot wait for each
+/// other.
 pub(crate) async fn load_or_create(
     txn: &impl ConnectionTrait,
     external_ids: &[String],
     now_ms: i64,
 ) -> AppResult<HashMap<String, customer::Model>> {
-    let mut found = load(txn, external_ids).await?;
+    let mut external_ids = external_ids.to_vec();
+    external_ids.sort_unstable();
+    let mut found = load(txn, &external_ids).await?;
     let missing: Vec<&String> = external_ids
         .iter()
         .filter(|id| !found.contains_key(*id))
@@ -35,7 +38,9 @@ pub(crate) async fn load_or_create(
     if missing.is_empty() {
         return Ok(found);
     }
-    for chunk in missing.chunks(ROWS_PER_WRITE) {
+    // A blank customer's row: its columns and its external id.
+    let blank_bytes = |id: &&String| blank_row_bytes() + id.len();
+    for chunk in statement_chunks(&missing, ROWS_PER_WRITE, false, blank_bytes) {
         let rows = chunk.iter().map(|external_id| {
             let mut model = blank_customer(now_ms);
             model.external_id = (*external_id).clone();
@@ -59,15 +64,17 @@ pub(crate) async fn load_or_create(
     Ok(found)
 }
 
+/// The customers with these external ids (sorted), locked in that order on PostgreSQL.
 async fn load(
     txn: &impl ConnectionTrait,
     external_ids: &[String],
 ) -> AppResult<HashMap<String, customer::Model>> {
     let mut found = HashMap::with_capacity(external_ids.len());
-    for chunk in external_ids.chunks(CHUNK) {
+    let id_bytes = |id: &String| id.len() + PARAMETER_BYTES;
+    for chunk in statement_chunks(external_ids, CHUNK, true, id_bytes) {
         let mut select = customer::Entity::find()
             .filter(customer::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
-            .order_by_asc(customer::Column::Id);
+            .order_by_asc(customer::Column::ExternalId);
         if txn.get_database_backend() == DbBackend::Postgres {
             select = select.lock_exclusive();
         }
@@ -76,6 +83,31 @@ async fn load(
         }
     }
     Ok(found)
+}
+
+/// A customer row without its texts and attributes: every column's parameter and number.
+fn blank_row_bytes() -> usize {
+    customer::Column::iter().count() * (PARAMETER_BYTES + 8)
+}
+
+/// What a customer's row takes as statement parameters.
+fn row_bytes(c: &customer::Model) -> usize {
+    let texts = [
+        Some(&c.external_id),
+        c.email.as_ref(),
+        c.phone.as_ref(),
+        c.first_name.as_ref(),
+        c.last_name.as_ref(),
+        c.time_zone.as_ref(),
+        c.locale.as_ref(),
+        Some(&c.customer_type),
+        c.affiliate_id.as_ref(),
+        c.email_consent_source.as_ref(),
+        c.sms_consent_source.as_ref(),
+    ];
+    blank_row_bytes()
+        + texts.iter().flatten().map(|t| t.len()).sum::<usize>()
+        + json_bytes(&c.attributes)
 }
 
 /// Writes the customers that changed since they were loaded (`before`, by external id). Rows
@@ -102,7 +134,7 @@ pub(crate) async fn save_changed(
         }
     }
     for (changed, customers) in by_change {
-        for chunk in customers.chunks(ROWS_PER_WRITE) {
+        for chunk in statement_chunks(&customers, ROWS_PER_WRITE, false, row_bytes) {
             let rows = chunk.iter().map(|c| {
                 let active: customer::ActiveModel = c.clone().into();
                 active.reset_all()

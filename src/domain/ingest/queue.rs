@@ -8,15 +8,20 @@
 //! once writing began, the group's work is rolled back and its calls are recorded again one by
 //! one, each in a savepoint of its own, so one bad call never fails the others.
 //!
-//! On PostgreSQL, several processes each run their own writer; the customer rows a group
-//! writes are locked for its transaction (see `customers::load_or_create`).
+//! On PostgreSQL a process runs several writers (`NUDGE_INGEST_WRITERS`), as several processes
+//! do, so one group's round trips overlap another's work: the customer rows a group writes are
+//! locked for its transaction, in one order (see `customers::load_or_create`), and a call that
+//! collides with another writer's copy of the same event id is recorded again once that one
+//! has committed (see [`write_group`]). On SQLite, where one transaction writes at a time, there
+//! is one writer.
 
 use super::check::CheckedBatch;
 use super::record::{CallResult, record_group, record_one};
 use crate::db::{WriteTxn, begin_write};
 use crate::error::{AppError, AppResult};
-use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, oneshot};
+use sea_orm::{DatabaseConnection, DbBackend};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How many events one group transaction takes at most.
 const GROUP_EVENTS: usize = 2000;
@@ -35,15 +40,29 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    /// Starts the writer task. `on_commit` runs after every committed group (it wakes the
-    /// event processor).
+    /// Starts `writers` writer tasks (one on SQLite). `on_commit` runs after every committed
+    /// group (it wakes the event processor).
     pub fn start(
         db: DatabaseConnection,
         store_currency: String,
+        writers: usize,
         on_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_groups(db, store_currency, receiver, on_commit));
+        let receiver = Arc::new(Mutex::new(receiver));
+        let on_commit: Arc<dyn Fn() + Send + Sync> = Arc::new(on_commit);
+        let writers = match db.get_database_backend() {
+            DbBackend::Sqlite => 1,
+            _ => writers.max(1),
+        };
+        for _ in 0..writers {
+            tokio::spawn(write_groups(
+                db.clone(),
+                store_currency.clone(),
+                receiver.clone(),
+                on_commit.clone(),
+            ));
+        }
         Self { sender }
     }
 
@@ -60,24 +79,15 @@ impl IngestQueue {
     }
 }
 
+/// One writer: takes what waits (while it holds the receiver, the other writers wait for their
+/// turn to take), records it, answers, and comes back for more.
 async fn write_groups(
     db: DatabaseConnection,
     store_currency: String,
-    mut receiver: mpsc::Receiver<Job>,
-    on_commit: impl Fn(),
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    on_commit: Arc<dyn Fn() + Send + Sync>,
 ) {
-    while let Some(first) = receiver.recv().await {
-        let mut events = first.batch.len();
-        let mut jobs = vec![first];
-        while events < GROUP_EVENTS {
-            match receiver.try_recv() {
-                Ok(job) => {
-                    events += job.batch.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(jobs) = take_group(&receiver).await {
         let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
         let answers = write_group(&db, &store_currency, &batches).await;
@@ -90,6 +100,24 @@ async fn write_groups(
             on_commit();
         }
     }
+}
+
+/// The calls waiting for a writer, up to [`GROUP_EVENTS`] events; `None` once the queue closed.
+async fn take_group(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut receiver = receiver.lock().await;
+    let first = receiver.recv().await?;
+    let mut events = first.batch.len();
+    let mut jobs = vec![first];
+    while events < GROUP_EVENTS {
+        match receiver.try_recv() {
+            Ok(job) => {
+                events += job.batch.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
 }
 
 /// Records the group in one transaction; one answer per batch.
@@ -111,7 +139,9 @@ async fn write_group(
     };
     match grouped {
         Ok(answers) => answers,
-        Err(e) if batches.len() == 1 => vec![Err(e)],
+        // A call refused while applied is refused alone; a database error (such as another
+        // writer's copy of one of its event ids, committed meanwhile) is worth one more try.
+        Err(e) if batches.len() == 1 && !matches!(e, AppError::Internal(_)) => vec![Err(e)],
         Err(_) => one_by_one(db, store_currency, batches).await,
     }
 }

@@ -6,7 +6,7 @@
 use super::apply::{self, Context};
 use super::check::{CheckedBatch, Prepared, check_batch, payload_field};
 use super::{EventInput, EventPayload};
-use crate::db::{begin_write, in_list};
+use crate::db::{PARAMETER_BYTES, begin_write, in_list, json_bytes, statement_chunks};
 use crate::domain::customers;
 use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
@@ -19,12 +19,12 @@ use sea_orm::{
 };
 use std::collections::{HashMap, HashSet};
 
-/// Ids per lookup.
+/// Ids per lookup, at most (statements are also kept small: see `db::STATEMENT_BYTES`).
 const CHUNK: usize = 512;
-/// Events per insert. Larger statements stall on PostgreSQL over TCP: sqlx 0.9.0 leaves
-/// Nagle's algorithm on (upstream issue #4335), and a big message then waits ~40 ms for a
-/// delayed acknowledgement. Measured: 100-row inserts took 45–55 ms each, 32-row ones < 15.
-const EVENTS_PER_INSERT: usize = 32;
+/// Events per insert, at most.
+const EVENTS_PER_INSERT: usize = 64;
+/// The columns of an event row.
+const EVENT_COLUMNS: usize = 10;
 
 /// The stored event for one input, and whether the input repeated an earlier one.
 #[derive(Clone, Debug)]
@@ -249,7 +249,14 @@ async fn insert_events(
     rows: Vec<event::Model>,
 ) -> AppResult<HashMap<String, event::Model>> {
     let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
-    for chunk in rows.chunks(EVENTS_PER_INSERT) {
+    let row_bytes = |row: &event::Model| {
+        EVENT_COLUMNS * (PARAMETER_BYTES + 8)
+            + row.event_id.len()
+            + row.kind.len()
+            + row.fingerprint.len()
+            + json_bytes(&row.payload)
+    };
+    for chunk in statement_chunks(&rows, EVENTS_PER_INSERT, false, row_bytes) {
         let mut insert = event::Entity::insert_many(chunk.iter().map(|row| {
             let mut active: event::ActiveModel = row.clone().into();
             active = active.reset_all();
@@ -283,7 +290,7 @@ async fn recorded_events(
     event_ids.sort_unstable();
     event_ids.dedup();
     let mut recorded = HashMap::new();
-    for chunk in event_ids.chunks(CHUNK) {
+    for chunk in statement_chunks(&event_ids, CHUNK, true, |id| id.len() + PARAMETER_BYTES) {
         for e in event::Entity::find()
             .filter(event::Column::EventId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
@@ -306,7 +313,7 @@ async fn find_products(
         .into_iter()
         .collect();
     let mut found = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(CHUNK) {
+    for chunk in statement_chunks(&wanted, CHUNK, true, |id| id.len() + PARAMETER_BYTES) {
         for p in product::Entity::find()
             .filter(product::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
