@@ -224,15 +224,21 @@ pub const STATEMENT_BYTES: usize = 12 * 1024;
 /// Bytes a parameter takes in a statement besides its value (length, format and type codes).
 pub const PARAMETER_BYTES: usize = 8;
 
-/// Splits `items` into runs of one statement each: at most `max_rows` items, whose parameters
-/// (`size` estimates an item's) stay within [`STATEMENT_BYTES`]. With `padded`, a run is
-/// measured as [`in_list`] pads it. An item larger than the budget gets a statement alone.
+/// Splits `items` into runs of one statement each: at most `max_rows` items and, on
+/// PostgreSQL (SQLite has no connection to stall), parameters within [`STATEMENT_BYTES`] by
+/// `size`, an estimate of an item's. With `padded`, a run is measured as [`in_list`] pads it.
+/// An item larger than the budget gets a statement alone.
 pub fn statement_chunks<T>(
+    backend: DbBackend,
     items: &[T],
     max_rows: usize,
     padded: bool,
     size: impl Fn(&T) -> usize,
 ) -> Vec<&[T]> {
+    let budget = match backend {
+        DbBackend::Postgres => STATEMENT_BYTES,
+        _ => usize::MAX,
+    };
     let mut chunks = Vec::new();
     let (mut start, mut total, mut largest) = (0, 0, 0);
     for (i, item) in items.iter().enumerate() {
@@ -244,7 +250,7 @@ pub fn statement_chunks<T>(
         } else {
             with_total
         };
-        if rows > 1 && (rows > max_rows || measured > STATEMENT_BYTES) {
+        if rows > 1 && (rows > max_rows || measured > budget) {
             chunks.push(&items[start..i]);
             (start, total, largest) = (i, bytes, bytes);
         } else {
@@ -334,19 +340,33 @@ mod tests {
     #[test]
     fn statements_are_cut_by_rows_and_by_bytes() {
         let lens = |chunks: Vec<&[usize]>| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
+        let size = |b: &usize| *b;
+        let pg = DbBackend::Postgres;
         let small = vec![10; 10];
-        assert_eq!(lens(statement_chunks(&small, 4, false, |b| *b)), [4, 4, 2]);
+        assert_eq!(
+            lens(statement_chunks(pg, &small, 4, false, size)),
+            [4, 4, 2]
+        );
         let big = vec![STATEMENT_BYTES / 3; 7];
-        assert_eq!(lens(statement_chunks(&big, 100, false, |b| *b)), [3, 3, 1]);
+        assert_eq!(
+            lens(statement_chunks(pg, &big, 100, false, size)),
+            [3, 3, 1]
+        );
         // Padded to a power of two, three items weigh as four.
         assert_eq!(
-            lens(statement_chunks(&big, 100, true, |b| *b)),
+            lens(statement_chunks(pg, &big, 100, true, size)),
             [2, 2, 2, 1]
         );
         // One item over the budget still gets its statement.
         let huge = vec![1, STATEMENT_BYTES * 2, 1];
-        assert_eq!(lens(statement_chunks(&huge, 100, false, |b| *b)), [1, 1, 1]);
-        assert!(statement_chunks(&Vec::<usize>::new(), 4, false, |b| *b).is_empty());
+        assert_eq!(
+            lens(statement_chunks(pg, &huge, 100, false, size)),
+            [1, 1, 1]
+        );
+        assert!(statement_chunks(pg, &Vec::<usize>::new(), 4, false, size).is_empty());
+        // SQLite counts rows only.
+        let lite = DbBackend::Sqlite;
+        assert_eq!(lens(statement_chunks(lite, &big, 4, false, size)), [4, 3]);
     }
 
     #[test]

@@ -40,7 +40,13 @@ pub(crate) async fn load_or_create(
     }
     // A blank customer's row: its columns and its external id.
     let blank_bytes = |id: &&String| blank_row_bytes() + id.len();
-    for chunk in statement_chunks(&missing, ROWS_PER_WRITE, false, blank_bytes) {
+    for chunk in statement_chunks(
+        txn.get_database_backend(),
+        &missing,
+        ROWS_PER_WRITE,
+        false,
+        blank_bytes,
+    ) {
         let rows = chunk.iter().map(|external_id| {
             let mut model = blank_customer(now_ms);
             model.external_id = (*external_id).clone();
@@ -71,7 +77,13 @@ async fn load(
 ) -> AppResult<HashMap<String, customer::Model>> {
     let mut found = HashMap::with_capacity(external_ids.len());
     let id_bytes = |id: &String| id.len() + PARAMETER_BYTES;
-    for chunk in statement_chunks(external_ids, CHUNK, true, id_bytes) {
+    for chunk in statement_chunks(
+        txn.get_database_backend(),
+        external_ids,
+        CHUNK,
+        true,
+        id_bytes,
+    ) {
         let mut select = customer::Entity::find()
             .filter(customer::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .order_by_asc(customer::Column::ExternalId);
@@ -134,7 +146,13 @@ pub(crate) async fn save_changed(
         }
     }
     for (changed, customers) in by_change {
-        for chunk in statement_chunks(&customers, ROWS_PER_WRITE, false, row_bytes) {
+        for chunk in statement_chunks(
+            txn.get_database_backend(),
+            &customers,
+            ROWS_PER_WRITE,
+            false,
+            row_bytes,
+        ) {
             let rows = chunk.iter().map(|c| {
                 let active: customer::ActiveModel = c.clone().into();
                 active.reset_all()

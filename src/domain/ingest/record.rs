@@ -256,7 +256,13 @@ async fn insert_events(
             + row.fingerprint.len()
             + json_bytes(&row.payload)
     };
-    for chunk in statement_chunks(&rows, EVENTS_PER_INSERT, false, row_bytes) {
+    for chunk in statement_chunks(
+        txn.get_database_backend(),
+        &rows,
+        EVENTS_PER_INSERT,
+        false,
+        row_bytes,
+    ) {
         let mut insert = event::Entity::insert_many(chunk.iter().map(|row| {
             let mut active: event::ActiveModel = row.clone().into();
             active = active.reset_all();
@@ -290,7 +296,9 @@ async fn recorded_events(
     event_ids.sort_unstable();
     event_ids.dedup();
     let mut recorded = HashMap::new();
-    for chunk in statement_chunks(&event_ids, CHUNK, true, |id| id.len() + PARAMETER_BYTES) {
+    for chunk in statement_chunks(txn.get_database_backend(), &event_ids, CHUNK, true, |id| {
+        id.len() + PARAMETER_BYTES
+    }) {
         for e in event::Entity::find()
             .filter(event::Column::EventId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
@@ -313,7 +321,9 @@ async fn find_products(
         .into_iter()
         .collect();
     let mut found = HashMap::with_capacity(wanted.len());
-    for chunk in statement_chunks(&wanted, CHUNK, true, |id| id.len() + PARAMETER_BYTES) {
+    for chunk in statement_chunks(txn.get_database_backend(), &wanted, CHUNK, true, |id| {
+        id.len() + PARAMETER_BYTES
+    }) {
         for p in product::Entity::find()
             .filter(product::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
