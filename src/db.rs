@@ -263,6 +263,12 @@ pub fn statement_chunks<T>(
     chunks
 }
 
+/// Text keys (event ids, external ids) for `IN (…)` lookups of at most `max` keys each, cut as
+/// [`statement_chunks`] cuts a padded list.
+pub fn key_lookup_chunks(backend: DbBackend, keys: &[String], max: usize) -> Vec<&[String]> {
+    statement_chunks(backend, keys, max, true, |key| key.len() + PARAMETER_BYTES)
+}
+
 /// How many bytes `value` takes as JSON text, without writing it anywhere.
 pub fn json_bytes(value: &serde_json::Value) -> usize {
     struct Count(usize);

@@ -2,7 +2,7 @@
 //! write back the ones that changed, each in one statement per chunk rather than per row.
 
 use super::write::blank_customer;
-use crate::db::{PARAMETER_BYTES, in_list, json_bytes, statement_chunks};
+use crate::db::{PARAMETER_BYTES, in_list, json_bytes, key_lookup_chunks, statement_chunks};
 use crate::error::AppResult;
 use entity::customer;
 use sea_orm::sea_query::OnConflict;
@@ -76,14 +76,7 @@ async fn load(
     external_ids: &[String],
 ) -> AppResult<HashMap<String, customer::Model>> {
     let mut found = HashMap::with_capacity(external_ids.len());
-    let id_bytes = |id: &String| id.len() + PARAMETER_BYTES;
-    for chunk in statement_chunks(
-        txn.get_database_backend(),
-        external_ids,
-        CHUNK,
-        true,
-        id_bytes,
-    ) {
+    for chunk in key_lookup_chunks(txn.get_database_backend(), external_ids, CHUNK) {
         let mut select = customer::Entity::find()
             .filter(customer::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .order_by_asc(customer::Column::ExternalId);

@@ -6,7 +6,9 @@
 use super::apply::{self, Context};
 use super::check::{CheckedBatch, Prepared, check_batch, payload_field};
 use super::{EventInput, EventPayload};
-use crate::db::{PARAMETER_BYTES, begin_write, in_list, json_bytes, statement_chunks};
+use crate::db::{
+    PARAMETER_BYTES, begin_write, in_list, json_bytes, key_lookup_chunks, statement_chunks,
+};
 use crate::domain::customers;
 use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
@@ -296,9 +298,7 @@ async fn recorded_events(
     event_ids.sort_unstable();
     event_ids.dedup();
     let mut recorded = HashMap::new();
-    for chunk in statement_chunks(txn.get_database_backend(), &event_ids, CHUNK, true, |id| {
-        id.len() + PARAMETER_BYTES
-    }) {
+    for chunk in key_lookup_chunks(txn.get_database_backend(), &event_ids, CHUNK) {
         for e in event::Entity::find()
             .filter(event::Column::EventId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
@@ -321,9 +321,7 @@ async fn find_products(
         .into_iter()
         .collect();
     let mut found = HashMap::with_capacity(wanted.len());
-    for chunk in statement_chunks(txn.get_database_backend(), &wanted, CHUNK, true, |id| {
-        id.len() + PARAMETER_BYTES
-    }) {
+    for chunk in key_lookup_chunks(txn.get_database_backend(), &wanted, CHUNK) {
         for p in product::Entity::find()
             .filter(product::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .all(txn)
