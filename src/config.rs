@@ -30,6 +30,10 @@ impl FromStr for LogFormat {
 #[derive(Clone, Debug)]
 pub struct ApiLimits {
     pub max_body_bytes: usize,
+    /// Deepest bracket nesting of a document or of its variables, checked before parsing.
+    pub max_nesting: usize,
+    /// Most operations in one batched POST.
+    pub max_batch: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
     pub introspection: bool,
@@ -187,6 +191,10 @@ impl Settings {
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
             limits: ApiLimits {
                 max_body_bytes: parse(&get, "NUDGE_MAX_BODY_BYTES", 1024 * 1024)?,
+                // Past ~128 serde_json refuses on its own, and past ~1,500 the parser's
+                // recursion overflows a worker's stack: the bound stays well below both.
+                max_nesting: parse::<usize>(&get, "NUDGE_MAX_NESTING", 64)?.clamp(8, 100),
+                max_batch: parse::<usize>(&get, "NUDGE_MAX_BATCH_OPERATIONS", 20)?.max(1),
                 max_depth: parse(&get, "NUDGE_MAX_QUERY_DEPTH", 12)?,
                 max_complexity: parse(&get, "NUDGE_MAX_QUERY_COMPLEXITY", 5000)?,
                 introspection: parse_bool(&get, "NUDGE_INTROSPECTION", true)?,

@@ -1,6 +1,8 @@
-//! Refuses requests that are too deep, too complex, introspective while introspection is off,
-//! or that mutate over GET — each with an `extensions.code`, before anything runs.
+//! Refuses requests that nest too deeply, are too deep or too complex, introspective while
+//! introspection is off, or that mutate over GET — each with an `extensions.code`, before
+//! anything runs. Nesting is measured on the text before the parser (which recurses) sees it.
 
+use super::nesting;
 use crate::config::ApiLimits;
 use crate::error::ErrorCode;
 use async_graphql::extensions::{
@@ -42,6 +44,23 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        let limit = self.0.max_nesting;
+        if nesting::graphql_depth(query, limit).is_err() {
+            return Err(refusal(
+                ErrorCode::LimitExceeded,
+                format!("the document nests brackets more than {limit} levels deep"),
+            ));
+        }
+        // Each variable is one level below the variables object.
+        if variables
+            .values()
+            .any(|value| nesting::value_depth(value, limit.saturating_sub(1)).is_err())
+        {
+            return Err(refusal(
+                ErrorCode::LimitExceeded,
+                format!("the variables nest more than {limit} levels deep"),
+            ));
+        }
         let document = next.run(ctx, query, variables).await?;
         if ctx.data_opt::<ArrivedOverGet>().is_some()
             && document

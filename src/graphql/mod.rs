@@ -17,6 +17,7 @@ pub mod limits;
 pub mod loaders;
 mod membership;
 mod money;
+pub mod nesting;
 mod orders;
 mod roles;
 mod scalars;

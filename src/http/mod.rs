@@ -9,6 +9,7 @@ use crate::error::{AppError, ErrorCode};
 use crate::graphql::AppSchema;
 use crate::graphql::limits::ArrivedOverGet;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::nesting;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -87,6 +88,15 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
+/// A request whose JSON nests deeper than the limit, refused before it is parsed.
+fn nesting_refused(limit: usize) -> HttpResponse {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::LimitExceeded,
+        &format!("the request nests more than {limit} levels deep"),
+    )
+}
+
 async fn execute(
     schema: &AppSchema,
     state: &AppState,
@@ -94,6 +104,19 @@ async fn execute(
     request: BatchRequest,
     over_get: bool,
 ) -> HttpResponse {
+    let max_batch = state.settings.limits.max_batch;
+    if let BatchRequest::Batch(operations) = &request
+        && operations.len() > max_batch
+    {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::LimitExceeded,
+            &format!(
+                "the batch holds {} operations; the limit is {max_batch}",
+                operations.len()
+            ),
+        );
+    }
     let mut request = request;
     for single in request.iter_mut() {
         if let Some(p) = principal.clone() {
@@ -133,6 +156,10 @@ async fn graphql_post(
         Ok(body) => body,
         Err(err) => return app_error_response(err),
     };
+    // The request object, the variables object, then each variable (two more in a batch).
+    if nesting::json_depth(&body, state.settings.limits.max_nesting + 3).is_err() {
+        return nesting_refused(state.settings.limits.max_nesting);
+    }
     let request: BatchRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -177,6 +204,16 @@ async fn graphql_get(
         Ok(p) => p,
         Err(err) => return app_error_response(err),
     };
+    let limit = state.settings.limits.max_nesting;
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    if pairs.iter().any(|(name, value)| {
+        matches!(name.as_str(), "variables" | "extensions")
+            && nesting::json_depth(value.as_bytes(), limit + 1).is_err()
+    }) {
+        return nesting_refused(limit);
+    }
     match async_graphql::http::parse_query_string(req.query_string()) {
         Ok(request) => {
             execute(

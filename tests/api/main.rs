@@ -13,6 +13,7 @@ mod deliveries;
 mod events;
 mod health;
 mod helpers;
+mod hostile;
 mod ingest_groups;
 mod limits;
 mod membership;
