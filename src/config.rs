@@ -34,6 +34,9 @@ pub struct ApiLimits {
     pub max_nesting: usize,
     /// Most operations in one batched POST.
     pub max_batch: usize,
+    /// Root fields of one request (a batch, a WebSocket connection) resolving at once, and
+    /// so about the most pooled connections one request holds.
+    pub request_connections: usize,
     pub max_depth: usize,
     pub max_complexity: usize,
     pub introspection: bool,
@@ -43,7 +46,11 @@ pub struct ApiLimits {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub database_url: String,
+    /// Connections of the pool that serves the API.
     pub database_max_connections: u32,
+    /// Connections of a second pool kept for background work (ingest writers, processor,
+    /// runner, dispatcher, ticks), so the API can never starve it.
+    pub database_background_connections: u32,
     /// Ingest writer tasks of each process on PostgreSQL (SQLite has one writer at a time, so
     /// it always gets one).
     pub ingest_writers: usize,
@@ -181,6 +188,11 @@ impl Settings {
         Ok(Settings {
             database_url,
             database_max_connections: parse(&get, "NUDGE_DATABASE_MAX_CONNECTIONS", 10)?,
+            database_background_connections: parse(
+                &get,
+                "NUDGE_DATABASE_BACKGROUND_CONNECTIONS",
+                6,
+            )?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
@@ -195,6 +207,7 @@ impl Settings {
                 // recursion overflows a worker's stack: the bound stays well below both.
                 max_nesting: parse::<usize>(&get, "NUDGE_MAX_NESTING", 64)?.clamp(8, 100),
                 max_batch: parse::<usize>(&get, "NUDGE_MAX_BATCH_OPERATIONS", 20)?.max(1),
+                request_connections: parse::<usize>(&get, "NUDGE_REQUEST_CONNECTIONS", 4)?.max(1),
                 max_depth: parse(&get, "NUDGE_MAX_QUERY_DEPTH", 12)?,
                 max_complexity: parse(&get, "NUDGE_MAX_QUERY_COMPLEXITY", 5000)?,
                 introspection: parse_bool(&get, "NUDGE_INTROSPECTION", true)?,

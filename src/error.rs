@@ -90,6 +90,8 @@ pub enum AppError {
     Unauthenticated(String),
     LimitExceeded(String),
     BadRequest(String),
+    /// The server is too busy for the request now (no database connection came in time).
+    Busy(String),
     /// Something broke that the client cannot fix. The cause is logged, never shown.
     Internal(Box<dyn std::error::Error + Send + Sync>),
 }
@@ -107,6 +109,7 @@ impl AppError {
             AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             AppError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             AppError::BadRequest(_) => ErrorCode::BadRequest,
+            AppError::Busy(_) => ErrorCode::RateLimited,
             AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -133,7 +136,8 @@ impl AppError {
             | AppError::Forbidden(m)
             | AppError::Unauthenticated(m)
             | AppError::LimitExceeded(m)
-            | AppError::BadRequest(m) => m.clone(),
+            | AppError::BadRequest(m)
+            | AppError::Busy(m) => m.clone(),
             AppError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -155,6 +159,13 @@ impl From<sea_orm::DbErr> for AppError {
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 AppError::Conflict("a record with the same unique value already exists".into())
+            }
+            _ if matches!(
+                err,
+                sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+            ) =>
+            {
+                AppError::Busy("the server is busy; try again shortly".into())
             }
             _ => AppError::Internal(Box::new(err)),
         }

@@ -36,7 +36,7 @@ pub async fn start(state: AppState) -> Result<Option<JobScheduler>, StartupError
 pub async fn run_tick(state: &AppState) {
     let settings = &state.settings;
     let config = RunnerConfig::from_settings(settings);
-    match campaigns::tick(&state.db, &state.bus, state.clock.now(), &config).await {
+    match campaigns::tick(&state.work_db, &state.bus, state.clock.now(), &config).await {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
             tracing::info!(
                 campaign.enrolled = report.enrolled,

@@ -68,6 +68,11 @@ impl Application {
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
         let bootstrap_key = prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?;
         let db = connect(&settings.database_url, settings.database_max_connections).await?;
+        let work_db = connect(
+            &settings.database_url,
+            settings.database_background_connections,
+        )
+        .await?;
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
@@ -79,14 +84,14 @@ impl Application {
         if bus.mode() == BusMode::Postgres {
             tokio::spawn(membership::relay_postgres_notifications(
                 settings.database_url.clone(),
-                db.clone(),
+                work_db.clone(),
                 bus.clone(),
             ));
         }
         let processor_wake = Arc::new(tokio::sync::Notify::new());
         let wake = processor_wake.clone();
         let ingest = IngestQueue::start(
-            db.clone(),
+            work_db.clone(),
             settings.currency.clone(),
             settings.ingest_writers,
             move || wake.notify_one(),
@@ -94,6 +99,7 @@ impl Application {
         let senders = build_senders(&settings, &db, &clock).await?;
         let state = AppState {
             db,
+            work_db,
             clock,
             bus,
             processor_wake,
@@ -105,7 +111,7 @@ impl Application {
         if settings.delivery.dispatch {
             tokio::spawn(
                 Dispatcher::new(
-                    state.db.clone(),
+                    state.work_db.clone(),
                     state.clock.clone(),
                     state.senders.clone(),
                     settings.clone(),
@@ -114,7 +120,7 @@ impl Application {
             );
         }
         tokio::spawn(runner::run(
-            state.db.clone(),
+            state.work_db.clone(),
             state.bus.clone(),
             state.clock.clone(),
             state.processor_wake.clone(),

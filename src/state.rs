@@ -12,7 +12,11 @@ use std::sync::Arc;
 /// Shared handles of a running Nudge: database pool, clock, event bus, senders and settings.
 #[derive(Clone)]
 pub struct AppState {
+    /// The pool that serves requests.
     pub db: DatabaseConnection,
+    /// The pool of background work (ingest writers, processor, runner, dispatcher, ticks):
+    /// however busy the API is, the engine keeps its connections.
+    pub work_db: DatabaseConnection,
     pub clock: SharedClock,
     pub bus: EventBus,
     /// Woken after events are recorded, so the processor handles them at once.

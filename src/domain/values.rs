@@ -11,6 +11,48 @@ pub type Refusal = (ViolationCode, String);
 /// The longest free text (names, labels) Nudge stores.
 pub const MAX_TEXT: usize = 255;
 
+/// How deeply custom attributes may nest (objects and lists).
+pub const MAX_ATTRIBUTE_DEPTH: usize = 16;
+/// The largest custom attributes object, as JSON.
+pub const MAX_ATTRIBUTE_BYTES: usize = 16 * 1024;
+
+/// Checks a customer's custom attributes: a JSON object, at most [`MAX_ATTRIBUTE_DEPTH`]
+/// levels deep and [`MAX_ATTRIBUTE_BYTES`] long, so that it is stored and read back alike on
+/// both databases.
+pub fn check_attributes(value: &serde_json::Value) -> Result<(), Refusal> {
+    if !value.is_object() {
+        return Err((ViolationCode::Invalid, "must be a JSON object".into()));
+    }
+    fn depth(value: &serde_json::Value, limit: usize) -> usize {
+        let children: Vec<&serde_json::Value> = match value {
+            serde_json::Value::Array(items) => items.iter().collect(),
+            serde_json::Value::Object(fields) => fields.values().collect(),
+            _ => return 0,
+        };
+        if limit == 0 {
+            return 1;
+        }
+        1 + children
+            .into_iter()
+            .map(|child| depth(child, limit - 1))
+            .max()
+            .unwrap_or(0)
+    }
+    if depth(value, MAX_ATTRIBUTE_DEPTH) > MAX_ATTRIBUTE_DEPTH {
+        return Err((
+            ViolationCode::OutOfRange,
+            format!("must nest at most {MAX_ATTRIBUTE_DEPTH} levels deep"),
+        ));
+    }
+    if value.to_string().len() > MAX_ATTRIBUTE_BYTES {
+        return Err((
+            ViolationCode::TooLong,
+            format!("must be at most {MAX_ATTRIBUTE_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(())
+}
+
 /// Trims `raw` and refuses it when empty or longer than `max` characters.
 pub fn required_text(raw: &str, max: usize) -> Result<String, Refusal> {
     let text = raw.trim();

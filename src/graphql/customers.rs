@@ -281,6 +281,21 @@ pub struct CustomerFilterInput {
     pub text: Option<String>,
 }
 
+/// What a text search adds to a query's complexity: it reads every customer, so a request
+/// can hold only a few of them (20 within the default limit of 5,000).
+pub const TEXT_SEARCH_COST: usize = 250;
+
+impl CustomerFilterInput {
+    /// The complexity the filter adds: [`TEXT_SEARCH_COST`] for a text search.
+    fn scan_cost(filter: &Option<CustomerFilterInput>) -> usize {
+        filter
+            .as_ref()
+            .and_then(|f| f.text.as_deref())
+            .filter(|t| !t.trim().is_empty())
+            .map_or(0, |_| TEXT_SEARCH_COST)
+    }
+}
+
 payload!(
     /// The result of creating or updating a customer.
     CustomerPayload, customer: Customer
@@ -298,7 +313,7 @@ impl CustomerQuery {
     /// Customers, oldest first. At most 100 per page.
     #[graphql(
         guard = "Require::READ",
-        complexity = "super::connection::cost(first, last, child_complexity)"
+        complexity = "super::connection::cost(first, last, child_complexity) + CustomerFilterInput::scan_cost(&filter)"
     )]
     async fn customers(
         &self,

@@ -4,6 +4,7 @@
 mod actions;
 mod api_keys;
 mod auth;
+pub mod budget;
 mod campaigns;
 mod catalog;
 mod conditions;
@@ -88,6 +89,7 @@ pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
     let mut builder = builder()
         .data(state)
         .extension(limits::Limits(limits.clone()))
+        .extension(budget::Budget)
         // Inside the limits: a document from the cache is checked like a freshly parsed one.
         .extension(documents::DocumentCache::default());
     if !limits.introspection {

@@ -7,6 +7,7 @@ mod tracking;
 use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::AppSchema;
+use crate::graphql::budget::RequestBudget;
 use crate::graphql::limits::ArrivedOverGet;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::nesting;
@@ -43,6 +44,7 @@ fn app_error_response(err: AppError) -> HttpResponse {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -118,7 +120,9 @@ async fn execute(
         );
     }
     let mut request = request;
+    let budget = RequestBudget::new(state.settings.limits.request_connections);
     for single in request.iter_mut() {
+        single.data.insert(budget.clone());
         if let Some(p) = principal.clone() {
             single.data.insert(p);
         }

@@ -11,6 +11,7 @@ mod cli;
 mod customers;
 mod deliveries;
 mod events;
+mod fairness;
 mod health;
 mod helpers;
 mod hostile;

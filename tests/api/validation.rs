@@ -158,3 +158,87 @@ async fn a_malformed_id_argument_is_a_bad_request() {
 
     assert_eq!(crate::helpers::error_code(&response), "BAD_REQUEST");
 }
+
+#[tokio::test]
+async fn a_text_filter_longer_than_the_limit_is_a_validation_error_not_internal() {
+    let app = spawn_app().await;
+    let long = "x".repeat(50_000);
+
+    let response = app
+        .admin(
+            "query($t: String) { customers(first: 1, filter: { text: $t }) { edges { node { id } } } }",
+            json!({ "t": long }),
+        )
+        .await;
+
+    assert_eq!(
+        crate::helpers::error_code(&response),
+        "VALIDATION",
+        "{}",
+        &response.to_string()[..300.min(response.to_string().len())]
+    );
+    assert_eq!(
+        response["errors"][0]["extensions"]["fields"],
+        json!(["filter.text"])
+    );
+}
+
+fn nested_object(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+#[tokio::test]
+async fn attributes_nested_too_deep_or_too_large_are_user_errors_on_the_way_in() {
+    let app = spawn_app().await;
+
+    let deep = refused(
+        &app,
+        json!({ "externalId": "x", "attributes": nested_object(40) }),
+    )
+    .await;
+    let large = refused(
+        &app,
+        json!({ "externalId": "x", "attributes": { "notes": "n".repeat(20_000) } }),
+    )
+    .await;
+    let fine = app
+        .create_customer(json!({ "externalId": "y", "attributes": nested_object(15) }))
+        .await;
+    let read = app
+        .admin_data(
+            "query($id: ID!) { customer(id: $id) { attributes } }",
+            json!({ "id": fine }),
+        )
+        .await;
+
+    assert_eq!(deep, vec![pair("input.attributes", "OUT_OF_RANGE")]);
+    assert_eq!(large, vec![pair("input.attributes", "TOO_LONG")]);
+    assert_eq!(read["customer"]["attributes"], nested_object(15));
+}
+
+#[tokio::test]
+async fn an_event_with_attributes_nested_too_deep_is_refused_with_its_path() {
+    let app = spawn_app().await;
+
+    let response = app
+        .admin(
+            "mutation($events: [EventInput!]!) { recordEvents(events: $events) { results { duplicate } userErrors { field code } } }",
+            json!({ "events": [crate::helpers::ev(
+                "e-1",
+                "c-1",
+                "2026-11-22T12:00:00Z",
+                json!({ "registered": { "attributes": nested_object(40) } }),
+            )] }),
+        )
+        .await;
+
+    assert_eq!(
+        user_errors(&response["data"]["recordEvents"]),
+        vec![pair(
+            "events.0.payload.registered.attributes",
+            "OUT_OF_RANGE"
+        )],
+        "{response}"
+    );
+    assert_eq!(app.customer_count().await, 0);
+}

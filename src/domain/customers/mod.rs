@@ -9,7 +9,8 @@ pub(crate) use write::apply;
 pub use write::{ConsentInput, CustomerInput, create, delete, update};
 
 use crate::domain::page::{Page, PageRequest, fetch_page};
-use crate::error::{AppError, AppResult};
+use crate::domain::validate::Checker;
+use crate::error::{AppError, AppResult, ViolationCode};
 use entity::{cart_line, customer, customer_role, customer_tag, product, tag};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -75,12 +76,42 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<customer::Mode
         .ok_or_else(|| AppError::NotFound(format!("customer {id} does not exist")))
 }
 
-/// One page of customers matching `filter`, oldest first.
+/// The longest text a customer filter takes: a search is a pattern over five columns of
+/// every customer, and SQLite refuses very long patterns.
+pub const MAX_FILTER_TEXT: usize = 100;
+
+impl CustomerFilter {
+    /// Refuses filter values longer than [`MAX_FILTER_TEXT`] (`VALIDATION`, with the field).
+    pub fn check(&self) -> AppResult<()> {
+        let mut checker = Checker::new();
+        for (field, value) in [
+            ("email", &self.email),
+            ("tag", &self.tag),
+            ("tagValue", &self.tag_value),
+            ("text", &self.text),
+        ] {
+            if let Some(value) = value
+                && value.chars().count() > MAX_FILTER_TEXT
+            {
+                checker.refuse_at(
+                    &["filter", field],
+                    ViolationCode::TooLong,
+                    format!("must be at most {MAX_FILTER_TEXT} characters"),
+                );
+            }
+        }
+        checker.finish()
+    }
+}
+
+/// One page of customers matching `filter`, oldest first. A filter value that is too long
+/// is `VALIDATION`.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &CustomerFilter,
     page: PageRequest,
 ) -> AppResult<Page<customer::Model>> {
+    filter.check()?;
     let mut condition = Condition::all();
     if let Some(email) = filter.email.as_deref() {
         condition = condition.add(customer::Column::Email.eq(email.trim().to_lowercase()));

@@ -6,7 +6,8 @@ use crate::db::begin_write;
 use crate::domain::records::delete_by_id;
 use crate::domain::validate::{Change, Checker};
 use crate::domain::values::{
-    EmailAddress, MAX_TEXT, PhoneNumber, TimeZoneName, optional_text, required_text,
+    EmailAddress, MAX_TEXT, PhoneNumber, TimeZoneName, check_attributes, optional_text,
+    required_text,
 };
 use crate::error::{AppResult, ViolationCode};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -234,16 +235,12 @@ pub(crate) async fn apply(
         .registered_at
         .map(|at| at.timestamp_millis())
         .apply(model.registered_at);
-    if let Some(attributes) = input.attributes {
-        if attributes.is_object() {
-            model.attributes = attributes;
-        } else {
-            checker.refuse(
-                "attributes",
-                ViolationCode::Invalid,
-                "must be a JSON object",
-            );
-        }
+    if let Some(attributes) = input.attributes
+        && checker
+            .check("attributes", check_attributes(&attributes))
+            .is_some()
+    {
+        model.attributes = attributes;
     }
     checker.finish()?;
     model.updated_at = now_ms;

@@ -4,7 +4,7 @@ use super::{CartLine, EventPayload, Profile};
 use crate::domain::customers::{self, ConsentInput, CustomerInput, CustomerType};
 use crate::domain::orders::{self, OrderInput, OrderLineInput, OrderStatus};
 use crate::domain::validate::{Change, Checker};
-use crate::domain::values::{MAX_TEXT, required_text};
+use crate::domain::values::{MAX_TEXT, check_attributes, required_text};
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use entity::{cart_line, customer, order};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -72,6 +72,11 @@ pub(super) fn validate_payload(payload: &EventPayload, c: &mut Checker) {
                 "orderExternalId",
                 required_text(order_external_id, MAX_TEXT),
             );
+        }
+        EventPayload::Registered(profile) | EventPayload::ProfileUpdated(profile) => {
+            if let Some(attributes) = &profile.attributes {
+                c.check("attributes", check_attributes(attributes));
+            }
         }
         _ => {}
     }
