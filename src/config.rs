@@ -34,6 +34,8 @@ pub struct ApiLimits {
     pub max_nesting: usize,
     /// Most operations in one batched POST.
     pub max_batch: usize,
+    /// How long a request's head, and then its whole body, may take to arrive.
+    pub body_timeout: Duration,
     /// Root fields of one request (a batch, a WebSocket connection) resolving at once, and
     /// so about the most pooled connections one request holds.
     pub request_connections: usize,
@@ -56,6 +58,8 @@ pub struct Settings {
     pub ingest_writers: usize,
     pub listen: SocketAddr,
     pub http_workers: Option<usize>,
+    /// Open HTTP connections one process serves at once; more wait to be accepted.
+    pub max_connections: usize,
     pub default_timezone: Tz,
     pub currency: String,
     /// Where `notifyStaff` effects send their email.
@@ -196,6 +200,7 @@ impl Settings {
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
+            max_connections: parse::<usize>(&get, "NUDGE_MAX_CONNECTIONS", 2_048)?.max(1),
             default_timezone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
             currency,
             staff_email,
@@ -207,6 +212,9 @@ impl Settings {
                 // recursion overflows a worker's stack: the bound stays well below both.
                 max_nesting: parse::<usize>(&get, "NUDGE_MAX_NESTING", 64)?.clamp(8, 100),
                 max_batch: parse::<usize>(&get, "NUDGE_MAX_BATCH_OPERATIONS", 20)?.max(1),
+                body_timeout: Duration::from_millis(
+                    parse::<u64>(&get, "NUDGE_REQUEST_TIMEOUT_MS", 5_000)?.max(1),
+                ),
                 request_connections: parse::<usize>(&get, "NUDGE_REQUEST_CONNECTIONS", 4)?.max(1),
                 max_depth: parse(&get, "NUDGE_MAX_QUERY_DEPTH", 12)?,
                 max_complexity: parse(&get, "NUDGE_MAX_QUERY_COMPLEXITY", 5000)?,

@@ -129,7 +129,7 @@ impl Application {
         ));
         let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
-        let server = serve(listener, state.clone(), schema, settings.http_workers)?;
+        let server = serve(listener, state.clone(), schema)?;
         Ok(Self {
             port,
             server,
@@ -171,24 +171,26 @@ pub async fn build_senders(
     })
 }
 
-fn serve(
-    listener: TcpListener,
-    state: AppState,
-    schema: AppSchema,
-    workers: Option<usize>,
-) -> std::io::Result<Server> {
+fn serve(listener: TcpListener, state: AppState, schema: AppSchema) -> std::io::Result<Server> {
+    let settings = state.settings.clone();
+    let workers = settings
+        .http_workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
     let state = web::Data::new(state);
     let schema = web::Data::new(schema);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(crate::http::bound_body_time))
             .wrap(tracing_actix_web::TracingLogger::default())
             .app_data(state.clone())
             .app_data(schema.clone())
             .configure(crate::http::routes)
     })
+    .workers(workers)
+    // actix counts connections per worker.
+    .max_connections(settings.max_connections.div_ceil(workers).max(1))
+    .client_request_timeout(settings.limits.body_timeout)
     .listen(listener)?;
-    if let Some(workers) = workers {
-        server = server.workers(workers.max(1));
-    }
     Ok(server.run())
 }

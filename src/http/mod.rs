@@ -2,7 +2,10 @@
 //! WebSocket subscriptions), `/healthz` and `/readyz`, and the links messages carry and the
 //! SMS provider calls (see [`tracking`]).
 
+mod deadline;
 mod tracking;
+
+pub use deadline::bound_body_time;
 
 use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};

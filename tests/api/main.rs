@@ -21,6 +21,7 @@ mod membership;
 mod pagination;
 mod roles;
 mod schema;
+mod slow_clients;
 mod smtp_sink;
 mod startup;
 mod tags;
