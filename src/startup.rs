@@ -127,6 +127,10 @@ impl Application {
             settings.clone(),
             state.senders.wake.clone(),
         ));
+        tokio::spawn(api_keys::watch_revocations(
+            state.work_db.clone(),
+            state.keys.clone(),
+        ));
         let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
         let server = serve(listener, state.clone(), schema)?;

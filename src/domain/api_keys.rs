@@ -12,12 +12,13 @@ use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 
 /// How often `last_used_at` is written for a busy key: at most once a minute.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -207,10 +208,21 @@ async fn authenticate_hash(
 /// database every time. An entry is trusted for [`KeyCache::TTL`]; refusals are never kept.
 /// A key revoked through this server is forgotten at once ([`KeyCache::forget`]); a key
 /// revoked by another process (another server, `nudge keys revoke`) is refused here within
-/// the TTL.
-#[derive(Clone, Default)]
+/// the TTL, and [`watch_revocations`] tells this process's open connections within
+/// [`REVOCATION_POLL`].
+#[derive(Clone)]
 pub struct KeyCache {
     entries: std::sync::Arc<std::sync::Mutex<HashMap<String, (Principal, Instant)>>>,
+    revoked: broadcast::Sender<i64>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            entries: std::sync::Arc::default(),
+            revoked: broadcast::channel(256).0,
+        }
+    }
 }
 
 impl KeyCache {
@@ -224,20 +236,37 @@ impl KeyCache {
         now: DateTime<Utc>,
         secret: &str,
     ) -> AppResult<Principal> {
-        let key_hash = hash(secret.trim());
-        if let Some(principal) = self.fresh(&key_hash) {
+        self.authenticate_hash(db, now, &hash(secret.trim())).await
+    }
+
+    /// Like [`KeyCache::authenticate`], with the key's hash ([`key_hash`]), for a connection
+    /// that checks its key again on every operation without keeping the secret.
+    pub async fn authenticate_hash(
+        &self,
+        db: &DatabaseConnection,
+        now: DateTime<Utc>,
+        key_hash: &str,
+    ) -> AppResult<Principal> {
+        if let Some(principal) = self.fresh(key_hash) {
             return Ok(principal);
         }
-        let principal = authenticate_hash(db, now, &key_hash).await?;
+        let principal = authenticate_hash(db, now, key_hash).await?;
         self.lock()
-            .insert(key_hash, (principal.clone(), Instant::now()));
+            .insert(key_hash.to_owned(), (principal.clone(), Instant::now()));
         Ok(principal)
     }
 
-    /// Stops trusting a key (after it was revoked).
+    /// Stops trusting a key (after it was revoked) and tells whoever holds it open.
     pub fn forget(&self, key_id: i64) {
         self.lock()
             .retain(|_, (principal, _)| principal.key_id != key_id);
+        // Nobody listening is fine: no connection holds the key.
+        let _ = self.revoked.send(key_id);
+    }
+
+    /// The ids of keys revoked from now on, as this process learns of them.
+    pub fn revocations(&self) -> broadcast::Receiver<i64> {
+        self.revoked.subscribe()
     }
 
     fn fresh(&self, key_hash: &str) -> Option<Principal> {
@@ -258,6 +287,53 @@ impl KeyCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// How often a process looks for keys revoked elsewhere.
+pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
+
+/// Runs for the life of the process: every [`REVOCATION_POLL`] reads which keys are revoked
+/// and [`KeyCache::forget`]s each newly revoked one, so that connections opened with it
+/// (WebSockets) close within a fraction of a second, whichever process revoked it. A failed
+/// read is logged and tried again at the next poll.
+pub async fn watch_revocations(db: DatabaseConnection, keys: KeyCache) {
+    let mut known: Option<HashSet<i64>> = None;
+    let mut ticker = tokio::time::interval(REVOCATION_POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let revoked = match revoked_ids(&db).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read revoked API keys");
+                continue;
+            }
+        };
+        if let Some(known) = &known {
+            for id in revoked.difference(known) {
+                tracing::info!(key.id = id, "an API key was revoked");
+                keys.forget(*id);
+            }
+        }
+        known = Some(revoked);
+    }
+}
+
+async fn revoked_ids(db: &DatabaseConnection) -> AppResult<HashSet<i64>> {
+    Ok(api_key::Entity::find()
+        .select_only()
+        .column(api_key::Column::Id)
+        .filter(api_key::Column::RevokedAt.is_not_null())
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// The hash a key is stored and cached under.
+pub fn key_hash(secret: &str) -> String {
+    hash(secret.trim())
 }
 
 /// Checks a scope name typed by a person (CLI, API).

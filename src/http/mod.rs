@@ -3,6 +3,7 @@
 //! SMS provider calls (see [`tracking`]).
 
 mod deadline;
+mod socket;
 mod tracking;
 
 pub use deadline::bound_body_time;
@@ -17,9 +18,8 @@ use crate::graphql::nesting;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::BatchRequest;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, Data};
-use async_graphql_actix_web::GraphQLSubscription;
 use futures_util::StreamExt;
 use sea_orm::ConnectionTrait;
 
@@ -190,12 +190,19 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if upgrade {
-        return subscribe(
+        return socket::subscribe(
             schema.get_ref().clone(),
             state.get_ref().clone(),
             &req,
             payload,
-        );
+        )
+        .unwrap_or_else(|_| {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "a WebSocket needs Sec-WebSocket-Protocol: graphql-transport-ws",
+            )
+        });
     }
     if req.query_string().is_empty() {
         let page = GraphiQLSource::build()
@@ -236,59 +243,6 @@ async fn graphql_get(
             "the query string is not a GraphQL request: {e}"
         ))),
     }
-}
-
-/// A graphql-transport-ws connection. The key comes in the `connection_init` payload as
-/// `{"Authorization": "Bearer <key>"}` (or `{"apiKey": "<key>"}`), since browsers cannot set
-/// headers on WebSockets.
-fn subscribe(
-    schema: AppSchema,
-    state: AppState,
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let on_init = move |init: serde_json::Value| async move {
-        let secret = key_from_init(&init).ok_or_else(|| {
-            crate::graphql::coded(
-                ErrorCode::Unauthenticated,
-                "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
-            )
-        })?;
-        let principal = state
-            .keys
-            .authenticate(&state.db, state.clock.now(), &secret)
-            .await
-            .map_err(|e| crate::graphql::coded(e.code(), e.public_message()))?;
-        let mut data = Data::default();
-        data.insert(principal);
-        data.insert(Loaders::new(&state.db));
-        Ok(data)
-    };
-    GraphQLSubscription::new(schema)
-        .on_connection_init(on_init)
-        .start(req, payload)
-        .unwrap_or_else(|_| {
-            error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                "a WebSocket needs Sec-WebSocket-Protocol: graphql-transport-ws",
-            )
-        })
-}
-
-fn key_from_init(init: &serde_json::Value) -> Option<String> {
-    let object = init.as_object()?;
-    object.iter().find_map(|(name, value)| {
-        let value = value.as_str()?;
-        match name.to_ascii_lowercase().as_str() {
-            "authorization" => value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .map(str::to_owned),
-            "apikey" => Some(value.to_owned()),
-            _ => None,
-        }
-    })
 }
 
 async fn healthz() -> HttpResponse {

@@ -23,6 +23,7 @@ mod roles;
 mod schema;
 mod slow_clients;
 mod smtp_sink;
+mod socket_keys;
 mod startup;
 mod tags;
 mod validation;

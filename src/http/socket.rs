@@ -1,0 +1,278 @@
+//! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The key comes
+//! in the `connection_init` payload, since browsers cannot set headers on WebSockets. The
+//! connection keeps only the key's hash: every operation checks the key again (through the
+//! same one-second cache as HTTP), and a revoked key's connections are closed with 4403 as
+//! soon as this process learns of the revocation (at once where it was revoked, within
+//! [`REVOCATION_POLL`](crate::domain::api_keys::REVOCATION_POLL) elsewhere).
+
+use crate::domain::api_keys::{KeyCache, key_hash};
+use crate::error::ErrorCode;
+use crate::graphql::AppSchema;
+use crate::graphql::budget::RequestBudget;
+use crate::graphql::loaders::Loaders;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The close code of a connection whose key is no longer valid.
+const KEY_REVOKED: u16 = 4403;
+/// How often the server pings, and how long a silent client is kept.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The key a connection was opened with, known once `connection_init` succeeded.
+#[derive(Clone)]
+struct Identity {
+    key_id: i64,
+    key_hash: String,
+}
+
+/// Upgrades the request and serves the connection until either side closes it.
+pub fn subscribe(
+    schema: AppSchema,
+    state: AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let protocol = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|offered| {
+            offered
+                .split(',')
+                .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+        })
+        .ok_or_else(|| actix_web::error::ErrorBadRequest("no supported subprotocol"))?;
+    let (response, session, messages) =
+        actix_ws::handle_with_protocols(req, payload, &ALL_WEBSOCKET_PROTOCOLS)?;
+    let messages = messages
+        .max_frame_size(state.settings.limits.max_body_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(state.settings.limits.max_body_bytes);
+    actix_web::rt::spawn(serve(schema, state, protocol, session, messages));
+    Ok(response)
+}
+
+async fn serve(
+    schema: AppSchema,
+    state: AppState,
+    protocol: WebSocketProtocols,
+    mut session: Session,
+    mut messages: actix_ws::AggregatedMessageStream,
+) {
+    let identity: Arc<OnceLock<Identity>> = Arc::default();
+    let executor = CheckedExecutor {
+        schema,
+        state: state.clone(),
+        identity: identity.clone(),
+    };
+    let (to_graphql, mut received) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let from_client = Box::pin(async_stream::stream! {
+        while let Some(message) = received.recv().await {
+            yield message;
+        }
+    });
+    let on_init = {
+        let (state, identity) = (state.clone(), identity.clone());
+        move |init: serde_json::Value| async move {
+            let secret = key_from_init(&init).ok_or_else(|| {
+                crate::graphql::coded(
+                    ErrorCode::Unauthenticated,
+                    "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
+                )
+            })?;
+            let principal = state
+                .keys
+                .authenticate(&state.db, state.clock.now(), &secret)
+                .await
+                .map_err(|e| crate::graphql::coded(e.code(), e.public_message()))?;
+            let _ = identity.set(Identity {
+                key_id: principal.key_id,
+                key_hash: key_hash(&secret),
+            });
+            let mut data = Data::default();
+            data.insert(principal);
+            Ok(data)
+        }
+    };
+    let mut graphql = WebSocket::new(executor, from_client, protocol).on_connection_init(on_init);
+    let mut revocations = state.keys.revocations();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heard = Instant::now();
+    let close = loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    heard = Instant::now();
+                    if to_graphql.send(text.as_bytes().to_vec()).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                    heard = Instant::now();
+                    if to_graphql.send(bytes.to_vec()).await.is_err() {
+                        break None;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    heard = Instant::now();
+                    if session.pong(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => heard = Instant::now(),
+                Some(Ok(AggregatedMessage::Close(_))) | None => break None,
+                Some(Err(e)) => {
+                    break Some(CloseReason {
+                        code: CloseCode::Protocol,
+                        description: Some(e.to_string()),
+                    });
+                }
+            },
+            reply = graphql.next() => match reply {
+                Some(WsMessage::Text(text)) => {
+                    if session.text(text).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, description)) => {
+                    break Some(CloseReason { code: CloseCode::Other(code), description: Some(description) });
+                }
+                None => break None,
+            },
+            revoked = revocations.recv() => {
+                let ours = identity.get().map(|i| i.key_id);
+                let gone = match revoked {
+                    Ok(key_id) => ours == Some(key_id),
+                    // Missed some: ask about our own key.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        !key_still_valid(&state, identity.get()).await
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                };
+                if gone {
+                    tracing::info!(key.id = ours, "closing a WebSocket whose key was revoked");
+                    break Some(CloseReason {
+                        code: CloseCode::Other(KEY_REVOKED),
+                        description: Some("the API key was revoked".into()),
+                    });
+                }
+            }
+            _ = heartbeat.tick() => {
+                if heard.elapsed() > CLIENT_TIMEOUT || session.ping(b"").await.is_err() {
+                    break None;
+                }
+            }
+        }
+    };
+    let _ = session.close(close).await;
+}
+
+async fn key_still_valid(state: &AppState, identity: Option<&Identity>) -> bool {
+    let Some(identity) = identity else {
+        return true;
+    };
+    state
+        .keys
+        .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
+        .await
+        .is_ok()
+}
+
+/// The schema, behind a check of the connection's key before every operation.
+#[derive(Clone)]
+struct CheckedExecutor {
+    schema: AppSchema,
+    state: AppState,
+    identity: Arc<OnceLock<Identity>>,
+}
+
+impl Executor for CheckedExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        let Some(identity) = self.identity.get() else {
+            return refused(
+                ErrorCode::Unauthenticated,
+                "the connection is not initialised",
+            );
+        };
+        let keys: &KeyCache = &self.state.keys;
+        match keys
+            .authenticate_hash(&self.state.db, self.state.clock.now(), &identity.key_hash)
+            .await
+        {
+            Ok(principal) => {
+                let request = request
+                    .data(principal)
+                    .data(Loaders::new(&self.state.db))
+                    .data(RequestBudget::new(
+                        self.state.settings.limits.request_connections,
+                    ));
+                self.schema.execute(request).await
+            }
+            Err(e) => refused(e.code(), &e.public_message()),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let this = self.clone();
+        Box::pin(async_stream::stream! {
+            let Some(identity) = this.identity.get().cloned() else {
+                yield refused(ErrorCode::Unauthenticated, "the connection is not initialised");
+                return;
+            };
+            let state = &this.state;
+            if let Err(e) = state
+                .keys
+                .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
+                .await
+            {
+                yield refused(e.code(), &e.public_message());
+                return;
+            }
+            let request = request
+                .data(Loaders::new(&state.db))
+                .data(RequestBudget::new(state.settings.limits.request_connections));
+            let mut responses = this
+                .schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default());
+            while let Some(response) = responses.next().await {
+                yield response;
+            }
+        })
+    }
+}
+
+fn refused(code: ErrorCode, message: &str) -> Response {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code.as_str());
+    error.extensions = Some(extensions);
+    Response::from_errors(vec![error])
+}
+
+fn key_from_init(init: &serde_json::Value) -> Option<String> {
+    let object = init.as_object()?;
+    object.iter().find_map(|(name, value)| {
+        let value = value.as_str()?;
+        match name.to_ascii_lowercase().as_str() {
+            "authorization" => value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .map(str::to_owned),
+            "apikey" => Some(value.to_owned()),
+            _ => None,
+        }
+    })
+}

@@ -1,0 +1,127 @@
+//! A WebSocket holds no more power than its key: every operation checks the key again, and a
+//! revoked key's connections are closed with 4403 — at once by the process that revoked it,
+//! and within a second when it was revoked elsewhere (another server, `nudge keys revoke`).
+
+use crate::helpers::{TestApp, WsClient, spawn_app};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const FEED: &str = "subscription { membershipChanges(after: \"0\") { id } }";
+
+/// Creates an admin key named `socket` and returns (id, secret).
+async fn second_admin_key(app: &TestApp) -> (String, String) {
+    let data = app
+        .admin_data(
+            "mutation { createApiKey(scope: ADMIN, name: \"socket\") { created { secret apiKey { id } } } }",
+            json!({}),
+        )
+        .await;
+    let created = &data["createApiKey"]["created"];
+    (
+        created["apiKey"]["id"].as_str().expect("id").to_owned(),
+        created["secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+fn close_code(message: &Message) -> Option<u16> {
+    match message {
+        Message::Close(Some(frame)) => Some(frame.code.into()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_key_closes_its_websockets_at_once_with_4403() {
+    let app = spawn_app().await;
+    let (id, secret) = second_admin_key(&app).await;
+    let mut client = WsClient::connect(&app, &secret).await;
+    client.subscribe("1", FEED, json!({})).await;
+
+    let started = Instant::now();
+    app.admin_data(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { revokedAt } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let frame = client.next_frame().await;
+
+    assert_eq!(close_code(&frame), Some(4403), "{frame:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_key_revoked_by_another_process_closes_its_websockets_within_a_second() {
+    let app = spawn_app().await;
+    let (id, secret) = second_admin_key(&app).await;
+    let mut client = WsClient::connect(&app, &secret).await;
+    client.subscribe("1", FEED, json!({})).await;
+
+    // What `nudge keys revoke` or another server does: the row changes, nothing else.
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    let started = Instant::now();
+    db.execute_unprepared(&format!(
+        "UPDATE api_keys SET revoked_at = 1 WHERE id = {id}"
+    ))
+    .await
+    .expect("revoked");
+    let frame = client.next_frame().await;
+
+    assert_eq!(close_code(&frame), Some(4403), "{frame:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_operation_on_an_open_websocket_rechecks_its_key() {
+    let app = spawn_app().await;
+    let (id, secret) = second_admin_key(&app).await;
+    let mut client = WsClient::connect(&app, &secret).await;
+    client
+        .subscribe("1", "{ viewer { scope } }", json!({}))
+        .await;
+    let before = client.next_data().await;
+    assert_eq!(before["viewer"]["scope"], "ADMIN");
+    assert_eq!(client.next_json().await["type"], "complete");
+
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    db.execute_unprepared(&format!(
+        "UPDATE api_keys SET revoked_at = 1 WHERE id = {id}"
+    ))
+    .await
+    .expect("revoked");
+    // Past the one-second trust of the cache, before or after the close: never a new key.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    client
+        .subscribe(
+            "2",
+            "mutation { createApiKey(scope: ADMIN, name: \"stolen\") { created { secret } } }",
+            json!({}),
+        )
+        .await;
+    let reply = client.next_frame().await;
+
+    let refused = match &reply {
+        Message::Text(text) => {
+            let message: Value = serde_json::from_str(text).expect("json");
+            message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+                || message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        }
+        other => close_code(other) == Some(4403),
+    };
+    assert!(refused, "{reply:?}");
+    let keys = app.admin_data("{ apiKeys { name } }", json!({})).await;
+    assert!(!keys.to_string().contains("stolen"), "{keys}");
+}
