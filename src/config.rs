@@ -66,6 +66,9 @@ pub struct Settings {
     pub staff_email: Option<String>,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Where the first admin key is written when standard error is not a terminal or logs
+    /// are JSON (the key never enters the log stream).
+    pub bootstrap_key_file: std::path::PathBuf,
     pub limits: ApiLimits,
     /// When the campaign engine ticks: a six-field cron expression in UTC (seconds first), or
     /// `None` for never (ticks then come from `nudge tick`).
@@ -206,6 +209,9 @@ impl Settings {
             staff_email,
             log_format: parse(&get, "NUDGE_LOG_FORMAT", LogFormat::Human)?,
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
+            bootstrap_key_file: get("NUDGE_BOOTSTRAP_KEY_FILE")
+                .unwrap_or_else(|| "nudge-admin-key.txt".into())
+                .into(),
             limits: ApiLimits {
                 max_body_bytes: parse(&get, "NUDGE_MAX_BODY_BYTES", 1024 * 1024)?,
                 // Past ~128 serde_json refuses on its own, and past ~1,500 the parser's

@@ -2,9 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use nudge::clock::{SharedClock, SystemClock};
-use nudge::config::Settings;
+use nudge::config::{LogFormat, Settings};
 use nudge::domain::api_keys;
 use nudge::startup::{Application, Bootstrap, StartupError, prepare_database};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -99,7 +100,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), StartupError> {
             if let Some(key) =
                 prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?
             {
-                announce_bootstrap_key(&key.secret);
+                announce_bootstrap_key(&key.secret, &settings)?;
             }
             tracing::info!("database is up to date");
             Ok(())
@@ -131,7 +132,7 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), StartupErro
     let sqlite = settings.is_sqlite();
     let app = Application::build(settings, clock).await?;
     if let Some(key) = &app.bootstrap_key {
-        announce_bootstrap_key(&key.secret);
+        announce_bootstrap_key(&key.secret, &app.state.settings)?;
     }
     let listen = app.state.settings.listen;
     tracing::info!(
@@ -145,16 +146,59 @@ async fn serve(settings: Settings, clock: SharedClock) -> Result<(), StartupErro
     Ok(())
 }
 
-/// Prints the first admin key to standard error, once, outside the log stream.
-fn announce_bootstrap_key(secret: &str) {
-    eprintln!();
-    eprintln!("  The database had no API keys, so an admin key was created.");
-    eprintln!("  It is shown only now; keep it somewhere safe:");
-    eprintln!();
-    eprintln!("    {secret}");
-    eprintln!();
-    eprintln!("  Use it as: Authorization: Bearer <key>");
-    eprintln!();
+/// Hands the first admin key to the person starting Nudge, never to a log collector: on a
+/// terminal with human logs it is printed on standard error, once; otherwise (JSON logs, or
+/// standard error going to a file or a collector) it is written to
+/// `NUDGE_BOOTSTRAP_KEY_FILE`, readable by its owner only, and only that path is logged.
+fn announce_bootstrap_key(secret: &str, settings: &Settings) -> Result<(), StartupError> {
+    if settings.log_format == LogFormat::Human && std::io::stderr().is_terminal() {
+        eprintln!();
+        eprintln!("  The database had no API keys, so an admin key was created.");
+        eprintln!("  It is shown only now; keep it somewhere safe:");
+        eprintln!();
+        eprintln!("    {secret}");
+        eprintln!();
+        eprintln!("  Use it as: Authorization: Bearer <key>");
+        eprintln!();
+        return Ok(());
+    }
+    let path = &settings.bootstrap_key_file;
+    write_owner_only(path, &format!("{secret}\n")).map_err(|e| {
+        format!(
+            "could not write the first admin key to {} ({e}); set NUDGE_BOOTSTRAP_KEY_FILE, \
+             or create a key with `nudge keys create --scope admin`",
+            path.display()
+        )
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        "the database had no API keys: an admin key was created and written to this file \
+         (readable by its owner only); keep the key elsewhere and delete the file"
+    );
+    Ok(())
+}
+
+/// Writes `contents` to `path`, replacing it, with permissions for its owner only.
+fn write_owner_only(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // A file that existed before keeps its mode on open: narrow it first.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    }
 }
 
 async fn keys(

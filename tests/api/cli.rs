@@ -146,3 +146,44 @@ async fn a_tick_at_an_instant_runs_the_campaign_engine_from_the_command_line() {
         "tick at 2026-11-22T12:00:00+00:00: 0 runs enrolled, 0 runs advanced"
     );
 }
+
+#[tokio::test]
+async fn the_first_admin_key_goes_to_an_owner_only_file_never_into_the_log() {
+    let database = crate::helpers::TestDatabase::create().await;
+    let dir = std::env::temp_dir().join(format!("nudge-key-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let key_file = dir.join("admin-key");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .arg("migrate")
+        .env("NUDGE_DATABASE_URL", &database.url)
+        .env("NUDGE_LOG_FORMAT", "json")
+        .env("NUDGE_LOG", "info")
+        .env("NUDGE_BOOTSTRAP_KEY_FILE", &key_file)
+        .output()
+        .expect("nudge runs");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("nk_adm_"),
+        "the key leaked into the log: {stderr}"
+    );
+    assert!(stderr.contains(&key_file.display().to_string()), "{stderr}");
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+    }
+    let secret = std::fs::read_to_string(&key_file).expect("the key file");
+    assert!(secret.trim().starts_with("nk_adm_"), "{secret}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
