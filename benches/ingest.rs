@@ -162,10 +162,16 @@ fn main() {
             .await
             .expect("server");
         let db = app.state.db.clone();
-        let key = api_keys::create(&db, clock.now(), Scope::Storefront, "bench")
-            .await
-            .expect("key")
-            .secret;
+        let key = api_keys::create(
+            &db,
+            clock.now(),
+            Scope::Storefront,
+            "bench",
+            api_keys::Verification::ServerSide,
+        )
+        .await
+        .expect("key")
+        .secret;
         let endpoint = format!("http://127.0.0.1:{}/graphql", app.port());
         tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()

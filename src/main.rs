@@ -52,7 +52,16 @@ enum KeysCommand {
         scope: String,
         #[arg(long)]
         name: String,
+        /// Storefront keys: trust the key with any customer, without signatures (only for a
+        /// key that stays on the shop's servers).
+        #[arg(long)]
+        server_side: bool,
     },
+    /// Make a storefront key verify customers with a new identity secret (printed once), or
+    /// rotate its secret.
+    EnableIdentity { id: i64 },
+    /// Let a storefront key act for any customer without signatures.
+    DisableIdentity { id: i64 },
     /// List keys (never their secrets).
     List,
     /// Revoke a key by id.
@@ -209,16 +218,46 @@ async fn keys(
     prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
     let db = nudge::db::connect(&settings.database_url, 1).await?;
     match command {
-        KeysCommand::Create { scope, name } => {
+        KeysCommand::Create {
+            scope,
+            name,
+            server_side,
+        } => {
             let scope = api_keys::parse_scope(&scope)?;
-            let key = api_keys::create(&db, clock.now(), scope, &name).await?;
+            let verification = if server_side {
+                api_keys::Verification::ServerSide
+            } else {
+                api_keys::Verification::Verified
+            };
+            let key = api_keys::create(&db, clock.now(), scope, &name, verification).await?;
             println!("{}", key.secret);
+            if let Some(identity) = &key.identity_secret {
+                println!("{}", identity.expose());
+            }
             eprintln!(
                 "created {} key {} ({}); the secret above is shown only now",
                 scope.as_str(),
                 key.key.id,
                 key.key.name
             );
+            if key.identity_secret.is_some() {
+                eprintln!(
+                    "the second line is its identity secret: the shop's backend signs customers' \
+                     external ids with it (hex HMAC-SHA256); keep it on servers"
+                );
+            }
+        }
+        KeysCommand::EnableIdentity { id } => {
+            let (key, secret) = api_keys::enable_identity(&db, id).await?;
+            println!("{}", secret.expose());
+            eprintln!(
+                "key {} ({}) now verifies customers; the identity secret above is shown only now",
+                key.id, key.name
+            );
+        }
+        KeysCommand::DisableIdentity { id } => {
+            let key = api_keys::disable_identity(&db, id).await?;
+            eprintln!("key {} ({}) no longer verifies customers", key.id, key.name);
         }
         KeysCommand::List => {
             println!(

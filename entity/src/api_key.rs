@@ -15,6 +15,10 @@ pub struct Model {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The key of customer signatures (storefront keys); never shown after it is made.
+    pub identity_secret: Option<String>,
+    /// Whether customer-specific operations must carry a valid signature.
+    pub identity_required: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

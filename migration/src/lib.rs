@@ -13,6 +13,7 @@ mod m20261122_000003_pending_events;
 mod m20261122_000004_campaigns;
 mod m20261122_000005_campaign_banners;
 mod m20261122_000006_delivery;
+mod m20261201_000007_storefront_identity;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_campaigns::Migration),
             Box::new(m20261122_000005_campaign_banners::Migration),
             Box::new(m20261122_000006_delivery::Migration),
+            Box::new(m20261201_000007_storefront_identity::Migration),
         ]
     }
 }

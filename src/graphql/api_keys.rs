@@ -5,7 +5,7 @@ use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
-use crate::domain::api_keys::{self, Principal, Scope};
+use crate::domain::api_keys::{self, Principal, Scope, Verification};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::api_key;
@@ -53,6 +53,8 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Storefront keys: whether customer-specific operations need `customerSignature`.
+    pub identity_verification: bool,
 }
 
 impl From<api_key::Model> for ApiKey {
@@ -69,6 +71,7 @@ impl From<api_key::Model> for ApiKey {
             created_at: from_millis(m.created_at),
             last_used_at: m.last_used_at.map(from_millis),
             revoked_at: m.revoked_at.map(from_millis),
+            identity_verification: m.identity_required,
         }
     }
 }
@@ -79,6 +82,16 @@ pub struct CreatedApiKey {
     pub api_key: ApiKey,
     /// Send as `Authorization: Bearer <secret>`. It cannot be shown again.
     pub secret: String,
+    /// A verifying storefront key's identity secret: the shop's backend signs customers'
+    /// external ids with it (hex HMAC-SHA256). Keep it on servers; it cannot be shown again.
+    pub identity_secret: Option<String>,
+}
+
+/// A storefront key with a new identity secret, shown this once.
+#[derive(SimpleObject)]
+pub struct KeyIdentity {
+    pub api_key: ApiKey,
+    pub identity_secret: String,
 }
 
 /// The caller.
@@ -94,8 +107,12 @@ payload!(
     CreateApiKeyPayload, created: CreatedApiKey
 );
 payload!(
-    /// The result of revoking a key.
+    /// The result of revoking a key, or of turning its verification off.
     ApiKeyPayload, api_key: ApiKey
+);
+payload!(
+    /// The result of turning a storefront key's verification on (or rotating its secret).
+    KeyIdentityPayload, identity: KeyIdentity
 );
 
 #[derive(Default)]
@@ -134,13 +151,31 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         scope: KeyScope,
         name: String,
+        #[graphql(
+            default = true,
+            desc = "Storefront keys: whether customer-specific operations need the customer's signature. `false` only for a key that never leaves the shop's servers."
+        )]
+        identity_verification: bool,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let state = state(ctx)?;
-        let result = api_keys::create(&state.db, state.clock.now(), scope.into(), &name).await;
+        let verification = if identity_verification {
+            Verification::Verified
+        } else {
+            Verification::ServerSide
+        };
+        let result = api_keys::create(
+            &state.db,
+            state.clock.now(),
+            scope.into(),
+            &name,
+            verification,
+        )
+        .await;
         respond(
             result.map(|k| CreatedApiKey {
                 api_key: k.key.into(),
                 secret: k.secret,
+                identity_secret: k.identity_secret.map(|s| s.expose().to_owned()),
             }),
             "",
         )
@@ -158,6 +193,41 @@ impl ApiKeyMutation {
         if result.is_ok() {
             state.keys.forget(id);
         }
+        respond(result.map(ApiKey::from), "")
+    }
+
+    /// Makes a storefront key verify customers, with a new identity secret shown this once.
+    /// On a key that verifies already it rotates the secret: signatures made with the old one
+    /// stop working (within a second on other processes).
+    async fn enable_identity_verification(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<KeyIdentityPayload> {
+        let state = state(ctx)?;
+        let id = id_arg("id", &id)?;
+        let result = api_keys::enable_identity(&state.db, id).await;
+        state.keys.refresh(id);
+        respond(
+            result.map(|(key, secret)| KeyIdentity {
+                api_key: key.into(),
+                identity_secret: secret.expose().to_owned(),
+            }),
+            "",
+        )
+    }
+
+    /// Lets a storefront key act for any customer without signatures: only for a key kept on
+    /// the shop's servers.
+    async fn disable_identity_verification(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<ApiKeyPayload> {
+        let state = state(ctx)?;
+        let id = id_arg("id", &id)?;
+        let result = api_keys::disable_identity(&state.db, id).await;
+        state.keys.refresh(id);
         respond(result.map(ApiKey::from), "")
     }
 }

@@ -35,3 +35,20 @@ impl Guard for Require {
         }
     }
 }
+
+/// Whether the caller may read or write the customer the shop knows by `external_id`: a
+/// storefront key that verifies customers needs the customer's `signature`
+/// ([`Principal::check_customer`]); `FORBIDDEN` otherwise.
+pub fn check_customer(
+    ctx: &Context<'_>,
+    external_id: &str,
+    signature: Option<&str>,
+) -> async_graphql::Result<()> {
+    match ctx.data_opt::<Principal>() {
+        Some(principal) => principal
+            .check_customer(external_id, signature)
+            .map_err(super::errors::to_graphql),
+        // Guards run first: without a key nothing reaches this.
+        None => Ok(()),
+    }
+}

@@ -1,13 +1,16 @@
 //! Storefront events on the API: `recordEvents` and `event(eventId)`.
 
-use super::auth::Require;
-use super::errors::{payload, respond, to_graphql};
+use super::auth::{Require, check_customer};
+use super::errors::{coded, payload, respond, to_graphql};
 use super::state;
 use crate::clock::from_millis;
+use crate::domain::api_keys::Principal;
+use crate::domain::customers;
 use crate::domain::ingest::{
     self, CartLine, EventInput as DomainEvent, EventKind as DomainKind, EventPayload, OrderLine,
     PlacedOrder, Profile, RecordedEvent,
 };
+use crate::error::ErrorCode;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::event;
@@ -161,6 +164,9 @@ pub enum EventPayloadInput {
 pub struct EventInput {
     pub event_id: String,
     pub customer_external_id: String,
+    /// The customer's signature (hex HMAC-SHA256 of `customerExternalId` with the key's
+    /// identity secret); required by storefront keys that verify customers.
+    pub customer_signature: Option<String>,
     /// When it happened; the time of receipt when omitted.
     pub occurred_at: Option<DateTime<Utc>>,
     pub payload: EventPayloadInput,
@@ -317,17 +323,32 @@ pub struct EventQuery;
 
 #[Object]
 impl EventQuery {
-    /// The event recorded under your `eventId`.
+    /// The event recorded under your `eventId`. A storefront key that verifies customers
+    /// sees it only with the signature of the event's customer.
     #[graphql(guard = "Require::ANY")]
     async fn event(
         &self,
         ctx: &Context<'_>,
         event_id: String,
+        customer_signature: Option<String>,
     ) -> async_graphql::Result<Option<Event>> {
         let state = state(ctx)?;
         let found = ingest::find_by_event_id(&state.db, &event_id)
             .await
             .map_err(to_graphql)?;
+        let verifying = ctx
+            .data_opt::<Principal>()
+            .is_some_and(|p| p.identity.is_some());
+        if let Some(event) = &found
+            && verifying
+        {
+            let owner = customers::find(&state.db, event.customer_id)
+                .await
+                .map_err(to_graphql)?
+                .map(|c| c.external_id)
+                .unwrap_or_default();
+            check_customer(ctx, &owner, customer_signature.as_deref())?;
+        }
         Ok(found.map(Event))
     }
 }
@@ -346,6 +367,17 @@ impl EventMutation {
         events: Vec<EventInput>,
     ) -> async_graphql::Result<RecordEventsPayload> {
         let state = state(ctx)?;
+        for (index, event) in events.iter().enumerate() {
+            check_customer(
+                ctx,
+                &event.customer_external_id,
+                event.customer_signature.as_deref(),
+            )
+            .map_err(|e| {
+                let message = format!("events.{index}.customerSignature: {}", e.message);
+                coded(ErrorCode::Forbidden, message)
+            })?;
+        }
         let inputs = events.into_iter().map(Into::into).collect();
         let result = match ingest::check_batch(inputs, state.clock.now()) {
             Ok(batch) => state.ingest.record(batch).await,

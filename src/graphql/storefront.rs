@@ -1,6 +1,6 @@
 //! What storefronts read for one customer: recommendations and banners.
 
-use super::auth::Require;
+use super::auth::{Require, check_customer};
 use super::catalog::Product;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
@@ -58,7 +58,12 @@ impl StorefrontQuery {
         ctx: &Context<'_>,
         customer_external_id: String,
         #[graphql(default = 10, validator(minimum = 0, maximum = 100))] first: i32,
+        #[graphql(
+            desc = "The customer's signature (hex HMAC-SHA256 of the external id with the key's identity secret); required by storefront keys that verify customers."
+        )]
+        customer_signature: Option<String>,
     ) -> async_graphql::Result<Vec<Product>> {
+        check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
         let state = state(ctx)?;
         let products = storefront::recommendations(&state.db, &customer_external_id, first as u64)
             .await
@@ -72,7 +77,12 @@ impl StorefrontQuery {
         &self,
         ctx: &Context<'_>,
         customer_external_id: String,
+        #[graphql(
+            desc = "The customer's signature; required by storefront keys that verify customers."
+        )]
+        customer_signature: Option<String>,
     ) -> async_graphql::Result<Vec<Banner>> {
+        check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
         let state = state(ctx)?;
         let rows = storefront::banners(&state.db, state.clock.now(), &customer_external_id)
             .await
@@ -93,7 +103,12 @@ impl StorefrontMutation {
         ctx: &Context<'_>,
         customer_external_id: String,
         banner_id: ID,
+        #[graphql(
+            desc = "The customer's signature; required by storefront keys that verify customers."
+        )]
+        customer_signature: Option<String>,
     ) -> async_graphql::Result<DismissBannerPayload> {
+        check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
         let state = state(ctx)?;
         let result = storefront::dismiss_banner(
             &state.db,

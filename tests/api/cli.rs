@@ -30,7 +30,11 @@ async fn keys_are_created_listed_and_revoked_from_the_command_line() {
             "web shop",
         ],
     );
-    let secret = stdout(&created).trim().to_owned();
+    let printed = stdout(&created);
+    let mut lines = printed.lines();
+    let secret = lines.next().expect("the key").trim().to_owned();
+    let identity_secret = lines.next().expect("its identity secret").trim().to_owned();
+    assert!(identity_secret.starts_with("nis_"), "{printed}");
     let works = app
         .graphql(
             Some(&secret),

@@ -108,10 +108,12 @@ impl TestApp {
     }
 
     /// Creates a key with `scope` ("ADMIN", "STOREFRONT", "INTEGRATOR") and returns its secret.
+    /// A storefront key made here is a server-side one (no customer signatures); see
+    /// [`TestApp::create_browser_key`] for one that verifies customers.
     pub async fn create_key(&self, scope: &str) -> String {
         let data = self
             .admin_data(
-                "mutation($scope: ApiKeyScope!) { createApiKey(scope: $scope, name: \"test\") { created { secret } userErrors { message } } }",
+                "mutation($scope: ApiKeyScope!) { createApiKey(scope: $scope, name: \"test\", identityVerification: false) { created { secret } userErrors { message } } }",
                 json!({ "scope": scope }),
             )
             .await;
@@ -119,6 +121,26 @@ impl TestApp {
             .as_str()
             .expect("a secret")
             .to_owned()
+    }
+
+    /// Creates a storefront key that verifies customers; returns its secret and identity
+    /// secret.
+    pub async fn create_browser_key(&self) -> (String, String) {
+        let data = self
+            .admin_data(
+                "mutation { createApiKey(scope: STOREFRONT, name: \"browser\") { created { secret identitySecret apiKey { identityVerification } } } }",
+                json!({}),
+            )
+            .await;
+        let created = &data["createApiKey"]["created"];
+        assert_eq!(created["apiKey"]["identityVerification"], true, "{created}");
+        (
+            created["secret"].as_str().expect("a secret").to_owned(),
+            created["identitySecret"]
+                .as_str()
+                .expect("an identity secret")
+                .to_owned(),
+        )
     }
 
     /// Creates a customer from `input` and returns its id.
@@ -444,4 +466,14 @@ impl TestApp {
             .expect("id")
             .to_owned()
     }
+}
+
+/// What the shop's backend computes: hex HMAC-SHA256 of the external id with the identity
+/// secret as the key.
+pub fn sign_customer(identity_secret: &str, external_id: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(identity_secret.as_bytes()).expect("any key");
+    mac.update(external_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }

@@ -197,6 +197,7 @@ async fn two_servers_recording_for_one_customer_create_it_once_and_keep_every_fa
         test_start(),
         nudge::domain::api_keys::Scope::Storefront,
         "both",
+        nudge::domain::api_keys::Verification::ServerSide,
     )
     .await
     .expect("key")

@@ -15,6 +15,7 @@ mod fairness;
 mod health;
 mod helpers;
 mod hostile;
+mod identity;
 mod ingest_groups;
 mod limits;
 mod membership;

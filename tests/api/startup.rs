@@ -219,3 +219,34 @@ async fn banners_shown_before_campaign_banners_existed_survive_the_migration() {
         "ids go on after the copied rows"
     );
 }
+
+#[tokio::test]
+async fn storefront_keys_made_before_identity_verification_keep_working_without_signatures() {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    // Arrange: a database at migration 6 with a storefront key.
+    let database = TestDatabase::create().await;
+    let db = nudge::db::connect(&database.url, 1)
+        .await
+        .expect("connected");
+    Migrator::up(&db, Some(6)).await.expect("migrated to 6");
+    let hash = nudge::domain::api_keys::key_hash("nk_sf_made_long_ago");
+    db.execute_unprepared(&format!(
+        "INSERT INTO api_keys (id, name, scope, prefix, key_hash, created_at) VALUES (5, 'shop', 'storefront', 'nk_sf_made_l', '{hash}', 0)"
+    ))
+    .await
+    .expect("a key");
+
+    // Act
+    Migrator::up(&db, None).await.expect("migrated");
+    let principal = nudge::domain::api_keys::KeyCache::default()
+        .authenticate(&db, chrono::Utc::now(), "nk_sf_made_long_ago")
+        .await
+        .expect("the key still works");
+
+    // Assert
+    assert_eq!(principal.key_id, 5);
+    assert!(principal.identity.is_none());
+    assert!(principal.check_customer("1001", None).is_ok());
+    db.close().await.expect("closed");
+}

@@ -12,13 +12,16 @@ use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+
+mod cache;
+mod identity;
+
+pub use cache::{KeyCache, REVOCATION_POLL, watch_revocations};
+pub use identity::{IdentitySecret, Verification, disable_identity, enable_identity};
 
 /// How often `last_used_at` is written for a busy key: at most once a minute.
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
@@ -74,24 +77,53 @@ pub struct Principal {
     pub key_id: i64,
     pub key_name: String,
     pub scope: Scope,
+    /// For a storefront key that verifies customers: the key of their signatures.
+    pub identity: Option<IdentitySecret>,
 }
 
-/// A freshly created key with its secret, which is not stored and cannot be shown again.
+impl Principal {
+    /// Whether this caller may read or write the customer the shop knows by `external_id`.
+    /// Admin and integrator keys, and storefront keys without verification, always may; a
+    /// verifying storefront key needs `signature`, the hex HMAC-SHA256 of the external id made
+    /// with its identity secret. `FORBIDDEN` otherwise.
+    pub fn check_customer(&self, external_id: &str, signature: Option<&str>) -> AppResult<()> {
+        let Some(secret) = &self.identity else {
+            return Ok(());
+        };
+        match signature {
+            None => Err(AppError::Forbidden(
+                "this storefront key verifies customers: send customerSignature, the hex \
+                 HMAC-SHA256 of the customer's external id made with the key's identity secret"
+                    .into(),
+            )),
+            Some(signature) if secret.verify(external_id.trim(), signature) => Ok(()),
+            Some(_) => Err(AppError::Forbidden(
+                "customerSignature is not the signature of this customer".into(),
+            )),
+        }
+    }
+}
+
+/// A freshly created key with its secret, which is not stored and cannot be shown again, and
+/// for a verifying storefront key its identity secret, shown this once too.
 pub struct NewKey {
     pub key: api_key::Model,
     pub secret: String,
+    pub identity_secret: Option<IdentitySecret>,
 }
 
-/// Creates a key named `name` with `scope`.
+/// Creates a key named `name` with `scope`. A storefront key verifies customers unless
+/// `verification` is [`Verification::ServerSide`]; other scopes ignore it.
 pub async fn create(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     scope: Scope,
     name: &str,
+    verification: Verification,
 ) -> AppResult<NewKey> {
     let name = required_text(name, 100)
         .map_err(|(code, message)| AppError::invalid(&["name"], code, message))?;
-    insert_key(db, now, scope, name).await
+    insert_key(db, now, scope, name, verification).await
 }
 
 async fn insert_key(
@@ -99,7 +131,10 @@ async fn insert_key(
     now: DateTime<Utc>,
     scope: Scope,
     name: String,
+    verification: Verification,
 ) -> AppResult<NewKey> {
+    let identity_secret = (scope == Scope::Storefront && verification == Verification::Verified)
+        .then(IdentitySecret::generate);
     let mut bytes = [0_u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!(
@@ -116,10 +151,16 @@ async fn insert_key(
         created_at: ActiveValue::Set(to_millis(now)),
         last_used_at: ActiveValue::Set(None),
         revoked_at: ActiveValue::Set(None),
+        identity_required: ActiveValue::Set(identity_secret.is_some()),
+        identity_secret: ActiveValue::Set(identity_secret.as_ref().map(|s| s.expose().to_owned())),
     }
     .insert(db)
     .await?;
-    Ok(NewKey { key, secret })
+    Ok(NewKey {
+        key,
+        secret,
+        identity_secret,
+    })
 }
 
 /// On a database without any key, creates an admin key named `bootstrap` and returns it, so
@@ -131,9 +172,15 @@ pub async fn ensure_bootstrap_key(
     if api_key::Entity::find().count(db).await? > 0 {
         return Ok(None);
     }
-    insert_key(db, now, Scope::Admin, "bootstrap".to_owned())
-        .await
-        .map(Some)
+    insert_key(
+        db,
+        now,
+        Scope::Admin,
+        "bootstrap".to_owned(),
+        Verification::ServerSide,
+    )
+    .await
+    .map(Some)
 }
 
 /// Every key, newest first (secrets are never returned).
@@ -168,7 +215,7 @@ pub async fn revoke(
 }
 
 /// The caller behind a key's hash. A missing, unknown or revoked key is `UNAUTHENTICATED`.
-async fn authenticate_hash(
+pub(super) async fn authenticate_hash(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     key_hash: &str,
@@ -197,138 +244,18 @@ async fn authenticate_hash(
             .exec(db)
             .await?;
     }
+    let identity = match (key.identity_required, key.identity_secret) {
+        (true, Some(secret)) => Some(IdentitySecret::from_stored(secret)),
+        // Required without a secret cannot be made through Nudge: refuse every customer.
+        (true, None) => Some(IdentitySecret::from_stored(String::new())),
+        (false, _) => None,
+    };
     Ok(Principal {
         key_id: key.id,
         key_name: key.name,
         scope,
+        identity,
     })
-}
-
-/// Valid keys a server has seen lately, so that a request does not read its key from the
-/// database every time. An entry is trusted for [`KeyCache::TTL`]; refusals are never kept.
-/// A key revoked through this server is forgotten at once ([`KeyCache::forget`]); a key
-/// revoked by another process (another server, `nudge keys revoke`) is refused here within
-/// the TTL, and [`watch_revocations`] tells this process's open connections within
-/// [`REVOCATION_POLL`].
-#[derive(Clone)]
-pub struct KeyCache {
-    entries: std::sync::Arc<std::sync::Mutex<HashMap<String, (Principal, Instant)>>>,
-    revoked: broadcast::Sender<i64>,
-}
-
-impl Default for KeyCache {
-    fn default() -> Self {
-        Self {
-            entries: std::sync::Arc::default(),
-            revoked: broadcast::channel(256).0,
-        }
-    }
-}
-
-impl KeyCache {
-    /// How long a checked key is trusted without asking the database again.
-    pub const TTL: Duration = Duration::from_secs(1);
-
-    /// The caller a secret belongs to; an unknown or revoked key is `UNAUTHENTICATED`.
-    pub async fn authenticate(
-        &self,
-        db: &DatabaseConnection,
-        now: DateTime<Utc>,
-        secret: &str,
-    ) -> AppResult<Principal> {
-        self.authenticate_hash(db, now, &hash(secret.trim())).await
-    }
-
-    /// Like [`KeyCache::authenticate`], with the key's hash ([`key_hash`]), for a connection
-    /// that checks its key again on every operation without keeping the secret.
-    pub async fn authenticate_hash(
-        &self,
-        db: &DatabaseConnection,
-        now: DateTime<Utc>,
-        key_hash: &str,
-    ) -> AppResult<Principal> {
-        if let Some(principal) = self.fresh(key_hash) {
-            return Ok(principal);
-        }
-        let principal = authenticate_hash(db, now, key_hash).await?;
-        self.lock()
-            .insert(key_hash.to_owned(), (principal.clone(), Instant::now()));
-        Ok(principal)
-    }
-
-    /// Stops trusting a key (after it was revoked) and tells whoever holds it open.
-    pub fn forget(&self, key_id: i64) {
-        self.lock()
-            .retain(|_, (principal, _)| principal.key_id != key_id);
-        // Nobody listening is fine: no connection holds the key.
-        let _ = self.revoked.send(key_id);
-    }
-
-    /// The ids of keys revoked from now on, as this process learns of them.
-    pub fn revocations(&self) -> broadcast::Receiver<i64> {
-        self.revoked.subscribe()
-    }
-
-    fn fresh(&self, key_hash: &str) -> Option<Principal> {
-        let mut entries = self.lock();
-        match entries.get(key_hash) {
-            Some((principal, checked)) if checked.elapsed() < Self::TTL => Some(principal.clone()),
-            Some(_) => {
-                entries.remove(key_hash);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, Instant)>> {
-        // A panic while holding the lock leaves the map consistent: every change is one call.
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// How often a process looks for keys revoked elsewhere.
-pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
-
-/// Runs for the life of the process: every [`REVOCATION_POLL`] reads which keys are revoked
-/// and [`KeyCache::forget`]s each newly revoked one, so that connections opened with it
-/// (WebSockets) close within a fraction of a second, whichever process revoked it. A failed
-/// read is logged and tried again at the next poll.
-pub async fn watch_revocations(db: DatabaseConnection, keys: KeyCache) {
-    let mut known: Option<HashSet<i64>> = None;
-    let mut ticker = tokio::time::interval(REVOCATION_POLL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let revoked = match revoked_ids(&db).await {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read revoked API keys");
-                continue;
-            }
-        };
-        if let Some(known) = &known {
-            for id in revoked.difference(known) {
-                tracing::info!(key.id = id, "an API key was revoked");
-                keys.forget(*id);
-            }
-        }
-        known = Some(revoked);
-    }
-}
-
-async fn revoked_ids(db: &DatabaseConnection) -> AppResult<HashSet<i64>> {
-    Ok(api_key::Entity::find()
-        .select_only()
-        .column(api_key::Column::Id)
-        .filter(api_key::Column::RevokedAt.is_not_null())
-        .into_tuple::<i64>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
 }
 
 /// The hash a key is stored and cached under.
@@ -341,6 +268,6 @@ pub fn parse_scope(raw: &str) -> AppResult<Scope> {
     Scope::from_str(raw).map_err(|m| AppError::invalid(&["scope"], ViolationCode::Invalid, m))
 }
 
-fn hash(secret: &str) -> String {
+pub(super) fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
