@@ -414,6 +414,11 @@ impl CustomerMutation {
     ) -> async_graphql::Result<DeleteCustomerPayload> {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
-        respond(customers::delete(&state.db, row_id).await.map(|()| id), "")
+        respond(
+            customers::delete(&state.db, row_id, state.clock.now())
+                .await
+                .map(|()| id),
+            "",
+        )
     }
 }

@@ -10,6 +10,7 @@ mod catalog;
 mod cli;
 mod customers;
 mod deliveries;
+mod erasure;
 mod events;
 mod fairness;
 mod health;

@@ -120,10 +120,11 @@ pub async fn update(
     Ok(saved)
 }
 
-/// Deletes a customer with their roles, tags, orders and campaign runs. `NOT_FOUND` when
-/// missing.
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+/// Erases a customer: their personal data goes, their message history stays without it (see
+/// [`super::erase`]), in one transaction. `NOT_FOUND` when missing.
+pub async fn delete(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     let txn = begin_write(db).await?;
+    super::erase::scrub_history(&txn, id, to_millis(now)).await?;
     // Runs hold no foreign key (see the campaigns migration): they go explicitly.
     entity::campaign_run::Entity::delete_many()
         .filter(entity::campaign_run::Column::CustomerId.eq(id))
