@@ -186,7 +186,7 @@ fn serve(listener: TcpListener, state: AppState, schema: AppSchema) -> std::io::
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::bound_body_time))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<crate::http::RouteSpan>::new())
             .app_data(state.clone())
             .app_data(schema.clone())
             .configure(crate::http::routes)

@@ -3,10 +3,12 @@
 //! SMS provider calls (see [`tracking`]).
 
 mod deadline;
+mod logging;
 mod socket;
 mod tracking;
 
 pub use deadline::bound_body_time;
+pub use logging::RouteSpan;
 
 use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};
