@@ -8,6 +8,7 @@ pub mod campaigns;
 pub mod conditions;
 pub mod customers;
 pub mod deliveries;
+pub mod erasure;
 pub mod ingest;
 pub mod membership;
 pub mod orders;

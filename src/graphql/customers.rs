@@ -14,6 +14,7 @@ use super::state;
 use super::tags::AppliedTag;
 use crate::clock::from_millis;
 use crate::domain::customers::{self, ConsentInput as DomainConsent, CustomerFilter, CustomerType};
+use crate::domain::erasure;
 use crate::domain::orders;
 use async_graphql::connection::Connection;
 use async_graphql::{
@@ -415,7 +416,7 @@ impl CustomerMutation {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
         respond(
-            customers::delete(&state.db, row_id, state.clock.now())
+            erasure::erase_customer(&state.db, row_id, state.clock.now())
                 .await
                 .map(|()| id),
             "",

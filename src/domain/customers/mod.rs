@@ -2,13 +2,11 @@
 //! [`write`].
 
 mod bulk;
-mod erase;
 mod write;
 
 pub(crate) use bulk::{load_or_create, save_changed};
-pub use erase::ERASED;
 pub(crate) use write::apply;
-pub use write::{ConsentInput, CustomerInput, create, delete, update};
+pub use write::{ConsentInput, CustomerInput, create, delete_in, update};
 
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::domain::validate::Checker;

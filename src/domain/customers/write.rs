@@ -120,19 +120,16 @@ pub async fn update(
     Ok(saved)
 }
 
-/// Erases a customer: their personal data goes, their message history stays without it (see
-/// [`super::erase`]), in one transaction. `NOT_FOUND` when missing.
-pub async fn delete(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
-    let txn = begin_write(db).await?;
-    super::erase::scrub_history(&txn, id, to_millis(now)).await?;
+/// Deletes a customer inside the caller's transaction, with what hangs on them by foreign
+/// key (roles, tags, cart, orders, events, firings, banners, membership log) and their
+/// campaign runs. `NOT_FOUND` when missing. Erasure ([`crate::domain::erasure`]) calls it.
+pub async fn delete_in(txn: &impl sea_orm::ConnectionTrait, id: i64) -> AppResult<()> {
     // Runs hold no foreign key (see the campaigns migration): they go explicitly.
     entity::campaign_run::Entity::delete_many()
         .filter(entity::campaign_run::Column::CustomerId.eq(id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    delete_by_id::<customer::Entity>(&txn, id, "customer").await?;
-    txn.commit().await?;
-    Ok(())
+    delete_by_id::<customer::Entity>(txn, id, "customer").await
 }
 
 /// Validates `input` and applies it to `model`, or returns every violation.

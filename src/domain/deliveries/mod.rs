@@ -11,6 +11,7 @@
 
 pub mod claim;
 pub mod dispatch;
+pub mod erasure;
 pub mod outbox;
 pub mod query;
 pub mod secrets;
@@ -25,7 +26,7 @@ use sea_orm::UpdateMany;
 use sea_orm::sea_query::Expr;
 
 /// Sets a delivery's new status and reason and gives its lease back.
-fn settle(
+pub(crate) fn settle(
     update: UpdateMany<delivery::Entity>,
     status: Status,
     reason: Option<String>,

@@ -1,8 +1,5 @@
-//! Deleting a customer erases them. Their personal data goes: the customer row with its
-//! identity, consent and attributes, and with it (by foreign key) their roles, tags, cart,
-//! orders, events, action firings, banners and membership log; their campaign runs go
-//! explicitly (runs hold no foreign key). What the shop keeps is aggregate history without a
-//! person in it: every delivery stays, with its channel, purpose, campaign or action, status
+//! What erasing a customer ([`crate::domain::erasure`]) does to the outbox. What the shop
+//! keeps is aggregate history without a person in it: every delivery stays, with its channel, purpose, campaign or action, status
 //! and times, but without the customer, the recipient's address (marketing messages), the
 //! rendered content, tracked links, the provider's message id or the provider's words
 //! (attempt details, failure reasons). Staff and test messages keep their own recipient.
@@ -11,7 +8,7 @@
 //! suppression list keeps the customer's addresses, unlinked, so that an unsubscribe or a
 //! STOP is still honoured if the address comes back.
 
-use crate::domain::deliveries::{Purpose, Status};
+use super::{Purpose, Status, settle};
 use crate::error::AppResult;
 use entity::{delivery, delivery_attempt, delivery_event, suppression};
 use sea_orm::sea_query::{Expr, Query};
@@ -22,7 +19,7 @@ pub const ERASED: &str = "the customer was erased";
 
 /// Takes the customer's personal data out of the outbox and the suppression list, inside the
 /// caller's transaction (which then deletes the customer).
-pub(super) async fn scrub_history(
+pub async fn forget_customer(
     txn: &impl ConnectionTrait,
     customer_id: i64,
     now_ms: i64,
@@ -56,25 +53,16 @@ pub(super) async fn scrub_history(
         .await?;
     // Unsent messages are never sent; a dispatcher holding one loses its lease, so what it
     // would record afterwards (fenced by the lease) is not written.
-    delivery::Entity::update_many()
-        .col_expr(
-            delivery::Column::Status,
-            Expr::value(Status::Skipped.as_str()),
-        )
-        .col_expr(delivery::Column::Reason, Expr::value(ERASED))
-        .col_expr(
-            delivery::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            delivery::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
-        .filter(delivery::Column::CustomerId.eq(customer_id))
-        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
-        .exec(txn)
-        .await?;
+    settle(
+        delivery::Entity::update_many(),
+        Status::Skipped,
+        Some(ERASED.to_owned()),
+        now_ms,
+    )
+    .filter(delivery::Column::CustomerId.eq(customer_id))
+    .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
+    .exec(txn)
+    .await?;
     // Skip reasons are Nudge's own words; failure reasons quote the provider (addresses).
     let provider_words = Expr::case(
         delivery::Column::Status.eq(Status::Skipped.as_str()),

@@ -1,0 +1,22 @@
+//! Erasing a customer: what `deleteCustomer` does, in one transaction. Their personal data
+//! goes — the customer row with identity, contact, consent, attributes and facts, and with it
+//! their roles, tags, cart, orders, events, action firings, banners, membership log and
+//! campaign runs ([`customers::delete_in`]). Their message history stays without a person in
+//! it ([`deliveries::erasure`]): counts for statistics survive, addresses and content do not.
+//! This stage sits above both areas it touches.
+
+use crate::clock::to_millis;
+use crate::db::begin_write;
+use crate::domain::{customers, deliveries};
+use crate::error::AppResult;
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+
+/// Erases the customer with id `id` at `now`. `NOT_FOUND` when missing; nothing changes then.
+pub async fn erase_customer(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
+    let txn = begin_write(db).await?;
+    deliveries::erasure::forget_customer(&txn, id, to_millis(now)).await?;
+    customers::delete_in(&txn, id).await?;
+    txn.commit().await?;
+    Ok(())
+}
