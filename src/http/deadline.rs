@@ -2,7 +2,8 @@
 //! head, not its body: a client that declares `Content-Length: 1000`, sends nine bytes and
 //! goes quiet would hold its connection (and a descriptor) for ever. Every body is read
 //! through [`TimedPayload`]; a body not complete within the limit ends the request with 408
-//! and closes the connection.
+//! and closes the connection. WebSocket upgrades are left alone (their sockets close a
+//! connection that never initialises, see `socket.rs`).
 
 use crate::error::ErrorCode;
 use crate::state::AppState;
@@ -30,6 +31,17 @@ pub async fn bound_body_time(
         .map_or(Duration::from_secs(5), |state| {
             state.settings.limits.body_timeout
         });
+    // A WebSocket's "body" is the connection itself: it lives as long as the socket.
+    let upgrade = req
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrade {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
     let expired = Arc::new(AtomicBool::new(false));
     let payload = req.take_payload();
     let timed = TimedPayload {

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 /// The close code of a connection whose key is no longer valid.
 const KEY_REVOKED: u16 = 4403;
+/// The close code of a connection that sent no `connection_init` in time
+/// (graphql-transport-ws): within `NUDGE_REQUEST_TIMEOUT_MS` of the upgrade.
+const INIT_TIMEOUT: u16 = 4408;
 /// How often the server pings, and how long a silent client is kept.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -107,8 +110,16 @@ async fn serve(
     let mut revocations = state.keys.revocations();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut heard = Instant::now();
+    let init_deadline = tokio::time::sleep(state.settings.limits.body_timeout);
+    tokio::pin!(init_deadline);
     let close = loop {
         tokio::select! {
+            () = &mut init_deadline, if identity.get().is_none() => {
+                break Some(CloseReason {
+                    code: CloseCode::Other(INIT_TIMEOUT),
+                    description: Some("Connection initialisation timeout".into()),
+                });
+            }
             message = messages.next() => match message {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     heard = Instant::now();

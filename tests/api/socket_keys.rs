@@ -125,3 +125,54 @@ async fn an_operation_on_an_open_websocket_rechecks_its_key() {
     let keys = app.admin_data("{ apiKeys { name } }", json!({})).await;
     assert!(!keys.to_string().contains("stolen"), "{keys}");
 }
+
+#[tokio::test]
+async fn a_websocket_outlives_the_request_timeout() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.limits.body_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let mut client = WsClient::connect(&app, &app.admin_key).await;
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    client
+        .subscribe("1", "{ viewer { scope } }", json!({}))
+        .await;
+
+    assert_eq!(client.next_data().await["viewer"]["scope"], "ADMIN");
+}
+
+#[tokio::test]
+async fn a_websocket_that_never_initialises_is_closed_with_4408() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.limits.body_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let url = app.address.replacen("http", "ws", 1) + "/graphql";
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connected");
+
+    let frame = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+
+    match frame {
+        Some(Ok(message)) => assert_eq!(close_code(&message), Some(4408), "{message:?}"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
