@@ -1,11 +1,9 @@
 //! The share of the database one request may use. Every root field of a request (all the
-//! operations of a batch, or of one WebSocket connection) waits for a place in its
+//! operations of a batch, or one WebSocket operation) waits for a place in its
 //! [`RequestBudget`] before it resolves, so a document of a thousand aliases runs a few at a
 //! time instead of taking every pooled connection from everyone else.
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{ServerResult, Value};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -21,33 +19,20 @@ impl RequestBudget {
     }
 }
 
-/// The extension factory installed on the schema.
-pub struct Budget;
-
-impl ExtensionFactory for Budget {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(BudgetExtension)
-    }
-}
-
-struct BudgetExtension;
-
-#[async_trait::async_trait]
-impl Extension for BudgetExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let budget = match ctx.data_opt::<RequestBudget>() {
-            Some(budget) if info.path_node.parent.is_none() => budget.clone(),
-            _ => return next.run(ctx, info).await,
-        };
-        // The semaphore is never closed, so acquiring fails only if it were.
-        let _place = budget.0.acquire_owned().await.ok();
-        next.run(ctx, info).await
-    }
+/// Resolves a field, first waiting for a place in the request's budget when it is a root
+/// field (the [`limits`](super::limits) extension calls this for every field).
+pub async fn resolve_within_budget(
+    ctx: &ExtensionContext<'_>,
+    info: ResolveInfo<'_>,
+    next: NextResolve<'_>,
+) -> ServerResult<Option<Value>> {
+    let budget = match ctx.data_opt::<RequestBudget>() {
+        Some(budget) if info.path_node.parent.is_none() => budget.clone(),
+        _ => return next.run(ctx, info).await,
+    };
+    // The semaphore is never closed, so acquiring fails only if it were.
+    let _place = budget.0.acquire_owned().await.ok();
+    next.run(ctx, info).await
 }
 
 #[cfg(test)]
@@ -77,8 +62,11 @@ mod tests {
 
     async fn most_at_once(budget: Option<RequestBudget>) -> usize {
         let gauge = Arc::new(Gauge::default());
+        let limits = crate::config::Settings::from_lookup(|_| None)
+            .expect("defaults")
+            .limits;
         let schema = Schema::build(Query(gauge.clone()), EmptyMutation, EmptySubscription)
-            .extension(Budget)
+            .extension(super::super::limits::Limits(Arc::new(limits)))
             .finish();
         let aliases: String = (0..40).map(|i| format!(" a{i}: slow")).collect();
         let mut request = Request::new(format!("{{{aliases} }}"));

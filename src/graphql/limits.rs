@@ -6,7 +6,8 @@ use super::nesting;
 use crate::config::ApiLimits;
 use crate::error::ErrorCode;
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
@@ -80,6 +81,17 @@ impl Extension for LimitsExtension {
             ));
         }
         Ok(document)
+    }
+
+    /// Root fields wait for a place in the request's budget (one extension does both, so a
+    /// field pays for one extension hook, not two).
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        super::budget::resolve_within_budget(ctx, info, next).await
     }
 
     async fn validation(

@@ -88,8 +88,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
     let mut builder = builder()
         .data(state)
+        // Also holds each request's root fields to its connection budget.
         .extension(limits::Limits(limits.clone()))
-        .extension(budget::Budget)
         // Inside the limits: a document from the cache is checked like a freshly parsed one.
         .extension(documents::DocumentCache::default());
     if !limits.introspection {
