@@ -1105,3 +1105,76 @@ async fn a_campaign_step_can_show_a_banner_once() {
         json!([{ "title": "Welcome", "couponCode": "HELLO10" }])
     );
 }
+
+#[tokio::test]
+async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes_on() {
+    // Arrange: two campaigns on registration; the first assigns a role deleted afterwards.
+    let app = spawn_app().await;
+    let role = app.create_role("Doomed", "doomed", &[]).await;
+    let welcome = template(&app, "welcome", "EMAIL").await;
+    let broken = active_campaign(
+        &app,
+        json!({
+            "anchor": { "registered": true },
+            "steps": [{ "id": "grant", "effect": { "effects": [{ "assignRole": role }] } }]
+        }),
+    )
+    .await;
+    let healthy = active_campaign(
+        &app,
+        json!({
+            "anchor": { "registered": true },
+            "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+        }),
+    )
+    .await;
+    app.admin_data(
+        "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
+        json!({ "id": role }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(
+        &storefront,
+        json!([
+            ev(
+                "r1",
+                "ann",
+                "2026-11-22T12:00:00Z",
+                json!({ "registered": { "email": "ann@example.com" } })
+            ),
+            ev(
+                "r2",
+                "bob",
+                "2026-11-22T12:00:00Z",
+                json!({ "registered": { "email": "bob@example.com" } })
+            ),
+        ]),
+    )
+    .await;
+    app.processed("r2").await;
+
+    // Act
+    let first = tick(&app, "2026-11-22T12:01:00Z").await;
+    let second = tick(&app, "2026-11-22T12:02:00Z").await;
+    let failed = runs(&app, &broken).await;
+    let sent = runs(&app, &healthy).await;
+
+    // Assert
+    assert_eq!(first["advanced"], 4, "{first}");
+    assert_eq!(second["advanced"], 0, "{second}");
+    assert_eq!(failed.len(), 2);
+    for run in &failed {
+        assert_eq!(run["status"], "failed", "{run}");
+        assert!(
+            run["endReason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{run}"
+        );
+        assert_eq!(
+            outcomes(run).last().map(String::as_str),
+            Some("failed"),
+            "{run}"
+        );
+    }
+    assert!(sent.iter().all(|r| r["status"] == "completed"), "{sent:?}");
+}

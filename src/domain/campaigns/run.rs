@@ -14,14 +14,14 @@ use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::{self, NewDelivery, enqueue};
 use crate::domain::membership::{self, ChangeSource};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
 use entity::{campaign_run, campaign_run_step, customer, event, order, template};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -82,21 +82,21 @@ pub async fn advance_due_runs(
             let Some(campaign) = active.get(&run.campaign_id) else {
                 continue;
             };
-            let txn = begin_write(db).await?;
-            // Another process may have advanced it since it was read, or hold it now.
-            let Some(run) = campaign_run::Entity::find_by_id(run.id)
-                .filter(campaign_run::Column::NextDueAt.lte(now_ms))
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .all(&txn)
-                .await?
-                .pop()
-            else {
-                continue;
-            };
-            let changes = advance(&txn, campaign, run, now_ms, config).await?;
-            txn.commit().await?;
-            membership::announce(bus, changes);
-            advanced += 1;
+            match advance_one(db, campaign, run.id, now_ms, config).await {
+                Ok(Some(changes)) => {
+                    membership::announce(bus, changes);
+                    advanced += 1;
+                }
+                Ok(None) => {}
+                // The database itself failed: this tick stops, the next one tries again.
+                Err(e) if is_database_failure(&e) => return Err(e),
+                // The run cannot go on (its definition or its data refuse it): it ends
+                // `failed` with the reason, and the others go on.
+                Err(e) => {
+                    fail_run(db, run, now_ms, &e).await?;
+                    advanced += 1;
+                }
+            }
         }
         looked += advanced;
         // A short round is the last; so is one where every run was another process's.
@@ -104,6 +104,80 @@ pub async fn advance_due_runs(
             return Ok(looked);
         }
     }
+}
+
+/// Advances one run in a transaction of its own; `None` when another process advanced it
+/// since it was read, or holds it now.
+async fn advance_one(
+    db: &DatabaseConnection,
+    campaign: &Campaign,
+    run_id: i64,
+    now_ms: i64,
+    config: &RunnerConfig<'_>,
+) -> AppResult<Option<Vec<MembershipChange>>> {
+    let txn = begin_write(db).await?;
+    let Some(run) = campaign_run::Entity::find_by_id(run_id)
+        .filter(campaign_run::Column::NextDueAt.lte(now_ms))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?
+        .pop()
+    else {
+        return Ok(None);
+    };
+    let changes = advance(&txn, campaign, run, now_ms, config).await?;
+    txn.commit().await?;
+    Ok(Some(changes))
+}
+
+/// Whether an error came from the database rather than from the run: such a failure is
+/// the database's (down, locked, out of connections), and the run is tried again at the next
+/// tick. A constraint the run's writes break (a role deleted since the campaign was saved)
+/// is the run's.
+fn is_database_failure(error: &AppError) -> bool {
+    match error {
+        AppError::Busy(_) => true,
+        AppError::Internal(cause) => cause
+            .downcast_ref::<DbErr>()
+            .is_some_and(|db| db.sql_err().is_none()),
+        _ => false,
+    }
+}
+
+/// Ends a run that failed, with the reason in its log (what did not change stays as before:
+/// the failed step's transaction was rolled back).
+async fn fail_run(
+    db: &DatabaseConnection,
+    mut run: campaign_run::Model,
+    now_ms: i64,
+    error: &AppError,
+) -> AppResult<()> {
+    let reason = match error {
+        AppError::Internal(cause) => cause.to_string(),
+        other => other.public_message(),
+    };
+    tracing::warn!(
+        run.id = run.id,
+        campaign.id = run.campaign_id,
+        error = %reason,
+        "a campaign run failed and was ended"
+    );
+    let txn = begin_write(db).await?;
+    log(
+        &txn,
+        &run,
+        run.step_id.clone().as_deref(),
+        now_ms,
+        "failed",
+        Some(reason.clone()),
+        None,
+    )
+    .await?;
+    run.status = "failed".into();
+    run.end_reason = Some(reason);
+    finish(&txn, run, now_ms).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Where a run stands after a step.
