@@ -25,6 +25,8 @@ pub struct Model {
     pub activated_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why Nudge switched the rule off: its stored definition no longer decodes.
+    pub broken_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

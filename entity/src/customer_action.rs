@@ -17,6 +17,8 @@ pub struct Model {
     pub repeat_days: Option<i32>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why Nudge switched the rule off: its stored definition no longer decodes.
+    pub broken_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

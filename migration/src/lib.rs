@@ -14,6 +14,7 @@ mod m20261122_000004_campaigns;
 mod m20261122_000005_campaign_banners;
 mod m20261122_000006_delivery;
 mod m20261201_000007_storefront_identity;
+mod m20261201_000008_broken_definitions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_campaign_banners::Migration),
             Box::new(m20261122_000006_delivery::Migration),
             Box::new(m20261201_000007_storefront_identity::Migration),
+            Box::new(m20261201_000008_broken_definitions::Migration),
         ]
     }
 }

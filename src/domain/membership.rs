@@ -1,7 +1,7 @@
 //! Role and tag membership of customers: the primitives every writer uses (admin mutations
 //! and action effects), the change log they write, and the stream integrators subscribe to.
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::events::{BusMode, EventBus, MembershipChange, MembershipKind};
 use entity::{customer, customer_role, customer_tag, membership_change};
 use futures_util::Stream;
@@ -229,7 +229,7 @@ async fn log(
         ))
         .await?;
     }
-    Ok(to_change(row, &customer.external_id))
+    to_change(row, &customer.external_id)
 }
 
 /// Whether a membership call changed anything.
@@ -259,19 +259,30 @@ pub fn announce(bus: &EventBus, changes: impl IntoIterator<Item = MembershipChan
     }
 }
 
-fn to_change(row: membership_change::Model, customer_external_id: &str) -> MembershipChange {
-    MembershipChange {
+/// A logged change as the bus carries it. A row whose kind Nudge does not know (it never
+/// should: only Nudge writes the log) is an error naming it, never another kind.
+fn to_change(
+    row: membership_change::Model,
+    customer_external_id: &str,
+) -> AppResult<MembershipChange> {
+    let kind = MembershipKind::from_stored(&row.kind).ok_or_else(|| {
+        AppError::internal(format!(
+            "membership change {} has an unknown kind {:?}",
+            row.id, row.kind
+        ))
+    })?;
+    Ok(MembershipChange {
         id: row.id,
         customer_id: row.customer_id,
         customer_external_id: customer_external_id.to_owned(),
-        kind: MembershipKind::from_stored(&row.kind).unwrap_or(MembershipKind::TagSet),
+        kind,
         role_id: row.role_id,
         tag_id: row.tag_id,
         value: row.value,
         previous_value: row.previous_value,
         source: row.source,
         occurred_at: row.occurred_at,
-    }
+    })
 }
 
 /// Logged changes with an id above `after`, oldest first, at most `limit`.
@@ -311,13 +322,12 @@ impl FindWithCustomer for sea_orm::Select<membership_change::Entity> {
             .into_iter()
             .map(|c| (c.id, c.external_id))
             .collect();
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|row| {
                 let external = customers.get(&row.customer_id).cloned().unwrap_or_default();
                 to_change(row, &external)
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -410,5 +420,34 @@ pub async fn relay_postgres_notifications(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str) -> membership_change::Model {
+        membership_change::Model {
+            id: 7,
+            customer_id: 1,
+            kind: kind.to_owned(),
+            role_id: None,
+            tag_id: Some(2),
+            value: None,
+            previous_value: None,
+            source: "admin".to_owned(),
+            occurred_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_logged_change_of_an_unknown_kind_is_an_error_not_another_kind() {
+        assert_eq!(
+            to_change(row("tag_set"), "ann").map(|c| c.kind).ok(),
+            Some(MembershipKind::TagSet)
+        );
+        let err = to_change(row("tag_renamed"), "ann").expect_err("unknown kind");
+        assert!(err.to_string().contains("tag_renamed"), "{err}");
     }
 }

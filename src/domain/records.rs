@@ -26,3 +26,20 @@ where
 {
     Ok(E::find_by_id(id).count(db).await? > 0)
 }
+
+/// Decodes one stored JSON part of a definition; on failure records why (naming `part`) in
+/// `problems` and returns `None`, so that the caller can mark the whole definition broken
+/// instead of running it with a default in its place.
+pub fn decode_part<T: serde::de::DeserializeOwned>(
+    part: &str,
+    value: &serde_json::Value,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    match serde_json::from_value(value.clone()) {
+        Ok(decoded) => Some(decoded),
+        Err(e) => {
+            problems.push(format!("{part} does not decode: {e}"));
+            None
+        }
+    }
+}

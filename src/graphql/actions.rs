@@ -252,7 +252,15 @@ impl CustomerAction {
         &self.0.model.name
     }
     async fn active(&self) -> bool {
-        self.0.model.active
+        self.0.model.active && self.0.broken.is_none()
+    }
+    /// Why Nudge switched the action off: its stored definition no longer decodes. Saving
+    /// the action again with valid parts clears it.
+    async fn broken_reason(&self) -> Option<String> {
+        self.0
+            .broken
+            .clone()
+            .or_else(|| self.0.model.broken_reason.clone())
     }
     async fn active_from(&self) -> Option<DateTime<Utc>> {
         self.0.model.active_from.map(from_millis)

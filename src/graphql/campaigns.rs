@@ -475,6 +475,14 @@ impl Campaign {
     async fn status(&self) -> Status {
         self.0.status.into()
     }
+    /// Why Nudge paused the campaign: its stored definition no longer decodes. Saving the
+    /// campaign again with valid parts clears it.
+    async fn broken_reason(&self) -> Option<String> {
+        self.0
+            .broken
+            .clone()
+            .or_else(|| self.0.model.broken_reason.clone())
+    }
     async fn anchor(&self) -> Json<serde_json::Value> {
         Json(self.0.model.anchor.clone())
     }

@@ -465,3 +465,70 @@ async fn action_validation_names_each_bad_field() {
         .await;
     assert_eq!(listed["customerActions"], json!([]), "nothing was saved");
 }
+
+#[tokio::test]
+async fn an_action_whose_stored_definition_no_longer_decodes_is_switched_off_with_its_reason() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let storefront = app.create_key("STOREFRONT").await;
+    let tag = app.create_tag("seen").await;
+    let action = app
+        .create_action(json!({
+            "name": "Tag on login",
+            "trigger": "LOGGED_IN",
+            "effects": [{ "setTag": { "tagId": tag } }],
+            "repeat": { "kind": "EVERY_TIME" }
+        }))
+        .await;
+    // A row changed behind Nudge's back (a bad restore, a hand edit).
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    db.execute_unprepared(&format!(
+        "UPDATE customer_actions SET effects = '[{{\"launchRocket\": 1}}]' WHERE id = {action}"
+    ))
+    .await
+    .expect("corrupted");
+
+    app.record(
+        &storefront,
+        json!([ev(
+            "e-1",
+            "ann",
+            "2026-11-22T12:00:00Z",
+            json!({ "loggedIn": true })
+        )]),
+    )
+    .await;
+    app.processed("e-1").await;
+    let read = app
+        .admin_data(
+            "query($id: ID!) { customerAction(id: $id) { active brokenReason } customers(first: 1) { edges { node { tags { name } } } } }",
+            json!({ "id": action }),
+        )
+        .await;
+    let stored = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT active, broken_reason FROM customer_actions WHERE id = {action}"),
+        ))
+        .await
+        .expect("read")
+        .expect("row");
+
+    assert_eq!(read["customerAction"]["active"], false, "{read}");
+    assert!(
+        read["customerAction"]["brokenReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("effects")),
+        "{read}"
+    );
+    assert_eq!(read["customers"]["edges"][0]["node"]["tags"], json!([]));
+    assert!(!stored.try_get::<bool>("", "active").expect("active"));
+    assert!(
+        stored
+            .try_get::<Option<String>>("", "broken_reason")
+            .expect("reason")
+            .is_some()
+    );
+}

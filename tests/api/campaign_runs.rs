@@ -1178,3 +1178,55 @@ async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes
     }
     assert!(sent.iter().all(|r| r["status"] == "completed"), "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_campaign_whose_stored_definition_no_longer_decodes_is_paused_not_run_with_a_default() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let welcome = template(&app, "welcome", "EMAIL").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "orderPaid": true },
+            "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+        }),
+    )
+    .await;
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    db.execute_unprepared(&format!(
+        "UPDATE campaigns SET anchor = '{{\"someday\": true}}' WHERE id = {campaign}"
+    ))
+    .await
+    .expect("corrupted");
+    let storefront = app.create_key("STOREFRONT").await;
+    // A registration: the old fallback (`registered`) would have enrolled it.
+    app.record(
+        &storefront,
+        json!([ev(
+            "r1",
+            "ann",
+            "2026-11-22T12:00:00Z",
+            json!({ "registered": { "email": "ann@example.com" } })
+        )]),
+    )
+    .await;
+    app.processed("r1").await;
+    tick(&app, "2026-11-22T12:01:00Z").await;
+
+    let read = app
+        .admin_data(
+            "query($id: ID!) { campaign(id: $id) { status brokenReason } }",
+            json!({ "id": campaign }),
+        )
+        .await;
+    assert_eq!(read["campaign"]["status"], "PAUSED", "{read}");
+    assert!(
+        read["campaign"]["brokenReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("anchor")),
+        "{read}"
+    );
+    assert_eq!(runs(&app, &campaign).await, Vec::<Value>::new());
+}

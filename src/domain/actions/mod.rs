@@ -14,8 +14,10 @@ pub use write::{ActionInput, MAX_EFFECTS, create, delete, update};
 
 use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;
+use crate::domain::records::decode_part;
 use crate::error::AppResult;
 use entity::{action_firing, customer_action};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 /// How often one customer may trigger an action.
@@ -38,11 +40,12 @@ impl RepeatPolicy {
         }
     }
 
-    fn from_stored(policy: &str, days: Option<i32>) -> Self {
+    fn from_stored(policy: &str, days: Option<i32>) -> Option<Self> {
         match (policy, days) {
-            ("every_time", _) => RepeatPolicy::EveryTime,
-            ("at_most_every_days", Some(days)) => RepeatPolicy::AtMostEveryDays(days),
-            _ => RepeatPolicy::OncePerCustomer,
+            ("once_per_customer", _) => Some(RepeatPolicy::OncePerCustomer),
+            ("every_time", _) => Some(RepeatPolicy::EveryTime),
+            ("at_most_every_days", Some(days)) => Some(RepeatPolicy::AtMostEveryDays(days)),
+            _ => None,
         }
     }
 }
@@ -55,31 +58,76 @@ pub struct Action {
     pub condition: Condition,
     pub effects: Vec<Effect>,
     pub repeat: RepeatPolicy,
+    /// Why the stored definition does not decode (it never should: rows are validated when
+    /// written). A broken action never fires, and [`deactivate_broken`] switches it off.
+    pub broken: Option<String>,
 }
 
 impl Action {
-    /// Decodes a row; a row that no longer decodes (it never should) reads as inactive.
+    /// Decodes a row. A part that does not decode makes the action [`Action::broken`], with
+    /// the reason; it is never run with a default in that part's place.
     pub fn decode(model: customer_action::Model) -> Self {
-        let condition =
-            serde_json::from_value(model.condition.clone()).unwrap_or(Condition::Any(vec![]));
-        let effects = serde_json::from_value(model.effects.clone()).unwrap_or_default();
-        let trigger = EventKind::from_stored(&model.trigger).unwrap_or(EventKind::LoggedIn);
-        let repeat = RepeatPolicy::from_stored(&model.repeat_policy, model.repeat_days);
+        let mut problems = Vec::new();
+        let condition = decode_part("condition", &model.condition, &mut problems)
+            .unwrap_or(Condition::Any(vec![]));
+        let effects = decode_part("effects", &model.effects, &mut problems).unwrap_or_default();
+        let trigger = EventKind::from_stored(&model.trigger).unwrap_or_else(|| {
+            problems.push(format!("trigger {:?} is not an event kind", model.trigger));
+            EventKind::LoggedIn
+        });
+        let repeat = RepeatPolicy::from_stored(&model.repeat_policy, model.repeat_days)
+            .unwrap_or_else(|| {
+                problems.push(format!(
+                    "repeat policy {:?} is not one Nudge knows",
+                    model.repeat_policy
+                ));
+                RepeatPolicy::OncePerCustomer
+            });
         Action {
             model,
             trigger,
             condition,
             effects,
             repeat,
+            broken: (!problems.is_empty()).then(|| problems.join("; ")),
         }
     }
 
     /// Whether the action is switched on and inside its window at `at_ms`.
     pub fn is_live_at(&self, at_ms: i64) -> bool {
-        self.model.active
+        self.broken.is_none()
+            && self.model.active
             && self.model.active_from.is_none_or(|from| at_ms >= from)
             && self.model.active_to.is_none_or(|to| at_ms < to)
     }
+}
+
+/// Switches off each active action of `actions` whose definition does not decode, keeping
+/// the reason for admins (`brokenReason`); each is logged once, when it is switched off.
+pub async fn deactivate_broken(db: &impl ConnectionTrait, actions: &[Action]) -> AppResult<()> {
+    for action in actions.iter().filter(|a| a.model.active) {
+        let Some(reason) = &action.broken else {
+            continue;
+        };
+        let switched = customer_action::Entity::update_many()
+            .col_expr(customer_action::Column::Active, Expr::value(false))
+            .col_expr(
+                customer_action::Column::BrokenReason,
+                Expr::value(reason.clone()),
+            )
+            .filter(customer_action::Column::Id.eq(action.model.id))
+            .filter(customer_action::Column::Active.eq(true))
+            .exec(db)
+            .await?;
+        if switched.rows_affected > 0 {
+            tracing::error!(
+                action.id = action.model.id,
+                reason = %reason,
+                "a customer action no longer decodes and was switched off"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every action, oldest first.

@@ -89,7 +89,9 @@ pub async fn process_pending(
         .into_iter()
         .map(Action::decode)
         .collect();
-    let campaigns = active_campaigns(db).await?;
+    super::deactivate_broken(db, &actions).await?;
+    let actions: Vec<Action> = actions.into_iter().filter(|a| a.broken.is_none()).collect();
+    let campaigns = active_campaigns(db, to_millis(now)).await?;
     let now_ms = to_millis(now);
     let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
     triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));

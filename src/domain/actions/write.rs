@@ -67,6 +67,7 @@ pub async fn create(
         repeat_days: days,
         created_at: now_ms,
         updated_at: now_ms,
+        broken_reason: None,
     };
     let txn = begin_write(db).await?;
     let model = apply(&txn, blank, input, checker).await?;
@@ -92,6 +93,9 @@ pub async fn update(
         .ok_or_else(|| AppError::NotFound(format!("action {id} does not exist")))?;
     let mut model = apply(&txn, current, input, Checker::new()).await?;
     model.updated_at = to_millis(now);
+    // Saved by an admin, checked anew: if a part still does not decode, the processor says so
+    // again.
+    model.broken_reason = None;
     let active: customer_action::ActiveModel = model.into();
     let saved = active.reset_all().update(&txn).await?;
     txn.commit().await?;

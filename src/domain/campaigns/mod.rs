@@ -26,9 +26,11 @@ use crate::domain::actions::Effect;
 use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;
 use crate::domain::orders::OrderStatus;
+use crate::domain::records::decode_part;
 use crate::error::AppResult;
 use chrono::Weekday;
 use entity::{campaign, campaign_run, campaign_run_step};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
@@ -233,11 +235,12 @@ impl Reentry {
         }
     }
 
-    pub fn from_stored(policy: &str, days: Option<i32>) -> Self {
+    pub fn from_stored(policy: &str, days: Option<i32>) -> Option<Self> {
         match (policy, days) {
-            ("once_ever", _) => Reentry::OnceEver,
-            ("at_most_every_days", Some(days)) => Reentry::AtMostEveryDays(days),
-            _ => Reentry::OncePerSubject,
+            ("once_per_subject", _) => Some(Reentry::OncePerSubject),
+            ("once_ever", _) => Some(Reentry::OnceEver),
+            ("at_most_every_days", Some(days)) => Some(Reentry::AtMostEveryDays(days)),
+            _ => None,
         }
     }
 }
@@ -297,35 +300,93 @@ pub struct Campaign {
     pub exit_goal: Option<ExitGoal>,
     pub reentry: Reentry,
     pub send_window: Option<SendWindow>,
+    /// Why the stored definition does not decode (it never should: rows are validated when
+    /// written). A broken campaign enrols and advances nothing, and [`pause_broken`] pauses it.
+    pub broken: Option<String>,
 }
 
 impl Campaign {
-    /// Decodes a row. Rows are written only after validation, so a part that no longer
-    /// decodes (it never should) reads as the safest value: no steps, nobody in the audience.
+    /// Decodes a row. A part that does not decode makes the campaign [`Campaign::broken`],
+    /// with the reason; it is never run with a default in that part's place.
     pub fn decode(model: campaign::Model) -> Self {
-        let anchor = serde_json::from_value(model.anchor.clone()).unwrap_or(Anchor::Registered {});
-        let audience =
-            serde_json::from_value(model.audience.clone()).unwrap_or(Condition::Any(vec![]));
-        let steps = serde_json::from_value(model.steps.clone()).unwrap_or_default();
+        let mut problems = Vec::new();
+        let anchor =
+            decode_part("anchor", &model.anchor, &mut problems).unwrap_or(Anchor::Registered {});
+        let audience = decode_part("audience", &model.audience, &mut problems)
+            .unwrap_or(Condition::Any(vec![]));
+        let steps = decode_part("steps", &model.steps, &mut problems).unwrap_or_default();
         let exit_goal = model
             .exit_goal
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok());
+            .as_ref()
+            .and_then(|v| decode_part("exit goal", v, &mut problems));
         let send_window = model
             .send_window
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok());
+            .as_ref()
+            .and_then(|v| decode_part("send window", v, &mut problems));
+        let reentry = Reentry::from_stored(&model.reentry_policy, model.reentry_days)
+            .unwrap_or_else(|| {
+                problems.push(format!(
+                    "re-entry policy {:?} is not one Nudge knows",
+                    model.reentry_policy
+                ));
+                Reentry::OncePerSubject
+            });
+        let broken = (!problems.is_empty()).then(|| problems.join("; "));
+        let status = match CampaignStatus::from_stored(&model.status) {
+            // Nothing of a broken campaign runs, whatever its stored status says.
+            CampaignStatus::Active if broken.is_some() => CampaignStatus::Paused,
+            status => status,
+        };
         Campaign {
-            status: CampaignStatus::from_stored(&model.status),
-            reentry: Reentry::from_stored(&model.reentry_policy, model.reentry_days),
+            status,
+            reentry,
             anchor,
             audience,
             steps,
             exit_goal,
             send_window,
+            broken,
             model,
         }
     }
+}
+
+/// Pauses each active campaign of `campaigns` whose definition does not decode, keeping the
+/// reason for admins (`brokenReason`); its open runs wait, as when an admin pauses it. Each is
+/// logged once, when it is paused.
+pub async fn pause_broken(
+    db: &impl ConnectionTrait,
+    campaigns: &[Campaign],
+    now_ms: i64,
+) -> AppResult<()> {
+    for campaign in campaigns {
+        let Some(reason) = &campaign.broken else {
+            continue;
+        };
+        if campaign.model.status != CampaignStatus::Active.as_str() {
+            continue;
+        }
+        let paused = campaign::Entity::update_many()
+            .col_expr(
+                campaign::Column::Status,
+                Expr::value(CampaignStatus::Paused.as_str()),
+            )
+            .col_expr(campaign::Column::BrokenReason, Expr::value(reason.clone()))
+            .col_expr(campaign::Column::UpdatedAt, Expr::value(now_ms))
+            .filter(campaign::Column::Id.eq(campaign.model.id))
+            .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
+            .exec(db)
+            .await?;
+        if paused.rows_affected > 0 {
+            write::set_open_runs_due(db, campaign.model.id, None, now_ms).await?;
+            tracing::error!(
+                campaign.id = campaign.model.id,
+                reason = %reason,
+                "a campaign no longer decodes and was paused"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every campaign, oldest first.

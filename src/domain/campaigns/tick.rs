@@ -36,7 +36,7 @@ pub async fn tick(
     now: DateTime<Utc>,
     config: &RunnerConfig<'_>,
 ) -> AppResult<TickReport> {
-    let campaigns = active_campaigns(db).await?;
+    let campaigns = active_campaigns(db, to_millis(now)).await?;
     if campaigns.is_empty() {
         return Ok(TickReport::default());
     }
@@ -56,7 +56,7 @@ pub async fn plan(
     take_planner_turn(&txn).await?;
     // Read once the turn is ours: a planner that waited for another starts where that one
     // stopped instead of enrolling the same window again.
-    let campaigns = active_campaigns(&txn).await?;
+    let campaigns = active_campaigns(&txn, to_millis(now)).await?;
     let enrolled = plan_due_runs(&txn, to_millis(now), store_zone, &campaigns).await?;
     txn.commit().await?;
     Ok(enrolled)
@@ -77,14 +77,20 @@ pub async fn take_planner_turn(txn: &impl ConnectionTrait) -> AppResult<()> {
     Ok(())
 }
 
-/// The active campaigns, oldest first.
-pub async fn active_campaigns(db: &impl ConnectionTrait) -> AppResult<Vec<Campaign>> {
-    Ok(campaign::Entity::find()
+/// The active campaigns, oldest first. One whose stored definition no longer decodes is
+/// paused with its reason ([`pause_broken`](super::pause_broken)) and left out.
+pub async fn active_campaigns(db: &impl ConnectionTrait, now_ms: i64) -> AppResult<Vec<Campaign>> {
+    let campaigns: Vec<Campaign> = campaign::Entity::find()
         .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
         .order_by_asc(campaign::Column::Id)
         .all(db)
         .await?
         .into_iter()
         .map(Campaign::decode)
+        .collect();
+    super::pause_broken(db, &campaigns, now_ms).await?;
+    Ok(campaigns
+        .into_iter()
+        .filter(|c| c.broken.is_none())
         .collect())
 }

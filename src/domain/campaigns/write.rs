@@ -76,6 +76,7 @@ pub async fn create(
         activated_at: None,
         created_at: now_ms,
         updated_at: now_ms,
+        broken_reason: None,
     };
     let txn = begin_write(db).await?;
     let model = apply(&txn, now_ms, blank, input, checker).await?;
@@ -103,6 +104,7 @@ pub async fn update(
     let before = CampaignStatus::from_stored(&current.status);
     let mut model = apply(&txn, now_ms, current, input, Checker::new()).await?;
     model.updated_at = now_ms;
+    model.broken_reason = None;
     match CampaignStatus::from_stored(&model.status) {
         CampaignStatus::Archived => end_active_runs(&txn, id, now_ms, "campaign archived").await?,
         CampaignStatus::Paused if before != CampaignStatus::Paused => {
@@ -134,7 +136,7 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
 
 /// Pausing clears the due time of the campaign's open runs, so the runner does not see them;
 /// activating again makes them due at once, and each computes its wait anew.
-async fn set_open_runs_due(
+pub(super) async fn set_open_runs_due(
     txn: &impl ConnectionTrait,
     campaign_id: i64,
     due: Option<i64>,
