@@ -157,7 +157,9 @@ fn main() {
         )
         .await
         .expect("campaign");
-        let active = active_campaigns(&db).await.expect("campaigns");
+        let active = active_campaigns(&db, now.timestamp_millis())
+            .await
+            .expect("campaigns");
         let zone = settings.default_timezone;
 
         // The planner's enrolment.

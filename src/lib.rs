@@ -12,4 +12,5 @@ pub mod http;
 pub mod scheduler;
 pub mod startup;
 pub mod state;
+pub mod supervisor;
 pub mod telemetry;

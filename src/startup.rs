@@ -7,12 +7,13 @@ use crate::delivery::tokens::TokenSigner;
 use crate::delivery::{Mailer, SmsClient};
 use crate::domain::actions::runner;
 use crate::domain::api_keys::{self, KeyCache, NewKey};
-use crate::domain::deliveries::{Dispatcher, Senders, secrets};
+use crate::domain::deliveries::{Dispatcher, Senders, dispatch, secrets};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
+use crate::supervisor::Supervisor;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
@@ -76,21 +77,22 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);
+        let supervisor = Supervisor::default();
         let bus = EventBus::new(if settings.is_sqlite() {
             BusMode::InProcess
         } else {
             BusMode::Postgres
         });
         if bus.mode() == BusMode::Postgres {
-            tokio::spawn(membership::relay_postgres_notifications(
-                settings.database_url.clone(),
-                work_db.clone(),
-                bus.clone(),
-            ));
+            let (url, db, bus) = (settings.database_url.clone(), work_db.clone(), bus.clone());
+            supervisor.spawn("membership relay", move || {
+                membership::relay_postgres_notifications(url.clone(), db.clone(), bus.clone())
+            });
         }
         let processor_wake = Arc::new(tokio::sync::Notify::new());
         let wake = processor_wake.clone();
         let ingest = IngestQueue::start(
+            &supervisor,
             work_db.clone(),
             settings.currency.clone(),
             settings.ingest_writers,
@@ -107,30 +109,44 @@ impl Application {
             keys: KeyCache::default(),
             senders,
             settings: settings.clone(),
+            supervisor: supervisor.clone(),
         };
         if settings.delivery.dispatch {
-            tokio::spawn(
-                Dispatcher::new(
-                    state.work_db.clone(),
-                    state.clock.clone(),
-                    state.senders.clone(),
-                    settings.clone(),
-                )
-                .run(),
+            let dispatcher = Dispatcher::new(
+                state.work_db.clone(),
+                state.clock.clone(),
+                state.senders.clone(),
+                settings.clone(),
             );
+            let faults = supervisor.clone();
+            supervisor.spawn(dispatch::TASK, move || {
+                dispatcher.clone().run(faults.clone())
+            });
         }
-        tokio::spawn(runner::run(
-            state.work_db.clone(),
-            state.bus.clone(),
-            state.clock.clone(),
-            state.processor_wake.clone(),
-            settings.clone(),
-            state.senders.wake.clone(),
-        ));
-        tokio::spawn(api_keys::watch_revocations(
-            state.work_db.clone(),
-            state.keys.clone(),
-        ));
+        {
+            let state = state.clone();
+            supervisor.spawn(runner::TASK, move || {
+                runner::run(
+                    state.work_db.clone(),
+                    state.bus.clone(),
+                    state.clock.clone(),
+                    state.processor_wake.clone(),
+                    state.settings.clone(),
+                    state.senders.wake.clone(),
+                    state.supervisor.clone(),
+                )
+            });
+        }
+        {
+            let (db, keys, faults) = (
+                state.work_db.clone(),
+                state.keys.clone(),
+                supervisor.clone(),
+            );
+            supervisor.spawn(api_keys::REVOCATION_TASK, move || {
+                api_keys::watch_revocations(db.clone(), keys.clone(), faults.clone())
+            });
+        }
         let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
         let server = serve(listener, state.clone(), schema)?;
@@ -147,9 +163,19 @@ impl Application {
         self.port
     }
 
-    /// Runs until the server stops (Ctrl-C or SIGTERM).
+    /// Runs until the server stops (Ctrl-C or SIGTERM), or until a supervised task could not
+    /// be restarted: then the server stops and this returns the reason as an error, so the
+    /// process exits non-zero and its process manager starts it afresh.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        tokio::select! {
+            stopped = self.server => stopped,
+            reason = self.state.supervisor.fatal() => {
+                tracing::error!(reason = %reason, "stopping: a task cannot be restarted");
+                handle.stop(false).await;
+                Err(std::io::Error::other(reason))
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use crate::domain::api_keys::KeyCache;
 use crate::domain::deliveries::Senders;
 use crate::domain::ingest::IngestQueue;
 use crate::events::EventBus;
+use crate::supervisor::Supervisor;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -28,4 +29,6 @@ pub struct AppState {
     /// The mailer, the SMS client, the tracking-link signer and the dispatcher's bell.
     pub senders: Senders,
     pub settings: Arc<Settings>,
+    /// The process's long-running tasks, restarted when they fail.
+    pub supervisor: Supervisor,
 }

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub database_url: String,
     pub client: reqwest::Client,
     pub clock: ManualClock,
+    /// The server's task supervisor (for fault drills).
+    pub supervisor: nudge::supervisor::Supervisor,
     _database: TestDatabase,
 }
 
@@ -62,6 +64,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("a fresh database gets a bootstrap key")
         .secret
         .clone();
+    let supervisor = app.state.supervisor.clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -69,6 +72,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_url: database.url.clone(),
         client: reqwest::Client::new(),
         clock,
+        supervisor,
         _database: database,
     }
 }

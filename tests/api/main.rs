@@ -27,5 +27,6 @@ mod slow_clients;
 mod smtp_sink;
 mod socket_keys;
 mod startup;
+mod supervision;
 mod tags;
 mod validation;

@@ -4,6 +4,9 @@ use super::processor::{ProcessorConfig, process_pending};
 use crate::events::EventBus;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+/// The processor's task name.
+pub const TASK: &str = "event processor";
+
 /// How long the processor waits after a wake-up before it takes the pending events.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
@@ -17,6 +20,7 @@ pub async fn run(
     wake: std::sync::Arc<tokio::sync::Notify>,
     settings: std::sync::Arc<crate::config::Settings>,
     dispatcher: std::sync::Arc<tokio::sync::Notify>,
+    supervisor: crate::supervisor::Supervisor,
 ) {
     let config = ProcessorConfig {
         store_currency: &settings.currency,
@@ -25,6 +29,7 @@ pub async fn run(
     };
     let mut leader = Leadership::new(settings.database_url.clone());
     loop {
+        supervisor.check(TASK);
         if leader.holds().await {
             loop {
                 match process_pending(&db, &bus, clock.now(), &config, 500).await {

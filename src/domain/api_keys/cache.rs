@@ -2,6 +2,7 @@
 
 use super::{Principal, authenticate_hash, hash};
 use crate::error::AppResult;
+use crate::supervisor::Supervisor;
 use chrono::{DateTime, Utc};
 use entity::api_key;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
@@ -100,6 +101,9 @@ impl KeyCache {
     }
 }
 
+/// The revocation watcher's task name.
+pub const REVOCATION_TASK: &str = "revocation watcher";
+
 /// How often a process looks for keys revoked elsewhere.
 pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
 
@@ -107,12 +111,13 @@ pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
 /// and [`KeyCache::forget`]s each newly revoked one, so that connections opened with it
 /// (WebSockets) close within a fraction of a second, whichever process revoked it. A failed
 /// read is logged and tried again at the next poll.
-pub async fn watch_revocations(db: DatabaseConnection, keys: KeyCache) {
+pub async fn watch_revocations(db: DatabaseConnection, keys: KeyCache, supervisor: Supervisor) {
     let mut known: Option<HashSet<i64>> = None;
     let mut ticker = tokio::time::interval(REVOCATION_POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        supervisor.check(REVOCATION_TASK);
         let revoked = match revoked_ids(&db).await {
             Ok(ids) => ids,
             Err(e) => {

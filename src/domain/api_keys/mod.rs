@@ -20,7 +20,7 @@ use std::str::FromStr;
 mod cache;
 mod identity;
 
-pub use cache::{KeyCache, REVOCATION_POLL, watch_revocations};
+pub use cache::{KeyCache, REVOCATION_POLL, REVOCATION_TASK, watch_revocations};
 pub use identity::{IdentitySecret, Verification, disable_identity, enable_identity};
 
 /// How often `last_used_at` is written for a busy key: at most once a minute.

@@ -57,6 +57,9 @@ struct Finished {
     links: Vec<String>,
 }
 
+/// The dispatcher's task name.
+pub const TASK: &str = "dispatcher";
+
 impl Dispatcher {
     pub fn new(
         db: DatabaseConnection,
@@ -75,9 +78,11 @@ impl Dispatcher {
     }
 
     /// Runs until the process ends: a round whenever woken, at least every poll interval.
-    pub async fn run(self) {
+    /// `supervisor` may fail a round on purpose (fault drills).
+    pub async fn run(self, supervisor: crate::supervisor::Supervisor) {
         let delivery = &self.settings.delivery;
         loop {
+            supervisor.check(TASK);
             let judged = match self.dispatch_once().await {
                 Ok(n) => n,
                 Err(e) => {

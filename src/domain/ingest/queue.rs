@@ -19,6 +19,7 @@ use super::check::CheckedBatch;
 use super::record::{CallResult, record_group, record_one};
 use crate::db::{WriteTxn, begin_write};
 use crate::error::{AppError, AppResult};
+use crate::supervisor::Supervisor;
 use sea_orm::{DatabaseConnection, DbBackend};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -27,6 +28,25 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 const GROUP_EVENTS: usize = 2000;
 /// How many calls may wait for the writer before callers wait to hand theirs over.
 const QUEUE_DEPTH: usize = 1024;
+/// The writers' task names (at most 16 writers).
+const WRITER_NAMES: [&str; 16] = [
+    "ingest writer 1",
+    "ingest writer 2",
+    "ingest writer 3",
+    "ingest writer 4",
+    "ingest writer 5",
+    "ingest writer 6",
+    "ingest writer 7",
+    "ingest writer 8",
+    "ingest writer 9",
+    "ingest writer 10",
+    "ingest writer 11",
+    "ingest writer 12",
+    "ingest writer 13",
+    "ingest writer 14",
+    "ingest writer 15",
+    "ingest writer 16",
+];
 
 struct Job {
     batch: CheckedBatch,
@@ -43,6 +63,7 @@ impl IngestQueue {
     /// Starts `writers` writer tasks (one on SQLite). `on_commit` runs after every committed
     /// group (it wakes the event processor).
     pub fn start(
+        supervisor: &Supervisor,
         db: DatabaseConnection,
         store_currency: String,
         writers: usize,
@@ -55,13 +76,22 @@ impl IngestQueue {
             DbBackend::Sqlite => 1,
             _ => writers.max(1),
         };
-        for _ in 0..writers {
-            tokio::spawn(write_groups(
-                db.clone(),
-                store_currency.clone(),
-                receiver.clone(),
-                on_commit.clone(),
-            ));
+        for name in WRITER_NAMES.iter().take(writers.min(WRITER_NAMES.len())) {
+            let (db, store_currency) = (db.clone(), store_currency.clone());
+            let (receiver, on_commit, faults) =
+                (receiver.clone(), on_commit.clone(), supervisor.clone());
+            // A writer that fails drops the replies of the calls it held (their callers get
+            // an error at once) and is started again; the queue waits for it meanwhile.
+            supervisor.spawn(name, move || {
+                write_groups(
+                    db.clone(),
+                    store_currency.clone(),
+                    receiver.clone(),
+                    on_commit.clone(),
+                    faults.clone(),
+                    name,
+                )
+            });
         }
         Self { sender }
     }
@@ -86,8 +116,11 @@ async fn write_groups(
     store_currency: String,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     on_commit: Arc<dyn Fn() + Send + Sync>,
+    supervisor: Supervisor,
+    name: &'static str,
 ) {
     while let Some(jobs) = take_group(&receiver).await {
+        supervisor.check(name);
         let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
         let answers = write_group(&db, &store_currency, &batches).await;
