@@ -1230,3 +1230,61 @@ async fn a_campaign_whose_stored_definition_no_longer_decodes_is_paused_not_run_
     );
     assert_eq!(runs(&app, &campaign).await, Vec::<Value>::new());
 }
+
+#[tokio::test]
+async fn preview_audience_leaves_out_whoever_already_has_a_run_for_the_subject() {
+    // Arrange: a birthday campaign; the first tick enrols both customers.
+    let app = spawn_app().await;
+    let wish = template(&app, "birthday", "EMAIL").await;
+    customer(
+        &app,
+        json!({ "externalId": "a", "email": "a@example.com", "birthday": "1990-03-10" }),
+    )
+    .await;
+    customer(
+        &app,
+        json!({ "externalId": "b", "email": "b@example.com", "birthday": "1991-03-10" }),
+    )
+    .await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "birthday": true },
+            "steps": [
+                { "id": "nine", "wait": { "until": { "offsetDays": 0, "hour": 9 } } },
+                { "id": "wish", "message": { "channel": "EMAIL", "templateId": wish } }
+            ]
+        }),
+    )
+    .await;
+    let preview = |at: &'static str| {
+        let app = &app;
+        let campaign = campaign.clone();
+        async move {
+            app.admin_data(
+                "query($c: ID!, $at: DateTime) { previewAudience(campaignId: $c, at: $at) { customerId subject } }",
+                json!({ "c": campaign, "at": at }),
+            )
+            .await["previewAudience"]
+                .as_array()
+                .expect("preview")
+                .len()
+        }
+    };
+    let before = preview("2027-03-09T12:00:00Z").await;
+
+    // Act
+    tick(&app, "2027-03-09T12:00:00Z").await;
+    let enrolled = runs(&app, &campaign).await.len();
+    let after = preview("2027-03-09T12:00:00Z").await;
+    // The runs complete; the same birthday is still not theirs to enter again.
+    tick(&app, "2027-03-10T09:01:00Z").await;
+    let completed = preview("2027-03-10T09:01:00Z").await;
+    let again = tick(&app, "2027-03-10T09:02:00Z").await;
+
+    // Assert
+    assert_eq!((before, enrolled), (2, 2));
+    assert_eq!(after, 0, "a tick now would enrol nobody");
+    assert_eq!(completed, 0);
+    assert_eq!(again["enrolled"], 0);
+}

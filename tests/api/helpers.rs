@@ -346,6 +346,24 @@ impl WsClient {
         client
     }
 
+    /// Like [`WsClient::next_frame`], but `None` when the connection ended instead (closed or
+    /// reset by the server).
+    pub async fn next_frame_or_end(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message =
+                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
+                    .await
+                    .expect("a frame in time");
+            match message {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => return Some(message),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     /// The next frame that is not a ping or pong (10 s at most).
     pub async fn next_frame(&mut self) -> tokio_tungstenite::tungstenite::Message {
         use futures_util::StreamExt;

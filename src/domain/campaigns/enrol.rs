@@ -49,20 +49,50 @@ pub async fn enrol(
         now_ms.into(),
     ];
     values.extend(candidates.values);
-    match campaign.reentry {
-        Reentry::AtMostEveryDays(days) => {
-            sql.push_str(
-                "NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
-                 AND r.customer_id = d.customer_id AND r.entered_at > ? AND r.status <> 'skipped')",
-            );
-            values.push(campaign.model.id.into());
-            values.push((now_ms - i64::from(days) * DAY_MS).into());
-        }
-        Reentry::OnceEver | Reentry::OncePerSubject => sql.push_str("1 = 1"),
-    }
+    let (reentry, reentry_values) = reentry_filter(campaign, now_ms);
+    sql.push_str(&reentry);
+    values.extend(reentry_values);
     sql.push_str(" ON CONFLICT DO NOTHING");
     let statement = raw_statement(txn.get_database_backend(), &sql, values);
     Ok(txn.execute_raw(statement).await?.rows_affected())
+}
+
+/// The re-entry delay as a condition on a candidate row `d` (`1 = 1` without one).
+fn reentry_filter(campaign: &Campaign, now_ms: i64) -> (String, Vec<Value>) {
+    match campaign.reentry {
+        Reentry::AtMostEveryDays(days) => (
+            "NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
+             AND r.customer_id = d.customer_id AND r.entered_at > ? AND r.status <> 'skipped')"
+                .to_owned(),
+            vec![
+                campaign.model.id.into(),
+                (now_ms - i64::from(days) * DAY_MS).into(),
+            ],
+        ),
+        Reentry::OnceEver | Reentry::OncePerSubject => ("1 = 1".to_owned(), Vec::new()),
+    }
+}
+
+/// Everything that keeps a candidate row `d` out of the campaign at `now_ms`, as one
+/// condition: the re-entry delay, and what the unique indexes refuse (a run for the same
+/// subject; for once-ever campaigns, any earlier entry). A preview, which writes nothing,
+/// filters with it to show only who a tick would really enrol.
+pub(super) fn admission_filter(campaign: &Campaign, now_ms: i64) -> (String, Vec<Value>) {
+    let (mut sql, mut values) = reentry_filter(campaign, now_ms);
+    sql.push_str(
+        " AND NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
+         AND r.customer_id = d.customer_id AND r.subject_ref = d.subject_ref)",
+    );
+    values.push(campaign.model.id.into());
+    if let Some(key) = entry_key(campaign) {
+        sql.push_str(
+            " AND NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
+             AND r.customer_id = d.customer_id AND r.entry_key = ?)",
+        );
+        values.push(campaign.model.id.into());
+        values.push(key.into());
+    }
+    (sql, values)
 }
 
 /// One customer and subject as candidates (the processor's enrolments).

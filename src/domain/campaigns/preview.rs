@@ -2,7 +2,7 @@
 //! anchors set by events: whose event came in the day before), whether they are in the
 //! audience, and which message would go out first, and when.
 
-use super::enrol::Candidates;
+use super::enrol::{Candidates, admission_filter};
 use super::flow::next_after;
 use super::plan::{due_birthdays, due_candidates, planned_since};
 use super::run::{Ctx, RunnerConfig, holds};
@@ -37,40 +37,25 @@ pub async fn preview_audience(
     limit: usize,
 ) -> AppResult<Vec<PreviewEntry>> {
     let since = planned_since(campaign, at_ms);
-    let mut rows: Vec<(i64, String, i64, Option<i64>)> = match &campaign.anchor {
-        Anchor::Birthday {} => due_birthdays(db, campaign, at_ms, config.store_zone)
-            .await?
-            .into_iter()
-            .map(|(customer, (subject, _), anchor_at)| (customer, subject, anchor_at, None))
-            .collect(),
-        _ => {
-            let candidates = match due_candidates(campaign, since.min(at_ms), at_ms) {
-                Some(c) => c,
-                None => recent_events(campaign, at_ms),
-            };
-            let sql = format!(
-                "SELECT d.customer_id, d.subject_key, d.anchor_at, d.order_id FROM ({}) d \
-                 ORDER BY d.customer_id LIMIT {}",
-                candidates.sql, limit
-            );
-            db.query_all_raw(raw_statement(
-                db.get_database_backend(),
-                &sql,
-                candidates.values,
-            ))
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok((
-                    r.try_get_by_index::<i64>(0)?,
-                    r.try_get_by_index::<String>(1)?,
-                    r.try_get_by_index::<i64>(2)?,
-                    r.try_get_by_index::<Option<i64>>(3)?,
-                ))
-            })
-            .collect::<Result<_, sea_orm::DbErr>>()?
+    let mut rows = Vec::new();
+    match &campaign.anchor {
+        // Birthdays are found one by one; they are asked of the database in chunks of rows.
+        Anchor::Birthday {} => {
+            let due = due_birthdays(db, campaign, at_ms, config.store_zone).await?;
+            for chunk in due.chunks(BIRTHDAY_CHUNK) {
+                if rows.len() >= limit {
+                    break;
+                }
+                let wanted = limit - rows.len();
+                rows.extend(admitted(db, campaign, at_ms, birthday_rows(chunk), wanted).await?);
+            }
         }
-    };
+        _ => {
+            let candidates = due_candidates(campaign, since.min(at_ms), at_ms)
+                .unwrap_or_else(|| recent_events(campaign, at_ms));
+            rows = admitted(db, campaign, at_ms, candidates, limit).await?;
+        }
+    }
     rows.truncate(limit);
     let mut entries = Vec::with_capacity(rows.len());
     for (customer_id, subject_key, anchor_at, order_id) in rows {
@@ -101,6 +86,65 @@ pub async fn preview_audience(
         });
     }
     Ok(entries)
+}
+
+/// Birthdays asked of the database at once.
+const BIRTHDAY_CHUNK: usize = 200;
+
+/// Up to `limit` of the candidates a tick at `at_ms` would really enrol (not kept out by an
+/// earlier run, the once-ever rule or the re-entry delay), by customer id.
+async fn admitted(
+    db: &impl ConnectionTrait,
+    campaign: &Campaign,
+    at_ms: i64,
+    candidates: Candidates,
+    limit: usize,
+) -> AppResult<Vec<(i64, String, i64, Option<i64>)>> {
+    let (admitted, admitted_values) = admission_filter(campaign, at_ms);
+    let sql = format!(
+        "SELECT d.customer_id, d.subject_key, d.anchor_at, d.order_id FROM ({}) d \
+         WHERE {admitted} ORDER BY d.customer_id LIMIT {limit}",
+        candidates.sql
+    );
+    let mut values = candidates.values;
+    values.extend(admitted_values);
+    Ok(db
+        .query_all_raw(raw_statement(db.get_database_backend(), &sql, values))
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index::<i64>(0)?,
+                r.try_get_by_index::<String>(1)?,
+                r.try_get_by_index::<i64>(2)?,
+                r.try_get_by_index::<Option<i64>>(3)?,
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?)
+}
+
+/// Birthdays as candidate rows: a `UNION ALL` of one row each (never empty: the caller
+/// passes a chunk).
+fn birthday_rows(due: &[(i64, (String, i64), i64)]) -> Candidates {
+    let mut rows = Vec::with_capacity(due.len());
+    let mut values = Vec::with_capacity(due.len() * 4);
+    for (customer_id, (subject_key, subject_ref), anchor_at) in due.iter().cloned() {
+        rows.push(
+            "SELECT CAST(? AS BIGINT) AS customer_id, CAST(? AS TEXT) AS subject_key, \
+             CAST(? AS BIGINT) AS subject_ref, CAST(NULL AS BIGINT) AS order_id, \
+             CAST(? AS BIGINT) AS anchor_at",
+        );
+        values.extend([
+            customer_id.into(),
+            subject_key.into(),
+            subject_ref.into(),
+            anchor_at.into(),
+        ]);
+    }
+    Candidates {
+        sql: rows.join(" UNION ALL "),
+        values,
+    }
 }
 
 /// Anchors set by events, over the day before `at_ms`.
