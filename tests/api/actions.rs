@@ -450,10 +450,10 @@ async fn action_validation_names_each_bad_field() {
         user_errors(&fixed["createCustomerAction"]),
         vec![
             pair("input.activeTo", "OUT_OF_RANGE"),
-            pair("input.condition", "INVALID"),
+            pair("input.condition.all.1.items", "INVALID"),
             pair("input.effects.1.sendSms.body", "BLANK"),
-            pair("input.condition", "NOT_FOUND"),
-            pair("input.effects", "NOT_FOUND"),
+            pair("input.condition.all.0.hasRole.0", "NOT_FOUND"),
+            pair("input.effects.0.assignRole", "NOT_FOUND"),
         ]
     );
     assert_eq!(
@@ -530,5 +530,29 @@ async fn an_action_whose_stored_definition_no_longer_decodes_is_switched_off_wit
             .try_get::<Option<String>>("", "broken_reason")
             .expect("reason")
             .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_user_error_deep_inside_a_condition_names_its_full_path() {
+    let app = spawn_app().await;
+
+    let data = app
+        .admin_data(
+            "mutation($input: CustomerActionInput!) { createCustomerAction(input: $input) { action { id } userErrors { field code } } }",
+            json!({ "input": {
+                "name": "x", "trigger": "LOGGED_IN",
+                "condition": { "all": [{ "not": { "hasRole": [] } }] },
+                "effects": [{ "assignRole": "1" }]
+            } }),
+        )
+        .await;
+
+    let errors = &data["createCustomerAction"]["userErrors"];
+    assert!(
+        errors.as_array().expect("errors").iter().any(|e| e["field"]
+            == json!(["input", "condition", "all", "0", "not", "hasRole"])
+            && e["code"] == "INVALID"),
+        "{errors}"
     );
 }

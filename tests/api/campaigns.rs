@@ -167,7 +167,10 @@ async fn unknown_templates_roles_impossible_offsets_and_empty_branches_are_user_
                 "input.anchor.orderPlaced.nth".to_owned(),
                 "OUT_OF_RANGE".to_owned()
             ),
-            ("input.audience".to_owned(), "NOT_FOUND".to_owned()),
+            (
+                "input.audience.hasRole.0".to_owned(),
+                "NOT_FOUND".to_owned()
+            ),
             (
                 "input.sendWindow.endHour".to_owned(),
                 "OUT_OF_RANGE".to_owned()

@@ -157,8 +157,16 @@ async fn apply(
     let mut tags = BTreeSet::new();
     if let Some(condition) = input.condition {
         condition.check("condition", &mut checker);
-        roles.extend(condition.role_ids().into_iter().map(|id| ("condition", id)));
-        tags.extend(condition.tag_ids().into_iter().map(|id| ("condition", id)));
+        let under = |(path, id): (Vec<String>, i64)| {
+            (
+                std::iter::once("condition".to_owned())
+                    .chain(path)
+                    .collect(),
+                id,
+            )
+        };
+        roles.extend(condition.role_refs().into_iter().map(under));
+        tags.extend(condition.tag_refs().into_iter().map(under));
         model.condition = serde_json::to_value(&condition).map_err(AppError::internal)?;
     }
     if let Some(effects) = input.effects {
@@ -175,28 +183,36 @@ async fn apply(
             effect.check(&mut c);
             nested.absorb(&index.to_string(), c.into_violations());
             if let Some(role_id) = effect.role_id() {
-                roles.insert(("effects", role_id));
+                let at = ["effects", &index.to_string(), effect.name()];
+                roles.insert((at.map(str::to_owned).to_vec(), role_id));
             }
             if let Some(tag_id) = effect.tag_id() {
-                tags.insert(("effects", tag_id));
+                let mut at = ["effects", &index.to_string(), effect.name()]
+                    .map(str::to_owned)
+                    .to_vec();
+                // `setTag` takes an object; `removeTag` the id alone.
+                if matches!(effect, Effect::SetTag { .. }) {
+                    at.push("tagId".to_owned());
+                }
+                tags.insert((at, tag_id));
             }
         }
         checker.absorb("effects", nested.into_violations());
         model.effects = serde_json::to_value(&effects).map_err(AppError::internal)?;
     }
-    for (field, id) in roles {
+    for (path, id) in roles {
         if !exists::<role::Entity>(db, id).await? {
-            checker.refuse(
-                field,
+            checker.refuse_at(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
                 ViolationCode::NotFound,
                 format!("role {id} does not exist"),
             );
         }
     }
-    for (field, id) in tags {
+    for (path, id) in tags {
         if !exists::<tag::Entity>(db, id).await? {
-            checker.refuse(
-                field,
+            checker.refuse_at(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
                 ViolationCode::NotFound,
                 format!("tag {id} does not exist"),
             );

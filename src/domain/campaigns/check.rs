@@ -29,19 +29,13 @@ pub(super) struct References {
 }
 
 impl References {
+    /// The roles and tags of `condition`, each at its own path under `field`.
     pub(super) fn condition(&mut self, field: &str, condition: &Condition) {
-        self.roles.extend(
-            condition
-                .role_ids()
-                .into_iter()
-                .map(|id| (field.to_owned(), id)),
-        );
-        self.tags.extend(
-            condition
-                .tag_ids()
-                .into_iter()
-                .map(|id| (field.to_owned(), id)),
-        );
+        let under = |(path, id): (Vec<String>, i64)| (format!("{field}.{}", path.join(".")), id);
+        self.roles
+            .extend(condition.role_refs().into_iter().map(under));
+        self.tags
+            .extend(condition.tag_refs().into_iter().map(under));
     }
 }
 
@@ -214,7 +208,9 @@ fn check_list(
                 let mut c = Checker::new();
                 condition.check("condition", &mut c);
                 for v in c.into_violations() {
-                    refuse(&["filter", "condition"], v.code, v.message);
+                    let mut at = vec!["filter"];
+                    at.extend(v.field.iter().map(String::as_str));
+                    refuse(&at, v.code, v.message);
                 }
                 if yes.is_empty() && no.is_empty() {
                     refuse(
@@ -246,7 +242,9 @@ fn check_list(
                     let mut c = Checker::new();
                     audience.check("audience", &mut c);
                     for v in c.into_violations() {
-                        refuse(&["message", "audience"], v.code, v.message);
+                        let mut at = vec!["message"];
+                        at.extend(v.field.iter().map(String::as_str));
+                        refuse(&at, v.code, v.message);
                     }
                     refs.condition(&(field.clone() + ".audience"), audience);
                 }
@@ -280,11 +278,21 @@ fn check_effects(
         let mut e = Checker::new();
         effect.check(&mut e);
         nested.absorb(&index.to_string(), e.into_violations());
-        let field = format!("{}.{step}.effects", here.join("."));
+        let field = format!(
+            "{}.{step}.effects.{index}.{}",
+            here.join("."),
+            effect.name()
+        );
         if let Some(role_id) = effect.role_id() {
             refs.roles.insert((field.clone(), role_id));
         }
         if let Some(tag_id) = effect.tag_id() {
+            // `setTag` takes an object; `removeTag` the id alone.
+            let field = if matches!(effect, Effect::SetTag { .. }) {
+                field + ".tagId"
+            } else {
+                field
+            };
             refs.tags.insert((field, tag_id));
         }
     }

@@ -183,8 +183,11 @@ impl Condition {
                 format!("has more than {MAX_NODES} parts"),
             );
         }
-        if let Some(problem) = self.first_problem() {
-            checker.refuse(field, ViolationCode::Invalid, problem);
+        for (path, problem) in self.problems() {
+            let at: Vec<&str> = std::iter::once(field)
+                .chain(path.iter().map(String::as_str))
+                .collect();
+            checker.refuse_at(&at, ViolationCode::Invalid, problem);
         }
     }
 
@@ -210,38 +213,42 @@ impl Condition {
         }
     }
 
-    /// Every role id the condition refers to.
-    pub fn role_ids(&self) -> Vec<i64> {
-        let mut ids = Vec::new();
-        self.visit(&mut |c| {
+    /// Every role the condition refers to, with its path below the condition
+    /// (`["all", "0", "hasRole", "1"]`).
+    pub fn role_refs(&self) -> Vec<(Vec<String>, i64)> {
+        let mut refs = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
             if let Condition::HasRole { role_ids } = c {
-                ids.extend(role_ids.iter().copied());
+                for (n, id) in role_ids.iter().enumerate() {
+                    let mut at = path.to_vec();
+                    at.push(n.to_string());
+                    refs.push((at, *id));
+                }
             }
         });
-        ids
+        refs
     }
 
-    /// Every tag id the condition refers to.
-    pub fn tag_ids(&self) -> Vec<i64> {
-        let mut ids = Vec::new();
-        self.visit(&mut |c| {
+    /// Every tag the condition refers to, with its path (`[…, "hasTag", "tagId"]`).
+    pub fn tag_refs(&self) -> Vec<(Vec<String>, i64)> {
+        let mut refs = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
             if let Condition::HasTag { tag_id, .. } = c {
-                ids.push(*tag_id);
+                let mut at = path.to_vec();
+                at.push("tagId".to_owned());
+                refs.push((at, *tag_id));
             }
         });
-        ids
+        refs
     }
 
-    /// The first part that can never be meaningful (an empty list, a range whose minimum is
-    /// above its maximum …), described for people.
-    pub fn first_problem(&self) -> Option<String> {
-        let mut problem = None;
-        self.visit(&mut |c| {
-            if problem.is_some() {
-                return;
-            }
+    /// Every part that can never be meaningful (an empty list, a range whose minimum is
+    /// above its maximum …), with its path below the condition and why, for people.
+    pub fn problems(&self) -> Vec<(Vec<String>, String)> {
+        let mut problems = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
             let bad_range = |r: &Range| r.min.zip(r.max).is_some_and(|(min, max)| min > max);
-            problem = match c {
+            let problem = match c {
                 Condition::Items(p) if p.values.is_empty() => {
                     Some("items needs at least one value")
                 }
@@ -265,22 +272,52 @@ impl Condition {
                     Some("a range's min is above its max")
                 }
                 _ => None,
+            };
+            if let Some(problem) = problem {
+                problems.push((path.to_vec(), problem.to_owned()));
             }
-            .map(str::to_owned);
         });
-        problem
+        problems
     }
 
-    fn visit(&self, f: &mut impl FnMut(&Condition)) {
-        f(self);
+    /// The input field that names this part (`all`, `hasRole` …).
+    fn part_name(&self) -> &'static str {
+        match self {
+            Condition::All(_) => "all",
+            Condition::Any(_) => "any",
+            Condition::Not(_) => "not",
+            Condition::Items(_) => "items",
+            Condition::HasRole { .. } => "hasRole",
+            Condition::HasTag { .. } => "hasTag",
+            Condition::OrderTotal(_) => "orderTotal",
+            Condition::LifetimeSpent(_) => "lifetimeSpent",
+            Condition::OrdersCount(_) => "ordersCount",
+            Condition::NthOrder { .. } => "nthOrder",
+            Condition::PaymentMethod { .. } => "paymentMethod",
+            Condition::CustomerType { .. } => "customerType",
+            Condition::Wholesale { .. } => "wholesale",
+            Condition::Affiliate { .. } => "affiliate",
+            Condition::Url(_) => "url",
+            Condition::Attribute { .. } => "attribute",
+            Condition::DaysSince { .. } => "daysSince",
+        }
+    }
+
+    /// Calls `f` with every predicate (not `all`, `any` or `not`) and its path below the
+    /// condition, such as `["all", "0", "not", "hasRole"]`.
+    fn visit_predicates(&self, path: &mut Vec<String>, f: &mut impl FnMut(&[String], &Condition)) {
+        path.push(self.part_name().to_owned());
         match self {
             Condition::All(parts) | Condition::Any(parts) => {
-                for part in parts {
-                    part.visit(f);
+                for (n, part) in parts.iter().enumerate() {
+                    path.push(n.to_string());
+                    part.visit_predicates(path, f);
+                    path.pop();
                 }
             }
-            Condition::Not(inner) => inner.visit(f),
-            _ => {}
+            Condition::Not(inner) => inner.visit_predicates(path, f),
+            predicate => f(path, predicate),
         }
+        path.pop();
     }
 }
