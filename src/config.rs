@@ -169,7 +169,10 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let currency: String = parse(&get, "NUDGE_CURRENCY", "USD".to_owned())?;
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if currency.len() != 3
+            || !currency.bytes().all(|b| b.is_ascii_uppercase())
+            || crate::domain::values::Currency::parse(&currency).is_err()
+        {
             return Err(ConfigError {
                 name: "NUDGE_CURRENCY",
                 value: currency,
@@ -422,6 +425,8 @@ mod tests {
         let err = settings(&[("NUDGE_INTROSPECTION", "maybe")]).unwrap_err();
         assert_eq!(err.name, "NUDGE_INTROSPECTION");
         let err = settings(&[("NUDGE_CURRENCY", "dollars")]).unwrap_err();
+        assert_eq!(err.name, "NUDGE_CURRENCY");
+        let err = settings(&[("NUDGE_CURRENCY", "XYZ")]).unwrap_err();
         assert_eq!(err.name, "NUDGE_CURRENCY");
         let err = settings(&[("NUDGE_QUIET_HOURS", "late")]).unwrap_err();
         assert_eq!(err.name, "NUDGE_QUIET_HOURS");

@@ -155,44 +155,40 @@ impl TimeZoneName {
     }
 }
 
-/// An ISO 4217 currency code with its number of minor-unit digits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Currency(String);
+/// An ISO 4217 currency (checked against the standard's list, through `iso_currency`) with
+/// its number of minor-unit digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Currency(iso_currency::Currency, u32);
 
 impl Currency {
+    /// A current ISO 4217 code that money is counted in (`USD`, `eur`); codes that are not in
+    /// the standard (`XYZ`), and units without minor units (gold `XAU`, `XXX`), are refused.
     pub fn parse(raw: &str) -> Result<Self, Refusal> {
         let code = raw.trim().to_ascii_uppercase();
-        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err((
+        let refused = || {
+            (
                 ViolationCode::Invalid,
-                "must be an ISO 4217 currency code such as USD".into(),
-            ));
-        }
-        Ok(Self(code))
+                format!("{code:?} is not an ISO 4217 currency code such as USD"),
+            )
+        };
+        let currency = iso_currency::Currency::from_code(&code).ok_or_else(refused)?;
+        let exponent = currency.exponent().ok_or_else(refused)?;
+        Ok(Self(currency, u32::from(exponent)))
     }
 
-    pub fn code(&self) -> &str {
-        &self.0
+    pub fn code(&self) -> &'static str {
+        self.0.code()
     }
 
     /// Digits after the decimal point (ISO 4217 minor units).
     pub fn exponent(&self) -> u32 {
-        exponent_of(&self.0)
+        self.1
     }
 }
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn exponent_of(code: &str) -> u32 {
-    match code {
-        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-        _ => 2,
+        f.write_str(self.code())
     }
 }
 
@@ -236,7 +232,8 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, Refusal> {
 
 /// Formats minor units of `currency_code` as a decimal string ("1234" USD → "12.34").
 pub fn format_amount(minor: i64, currency_code: &str) -> String {
-    let exponent = exponent_of(currency_code);
+    // Stored codes were checked on the way in; anything else shows with two decimals.
+    let exponent = Currency::parse(currency_code).map_or(2, |c| c.exponent());
     if exponent == 0 {
         return minor.to_string();
     }
@@ -331,5 +328,15 @@ mod tests {
         assert_eq!(format_amount(-5, "EUR"), "-0.05");
         assert_eq!(format_amount(1500, "JPY"), "1500");
         assert_eq!(format_amount(1234, "KWD"), "1.234");
+    }
+
+    #[test]
+    fn currencies_are_checked_against_iso_4217() {
+        assert_eq!(Currency::parse(" eur ").map(|c| c.code()), Ok("EUR"));
+        assert_eq!(Currency::parse("JPY").map(|c| c.exponent()), Ok(0));
+        assert_eq!(Currency::parse("BHD").map(|c| c.exponent()), Ok(3));
+        for bad in ["XYZ", "QQQ", "XXX", "XAU", "US", "DOLLAR"] {
+            assert!(Currency::parse(bad).is_err(), "{bad}");
+        }
     }
 }

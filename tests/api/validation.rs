@@ -242,3 +242,20 @@ async fn an_event_with_attributes_nested_too_deep_is_refused_with_its_path() {
     );
     assert_eq!(app.customer_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_currency_that_is_not_in_iso_4217_is_refused() {
+    let app = spawn_app().await;
+
+    let data = app
+        .admin_data(
+            "mutation { upsertProducts(products: [{ externalId: \"p\", name: \"P\", price: \"1.00\", currency: \"XYZ\" }]) { products { id } userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(
+        user_errors(&data["upsertProducts"]),
+        vec![pair("products.0.currency", "INVALID")]
+    );
+}
