@@ -40,6 +40,8 @@ impl ChangeSource {
 #[derive(Clone, Debug, Default)]
 pub struct MembershipFilter {
     pub customer_id: Option<i64>,
+    /// The shop's id of the customer — who may not exist yet: a subscriber can wait for them.
+    pub customer_external_id: Option<String>,
     pub kinds: Vec<MembershipKind>,
     pub role_ids: Vec<i64>,
     pub tag_ids: Vec<i64>,
@@ -48,6 +50,10 @@ pub struct MembershipFilter {
 impl MembershipFilter {
     pub fn matches(&self, change: &MembershipChange) -> bool {
         self.customer_id.is_none_or(|id| id == change.customer_id)
+            && self
+                .customer_external_id
+                .as_deref()
+                .is_none_or(|id| id.trim() == change.customer_external_id)
             && (self.kinds.is_empty() || self.kinds.contains(&change.kind))
             && (self.role_ids.is_empty()
                 || change.role_id.is_some_and(|id| self.role_ids.contains(&id)))

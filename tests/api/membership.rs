@@ -192,3 +192,34 @@ async fn changes_made_by_an_action_reach_subscribers_with_their_source() {
     assert_eq!(change["roleId"], role.as_str());
     assert_eq!(change["source"], format!("action:{action}"));
 }
+
+#[tokio::test]
+async fn an_integrator_subscribes_ahead_of_a_customer_nudge_does_not_know_yet() {
+    let app = spawn_app().await;
+    let role = app.create_role("Shoppers", "shoppers", &[]).await;
+    app.create_action(json!({ "name": "login role", "trigger": "LOGGED_IN", "effects": [{ "assignRole": role }] }))
+        .await;
+    let key = app.create_key("INTEGRATOR").await;
+    let mut client = WsClient::connect(&app, &key).await;
+    client
+        .subscribe(
+            "1",
+            FEED,
+            json!({ "after": "0", "filter": { "customerExternalId": "newcomer" } }),
+        )
+        .await;
+    let storefront = app.create_key("STOREFRONT").await;
+
+    app.record(
+        &storefront,
+        json!([
+            { "eventId": "l0", "customerExternalId": "someone-else", "payload": { "loggedIn": true } },
+            { "eventId": "l1", "customerExternalId": "newcomer", "payload": { "loggedIn": true } }
+        ]),
+    )
+    .await;
+    let change = client.next_data().await["membershipChanges"].clone();
+
+    assert_eq!(change["customerExternalId"], "newcomer");
+    assert_eq!(change["kind"], "ROLE_ASSIGNED");
+}
