@@ -19,7 +19,8 @@ use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient
 use crate::domain::templates::{self, Rendered, Variant, context};
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
-use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::sync::Arc;
@@ -115,12 +116,27 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(judged);
         }
-        let finished: Vec<Finished> = futures_util::stream::iter(claimed)
-            .map(|c| self.send_one(c))
-            .buffer_unordered(settings.concurrency)
-            .collect()
-            .await;
-        self.record(finished).await?;
+        // Outcomes are recorded as they come — whatever has finished, in one transaction —
+        // and no new send starts while they are written: a crash can leave sent but
+        // unrecorded at most `concurrency` messages (those finished and those in flight), not
+        // the whole claimed batch.
+        let mut waiting = claimed.into_iter();
+        let mut in_flight = FuturesUnordered::new();
+        in_flight.extend(
+            waiting
+                .by_ref()
+                .take(settings.concurrency)
+                .map(|c| self.send_one(c)),
+        );
+        while let Some(first) = in_flight.next().await {
+            let mut finished = vec![first];
+            while let Some(Some(more)) = in_flight.next().now_or_never() {
+                finished.push(more);
+            }
+            let free = finished.len();
+            self.record(finished).await?;
+            in_flight.extend(waiting.by_ref().take(free).map(|c| self.send_one(c)));
+        }
         Ok(judged)
     }
 
@@ -277,7 +293,7 @@ impl Dispatcher {
         self.senders.mailer.send(&email).await
     }
 
-    /// Records every outcome of a round in one transaction.
+    /// Records outcomes that have come in, in one transaction.
     async fn record(&self, finished: Vec<Finished>) -> AppResult<()> {
         let retry = self.settings.delivery.retry;
         let mut attempts = Vec::with_capacity(finished.len());
