@@ -114,6 +114,19 @@ impl AppError {
         }
     }
 
+    /// Whether the failure is the database's (down, locked, out of connections) rather than
+    /// the work's: such work is tried again later, while work whose own data or definition
+    /// fails (a constraint its writes break, a step that cannot be taken) fails alone.
+    pub fn is_database_failure(&self) -> bool {
+        match self {
+            AppError::Busy(_) => true,
+            AppError::Internal(cause) => cause
+                .downcast_ref::<sea_orm::DbErr>()
+                .is_some_and(|db| db.sql_err().is_none()),
+            _ => false,
+        }
+    }
+
     /// A single-field validation failure.
     pub fn invalid(path: &[&str], code: ViolationCode, message: impl Into<String>) -> Self {
         AppError::Invalid(vec![FieldViolation::new(path, code, message)])

@@ -351,6 +351,35 @@ impl Campaign {
     }
 }
 
+/// Pauses an active campaign, keeping `reason` for admins; its open runs wait, as when an
+/// admin pauses it. Whether it was active (and is paused now).
+pub(super) async fn pause_with_reason(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    reason: &str,
+    now_ms: i64,
+) -> AppResult<bool> {
+    let paused = campaign::Entity::update_many()
+        .col_expr(
+            campaign::Column::Status,
+            Expr::value(CampaignStatus::Paused.as_str()),
+        )
+        .col_expr(
+            campaign::Column::BrokenReason,
+            Expr::value(reason.to_owned()),
+        )
+        .col_expr(campaign::Column::UpdatedAt, Expr::value(now_ms))
+        .filter(campaign::Column::Id.eq(campaign_id))
+        .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
+        .exec(db)
+        .await?;
+    if paused.rows_affected == 0 {
+        return Ok(false);
+    }
+    write::set_open_runs_due(db, campaign_id, None, now_ms).await?;
+    Ok(true)
+}
+
 /// Pauses each active campaign of `campaigns` whose definition does not decode, keeping the
 /// reason for admins (`brokenReason`); its open runs wait, as when an admin pauses it. Each is
 /// logged once, when it is paused.
@@ -366,19 +395,7 @@ pub async fn pause_broken(
         if campaign.model.status != CampaignStatus::Active.as_str() {
             continue;
         }
-        let paused = campaign::Entity::update_many()
-            .col_expr(
-                campaign::Column::Status,
-                Expr::value(CampaignStatus::Paused.as_str()),
-            )
-            .col_expr(campaign::Column::BrokenReason, Expr::value(reason.clone()))
-            .col_expr(campaign::Column::UpdatedAt, Expr::value(now_ms))
-            .filter(campaign::Column::Id.eq(campaign.model.id))
-            .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
-            .exec(db)
-            .await?;
-        if paused.rows_affected > 0 {
-            write::set_open_runs_due(db, campaign.model.id, None, now_ms).await?;
+        if pause_with_reason(db, campaign.model.id, reason, now_ms).await? {
             tracing::error!(
                 campaign.id = campaign.model.id,
                 reason = %reason,

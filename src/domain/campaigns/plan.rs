@@ -9,8 +9,10 @@
 //! them; enrolling one twice is impossible (unique indexes).
 
 use super::enrol::{Candidates, enrol};
+use super::pause_with_reason;
 use super::time::{birthday_in, start_of_day, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis};
+use crate::db::WriteTxn;
 use crate::error::AppResult;
 use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
@@ -23,9 +25,12 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// How long after its date a planned delivery is still enrolled.
 const DELIVERY_LOOKBACK_MS: i64 = DAY_MS;
 
-/// Enrols every active campaign's due anchors at `now_ms`; returns the runs created.
+/// Enrols every active campaign's due anchors at `now_ms`; returns the runs created. Each
+/// campaign is planned in a savepoint of its own: one that cannot be planned (anything but a
+/// database failure, which stops the tick for the next one) is rolled back alone, paused with
+/// the reason in `brokenReason`, and the others go on.
 pub async fn plan_due_runs(
-    txn: &impl ConnectionTrait,
+    txn: &WriteTxn,
     now_ms: i64,
     store_zone: Tz,
     campaigns: &[Campaign],
@@ -35,28 +40,55 @@ pub async fn plan_due_runs(
         .iter()
         .filter(|c| c.status == CampaignStatus::Active)
     {
-        let since = planned_since(campaign, now_ms);
-        let candidates = match &campaign.anchor {
-            Anchor::Birthday {} => {
-                for (customer_id, subject, anchor_at) in
-                    due_birthdays(txn, campaign, now_ms, store_zone).await?
-                {
-                    let candidates = super::enrol::one(customer_id, subject, None, anchor_at);
-                    enrolled += enrol(txn, campaign, now_ms, candidates).await?;
-                }
-                None
+        let planned = txn
+            .in_savepoint(async |sp| plan_campaign(sp, now_ms, store_zone, campaign).await)
+            .await;
+        match planned {
+            Ok(runs) => enrolled += runs,
+            Err(e) if e.is_database_failure() => return Err(e),
+            Err(e) => {
+                let reason = format!("planning failed: {}", e.public_message());
+                tracing::error!(
+                    campaign.id = campaign.model.id,
+                    error = %e,
+                    "a campaign could not be planned and was paused"
+                );
+                pause_with_reason(txn, campaign.model.id, &reason, now_ms).await?;
             }
-            _ => due_candidates(campaign, since, now_ms),
-        };
-        if let Some(candidates) = candidates {
-            enrolled += enrol(txn, campaign, now_ms, candidates).await?;
         }
-        campaign::Entity::update_many()
-            .col_expr(campaign::Column::PlannedUntil, Expr::value(now_ms))
-            .filter(campaign::Column::Id.eq(campaign.model.id))
-            .exec(txn)
-            .await?;
     }
+    Ok(enrolled)
+}
+
+/// Plans one campaign: enrols its due anchors and moves its `planned_until` to `now_ms`.
+async fn plan_campaign(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    store_zone: Tz,
+    campaign: &Campaign,
+) -> AppResult<u64> {
+    let mut enrolled = 0;
+    let since = planned_since(campaign, now_ms);
+    let candidates = match &campaign.anchor {
+        Anchor::Birthday {} => {
+            for (customer_id, subject, anchor_at) in
+                due_birthdays(txn, campaign, now_ms, store_zone).await?
+            {
+                let candidates = super::enrol::one(customer_id, subject, None, anchor_at);
+                enrolled += enrol(txn, campaign, now_ms, candidates).await?;
+            }
+            None
+        }
+        _ => due_candidates(campaign, since, now_ms),
+    };
+    if let Some(candidates) = candidates {
+        enrolled += enrol(txn, campaign, now_ms, candidates).await?;
+    }
+    campaign::Entity::update_many()
+        .col_expr(campaign::Column::PlannedUntil, Expr::value(now_ms))
+        .filter(campaign::Column::Id.eq(campaign.model.id))
+        .exec(txn)
+        .await?;
     Ok(enrolled)
 }
 

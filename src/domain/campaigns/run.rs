@@ -20,8 +20,8 @@ use chrono_tz::Tz;
 use entity::{campaign_run, campaign_run_step, customer, event, order, template};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -89,7 +89,7 @@ pub async fn advance_due_runs(
                 }
                 Ok(None) => {}
                 // The database itself failed: this tick stops, the next one tries again.
-                Err(e) if is_database_failure(&e) => return Err(e),
+                Err(e) if e.is_database_failure() => return Err(e),
                 // The run cannot go on (its definition or its data refuse it): it ends
                 // `failed` with the reason, and the others go on.
                 Err(e) => {
@@ -128,20 +128,6 @@ async fn advance_one(
     let changes = advance(&txn, campaign, run, now_ms, config).await?;
     txn.commit().await?;
     Ok(Some(changes))
-}
-
-/// Whether an error came from the database rather than from the run: such a failure is
-/// the database's (down, locked, out of connections), and the run is tried again at the next
-/// tick. A constraint the run's writes break (a role deleted since the campaign was saved)
-/// is the run's.
-fn is_database_failure(error: &AppError) -> bool {
-    match error {
-        AppError::Busy(_) => true,
-        AppError::Internal(cause) => cause
-            .downcast_ref::<DbErr>()
-            .is_some_and(|db| db.sql_err().is_none()),
-        _ => false,
-    }
 }
 
 /// Ends a run that failed, with the reason in its log (what did not change stays as before:

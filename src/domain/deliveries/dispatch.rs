@@ -19,8 +19,8 @@ use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient
 use crate::domain::templates::{self, Rendered, Variant, context};
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use std::sync::Arc;
@@ -116,26 +116,43 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(judged);
         }
-        // Outcomes are recorded as they come — whatever has finished, in one transaction —
-        // and no new send starts while they are written: a crash can leave sent but
-        // unrecorded at most `concurrency` messages (those finished and those in flight), not
-        // the whole claimed batch.
+        // Outcomes are recorded as sends finish — whatever has finished, in one transaction,
+        // while the other sends go on — and a message counts against `concurrency` until its
+        // outcome is written: a crash can leave sent but unrecorded at most `concurrency`
+        // messages, not the whole claimed batch.
         let mut waiting = claimed.into_iter();
         let mut in_flight = FuturesUnordered::new();
-        in_flight.extend(
-            waiting
-                .by_ref()
-                .take(settings.concurrency)
-                .map(|c| self.send_one(c)),
-        );
-        while let Some(first) = in_flight.next().await {
-            let mut finished = vec![first];
-            while let Some(Some(more)) = in_flight.next().now_or_never() {
-                finished.push(more);
+        let mut finished: Vec<Finished> = Vec::new();
+        let mut recording: Option<(usize, futures_util::future::BoxFuture<'_, AppResult<()>>)> =
+            None;
+        let mut occupied = 0;
+        loop {
+            while occupied < settings.concurrency
+                && let Some(next) = waiting.next()
+            {
+                in_flight.push(self.send_one(next));
+                occupied += 1;
             }
-            let free = finished.len();
-            self.record(finished).await?;
-            in_flight.extend(waiting.by_ref().take(free).map(|c| self.send_one(c)));
+            if recording.is_none() && !finished.is_empty() {
+                let group = std::mem::take(&mut finished);
+                recording = Some((group.len(), Box::pin(self.record(group))));
+            }
+            if in_flight.is_empty() && recording.is_none() {
+                break;
+            }
+            tokio::select! {
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => finished.push(done),
+                written = async {
+                    match recording.as_mut() {
+                        Some((_, write)) => write.await,
+                        None => std::future::pending().await,
+                    }
+                }, if recording.is_some() => {
+                    let count = recording.take().map_or(0, |(count, _)| count);
+                    occupied -= count;
+                    written?;
+                }
+            }
         }
         Ok(judged)
     }
