@@ -115,3 +115,49 @@ async fn a_failed_revocation_watcher_comes_back() {
 
     restarted(&app, "revocation watcher", 1).await;
 }
+
+/// PostgreSQL only (SQLite is a file in the process): every connection of the database is
+/// cut again and again for two seconds; afterwards the engine takes events and handles them.
+#[tokio::test]
+async fn the_engine_goes_on_after_the_database_was_unreachable_for_a_while() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app_with(|_| {}).await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(&storefront, login("e-1")).await;
+    app.processed("e-1").await;
+
+    let admin = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    let cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        admin
+            .execute_unprepared(cut)
+            .await
+            .expect("connections cut");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = app
+            .graphql(
+                Some(&storefront),
+                "mutation($e: [EventInput!]!) { recordEvents(events: $e) { results { duplicate } } }",
+                json!({ "e": login("e-2") }),
+            )
+            .await;
+        if response.get("errors").is_none() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{response}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.processed("e-2").await;
+    assert!(app.supervisor.tasks().values().all(|t| t.running));
+}
