@@ -193,21 +193,13 @@ fn write_owner_only(path: &std::path::Path, contents: &str) -> std::io::Result<(
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // A file that existed before keeps its mode on open: narrow it first.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // A file that existed before keeps its mode on open: narrow it first.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 async fn keys(
@@ -224,11 +216,7 @@ async fn keys(
             server_side,
         } => {
             let scope = api_keys::parse_scope(&scope)?;
-            let verification = if server_side {
-                api_keys::Verification::ServerSide
-            } else {
-                api_keys::Verification::Verified
-            };
+            let verification = api_keys::Verification::when(!server_side);
             let key = api_keys::create(&db, clock.now(), scope, &name, verification).await?;
             println!("{}", key.secret);
             if let Some(identity) = &key.identity_secret {

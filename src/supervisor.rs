@@ -34,8 +34,8 @@ pub struct TaskState {
 
 #[derive(Default)]
 struct Board {
-    tasks: HashMap<&'static str, TaskState>,
-    faults: HashSet<&'static str>,
+    tasks: HashMap<String, TaskState>,
+    faults: HashSet<String>,
 }
 
 /// The supervisor of one process's tasks; cheap to clone.
@@ -57,13 +57,14 @@ impl Default for Supervisor {
 impl Supervisor {
     /// Runs the task `make()` builds, under supervision, for the life of the runtime: built
     /// again and restarted each time it ends.
-    pub fn spawn<F, Fut>(&self, name: &'static str, make: F)
+    pub fn spawn<F, Fut>(&self, name: impl Into<String>, make: F)
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let this = self.clone();
+        let (this, name) = (self.clone(), name.into());
         tokio::spawn(async move {
+            let name = name.as_str();
             let mut backoff = FIRST_BACKOFF;
             let mut failures = 0_u32;
             loop {
@@ -109,7 +110,7 @@ impl Supervisor {
     }
 
     /// What is known of every task, by name.
-    pub fn tasks(&self) -> HashMap<&'static str, TaskState> {
+    pub fn tasks(&self) -> HashMap<String, TaskState> {
         self.lock().tasks.clone()
     }
 
@@ -128,19 +129,19 @@ impl Supervisor {
     }
 
     /// Arms a fault: the task `name` panics at its next [`Supervisor::check`].
-    pub fn inject_fault(&self, name: &'static str) {
-        self.lock().faults.insert(name);
+    pub fn inject_fault(&self, name: &str) {
+        self.lock().faults.insert(name.to_owned());
     }
 
     /// Called by a task at the top of each round: panics if a fault was armed for it.
-    pub fn check(&self, name: &'static str) {
+    pub fn check(&self, name: &str) {
         if self.lock().faults.remove(name) {
             panic!("fault injected into the {name} task");
         }
     }
 
-    fn update(&self, name: &'static str, change: impl FnOnce(&mut TaskState)) {
-        change(self.lock().tasks.entry(name).or_default());
+    fn update(&self, name: &str, change: impl FnOnce(&mut TaskState)) {
+        change(self.lock().tasks.entry(name.to_owned()).or_default());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Board> {

@@ -3,16 +3,40 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
-use crate::domain::customers::find_by_external_id;
+use crate::domain::api_keys::Principal;
+use crate::domain::customers::{self, find_by_external_id};
+use crate::domain::ingest;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use entity::{banner, customer_role, product, role, role_product};
+use entity::{banner, customer_role, event, product, role, role_product};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashSet;
+
+/// The event recorded under `event_id`, as `caller` may see it: a storefront key that
+/// verifies customers sees an event only with the signature of the event's customer
+/// (`FORBIDDEN` otherwise); `None` when there is no such event.
+pub async fn event_for(
+    db: &impl ConnectionTrait,
+    caller: &Principal,
+    event_id: &str,
+    signature: Option<&str>,
+) -> AppResult<Option<event::Model>> {
+    let Some(event) = ingest::find_by_event_id(db, event_id).await? else {
+        return Ok(None);
+    };
+    if caller.identity.is_some() {
+        let owner = customers::find(db, event.customer_id)
+            .await?
+            .map(|c| c.external_id)
+            .unwrap_or_default();
+        caller.check_customer(&owner, signature)?;
+    }
+    Ok(Some(event))
+}
 
 /// The products the customer's roles recommend: roles by priority (highest first), each
 /// role's products in its order, without duplicates, at most `first`.

@@ -158,11 +158,7 @@ impl ApiKeyMutation {
         identity_verification: bool,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let state = state(ctx)?;
-        let verification = if identity_verification {
-            Verification::Verified
-        } else {
-            Verification::ServerSide
-        };
+        let verification = Verification::when(identity_verification);
         let result = api_keys::create(
             &state.db,
             state.clock.now(),

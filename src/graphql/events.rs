@@ -5,11 +5,11 @@ use super::errors::{coded, payload, respond, to_graphql};
 use super::state;
 use crate::clock::from_millis;
 use crate::domain::api_keys::Principal;
-use crate::domain::customers;
 use crate::domain::ingest::{
     self, CartLine, EventInput as DomainEvent, EventKind as DomainKind, EventPayload, OrderLine,
     PlacedOrder, Profile, RecordedEvent,
 };
+use crate::domain::storefront;
 use crate::error::ErrorCode;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -333,22 +333,11 @@ impl EventQuery {
         customer_signature: Option<String>,
     ) -> async_graphql::Result<Option<Event>> {
         let state = state(ctx)?;
-        let found = ingest::find_by_event_id(&state.db, &event_id)
-            .await
-            .map_err(to_graphql)?;
-        let verifying = ctx
-            .data_opt::<Principal>()
-            .is_some_and(|p| p.identity.is_some());
-        if let Some(event) = &found
-            && verifying
-        {
-            let owner = customers::find(&state.db, event.customer_id)
+        let caller = ctx.data::<Principal>()?;
+        let found =
+            storefront::event_for(&state.db, caller, &event_id, customer_signature.as_deref())
                 .await
-                .map_err(to_graphql)?
-                .map(|c| c.external_id)
-                .unwrap_or_default();
-            check_customer(ctx, &owner, customer_signature.as_deref())?;
-        }
+                .map_err(to_graphql)?;
         Ok(found.map(Event))
     }
 }

@@ -28,7 +28,8 @@ impl ExtensionFactory for Limits {
 
 struct LimitsExtension(Arc<ApiLimits>);
 
-fn refusal(code: ErrorCode, message: String) -> ServerError {
+/// A request-level error carrying `code` in its extensions.
+pub(crate) fn refusal(code: ErrorCode, message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code.as_str());

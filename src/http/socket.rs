@@ -5,16 +5,17 @@
 //! soon as this process learns of the revocation (at once where it was revoked, within
 //! [`REVOCATION_POLL`](crate::domain::api_keys::REVOCATION_POLL) elsewhere).
 
-use crate::domain::api_keys::{KeyCache, key_hash};
+use crate::domain::api_keys::{Principal, key_hash};
 use crate::error::ErrorCode;
 use crate::graphql::AppSchema;
 use crate::graphql::budget::RequestBudget;
+use crate::graphql::limits::refusal;
 use crate::graphql::loaders::Loaders;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocket, WebSocketProtocols, WsMessage};
-use async_graphql::{Data, Executor, Request, Response, ServerError};
+use async_graphql::{Data, Executor, Request, Response};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use std::str::FromStr;
@@ -106,8 +107,12 @@ async fn serve(
             Ok(data)
         }
     };
+    let keys = executor.clone();
     let mut graphql = WebSocket::new(executor, from_client, protocol).on_connection_init(on_init);
     let mut revocations = state.keys.revocations();
+    // The sender lives in the state this task holds, so the channel stays open; should it
+    // close, the branch is switched off rather than polled in a loop.
+    let mut hearing_revocations = true;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut heard = Instant::now();
     let init_deadline = tokio::time::sleep(state.settings.limits.body_timeout);
@@ -159,15 +164,18 @@ async fn serve(
                 }
                 None => break None,
             },
-            revoked = revocations.recv() => {
+            revoked = revocations.recv(), if hearing_revocations => {
                 let ours = identity.get().map(|i| i.key_id);
                 let gone = match revoked {
                     Ok(key_id) => ours == Some(key_id),
                     // Missed some: ask about our own key.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        !key_still_valid(&state, identity.get()).await
+                        ours.is_some() && keys.caller().await.is_err()
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        hearing_revocations = false;
+                        false
+                    }
                 };
                 if gone {
                     tracing::info!(key.id = ours, "closing a WebSocket whose key was revoked");
@@ -187,17 +195,6 @@ async fn serve(
     let _ = session.close(close).await;
 }
 
-async fn key_still_valid(state: &AppState, identity: Option<&Identity>) -> bool {
-    let Some(identity) = identity else {
-        return true;
-    };
-    state
-        .keys
-        .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
-        .await
-        .is_ok()
-}
-
 /// The schema, behind a check of the connection's key before every operation.
 #[derive(Clone)]
 struct CheckedExecutor {
@@ -206,29 +203,46 @@ struct CheckedExecutor {
     identity: Arc<OnceLock<Identity>>,
 }
 
+impl CheckedExecutor {
+    /// The caller behind the connection's key, checked now (through the key cache), or the
+    /// response that refuses the operation.
+    async fn caller(&self) -> Result<Principal, Response> {
+        let refused =
+            |code: ErrorCode, message: String| Response::from_errors(vec![refusal(code, message)]);
+        let Some(identity) = self.identity.get() else {
+            return Err(refused(
+                ErrorCode::Unauthenticated,
+                "the connection is not initialised".into(),
+            ));
+        };
+        let state = &self.state;
+        state
+            .keys
+            .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
+            .await
+            .map_err(|e| refused(e.code(), e.public_message()))
+    }
+
+    /// What every operation carries besides the connection's data: its loaders and budget.
+    fn prepare(&self, request: Request) -> Request {
+        let state = &self.state;
+        request
+            .data(Loaders::new(&state.db))
+            .data(RequestBudget::new(
+                state.settings.limits.request_connections,
+            ))
+    }
+}
+
 impl Executor for CheckedExecutor {
     async fn execute(&self, request: Request) -> Response {
-        let Some(identity) = self.identity.get() else {
-            return refused(
-                ErrorCode::Unauthenticated,
-                "the connection is not initialised",
-            );
-        };
-        let keys: &KeyCache = &self.state.keys;
-        match keys
-            .authenticate_hash(&self.state.db, self.state.clock.now(), &identity.key_hash)
-            .await
-        {
+        match self.caller().await {
             Ok(principal) => {
-                let request = request
-                    .data(principal)
-                    .data(Loaders::new(&self.state.db))
-                    .data(RequestBudget::new(
-                        self.state.settings.limits.request_connections,
-                    ));
-                self.schema.execute(request).await
+                self.schema
+                    .execute(self.prepare(request).data(principal))
+                    .await
             }
-            Err(e) => refused(e.code(), &e.public_message()),
+            Err(refused) => refused,
         }
     }
 
@@ -239,38 +253,19 @@ impl Executor for CheckedExecutor {
     ) -> BoxStream<'static, Response> {
         let this = self.clone();
         Box::pin(async_stream::stream! {
-            let Some(identity) = this.identity.get().cloned() else {
-                yield refused(ErrorCode::Unauthenticated, "the connection is not initialised");
-                return;
-            };
-            let state = &this.state;
-            if let Err(e) = state
-                .keys
-                .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
-                .await
-            {
-                yield refused(e.code(), &e.public_message());
+            if let Err(refused) = this.caller().await {
+                yield refused;
                 return;
             }
-            let request = request
-                .data(Loaders::new(&state.db))
-                .data(RequestBudget::new(state.settings.limits.request_connections));
-            let mut responses = this
-                .schema
-                .execute_stream_with_session_data(request, session_data.unwrap_or_default());
+            let mut responses = this.schema.execute_stream_with_session_data(
+                this.prepare(request),
+                session_data.unwrap_or_default(),
+            );
             while let Some(response) = responses.next().await {
                 yield response;
             }
         })
     }
-}
-
-fn refused(code: ErrorCode, message: &str) -> Response {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    Response::from_errors(vec![error])
 }
 
 fn key_from_init(init: &serde_json::Value) -> Option<String> {

@@ -64,8 +64,7 @@ impl KeyCache {
 
     /// Stops trusting a key (after it was revoked) and tells whoever holds it open.
     pub fn forget(&self, key_id: i64) {
-        self.lock()
-            .retain(|_, (principal, _)| principal.key_id != key_id);
+        self.refresh(key_id);
         // Nobody listening is fine: no connection holds the key.
         let _ = self.revoked.send(key_id);
     }

@@ -12,7 +12,7 @@ use base64::Engine;
 use entity::api_key;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue, DatabaseConnection};
 use sha2::Sha256;
 use std::fmt;
 
@@ -23,6 +23,17 @@ pub enum Verification {
     Verified,
     /// The key stays on the shop's servers and is trusted with any customer.
     ServerSide,
+}
+
+impl Verification {
+    /// [`Verification::Verified`] when `verify`, else [`Verification::ServerSide`].
+    pub fn when(verify: bool) -> Self {
+        if verify {
+            Verification::Verified
+        } else {
+            Verification::ServerSide
+        }
+    }
 }
 
 /// The key of one storefront key's customer signatures. Its `Debug` shows nothing.
@@ -104,10 +115,7 @@ async fn set_identity(
     secret: Option<IdentitySecret>,
 ) -> AppResult<api_key::Model> {
     let txn = begin_write(db).await?;
-    let key = api_key::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("API key {id} does not exist")))?;
+    let key = super::get(&txn, id).await?;
     if key.scope != Scope::Storefront.as_str() {
         return Err(AppError::invalid(
             &["id"],

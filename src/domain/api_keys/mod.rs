@@ -199,10 +199,7 @@ pub async fn revoke(
     id: i64,
 ) -> AppResult<api_key::Model> {
     let txn = begin_write(db).await?;
-    let key = api_key::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("API key {id} does not exist")))?;
+    let key = get(&txn, id).await?;
     let key = if key.revoked_at.is_some() {
         key
     } else {
@@ -212,6 +209,14 @@ pub async fn revoke(
     };
     txn.commit().await?;
     Ok(key)
+}
+
+/// The key with id `id`; `NOT_FOUND` when there is none.
+pub(super) async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<api_key::Model> {
+    api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("API key {id} does not exist")))
 }
 
 /// The caller behind a key's hash. A missing, unknown or revoked key is `UNAUTHENTICATED`.

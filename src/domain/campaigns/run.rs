@@ -152,7 +152,7 @@ async fn fail_run(
     log(
         &txn,
         &run,
-        run.step_id.clone().as_deref(),
+        run.step_id.as_deref(),
         now_ms,
         "failed",
         Some(reason.clone()),

@@ -28,25 +28,6 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 const GROUP_EVENTS: usize = 2000;
 /// How many calls may wait for the writer before callers wait to hand theirs over.
 const QUEUE_DEPTH: usize = 1024;
-/// The writers' task names (at most 16 writers).
-const WRITER_NAMES: [&str; 16] = [
-    "ingest writer 1",
-    "ingest writer 2",
-    "ingest writer 3",
-    "ingest writer 4",
-    "ingest writer 5",
-    "ingest writer 6",
-    "ingest writer 7",
-    "ingest writer 8",
-    "ingest writer 9",
-    "ingest writer 10",
-    "ingest writer 11",
-    "ingest writer 12",
-    "ingest writer 13",
-    "ingest writer 14",
-    "ingest writer 15",
-    "ingest writer 16",
-];
 
 struct Job {
     batch: CheckedBatch,
@@ -76,8 +57,9 @@ impl IngestQueue {
             DbBackend::Sqlite => 1,
             _ => writers.max(1),
         };
-        for name in WRITER_NAMES.iter().take(writers.min(WRITER_NAMES.len())) {
-            let (db, store_currency) = (db.clone(), store_currency.clone());
+        for n in 1..=writers {
+            let name = format!("ingest writer {n}");
+            let (db, store_currency, task) = (db.clone(), store_currency.clone(), name.clone());
             let (receiver, on_commit, faults) =
                 (receiver.clone(), on_commit.clone(), supervisor.clone());
             // A writer that fails drops the replies of the calls it held (their callers get
@@ -89,7 +71,7 @@ impl IngestQueue {
                     receiver.clone(),
                     on_commit.clone(),
                     faults.clone(),
-                    name,
+                    task.clone(),
                 )
             });
         }
@@ -117,10 +99,10 @@ async fn write_groups(
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     on_commit: Arc<dyn Fn() + Send + Sync>,
     supervisor: Supervisor,
-    name: &'static str,
+    name: String,
 ) {
     while let Some(jobs) = take_group(&receiver).await {
-        supervisor.check(name);
+        supervisor.check(&name);
         let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
         let answers = write_group(&db, &store_currency, &batches).await;
