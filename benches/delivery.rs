@@ -172,7 +172,13 @@ fn main() {
         );
         let now_ms = to_millis(clock.now());
         seed_customers(&db, n, now_ms).await;
-        let dispatcher = Dispatcher::new(db.clone(), clock.clone(), senders, Arc::new(settings));
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            clock.clone(),
+            senders,
+            Arc::new(settings),
+            Arc::new(nudge::domain::deliveries::follow::Nothing),
+        );
 
         queue(&db, "email", now_ms).await;
         drain(&dispatcher, &db, "email", n).await;

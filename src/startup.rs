@@ -7,6 +7,7 @@ use crate::delivery::tokens::TokenSigner;
 use crate::delivery::{Mailer, SmsClient};
 use crate::domain::actions::runner;
 use crate::domain::api_keys::{self, KeyCache, NewKey};
+use crate::domain::campaigns::follow::StepEffects;
 use crate::domain::deliveries::{Dispatcher, Senders, dispatch, secrets};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
@@ -117,6 +118,10 @@ impl Application {
                 state.clock.clone(),
                 state.senders.clone(),
                 settings.clone(),
+                Arc::new(StepEffects::new(
+                    settings.staff_email.clone(),
+                    state.bus.clone(),
+                )),
             );
             let faults = supervisor.clone();
             supervisor.spawn(dispatch::TASK, move || {

@@ -20,6 +20,7 @@ pub mod delivery_attempt;
 pub mod delivery_event;
 pub mod event;
 pub mod membership_change;
+pub mod message_effect;
 pub mod order;
 pub mod order_line;
 pub mod product;

@@ -15,6 +15,7 @@ mod m20261122_000005_campaign_banners;
 mod m20261122_000006_delivery;
 mod m20261201_000007_storefront_identity;
 mod m20261201_000008_broken_definitions;
+mod m20261201_000009_message_effects;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_delivery::Migration),
             Box::new(m20261201_000007_storefront_identity::Migration),
             Box::new(m20261201_000008_broken_definitions::Migration),
+            Box::new(m20261201_000009_message_effects::Migration),
         ]
     }
 }

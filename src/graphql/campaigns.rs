@@ -643,7 +643,9 @@ pub struct RunLogEntry {
     pub step_id: Option<String>,
     pub at: DateTime<Utc>,
     /// entered, notInAudience, waiting, outsideWindow, yes, no, queued, skipped, applied,
-    /// anchorMoved, completed, converted or exited.
+    /// effectsApplied, effectsNotApplied, effectsFailed (what came of a message step's
+    /// effects once its message was sent or not), anchorMoved, completed, converted, exited
+    /// or failed.
     pub outcome: String,
     pub detail: Option<String>,
     /// The delivery a message step queued.

@@ -9,7 +9,7 @@ use crate::domain::membership::{self, ChangeSource};
 use crate::domain::templates::render::{self, Part};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
-use crate::error::{AppResult, ViolationCode};
+use crate::error::{AppError, AppResult, ViolationCode};
 use crate::events::MembershipChange;
 use entity::{banner, customer};
 use sea_orm::sea_query::OnConflict;
@@ -233,7 +233,8 @@ pub async fn apply_effects(
             Effect::AssignRole { role_id } => {
                 let change =
                     membership::grant_role(txn, scope.now_ms, customer, *role_id, scope.source)
-                        .await?;
+                        .await
+                        .map_err(|e| gone(e, "role", *role_id))?;
                 membership_outcome(change, &mut changes)
             }
             Effect::RemoveRole { role_id } => {
@@ -251,7 +252,8 @@ pub async fn apply_effects(
                     value.clone(),
                     scope.source,
                 )
-                .await?;
+                .await
+                .map_err(|e| gone(e, "tag", *tag_id))?;
                 membership_outcome(change, &mut changes)
             }
             Effect::RemoveTag { tag_id } => {
@@ -312,6 +314,25 @@ pub async fn apply_effects(
         outcomes.push(outcome);
     }
     Ok((outcomes, changes))
+}
+
+/// A write the database refused for a missing row names what is missing: a role or tag
+/// deleted since the rule was saved.
+fn gone(error: AppError, what: &str, id: i64) -> AppError {
+    let missing = match &error {
+        AppError::Internal(cause) => cause.downcast_ref::<sea_orm::DbErr>().is_some_and(|db| {
+            matches!(
+                db.sql_err(),
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+            )
+        }),
+        _ => false,
+    };
+    if missing {
+        AppError::NotFound(format!("{what} {id} no longer exists"))
+    } else {
+        error
+    }
 }
 
 struct Message {

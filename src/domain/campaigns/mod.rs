@@ -10,6 +10,7 @@ mod check;
 mod enrol;
 pub mod entry;
 pub mod flow;
+pub mod follow;
 mod plan;
 pub mod preview;
 pub mod run;

@@ -5,6 +5,7 @@
 //! Every run is advanced in a transaction of its own and logs what each step did.
 
 use super::flow::{find, next_after};
+use super::follow;
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
 use crate::db::begin_write;
@@ -138,10 +139,7 @@ async fn fail_run(
     now_ms: i64,
     error: &AppError,
 ) -> AppResult<()> {
-    let reason = match error {
-        AppError::Internal(cause) => cause.to_string(),
-        other => other.public_message(),
-    };
+    let reason = reason_of(error);
     tracing::warn!(
         run.id = run.id,
         campaign.id = run.campaign_id,
@@ -164,6 +162,14 @@ async fn fail_run(
     finish(&txn, run, now_ms).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// The reason a run's log gives for an error: the cause itself, for an admin to read.
+pub(super) fn reason_of(error: &AppError) -> String {
+    match error {
+        AppError::Internal(cause) => cause.to_string(),
+        other => other.public_message(),
+    }
 }
 
 /// Where a run stands after a step.
@@ -368,17 +374,26 @@ async fn take(
                 return Ok(Next::Go(after()));
             }
             let delivery_id = queue_message(txn, ctx, run, &step.id, *template_id).await?;
+            // The step's effects follow the message: applied when it is sent, not when it
+            // is skipped or fails ([`super::follow`]).
+            let detail = match delivery_id {
+                Some(id) if !effects.is_empty() => {
+                    let owner = (ctx.campaign.model.id, run.id);
+                    follow::keep(txn, id, owner, &step.id, effects, now_ms).await?;
+                    Some("its effects wait for the message to be sent".to_owned())
+                }
+                _ => None,
+            };
             log(
                 txn,
                 run,
                 Some(&step.id),
                 now_ms,
                 "queued",
-                None,
+                detail,
                 delivery_id,
             )
             .await?;
-            changes.extend(step_effects(txn, ctx, run, &step.id, effects).await?);
             Ok(Next::Go(after()))
         }
         StepAction::Effect { effects } => {
@@ -565,9 +580,22 @@ async fn log(
     detail: Option<String>,
     delivery_id: Option<i64>,
 ) -> AppResult<()> {
+    log_line(txn, run.id, step_id, at, outcome, detail, delivery_id).await
+}
+
+/// Adds a line to the log of run `run_id`.
+pub(super) async fn log_line(
+    txn: &impl ConnectionTrait,
+    run_id: i64,
+    step_id: Option<&str>,
+    at: i64,
+    outcome: &str,
+    detail: Option<String>,
+    delivery_id: Option<i64>,
+) -> AppResult<()> {
     campaign_run_step::ActiveModel {
         id: ActiveValue::NotSet,
-        run_id: ActiveValue::Set(run.id),
+        run_id: ActiveValue::Set(run_id),
         step_id: ActiveValue::Set(step_id.map(str::to_owned)),
         at: ActiveValue::Set(at),
         outcome: ActiveValue::Set(outcome.to_owned()),

@@ -7,8 +7,10 @@
 //! both pass a frequency cap for the same customer. Each delivery then gets its verdict:
 //! skipped (no address, no consent, suppressed, over the cap — with the reason), deferred to
 //! the end of the recipient's quiet hours, or claimed: `sending`, with a lease, one more
-//! attempt, and the address it goes to.
+//! attempt, and the address it goes to. What follows a skip ([`Follow`]) is written in the
+//! same transaction.
 
+use super::follow::{Follow, Settled};
 use super::{Purpose, Status, settle};
 use crate::clock::{from_millis, to_millis};
 use crate::config::{DeliverySettings, QuietHours};
@@ -51,15 +53,26 @@ enum Verdict {
     Defer { until_ms: i64, reason: String },
 }
 
-/// Claims due deliveries for `owner`; records skips and deferrals on the way.
+/// Who takes the deliveries, how many at most, and what follows a skip.
+pub struct Claimant<'a> {
+    pub owner: &'a str,
+    pub limit: usize,
+    pub follow: &'a dyn Follow,
+}
+
+/// Claims due deliveries for `claimant`; records skips and deferrals on the way.
 pub async fn claim_due(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
     settings: &DeliverySettings,
     store_zone: Tz,
-    owner: &str,
-    limit: usize,
+    claimant: Claimant<'_>,
 ) -> AppResult<Claim> {
+    let Claimant {
+        owner,
+        limit,
+        follow,
+    } = claimant;
     let now_ms = to_millis(now);
     // Look before taking the write lock: an idle dispatcher must not hold up SQLite's writer.
     let any_due = delivery::Entity::find()
@@ -120,6 +133,7 @@ pub async fn claim_due(
 
     let lease_until = now_ms + settings.lease.as_millis() as i64;
     let mut claimed = Vec::new();
+    let mut skipped = Vec::new();
     for d in due {
         let customer = d.customer_id.and_then(|id| customers.get(&id));
         let verdict = judge(
@@ -134,10 +148,18 @@ pub async fn claim_due(
         let update = delivery::Entity::update_many().filter(delivery::Column::Id.eq(d.id));
         match verdict {
             Verdict::Skip(reason) => {
-                settle(update, Status::Skipped, Some(reason), now_ms)
+                settle(update, Status::Skipped, Some(reason.clone()), now_ms)
                     .col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None))
                     .exec(&txn)
                     .await?;
+                if d.run_id.is_some() {
+                    skipped.push(Settled {
+                        delivery_id: d.id,
+                        at_ms: now_ms,
+                        status: Status::Skipped,
+                        reason: Some(reason),
+                    });
+                }
             }
             Verdict::Defer { until_ms, reason } => {
                 update
@@ -188,7 +210,13 @@ pub async fn claim_due(
             .exec(&txn)
             .await?;
     }
+    let changes = if skipped.is_empty() {
+        Vec::new()
+    } else {
+        follow.settled(&txn, skipped).await?
+    };
     txn.commit().await?;
+    follow.announce(changes);
     Ok(Claim { claimed, judged })
 }
 

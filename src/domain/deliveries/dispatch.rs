@@ -1,5 +1,6 @@
 //! The dispatcher: claims due deliveries ([`super::claim`]), renders each for its recipient,
-//! sends up to `concurrency` at once, and records every outcome in one transaction per round.
+//! sends up to `concurrency` at once, and records outcomes as the sends finish. A final
+//! outcome of a run's message is told to the dispatcher's [`Follow`] in the same transaction.
 //!
 //! Outcomes: sent; a transient failure waits (capped exponential backoff) and goes back to
 //! the queue until its attempts are used up, then fails; a permanent failure fails at once; an
@@ -7,7 +8,8 @@
 //! result is recorded only while this process still holds the lease, so a dispatcher whose
 //! lease ran out and was taken over cannot overwrite the newer outcome.
 
-use super::claim::{Claim, Claimed, claim_due};
+use super::claim::{Claim, Claimant, Claimed, claim_due};
+use super::follow::{Follow, Settled};
 use super::suppressions::suppress;
 use super::{Purpose, Status, settle};
 use crate::clock::{SharedClock, to_millis};
@@ -43,6 +45,8 @@ pub struct Dispatcher {
     clock: SharedClock,
     senders: Senders,
     settings: Arc<Settings>,
+    /// What follows a final outcome.
+    follow: Arc<dyn Follow>,
     /// This process's name on the leases it takes.
     owner: String,
 }
@@ -67,6 +71,7 @@ impl Dispatcher {
         clock: SharedClock,
         senders: Senders,
         settings: Arc<Settings>,
+        follow: Arc<dyn Follow>,
     ) -> Self {
         let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         Self {
@@ -74,6 +79,7 @@ impl Dispatcher {
             clock,
             senders,
             settings,
+            follow,
             owner,
         }
     }
@@ -109,8 +115,11 @@ impl Dispatcher {
             self.clock.now(),
             settings,
             self.settings.default_timezone,
-            &self.owner,
-            settings.batch,
+            Claimant {
+                owner: &self.owner,
+                limit: settings.batch,
+                follow: self.follow.as_ref(),
+            },
         )
         .await?;
         if claimed.is_empty() {
@@ -314,6 +323,7 @@ impl Dispatcher {
     async fn record(&self, finished: Vec<Finished>) -> AppResult<()> {
         let retry = self.settings.delivery.retry;
         let mut attempts = Vec::with_capacity(finished.len());
+        let mut settled = Vec::new();
         let txn = begin_write(&self.db).await?;
         for f in finished {
             let d = &f.delivery;
@@ -356,7 +366,7 @@ impl Dispatcher {
                 .filter(delivery::Column::Status.eq(Status::Sending.as_str()))
                 .filter(delivery::Column::LeaseOwner.eq(self.owner.as_str()))
                 .filter(delivery::Column::Attempts.eq(d.attempts));
-            let mut update = settle(fenced, status, reason, now_ms)
+            let mut update = settle(fenced, status, reason.clone(), now_ms)
                 .col_expr(delivery::Column::DueAt, Expr::value(due_at))
                 .col_expr(delivery::Column::Recipient, Expr::value(f.address.clone()));
             if !keep_slot {
@@ -392,6 +402,13 @@ impl Dispatcher {
                     delivery.id = d.id,
                     "the lease was lost before the outcome was recorded"
                 );
+            } else if d.run_id.is_some() && status != Status::Queued {
+                settled.push(Settled {
+                    delivery_id: d.id,
+                    at_ms: now_ms,
+                    status,
+                    reason,
+                });
             }
             attempts.push(delivery_attempt::ActiveModel {
                 id: ActiveValue::NotSet,
@@ -410,7 +427,13 @@ impl Dispatcher {
         delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
+        let changes = if settled.is_empty() {
+            Vec::new()
+        } else {
+            self.follow.settled(&txn, settled).await?
+        };
         txn.commit().await?;
+        self.follow.announce(changes);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 pub mod claim;
 pub mod dispatch;
 pub mod erasure;
+pub mod follow;
 pub mod outbox;
 pub mod query;
 pub mod secrets;
