@@ -108,18 +108,23 @@ async fn a_registration_starts_a_run_that_waits_and_sends_each_message_once() {
     .await;
     app.processed("r1").await;
 
-    // Act: a tick, the same tick four more times, then one after the wait.
-    let first = tick(&app, "2026-11-22T12:01:00Z").await;
-    for _ in 0..4 {
-        tick(&app, "2026-11-22T12:01:00Z").await;
+    // Act: the processor started the run in its pass; the same tick five times, then ticks
+    // just before and at the end of the wait (two days from the registration).
+    let started = runs(&app, &campaign).await;
+    let mut repeated = Vec::new();
+    for _ in 0..5 {
+        repeated.push(tick(&app, "2026-11-22T12:01:00Z").await["advanced"].clone());
     }
     let waiting = runs(&app, &campaign).await;
-    tick(&app, "2026-11-24T12:00:59Z").await;
-    tick(&app, "2026-11-24T12:01:00Z").await;
+    tick(&app, "2026-11-24T11:59:59Z").await;
+    let still = runs(&app, &campaign).await;
+    tick(&app, "2026-11-24T12:00:00Z").await;
     let done = runs(&app, &campaign).await;
 
     // Assert
-    assert_eq!(first["advanced"], 1);
+    assert_eq!(outcomes(&started[0]), vec!["entered", "queued", "waiting"]);
+    assert_eq!(repeated, vec![json!(0); 5]);
+    assert_eq!(still[0]["stepId"], "pause");
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0]["subject"], "registered");
     assert_eq!(waiting[0]["status"], "active");
@@ -917,7 +922,9 @@ async fn preview_audience_shows_who_would_enter_and_which_message_would_go_when_
     assert_eq!(of(&company)["stepId"], Value::Null);
     assert_eq!(of(&person)["inAudience"], true);
     assert_eq!(of(&person)["stepId"], "mail");
-    assert_eq!(of(&person)["sendsAt"], "2026-11-24T09:00:00+00:00");
+    // The day's wait counts from the campaign's activation (12:00; the customer was inactive
+    // already), and 12:00 the next day is inside the window.
+    assert_eq!(of(&person)["sendsAt"], "2026-11-23T12:00:00+00:00");
     assert!(after.is_empty(), "a preview writes nothing");
 }
 
@@ -930,7 +937,10 @@ async fn a_paused_campaign_advances_no_run_until_it_is_active_again() {
         &app,
         json!({
             "anchor": { "registered": true },
-            "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+            "steps": [
+                { "id": "hour", "wait": { "hours": 1 } },
+                { "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }
+            ]
         }),
     )
     .await;
@@ -959,15 +969,16 @@ async fn a_paused_campaign_advances_no_run_until_it_is_active_again() {
 
     // Act
     set_status("PAUSED").await;
-    let paused = tick(&app, "2026-11-22T12:05:00Z").await;
+    let paused = tick(&app, "2026-11-22T13:05:00Z").await;
     let while_paused = runs(&app, &campaign).await;
     set_status("ACTIVE").await;
-    let resumed = tick(&app, "2026-11-22T12:10:00Z").await;
+    let resumed = tick(&app, "2026-11-22T13:10:00Z").await;
     let after = runs(&app, &campaign).await;
 
     // Assert
     assert_eq!(paused["advanced"], 0);
-    assert_eq!(while_paused[0]["status"], "pending");
+    assert_eq!(while_paused[0]["status"], "active");
+    assert_eq!(while_paused[0]["stepId"], "hour");
     assert_eq!(resumed["advanced"], 1);
     assert_eq!(queued(&after[0]), vec!["welcome"]);
 }
@@ -1109,6 +1120,7 @@ async fn a_campaign_step_can_show_a_banner_once() {
 #[tokio::test]
 async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes_on() {
     // Arrange: two campaigns on registration; the first assigns a role deleted afterwards.
+    // Both wait first, so the tick (not the processor's pass) takes the runs.
     let app = spawn_app().await;
     let role = app.create_role("Doomed", "doomed", &[]).await;
     let welcome = template(&app, "welcome", "EMAIL").await;
@@ -1116,7 +1128,10 @@ async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes
         &app,
         json!({
             "anchor": { "registered": true },
-            "steps": [{ "id": "grant", "effect": { "effects": [{ "assignRole": role }] } }]
+            "steps": [
+                { "id": "minute", "wait": { "minutes": 1 } },
+                { "id": "grant", "effect": { "effects": [{ "assignRole": role }] } }
+            ]
         }),
     )
     .await;
@@ -1124,7 +1139,10 @@ async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes
         &app,
         json!({
             "anchor": { "registered": true },
-            "steps": [{ "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }]
+            "steps": [
+                { "id": "minutes", "wait": { "minutes": 2 } },
+                { "id": "welcome", "message": { "channel": "EMAIL", "templateId": welcome } }
+            ]
         }),
     )
     .await;
@@ -1155,8 +1173,9 @@ async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes
     app.processed("r2").await;
 
     // Act
-    let first = tick(&app, "2026-11-22T12:01:00Z").await;
-    let second = tick(&app, "2026-11-22T12:02:00Z").await;
+    // The failing runs are due first (12:01), the healthy ones after them (12:02).
+    let first = tick(&app, "2026-11-22T12:05:00Z").await;
+    let second = tick(&app, "2026-11-22T12:06:00Z").await;
     let failed = runs(&app, &broken).await;
     let sent = runs(&app, &healthy).await;
 
@@ -1287,4 +1306,130 @@ async fn preview_audience_leaves_out_whoever_already_has_a_run_for_the_subject()
     assert_eq!(after, 0, "a tick now would enrol nobody");
     assert_eq!(completed, 0);
     assert_eq!(again["enrolled"], 0);
+}
+
+#[tokio::test]
+async fn a_thank_you_goes_out_in_the_processors_pass_without_waiting_for_a_tick() {
+    // Arrange
+    let (app, storefront) = shop().await;
+    let campaign = one_message_campaign(&app, json!({ "orderPlaced": {} }), json!({})).await;
+
+    // Act: the order is recorded and processed; no tick runs.
+    app.record(
+        &storefront,
+        json!([order("o1", "2026-11-22T11:59:00Z", json!({}))]),
+    )
+    .await;
+    app.processed("place-o1").await;
+    let runs = runs(&app, &campaign).await;
+
+    // Assert
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["status"], "completed", "{}", runs[0]);
+    assert_eq!(queued(&runs[0]), vec!["mail"]);
+}
+
+#[tokio::test]
+async fn a_wait_counts_from_the_anchors_own_time_when_the_fact_is_reported_late() {
+    // Arrange: "three days after the delivery, ask for a review"; the campaign is active
+    // before the delivery, which is reported three days late.
+    let (app, storefront) = shop().await;
+    let review = template(&app, "review", "EMAIL").await;
+    let campaign = active_campaign(
+        &app,
+        json!({
+            "anchor": { "delivered": true },
+            "steps": [
+                { "id": "three-days", "wait": { "days": 3 } },
+                { "id": "review", "message": { "channel": "EMAIL", "templateId": review } }
+            ]
+        }),
+    )
+    .await;
+    app.record(
+        &storefront,
+        json!([order("o1", "2026-11-22T12:00:00Z", json!({}))]),
+    )
+    .await;
+    app.processed("place-o1").await;
+    app.clock.advance(chrono::Duration::days(3));
+
+    // Act: on 25 November, the delivery of 22 November at 13:00 comes in.
+    app.record(
+        &storefront,
+        json!([status(
+            "o1",
+            "delivered",
+            "2026-11-22T13:00:00Z",
+            "DELIVERED",
+            None
+        )]),
+    )
+    .await;
+    app.processed("delivered").await;
+    let early = runs(&app, &campaign).await;
+    app.clock.advance(chrono::Duration::hours(2));
+    tick(&app, "2026-11-25T14:00:00Z").await;
+    let on_time = runs(&app, &campaign).await;
+
+    // Assert: the wait ends at 13:00 on the 25th, three days after the delivery, not three
+    // days after it was reported.
+    assert_eq!(early.len(), 1);
+    assert_eq!(early[0]["stepId"], "three-days");
+    let waiting = early[0]["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .find(|l| l["outcome"] == "waiting")
+        .expect("a waiting line")
+        .clone();
+    assert_eq!(waiting["detail"], "2026-11-25T13:00:00+00:00");
+    assert_eq!(on_time[0]["status"], "completed");
+    assert_eq!(queued(&on_time[0]), vec!["review"]);
+}
+
+#[tokio::test]
+async fn a_run_that_fails_in_the_processors_pass_fails_alone_and_the_event_is_processed() {
+    // Arrange: a registration campaign assigns a role deleted since; another sends a mail.
+    let app = spawn_app().await;
+    let role = app.create_role("Doomed", "doomed", &[]).await;
+    let broken = active_campaign(
+        &app,
+        json!({
+            "anchor": { "registered": true },
+            "steps": [{ "id": "grant", "effect": { "effects": [{ "assignRole": role }] } }]
+        }),
+    )
+    .await;
+    let healthy = one_message_campaign(&app, json!({ "registered": true }), json!({})).await;
+    app.admin_data(
+        "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
+        json!({ "id": role }),
+    )
+    .await;
+    let storefront = app.create_key("STOREFRONT").await;
+
+    // Act
+    app.record(
+        &storefront,
+        json!([ev(
+            "r1",
+            "ann",
+            "2026-11-22T11:59:00Z",
+            json!({ "registered": { "email": "ann@example.com" } })
+        )]),
+    )
+    .await;
+    let outcome = app.processed("r1").await;
+
+    // Assert
+    assert_eq!(outcome, json!({ "actions": [] }));
+    let failed = runs(&app, &broken).await;
+    assert_eq!(failed[0]["status"], "failed", "{}", failed[0]);
+    assert_eq!(
+        failed[0]["endReason"],
+        format!("role {role} no longer exists")
+    );
+    let sent = runs(&app, &healthy).await;
+    assert_eq!(sent[0]["status"], "completed", "{}", sent[0]);
 }

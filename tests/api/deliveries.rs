@@ -39,7 +39,8 @@ async fn spawn_with_sms(api: &MockServer) -> TestApp {
             auth_token: "secret-token".into(),
             from: Some("+14155550100".into()),
             messaging_service_sid: None,
-            timeout: Duration::from_millis(500),
+            // Under the mock's 3 s delay of the timeout test, over a loaded machine's pauses.
+            timeout: Duration::from_millis(1500),
         });
         s.delivery.public_url = "https://nudge.example".into();
     })

@@ -1,6 +1,7 @@
 //! The event processor: takes stored, unprocessed events in order, evaluates the customer
-//! actions they trigger and applies their effects. Ingest never waits for it, and a failing
-//! rule marks only its own event as failed.
+//! actions they trigger and applies their effects, enrols the campaign runs they anchor and
+//! advances those at once, in the same transaction. Ingest never waits for it, and a failing
+//! rule marks only its own event as failed (a failing run only itself).
 
 use super::Action;
 use super::RepeatPolicy;
@@ -9,6 +10,7 @@ use super::facts::{cart_items, event_facts, roles_of, tags_of};
 use crate::clock::to_millis;
 use crate::db::{begin_write, in_list};
 use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
+use crate::domain::campaigns::run::advance_runs_of;
 use crate::domain::campaigns::tick::active_campaigns;
 use crate::domain::campaigns::{Campaign, RunnerConfig};
 use crate::domain::conditions::{Facts, evaluate};
@@ -117,10 +119,14 @@ pub async fn process_pending(
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
     let mut announced = Vec::new();
+    let mut runs_due = Vec::new();
     let mut batch_ok = true;
     for e in &events {
         match process_one(&txn, e, &actions, &campaigns, now_ms, config).await {
-            Ok(changes) => announced.extend(changes),
+            Ok((changes, due)) => {
+                announced.extend(changes);
+                runs_due.extend(due.then_some(e.customer_id));
+            }
             Err(err) => {
                 tracing::warn!(event.id = e.id, error = %err, "event failed in a batch; retrying one by one");
                 batch_ok = false;
@@ -129,14 +135,37 @@ pub async fn process_pending(
         }
     }
     if batch_ok {
-        txn.commit().await?;
-        membership::announce(bus, announced);
-        return Ok(handled);
+        runs_due.sort_unstable();
+        runs_due.dedup();
+        match advance_runs_of(&txn, &runs_due, now_ms, &campaigns, &config.campaigns()).await {
+            Ok(changes) => {
+                announced.extend(changes);
+                txn.commit().await?;
+                membership::announce(bus, announced);
+                return Ok(handled);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "runs of a batch failed; retrying one event at a time");
+            }
+        }
     }
     txn.rollback().await?;
     for e in &events {
         let txn = begin_write(db).await?;
-        match process_one(&txn, e, &actions, &campaigns, now_ms, config).await {
+        let done = match process_one(&txn, e, &actions, &campaigns, now_ms, config).await {
+            Ok((mut changes, true)) => {
+                let runner = config.campaigns();
+                advance_runs_of(&txn, &[e.customer_id], now_ms, &campaigns, &runner)
+                    .await
+                    .map(|more| {
+                        changes.extend(more);
+                        changes
+                    })
+            }
+            Ok((changes, false)) => Ok(changes),
+            Err(err) => Err(err),
+        };
+        match done {
             Ok(changes) => {
                 txn.commit().await?;
                 membership::announce(bus, changes);
@@ -192,7 +221,7 @@ async fn process_one(
     campaigns: &[Campaign],
     now_ms: i64,
     config: &ProcessorConfig<'_>,
-) -> AppResult<Vec<MembershipChange>> {
+) -> AppResult<(Vec<MembershipChange>, bool)> {
     let kind = EventKind::from_stored(&e.kind);
     let candidates: Vec<&Action> = actions
         .iter()
@@ -203,7 +232,7 @@ async fn process_one(
     if !candidates.is_empty() {
         let Some(customer) = customer::Entity::find_by_id(e.customer_id).one(txn).await? else {
             mark_processed(txn, [e.id], now_ms, no_actions()).await?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let payload: EventPayload =
             serde_json::from_value(e.payload.clone()).map_err(AppError::internal)?;
@@ -268,10 +297,10 @@ async fn process_one(
             outcomes.push(outcome);
         }
     }
-    campaign_entry::on_event(txn, campaigns, e, now_ms, &config.campaigns()).await?;
+    let runs_due = campaign_entry::on_event(txn, campaigns, e, now_ms, &config.campaigns()).await?;
     let outcome = serde_json::json!({ "actions": outcomes });
     mark_processed(txn, [e.id], now_ms, outcome).await?;
-    Ok(announced)
+    Ok((announced, runs_due))
 }
 
 /// Keeps the in-memory memberships in step with effects, so a later action of the same event

@@ -50,19 +50,21 @@ pub fn kinds_seen(campaigns: &[Campaign]) -> Vec<EventKind> {
     kinds
 }
 
-/// Enrols and checks runs for one stored event.
+/// Enrols and checks runs for one stored event. Returns whether the customer has runs due
+/// now (enrolled, or rescheduled by a moved delivery date): the processor advances them as
+/// soon as its pass commits, so a "thank you for your order" goes out within seconds.
 pub async fn on_event(
     txn: &impl ConnectionTrait,
     campaigns: &[Campaign],
     e: &event::Model,
     now_ms: i64,
     config: &RunnerConfig<'_>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let Some(kind) = EventKind::from_stored(&e.kind) else {
-        return Ok(());
+        return Ok(false);
     };
     if !kinds_seen(campaigns).contains(&kind) {
-        return Ok(());
+        return Ok(false);
     }
     let payload: EventPayload =
         serde_json::from_value(e.payload.clone()).map_err(AppError::internal)?;
@@ -72,9 +74,10 @@ pub async fn on_event(
             .filter(|c| c.status == CampaignStatus::Active)
     };
     let order = order_of(txn, &payload).await?;
+    let mut due = false;
     for campaign in active() {
         if let Some(candidate) = anchored(txn, campaign, e, &payload, order.as_ref()).await? {
-            enrol(txn, campaign, now_ms, candidate).await?;
+            due |= enrol(txn, campaign, now_ms, candidate).await? > 0;
         }
     }
     let open = campaign_run::Entity::find()
@@ -84,10 +87,10 @@ pub async fn on_event(
         .await?;
     for run in open {
         if let Some(campaign) = active().find(|c| c.model.id == run.campaign_id) {
-            check_open_run(txn, campaign, run, now_ms, config).await?;
+            due |= check_open_run(txn, campaign, run, now_ms, config).await?;
         }
     }
-    Ok(())
+    Ok(due)
 }
 
 /// The run an event anchors in this campaign, if it anchors one.

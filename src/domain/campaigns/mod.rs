@@ -124,6 +124,30 @@ impl Anchor {
         }
     }
 
+    /// When a run of this anchor starts by the facts: the anchor's own time (the event's
+    /// `occurredAt`, the order's dates), plus the delay the anchor waits for (unpaid,
+    /// abandoned, inactive). `None` for dates planned ahead (a planned delivery, a birthday),
+    /// whose runs start when they are enrolled. A run's relative waits count from here, so a
+    /// delivery reported late is reviewed on time.
+    pub fn starts_at(&self, anchor_at: i64) -> Option<i64> {
+        const HOUR_MS: i64 = 3_600_000;
+        match self {
+            Anchor::OrderPlaced { .. }
+            | Anchor::OrderPaid {}
+            | Anchor::Delivered {}
+            | Anchor::Registered {}
+            | Anchor::NewsletterSubscribed {} => Some(anchor_at),
+            Anchor::OrderUnpaid { after_hours } => {
+                Some(anchor_at + i64::from(*after_hours) * HOUR_MS)
+            }
+            Anchor::CartAbandoned { idle_hours } => {
+                Some(anchor_at + i64::from(*idle_hours) * HOUR_MS)
+            }
+            Anchor::Inactive { days, .. } => Some(anchor_at + i64::from(*days) * 24 * HOUR_MS),
+            Anchor::PlannedDelivery {} | Anchor::Birthday {} => None,
+        }
+    }
+
     /// Whether the anchor date can lie ahead of the run, so steps may wait until days before
     /// it.
     pub fn is_ahead(&self) -> bool {
@@ -307,6 +331,17 @@ pub struct Campaign {
 }
 
 impl Campaign {
+    /// When a run's first step starts, so when its relative waits begin: by the facts
+    /// ([`Anchor::starts_at`]; for dates planned ahead, when it was enrolled), but never
+    /// before the campaign was first activated — it does not act back to before it existed:
+    /// everyone inactive already, or an order imported from last year, starts at activation —
+    /// and never after `now_ms`.
+    pub fn run_starts_at(&self, anchor_at: i64, enrolled_at: i64, now_ms: i64) -> i64 {
+        let by_facts = self.anchor.starts_at(anchor_at).unwrap_or(enrolled_at);
+        let activated = self.model.activated_at.unwrap_or(i64::MIN);
+        by_facts.max(activated).min(now_ms)
+    }
+
     /// Decodes a row. A part that does not decode makes the campaign [`Campaign::broken`],
     /// with the reason; it is never run with a default in that part's place.
     pub fn decode(model: campaign::Model) -> Self {

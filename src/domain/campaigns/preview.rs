@@ -177,15 +177,19 @@ fn recent_events(campaign: &Campaign, at_ms: i64) -> Candidates {
     }
 }
 
-/// The first message the flow would send from its start at the context's instant, and when:
-/// filters are decided now, waits add up, and the send window applies.
+/// The first message the flow would send, and when: the flow starts where the runner starts
+/// it ([`Campaign::run_starts_at`]), filters are decided
+/// now, waits add up, nothing goes out before the context's instant, and the send window
+/// applies.
 async fn first_message(
     db: &impl ConnectionTrait,
     ctx: &Ctx<'_>,
     anchor_at: i64,
 ) -> AppResult<(Option<String>, Option<i64>)> {
     let steps = &ctx.campaign.steps;
-    let mut at = ctx.now_ms;
+    let mut at = ctx
+        .campaign
+        .run_starts_at(anchor_at, ctx.now_ms, ctx.now_ms);
     let mut current = steps.first();
     while let Some(step) = current {
         let mut next = next_after(steps, &step.id);
@@ -212,6 +216,7 @@ async fn first_message(
                     None => true,
                 };
                 if included {
+                    let at = at.max(ctx.now_ms);
                     let sends = match &ctx.campaign.send_window {
                         Some(window) => next_allowed(window, ctx.tz, at),
                         None => at,

@@ -8,7 +8,7 @@ use super::flow::{find, next_after};
 use super::follow;
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
-use crate::db::begin_write;
+use crate::db::{WriteTxn, begin_write, in_list};
 use crate::domain::actions::effects::{EffectScope, apply_effects};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
@@ -49,8 +49,26 @@ impl<'a> RunnerConfig<'a> {
     }
 }
 
-/// Advances every run of an active campaign that is due at `now_ms`; returns how many runs
-/// it looked at.
+/// The active campaigns by id.
+fn active_by_id(campaigns: &[Campaign]) -> HashMap<i64, &Campaign> {
+    campaigns
+        .iter()
+        .filter(|c| c.status == CampaignStatus::Active)
+        .map(|c| (c.model.id, c))
+        .collect()
+}
+
+/// Runs due at `now_ms`, by due time, through its partial index: runs of paused campaigns are
+/// not due (pausing clears their due time), so no other filter is needed in the database.
+fn due_runs(now_ms: i64) -> sea_orm::Select<campaign_run::Entity> {
+    campaign_run::Entity::find()
+        .filter(campaign_run::Column::NextDueAt.lte(now_ms))
+        .order_by_asc(campaign_run::Column::NextDueAt)
+        .order_by_asc(campaign_run::Column::Id)
+}
+
+/// Advances every run of an active campaign that is due at `now_ms`, each in a transaction of
+/// its own; returns how many runs it looked at.
 pub async fn advance_due_runs(
     db: &DatabaseConnection,
     bus: &EventBus,
@@ -58,45 +76,41 @@ pub async fn advance_due_runs(
     campaigns: &[Campaign],
     config: &RunnerConfig<'_>,
 ) -> AppResult<usize> {
-    let active: HashMap<i64, &Campaign> = campaigns
-        .iter()
-        .filter(|c| c.status == CampaignStatus::Active)
-        .map(|c| (c.model.id, c))
-        .collect();
+    let active = active_by_id(campaigns);
     if active.is_empty() {
         return Ok(0);
     }
     let mut looked = 0;
     loop {
-        // By due time alone, through its partial index: runs of paused campaigns are not due
-        // (pausing clears their due time), so no other filter is needed in the database.
-        let due = campaign_run::Entity::find()
-            .filter(campaign_run::Column::NextDueAt.lte(now_ms))
-            .order_by_asc(campaign_run::Column::NextDueAt)
-            .order_by_asc(campaign_run::Column::Id)
-            .limit(ROUND)
-            .all(db)
-            .await?;
+        let due = due_runs(now_ms).limit(ROUND).all(db).await?;
         let count = due.len();
         let mut advanced = 0;
         for run in due {
             let Some(campaign) = active.get(&run.campaign_id) else {
                 continue;
             };
-            match advance_one(db, campaign, run.id, now_ms, config).await {
-                Ok(Some(changes)) => {
-                    membership::announce(bus, changes);
-                    advanced += 1;
+            let txn = begin_write(db).await?;
+            let taken = advance_locked(&txn, campaign, run.id, now_ms, config).await;
+            let changes = match taken {
+                Ok(changes) => {
+                    txn.commit().await?;
+                    changes
                 }
-                Ok(None) => {}
                 // The database itself failed: this tick stops, the next one tries again.
                 Err(e) if e.is_database_failure() => return Err(e),
                 // The run cannot go on (its definition or its data refuse it): it ends
                 // `failed` with the reason, and the others go on.
                 Err(e) => {
-                    fail_run(db, run, now_ms, &e).await?;
-                    advanced += 1;
+                    txn.rollback().await?;
+                    let txn = begin_write(db).await?;
+                    fail_run(&txn, run, now_ms, &e).await?;
+                    txn.commit().await?;
+                    Some(Vec::new())
                 }
+            };
+            if let Some(changes) = changes {
+                membership::announce(bus, changes);
+                advanced += 1;
             }
         }
         looked += advanced;
@@ -107,34 +121,67 @@ pub async fn advance_due_runs(
     }
 }
 
-/// Advances one run in a transaction of its own; `None` when another process advanced it
+/// Advances the due runs of `customers` inside the caller's transaction (the event
+/// processor's pass, so a run an event started is advanced when the event is processed), each
+/// in a savepoint: one that cannot go on ends `failed` with the reason, the others go on.
+/// Returns the membership changes to announce after the commit.
+pub async fn advance_runs_of(
+    txn: &WriteTxn,
+    customers: &[i64],
+    now_ms: i64,
+    campaigns: &[Campaign],
+    config: &RunnerConfig<'_>,
+) -> AppResult<Vec<MembershipChange>> {
+    let active = active_by_id(campaigns);
+    let mut changes = Vec::new();
+    if active.is_empty() || customers.is_empty() {
+        return Ok(changes);
+    }
+    let due = due_runs(now_ms)
+        .filter(campaign_run::Column::CustomerId.is_in(in_list(customers.iter().copied())))
+        .all(txn)
+        .await?;
+    for run in due {
+        let Some(campaign) = active.get(&run.campaign_id) else {
+            continue;
+        };
+        let taken = txn
+            .in_savepoint(async |sp| advance_locked(sp, campaign, run.id, now_ms, config).await)
+            .await;
+        match taken {
+            Ok(advanced) => changes.extend(advanced.into_iter().flatten()),
+            Err(e) if e.is_database_failure() => return Err(e),
+            Err(e) => fail_run(txn, run, now_ms, &e).await?,
+        }
+    }
+    Ok(changes)
+}
+
+/// Advances one run inside `txn` once it holds it; `None` when another process advanced it
 /// since it was read, or holds it now.
-async fn advance_one(
-    db: &DatabaseConnection,
+async fn advance_locked(
+    txn: &impl ConnectionTrait,
     campaign: &Campaign,
     run_id: i64,
     now_ms: i64,
     config: &RunnerConfig<'_>,
 ) -> AppResult<Option<Vec<MembershipChange>>> {
-    let txn = begin_write(db).await?;
     let Some(run) = campaign_run::Entity::find_by_id(run_id)
         .filter(campaign_run::Column::NextDueAt.lte(now_ms))
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(&txn)
+        .all(txn)
         .await?
         .pop()
     else {
         return Ok(None);
     };
-    let changes = advance(&txn, campaign, run, now_ms, config).await?;
-    txn.commit().await?;
-    Ok(Some(changes))
+    advance(txn, campaign, run, now_ms, config).await.map(Some)
 }
 
 /// Ends a run that failed, with the reason in its log (what did not change stays as before:
-/// the failed step's transaction was rolled back).
+/// the failed step's writes were rolled back).
 async fn fail_run(
-    db: &DatabaseConnection,
+    txn: &impl ConnectionTrait,
     mut run: campaign_run::Model,
     now_ms: i64,
     error: &AppError,
@@ -146,9 +193,8 @@ async fn fail_run(
         error = %reason,
         "a campaign run failed and was ended"
     );
-    let txn = begin_write(db).await?;
     log(
-        &txn,
+        txn,
         &run,
         run.step_id.as_deref(),
         now_ms,
@@ -159,9 +205,7 @@ async fn fail_run(
     .await?;
     run.status = "failed".into();
     run.end_reason = Some(reason);
-    finish(&txn, run, now_ms).await?;
-    txn.commit().await?;
-    Ok(())
+    finish(txn, run, now_ms).await
 }
 
 /// The reason a run's log gives for an error: the cause itself, for an admin to read.
@@ -174,8 +218,11 @@ pub(super) fn reason_of(error: &AppError) -> String {
 
 /// Where a run stands after a step.
 enum Next {
-    /// Take the step with this id now.
-    Go(Option<String>),
+    /// Take the step with this id now. It starts at `at`: when the step just taken started
+    /// (a filter, an effect, a message not sent), a wait's due time, or now after a message
+    /// went out — so a run's first waits count from its anchor even when the fact was
+    /// reported late, and the steps after a message from the message.
+    Go { next: Option<String>, at: i64 },
     /// Look again at this instant, at the same step.
     WaitUntil(i64),
 }
@@ -227,7 +274,8 @@ async fn advance(
         log(txn, &run, None, now_ms, "entered", None, None).await?;
         run.status = "active".into();
         run.step_id = campaign.steps.first().map(|s| s.id.clone());
-        run.step_started_at = Some(now_ms);
+        let started = campaign.run_starts_at(run.anchor_at, run.entered_at, now_ms);
+        run.step_started_at = Some(started);
     }
     for _ in 0..MAX_STEPS_AT_ONCE {
         if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
@@ -258,9 +306,9 @@ async fn advance(
             return finish(txn, run, now_ms).await.map(|()| changes);
         };
         match take(txn, &ctx, &run, step, &mut changes).await? {
-            Next::Go(next) => {
+            Next::Go { next, at } => {
                 run.step_id = next;
-                run.step_started_at = Some(now_ms);
+                run.step_started_at = Some(at.min(now_ms));
             }
             Next::WaitUntil(at) => {
                 run.next_due_at = Some(at);
@@ -285,14 +333,16 @@ async fn take(
     changes: &mut Vec<MembershipChange>,
 ) -> AppResult<Next> {
     let steps = &ctx.campaign.steps;
-    let after = || next_after(steps, &step.id).map(|s| s.id.clone());
     let now_ms = ctx.now_ms;
+    let started = run.step_started_at.unwrap_or(now_ms);
+    let after = || Next::Go {
+        next: next_after(steps, &step.id).map(|s| s.id.clone()),
+        at: started,
+    };
     match &step.action {
         StepAction::Wait(wait) => {
             let due = match wait {
-                Wait::Duration { minutes } => {
-                    run.step_started_at.unwrap_or(now_ms) + minutes * 60_000
-                }
+                Wait::Duration { minutes } => started + minutes * 60_000,
                 Wait::Until {
                     offset_days,
                     hour,
@@ -314,15 +364,22 @@ async fn take(
                 }
                 return Ok(Next::WaitUntil(due));
             }
-            Ok(Next::Go(after()))
+            Ok(Next::Go {
+                next: next_after(steps, &step.id).map(|s| s.id.clone()),
+                at: due.max(started),
+            })
         }
         StepAction::Filter { condition, yes, no } => {
             let holds = holds(txn, ctx, condition).await?;
             let (branch, outcome) = if holds { (yes, "yes") } else { (no, "no") };
             log(txn, run, Some(&step.id), now_ms, outcome, None, None).await?;
-            Ok(Next::Go(
-                branch.first().map(|s| s.id.clone()).or_else(after),
-            ))
+            match branch.first() {
+                Some(first) => Ok(Next::Go {
+                    next: Some(first.id.clone()),
+                    at: started,
+                }),
+                None => Ok(after()),
+            }
         }
         StepAction::Message {
             channel,
@@ -362,7 +419,7 @@ async fn take(
                     None,
                 )
                 .await?;
-                return Ok(Next::Go(after()));
+                return Ok(after());
             }
             let contact = match channel {
                 super::Channel::Email => ctx.customer.email.as_ref(),
@@ -371,7 +428,7 @@ async fn take(
             if contact.is_none() {
                 let detail = Some(format!("the customer has no {} contact", channel.as_str()));
                 log(txn, run, Some(&step.id), now_ms, "skipped", detail, None).await?;
-                return Ok(Next::Go(after()));
+                return Ok(after());
             }
             let delivery_id = queue_message(txn, ctx, run, &step.id, *template_id).await?;
             // The step's effects follow the message: applied when it is sent, not when it
@@ -394,12 +451,17 @@ async fn take(
                 delivery_id,
             )
             .await?;
-            Ok(Next::Go(after()))
+            // The steps after a message count from when it went out, so two messages are
+            // never closer than the waits between them, even after a pause.
+            Ok(Next::Go {
+                next: next_after(steps, &step.id).map(|s| s.id.clone()),
+                at: now_ms,
+            })
         }
         StepAction::Effect { effects } => {
             changes.extend(step_effects(txn, ctx, run, &step.id, effects).await?);
             log(txn, run, Some(&step.id), now_ms, "applied", None, None).await?;
-            Ok(Next::Go(after()))
+            Ok(after())
         }
     }
 }
@@ -627,19 +689,19 @@ async fn save(txn: &impl ConnectionTrait, run: campaign_run::Model) -> AppResult
 
 /// Checks an open run against its exit goal and subject now (the event processor calls this
 /// on every event of the customer): ends it when it is over; when its planned delivery moved,
-/// makes it due at once so its wait is computed again.
+/// makes it due at once so its wait is computed again. Returns whether it made it due.
 pub async fn check_open_run(
     txn: &impl ConnectionTrait,
     campaign: &Campaign,
     mut run: campaign_run::Model,
     now_ms: i64,
     config: &RunnerConfig<'_>,
-) -> AppResult<()> {
+) -> AppResult<bool> {
     let Some(customer) = customer::Entity::find_by_id(run.customer_id)
         .one(txn)
         .await?
     else {
-        return Ok(());
+        return Ok(false);
     };
     let ctx = Ctx {
         campaign,
@@ -654,7 +716,7 @@ pub async fn check_open_run(
         log(txn, &run, None, now_ms, status, Some(reason.clone()), None).await?;
         run.status = status.into();
         run.end_reason = Some(reason);
-        return finish(txn, run, now_ms).await;
+        return finish(txn, run, now_ms).await.map(|()| false);
     }
     if run.anchor_at != anchor_before {
         log(
@@ -670,6 +732,7 @@ pub async fn check_open_run(
         run.next_due_at = Some(now_ms);
         run.updated_at = now_ms;
         save(txn, run).await?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
