@@ -1146,11 +1146,7 @@ async fn a_run_that_cannot_go_on_fails_alone_with_its_reason_and_the_engine_goes
         }),
     )
     .await;
-    app.admin_data(
-        "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
-        json!({ "id": role }),
-    )
-    .await;
+    app.delete_role(&role).await;
     let storefront = app.create_key("STOREFRONT").await;
     app.record(
         &storefront,
@@ -1402,11 +1398,7 @@ async fn a_run_that_fails_in_the_processors_pass_fails_alone_and_the_event_is_pr
     )
     .await;
     let healthy = one_message_campaign(&app, json!({ "registered": true }), json!({})).await;
-    app.admin_data(
-        "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
-        json!({ "id": role }),
-    )
-    .await;
+    app.delete_role(&role).await;
     let storefront = app.create_key("STOREFRONT").await;
 
     // Act

@@ -1137,11 +1137,7 @@ async fn a_sent_messages_effects_that_cannot_be_applied_are_logged_and_the_messa
         )
         .await["createCampaign"]["campaign"]["id"]
         .clone();
-    app.admin_data(
-        "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
-        json!({ "id": role }),
-    )
-    .await;
+    app.delete_role(&role).await;
     let storefront = app.create_key("STOREFRONT").await;
     app.record(
         &storefront,

@@ -476,6 +476,17 @@ impl TestApp {
     }
 
     /// Creates a tag and returns its id.
+    /// Deletes role `id` (a rule that names it stays as it was saved).
+    pub async fn delete_role(&self, id: &str) {
+        let data = self
+            .admin_data(
+                "mutation($id: ID!) { deleteRole(id: $id) { userErrors { message } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(data["deleteRole"]["userErrors"], json!([]), "{data}");
+    }
+
     pub async fn create_tag(&self, name: &str) -> String {
         let data = self
             .admin_data(

@@ -6,7 +6,7 @@
 //! message went out but an effect could not be applied, a role deleted since, say; the others
 //! of the round are not held up).
 
-use super::run::{log_line, reason_of};
+use super::log::{log_line, reason_of};
 use crate::db::WriteTxn;
 use crate::domain::actions::Effect;
 use crate::domain::actions::effects::{EffectScope, apply_effects};

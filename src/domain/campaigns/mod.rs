@@ -11,6 +11,7 @@ mod enrol;
 pub mod entry;
 pub mod flow;
 pub mod follow;
+mod log;
 mod plan;
 pub mod preview;
 pub mod run;

@@ -6,6 +6,7 @@
 
 use super::flow::{find, next_after};
 use super::follow;
+use super::log::{log_line, reason_of};
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
 use crate::db::{WriteTxn, begin_write, in_list};
@@ -18,11 +19,11 @@ use crate::domain::membership::{self, ChangeSource};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
-use entity::{campaign_run, campaign_run_step, customer, event, order, template};
+use entity::{campaign_run, customer, event, order, template};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 
@@ -206,14 +207,6 @@ async fn fail_run(
     run.status = "failed".into();
     run.end_reason = Some(reason);
     finish(txn, run, now_ms).await
-}
-
-/// The reason a run's log gives for an error: the cause itself, for an admin to read.
-pub(super) fn reason_of(error: &AppError) -> String {
-    match error {
-        AppError::Internal(cause) => cause.to_string(),
-        other => other.public_message(),
-    }
 }
 
 /// Where a run stands after a step.
@@ -643,30 +636,6 @@ async fn log(
     delivery_id: Option<i64>,
 ) -> AppResult<()> {
     log_line(txn, run.id, step_id, at, outcome, detail, delivery_id).await
-}
-
-/// Adds a line to the log of run `run_id`.
-pub(super) async fn log_line(
-    txn: &impl ConnectionTrait,
-    run_id: i64,
-    step_id: Option<&str>,
-    at: i64,
-    outcome: &str,
-    detail: Option<String>,
-    delivery_id: Option<i64>,
-) -> AppResult<()> {
-    campaign_run_step::ActiveModel {
-        id: ActiveValue::NotSet,
-        run_id: ActiveValue::Set(run_id),
-        step_id: ActiveValue::Set(step_id.map(str::to_owned)),
-        at: ActiveValue::Set(at),
-        outcome: ActiveValue::Set(outcome.to_owned()),
-        detail: ActiveValue::Set(detail),
-        delivery_id: ActiveValue::Set(delivery_id),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
 }
 
 /// Ends the run: nothing more is due.
