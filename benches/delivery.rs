@@ -139,7 +139,7 @@ fn main() {
         // Other NUDGE_* variables (pool size, concurrency, batch) apply as in the server.
         let mut settings = Settings::from_env().expect("settings");
         settings.database_url = url.clone();
-        settings.delivery.email.smtp_url = Some(sink.url());
+        settings.delivery.email.smtp_url = Some(sink.url().into());
         settings.delivery.sms = Some(SmsSettings {
             api_url: api.uri(),
             account_sid: "AC1".into(),

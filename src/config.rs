@@ -285,7 +285,7 @@ fn delivery_settings(
                 api_url: get("NUDGE_SMS_API_URL")
                     .unwrap_or_else(|| "https://api.twilio.com".into()),
                 account_sid,
-                auth_token,
+                auth_token: auth_token.into(),
                 from,
                 messaging_service_sid,
                 timeout: secs("NUDGE_SMS_TIMEOUT_SECS", 15)?,
@@ -312,7 +312,7 @@ fn delivery_settings(
             .map(|u| u.trim().trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("http://{listen}")),
         email: EmailSettings {
-            smtp_url: get("NUDGE_SMTP_URL"),
+            smtp_url: get("NUDGE_SMTP_URL").map(Into::into),
             pool_size: parse(get, "NUDGE_SMTP_POOL_SIZE", 8)?,
             timeout: secs("NUDGE_SMTP_TIMEOUT_SECS", 30)?,
             from,
@@ -432,6 +432,27 @@ mod tests {
         assert_eq!(err.name, "NUDGE_QUIET_HOURS");
         let err = settings(&[("NUDGE_SMS_ACCOUNT_SID", "AC1")]).unwrap_err();
         assert_eq!(err.name, "NUDGE_SMS_AUTH_TOKEN");
+    }
+
+    #[test]
+    fn secrets_from_the_settings_print_as_redacted() {
+        let s = settings(&[
+            ("NUDGE_SMS_ACCOUNT_SID", "AC1"),
+            ("NUDGE_SMS_AUTH_TOKEN", "token-that-must-not-print"),
+            ("NUDGE_SMS_FROM", "+14155550100"),
+            (
+                "NUDGE_SMTP_URL",
+                "smtp://user:password-that-must-not-print@mail.example:587",
+            ),
+        ])
+        .expect("valid");
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("token-that-must-not-print"), "{printed}");
+        assert!(
+            !printed.contains("password-that-must-not-print"),
+            "{printed}"
+        );
+        assert!(printed.contains("REDACTED"), "{printed}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,8 +15,9 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
     /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://…:465` (TLS) or
-    /// `smtp://host:25` (plain, for a local relay); `None` records messages locally.
-    pub smtp_url: Option<String>,
+    /// `smtp://host:25` (plain, for a local relay); `None` records messages locally. It may
+    /// hold a password: it prints as redacted.
+    pub smtp_url: Option<SecretString>,
     /// Connections kept open to the server.
     pub pool_size: u32,
     pub timeout: Duration,
@@ -55,7 +57,7 @@ impl Mailer {
     pub fn new(settings: &EmailSettings) -> Result<Self, lettre::transport::smtp::Error> {
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())?
                     .timeout(Some(settings.timeout))
                     .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)))
                     .build(),

@@ -5,6 +5,7 @@
 use super::SendOutcome;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use sha1::Sha1;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -15,7 +16,8 @@ pub struct SmsSettings {
     /// The API's base URL, `https://api.twilio.com` for Twilio itself.
     pub api_url: String,
     pub account_sid: String,
-    pub auth_token: String,
+    /// Prints as redacted.
+    pub auth_token: SecretString,
     /// The sender number, or
     pub from: Option<String>,
     /// a messaging service that picks one.
@@ -70,7 +72,7 @@ impl SmsClient {
     /// The auth token callbacks are signed with, if there is an account.
     pub fn auth_token(&self) -> Option<&str> {
         match self {
-            SmsClient::Api { settings, .. } => Some(&settings.auth_token),
+            SmsClient::Api { settings, .. } => Some(settings.auth_token.expose_secret()),
             SmsClient::Local { .. } => None,
         }
     }
@@ -102,7 +104,10 @@ impl SmsClient {
         }
         let response = http
             .post(url)
-            .basic_auth(&settings.account_sid, Some(&settings.auth_token))
+            .basic_auth(
+                &settings.account_sid,
+                Some(settings.auth_token.expose_secret()),
+            )
             .form(&form)
             .send()
             .await;

@@ -1,5 +1,5 @@
-//! The span of each request: method, route pattern and status — never the path or query
-//! string (tracking, unsubscribe and view-in-browser links carry tokens; `GET /graphql`
+//! The span of each request: method, route pattern, status and GraphQL operation names —
+//! never the path or query string (tracking, unsubscribe and view-in-browser links carry tokens; `GET /graphql`
 //! carries variables), nor the client's address or user agent.
 
 use actix_web::Error;
@@ -19,6 +19,7 @@ impl RootSpanBuilder for RouteSpan {
             http.method = %request.method(),
             http.route = route.as_deref().unwrap_or("unmatched"),
             http.status_code = tracing::field::Empty,
+            graphql.operation = tracing::field::Empty,
         )
     }
 
@@ -28,5 +29,23 @@ impl RootSpanBuilder for RouteSpan {
             Err(error) => error.as_response_error().status_code(),
         };
         span.record("http.status_code", status.as_u16());
+        // One line per request at debug: the span's fields, never the path or query.
+        span.in_scope(|| tracing::debug!("request finished"));
     }
+}
+
+/// Names the GraphQL operations of the request being served in its span (`anonymous` for
+/// one without a name; a batch's names joined by commas, cut at 200 characters).
+pub fn record_operations<'a>(names: impl Iterator<Item = Option<&'a str>>) {
+    let mut joined = String::new();
+    for name in names {
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(name.unwrap_or("anonymous"));
+    }
+    if let Some((cut, _)) = joined.char_indices().nth(200) {
+        joined.truncate(cut);
+    }
+    Span::current().record("graphql.operation", joined.as_str());
 }

@@ -125,6 +125,7 @@ async fn execute(
         );
     }
     let mut request = request;
+    logging::record_operations(request.iter().map(|r| r.operation_name.as_deref()));
     let budget = RequestBudget::new(state.settings.limits.request_connections);
     for single in request.iter_mut() {
         single.data.insert(budget.clone());
@@ -231,7 +232,14 @@ async fn graphql_get(
         return nesting_refused(limit);
     }
     match async_graphql::http::parse_query_string(req.query_string()) {
-        Ok(request) => {
+        Ok(mut request) => {
+            // The GraphQL-over-HTTP name is `operationName`; the parser reads `operation_name`.
+            if request.operation_name.is_none() {
+                request.operation_name = pairs
+                    .iter()
+                    .find(|(name, _)| name == "operationName")
+                    .map(|(_, value)| value.clone());
+            }
             execute(
                 &schema,
                 &state,

@@ -23,7 +23,7 @@ async fn spawn_with_smtp(sink: &SmtpSink) -> TestApp {
     let url = sink.url();
     spawn_app_with(move |s| {
         fast(s);
-        s.delivery.email.smtp_url = Some(url);
+        s.delivery.email.smtp_url = Some(url.into());
         s.delivery.public_url = "https://nudge.example".into();
     })
     .await
@@ -562,7 +562,7 @@ async fn a_lease_of_a_dead_process_is_recovered_and_the_message_sent() {
     let url = sink.url();
     let app = spawn_app_with(move |s| {
         fast(s);
-        s.delivery.email.smtp_url = Some(url);
+        s.delivery.email.smtp_url = Some(url.into());
         s.delivery.email_cap = Some(Duration::from_secs(16 * 3600));
     })
     .await;
@@ -724,7 +724,7 @@ async fn two_dispatchers_on_one_database_send_each_message_once() {
     for _ in 0..2 {
         let mut settings = crate::helpers::test_settings(&database.url);
         fast(&mut settings);
-        settings.delivery.email.smtp_url = Some(sink.url());
+        settings.delivery.email.smtp_url = Some(sink.url().into());
         settings.delivery.batch = 20;
         let clock: SharedClock = Arc::new(ManualClock::new(crate::helpers::test_start()));
         let app = nudge::startup::Application::build(settings, clock)
@@ -818,7 +818,7 @@ async fn a_dispatcher_killed_mid_round_sends_at_most_what_was_in_flight_twice() 
     let concurrency = 8;
     let configure = |s: &mut Settings| {
         fast(s);
-        s.delivery.email.smtp_url = Some(sink.url());
+        s.delivery.email.smtp_url = Some(sink.url().into());
         s.delivery.batch = 200;
         s.delivery.concurrency = concurrency;
     };

@@ -19,6 +19,7 @@ mod hostile;
 mod identity;
 mod ingest_groups;
 mod limits;
+mod logs;
 mod membership;
 mod pagination;
 mod roles;
