@@ -77,6 +77,17 @@ pub struct Settings {
     /// tests and demos.
     pub tick_mutation: bool,
     pub delivery: DeliverySettings,
+    /// When `/readyz` says the engine is behind.
+    pub readiness: ReadinessBounds,
+}
+
+/// How far behind the engine may fall before `/readyz` answers 503.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadinessBounds {
+    /// The age of the oldest event not yet processed.
+    pub processor_lag: Duration,
+    /// How long the oldest due message has waited to be sent (checked where a dispatcher runs).
+    pub dispatch_lag: Duration,
 }
 
 /// How the dispatcher sends what is in the outbox.
@@ -91,7 +102,8 @@ pub struct DeliverySettings {
     /// `None`: SMS are recorded locally, not sent.
     pub sms: Option<SmsSettings>,
     /// The key of tracking-link signatures; `None`: one generated and kept in the database.
-    pub tracking_secret: Option<String>,
+    /// Prints as redacted.
+    pub tracking_secret: Option<secrecy::SecretString>,
     /// Messages in flight at once.
     pub concurrency: usize,
     /// Deliveries claimed at once.
@@ -236,6 +248,18 @@ impl Settings {
             },
             tick_mutation: parse_bool(&get, "NUDGE_TICK_MUTATION", false)?,
             delivery: delivery_settings(&get, listen)?,
+            readiness: ReadinessBounds {
+                processor_lag: Duration::from_secs(parse(
+                    &get,
+                    "NUDGE_READY_PROCESSOR_LAG_SECS",
+                    60,
+                )?),
+                dispatch_lag: Duration::from_secs(parse(
+                    &get,
+                    "NUDGE_READY_DISPATCH_LAG_SECS",
+                    300,
+                )?),
+            },
         })
     }
 
@@ -319,7 +343,7 @@ fn delivery_settings(
             reply_to,
         },
         sms,
-        tracking_secret: get("NUDGE_TRACKING_SECRET"),
+        tracking_secret: get("NUDGE_TRACKING_SECRET").map(Into::into),
         concurrency: parse::<usize>(get, "NUDGE_DELIVERY_CONCURRENCY", 32)?.max(1),
         batch: parse::<usize>(get, "NUDGE_DELIVERY_BATCH", 200)?.clamp(1, 1000),
         poll: Duration::from_millis(parse(get, "NUDGE_DELIVERY_POLL_MS", 1000)?),

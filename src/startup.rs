@@ -195,7 +195,7 @@ pub async fn build_senders(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let delivery = &settings.delivery;
     let key = match &delivery.tracking_secret {
-        Some(secret) => secret.clone(),
+        Some(secret) => secrecy::ExposeSecret::expose_secret(secret).to_owned(),
         None => secrets::ensure(db, secrets::TRACKING, clock.now()).await?,
     };
     Ok(Senders {

@@ -23,7 +23,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::BatchRequest;
 use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
-use sea_orm::ConnectionTrait;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -260,12 +259,10 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "status": "unavailable", "reason": "database" }))
-        }
+    let problems = crate::readiness::problems(&state).await;
+    if problems.is_empty() {
+        return HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }));
     }
+    HttpResponse::ServiceUnavailable()
+        .json(serde_json::json!({ "status": "unavailable", "problems": problems }))
 }

@@ -69,3 +69,19 @@ pub async fn events(
         .all(db)
         .await?)
 }
+
+/// The due time of the message that has waited longest to be sent, among those due by
+/// `now_ms` (the dispatcher's lag; read through the index on status and due time).
+pub async fn oldest_due_at(db: &impl ConnectionTrait, now_ms: i64) -> AppResult<Option<i64>> {
+    use sea_orm::QuerySelect;
+    Ok(delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::DueAt)
+        .filter(delivery::Column::Status.eq(super::Status::Queued.as_str()))
+        .filter(delivery::Column::DueAt.lte(now_ms))
+        .order_by_asc(delivery::Column::DueAt)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?)
+}

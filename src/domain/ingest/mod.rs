@@ -203,3 +203,21 @@ pub struct EventInput {
     pub occurred_at: Option<DateTime<Utc>>,
     pub payload: EventPayload,
 }
+
+/// When the oldest event not yet processed was received, if any is waiting (the processor's
+/// lag; read through the index of pending events).
+pub async fn oldest_pending_received_at(
+    db: &impl sea_orm::ConnectionTrait,
+) -> crate::error::AppResult<Option<i64>> {
+    use entity::event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    Ok(event::Entity::find()
+        .select_only()
+        .column(event::Column::ReceivedAt)
+        .filter(event::Column::ProcessedAt.is_null())
+        .order_by_asc(event::Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?)
+}
