@@ -79,6 +79,8 @@ pub struct Settings {
     pub delivery: DeliverySettings,
     /// When `/readyz` says the engine is behind.
     pub readiness: ReadinessBounds,
+    /// Where `/metrics` (Prometheus) is served; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How far behind the engine may fall before `/readyz` answers 503.
@@ -248,6 +250,7 @@ impl Settings {
             },
             tick_mutation: parse_bool(&get, "NUDGE_TICK_MUTATION", false)?,
             delivery: delivery_settings(&get, listen)?,
+            metrics_listen: parse_opt(&get, "NUDGE_METRICS_LISTEN")?,
             readiness: ReadinessBounds {
                 processor_lag: Duration::from_secs(parse(
                     &get,

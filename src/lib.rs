@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod prometheus;
 pub mod readiness;
 pub mod scheduler;
 pub mod startup;

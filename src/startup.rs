@@ -57,6 +57,8 @@ pub async fn prepare_database(
 /// A server bound to its port, not yet running.
 pub struct Application {
     port: u16,
+    /// The port `/metrics` is served on, when `NUDGE_METRICS_LISTEN` is set.
+    metrics_port: Option<u16>,
     server: Server,
     /// The admin key created on first start, if this start created one.
     pub bootstrap_key: Option<NewKey>,
@@ -68,6 +70,10 @@ pub struct Application {
 impl Application {
     /// Migrates, connects and binds `settings.listen` (port 0 picks a free port).
     pub async fn build(settings: Settings, clock: SharedClock) -> Result<Self, StartupError> {
+        if settings.metrics_listen.is_some() {
+            // Before anything is measured.
+            crate::prometheus::install();
+        }
         let bootstrap_key = prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?;
         let db = connect(&settings.database_url, settings.database_max_connections).await?;
         let work_db = connect(
@@ -155,8 +161,10 @@ impl Application {
         let scheduler = crate::scheduler::start(state.clone()).await?;
         let schema = graphql::build_schema(state.clone(), Arc::new(settings.limits.clone()));
         let server = serve(listener, state.clone(), schema)?;
+        let metrics_port = serve_metrics(&state)?;
         Ok(Self {
             port,
+            metrics_port,
             server,
             bootstrap_key,
             state,
@@ -166,6 +174,10 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Runs until the server stops (Ctrl-C or SIGTERM), or until a supervised task could not
@@ -206,6 +218,32 @@ pub async fn build_senders(
     })
 }
 
+/// Serves `/metrics` on `NUDGE_METRICS_LISTEN`, if set, for the life of the process; returns
+/// the port.
+fn serve_metrics(state: &AppState) -> Result<Option<u16>, StartupError> {
+    let Some(address) = state.settings.metrics_listen else {
+        return Ok(None);
+    };
+    let handle = crate::prometheus::install()
+        .ok_or("another metrics recorder was installed in this process")?;
+    let listener = TcpListener::bind(address)?;
+    let port = listener.local_addr()?.port();
+    let state = web::Data::new(state.clone());
+    let handle = web::Data::new(handle);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(handle.clone())
+            .route("/metrics", web::get().to(crate::http::metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tokio::spawn(server);
+    Ok(Some(port))
+}
+
 fn serve(listener: TcpListener, state: AppState, schema: AppSchema) -> std::io::Result<Server> {
     let settings = state.settings.clone();
     let workers = settings
@@ -218,6 +256,7 @@ fn serve(listener: TcpListener, state: AppState, schema: AppSchema) -> std::io::
         App::new()
             .wrap(actix_web::middleware::from_fn(crate::http::bound_body_time))
             .wrap(tracing_actix_web::TracingLogger::<crate::http::RouteSpan>::new())
+            .wrap(actix_web::middleware::from_fn(crate::http::measure))
             .app_data(state.clone())
             .app_data(schema.clone())
             .configure(crate::http::routes)

@@ -372,6 +372,10 @@ impl EventMutation {
             Ok(batch) => state.ingest.record(batch).await,
             Err(refused) => Err(refused),
         };
+        if let Ok(rows) = &result {
+            let stored = rows.iter().filter(|r| !r.duplicate).count();
+            metrics::counter!("nudge_events_ingested_total").increment(stored as u64);
+        }
         respond(
             result.map(|rows| rows.into_iter().map(EventResult::from).collect()),
             "events",

@@ -34,9 +34,14 @@ impl RootSpanBuilder for RouteSpan {
     }
 }
 
+/// The GraphQL operations a response answered, for the request metrics.
+#[derive(Clone)]
+pub struct Operations(pub String);
+
 /// Names the GraphQL operations of the request being served in its span (`anonymous` for
-/// one without a name; a batch's names joined by commas, cut at 200 characters).
-pub fn record_operations<'a>(names: impl Iterator<Item = Option<&'a str>>) {
+/// one without a name; a batch's names joined by commas, cut at 200 characters) and returns
+/// the names.
+pub fn record_operations<'a>(names: impl Iterator<Item = Option<&'a str>>) -> Operations {
     let mut joined = String::new();
     for name in names {
         if !joined.is_empty() {
@@ -48,4 +53,33 @@ pub fn record_operations<'a>(names: impl Iterator<Item = Option<&'a str>>) {
         joined.truncate(cut);
     }
     Span::current().record("graphql.operation", joined.as_str());
+    Operations(joined)
+}
+
+/// The middleware that counts and times every request by route pattern, GraphQL operation
+/// and status.
+pub async fn measure(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    let operation = response
+        .response()
+        .extensions()
+        .get::<Operations>()
+        .map_or_else(String::new, |o| crate::prometheus::operation_label(&o.0));
+    let labels = [
+        ("route", route),
+        ("operation", operation),
+        ("status", status),
+    ];
+    metrics::counter!("nudge_http_requests_total", &labels).increment(1);
+    metrics::histogram!("nudge_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
 }

@@ -8,7 +8,7 @@ mod socket;
 mod tracking;
 
 pub use deadline::bound_body_time;
-pub use logging::RouteSpan;
+pub use logging::{RouteSpan, measure};
 
 use crate::domain::api_keys::Principal;
 use crate::error::{AppError, ErrorCode};
@@ -123,8 +123,20 @@ async fn execute(
             ),
         );
     }
-    let mut request = request;
-    logging::record_operations(request.iter().map(|r| r.operation_name.as_deref()));
+    let operations =
+        logging::record_operations(request.iter().map(|r| r.operation_name.as_deref()));
+    let mut response = execute_named(schema, state, principal, request, over_get).await;
+    response.extensions_mut().insert(operations);
+    response
+}
+
+async fn execute_named(
+    schema: &AppSchema,
+    state: &AppState,
+    principal: Option<Principal>,
+    mut request: BatchRequest,
+    over_get: bool,
+) -> HttpResponse {
     let budget = RequestBudget::new(state.settings.limits.request_connections);
     for single in request.iter_mut() {
         single.data.insert(budget.clone());
@@ -252,6 +264,16 @@ async fn graphql_get(
             "the query string is not a GraphQL request: {e}"
         ))),
     }
+}
+
+/// `/metrics` (on its own listener): the Prometheus text.
+pub async fn metrics(
+    state: web::Data<AppState>,
+    handle: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::prometheus::render(&state, &handle).await)
 }
 
 async fn healthz() -> HttpResponse {

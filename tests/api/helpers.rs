@@ -10,6 +10,8 @@ use std::sync::Arc;
 /// A running server for one test. Its database is dropped when it goes out of scope.
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served, when the test asked for it.
+    pub metrics_address: Option<String>,
     pub admin_key: String,
     pub database_url: String,
     pub client: reqwest::Client,
@@ -65,9 +67,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .secret
         .clone();
     let supervisor = app.state.supervisor.clone();
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         admin_key,
         database_url: database.url.clone(),
         client: reqwest::Client::new(),

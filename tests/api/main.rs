@@ -21,6 +21,7 @@ mod ingest_groups;
 mod limits;
 mod logs;
 mod membership;
+mod metrics;
 mod pagination;
 mod roles;
 mod schema;

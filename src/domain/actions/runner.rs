@@ -34,7 +34,8 @@ pub async fn run(
             loop {
                 match process_pending(&db, &bus, clock.now(), &config, 500).await {
                     Ok(0) => break,
-                    Ok(_) => {
+                    Ok(handled) => {
+                        metrics::counter!("nudge_events_processed_total").increment(handled as u64);
                         // Effects may have queued messages: the dispatcher looks at once.
                         dispatcher.notify_one();
                         continue;

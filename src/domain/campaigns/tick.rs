@@ -36,12 +36,17 @@ pub async fn tick(
     now: DateTime<Utc>,
     config: &RunnerConfig<'_>,
 ) -> AppResult<TickReport> {
+    let started = std::time::Instant::now();
     let campaigns = active_campaigns(db, to_millis(now)).await?;
     if campaigns.is_empty() {
         return Ok(TickReport::default());
     }
     let enrolled = plan(db, now, config.store_zone).await?;
     let advanced = advance_due_runs(db, bus, to_millis(now), &campaigns, config).await?;
+    metrics::histogram!("nudge_campaign_tick_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("nudge_campaign_runs_enrolled_total").increment(enrolled);
+    metrics::counter!("nudge_campaign_runs_advanced_total").increment(advanced as u64);
     Ok(TickReport { enrolled, advanced })
 }
 

@@ -168,13 +168,23 @@ impl Dispatcher {
 
     async fn send_one(&self, claimed: Claimed) -> Finished {
         let started_ms = to_millis(self.clock.now());
+        let mut sent_for = std::time::Instant::now();
         let (outcome, rendered, links) = match self.prepare(&claimed).await {
             Err(reason) => (SendOutcome::Permanent(reason), None, Vec::new()),
             Ok((rendered, links)) => {
+                sent_for = std::time::Instant::now();
                 let outcome = self.transmit(&claimed, &rendered).await;
                 (outcome, Some(rendered), links)
             }
         };
+        let finished_ms = to_millis(self.clock.now());
+        let channel = claimed.delivery.channel.clone();
+        metrics::counter!("nudge_sends_total", "channel" => channel.clone(), "outcome" => outcome.as_str())
+            .increment(1);
+        if rendered.is_some() {
+            metrics::histogram!("nudge_provider_latency_seconds", "channel" => channel)
+                .record(sent_for.elapsed().as_secs_f64());
+        }
         tracing::info!(
             delivery.id = claimed.delivery.id,
             delivery.channel = %claimed.delivery.channel,
@@ -186,7 +196,7 @@ impl Dispatcher {
             address: claimed.address,
             delivery: claimed.delivery,
             started_ms,
-            finished_ms: to_millis(self.clock.now()),
+            finished_ms,
             outcome,
             rendered,
             links,

@@ -85,3 +85,29 @@ pub async fn oldest_due_at(db: &impl ConnectionTrait, now_ms: i64) -> AppResult<
         .one(db)
         .await?)
 }
+
+/// Deliveries by (status, channel), every status and channel included (zero where none).
+pub async fn outbox_depth(db: &impl ConnectionTrait) -> AppResult<Vec<(String, String, i64)>> {
+    use sea_orm::QuerySelect;
+    let counted: Vec<(String, String, i64)> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Status)
+        .column(delivery::Column::Channel)
+        .column_as(delivery::Column::Id.count(), "n")
+        .group_by(delivery::Column::Status)
+        .group_by(delivery::Column::Channel)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut all = Vec::new();
+    for status in super::Status::ALL {
+        for channel in ["email", "sms"] {
+            let n = counted
+                .iter()
+                .find(|(s, c, _)| s == status.as_str() && c == channel)
+                .map_or(0, |(_, _, n)| *n);
+            all.push((status.as_str().to_owned(), channel.to_owned(), n));
+        }
+    }
+    Ok(all)
+}

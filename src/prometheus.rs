@@ -1,0 +1,150 @@
+//! Prometheus metrics, on the `metrics` crate and its Prometheus exporter, served at
+//! `/metrics` on `NUDGE_METRICS_LISTEN` only (off unless set: keep that address off the
+//! public network). Counters and histograms are recorded where the work happens; the gauges
+//! that describe the database (lags, outbox depth) and the tasks are read when scraped.
+//!
+//! | metric | labels |
+//! |---|---|
+//! | `nudge_http_requests_total`, `nudge_http_request_duration_seconds` | `route`, `operation`, `status` |
+//! | `nudge_events_ingested_total` | |
+//! | `nudge_events_processed_total` | |
+//! | `nudge_processor_lag_seconds`, `nudge_dispatch_lag_seconds` | |
+//! | `nudge_campaign_tick_duration_seconds`, `nudge_campaign_runs_enrolled_total`, `nudge_campaign_runs_advanced_total` | |
+//! | `nudge_outbox_messages` | `status`, `channel` |
+//! | `nudge_sends_total` | `channel`, `outcome` |
+//! | `nudge_provider_latency_seconds` | `channel` |
+//! | `nudge_task_restarts_total`, `nudge_task_running` | `task` |
+
+use crate::clock::to_millis;
+use crate::domain::deliveries::query::{oldest_due_at, outbox_depth};
+use crate::domain::ingest::oldest_pending_received_at;
+use crate::state::AppState;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Seconds buckets of the latency histograms: 1 ms to 30 s.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the process's recorder once (later calls return the same handle); `None` if
+/// another recorder was installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "nudge_http_requests_total",
+        "HTTP requests, by route pattern, GraphQL operation and status"
+    );
+    describe_histogram!(
+        "nudge_http_request_duration_seconds",
+        "HTTP request latency"
+    );
+    describe_counter!(
+        "nudge_events_ingested_total",
+        "storefront events stored (duplicates not counted)"
+    );
+    describe_counter!(
+        "nudge_events_processed_total",
+        "events the processor handled"
+    );
+    describe_gauge!(
+        "nudge_processor_lag_seconds",
+        "age of the oldest unprocessed event"
+    );
+    describe_gauge!(
+        "nudge_dispatch_lag_seconds",
+        "how long the oldest due message has waited"
+    );
+    describe_histogram!(
+        "nudge_campaign_tick_duration_seconds",
+        "campaign tick duration"
+    );
+    describe_counter!(
+        "nudge_campaign_runs_enrolled_total",
+        "campaign runs enrolled by ticks"
+    );
+    describe_counter!(
+        "nudge_campaign_runs_advanced_total",
+        "campaign runs advanced by ticks"
+    );
+    describe_gauge!(
+        "nudge_outbox_messages",
+        "deliveries in the outbox, by status and channel"
+    );
+    describe_counter!("nudge_sends_total", "send attempts, by channel and outcome");
+    describe_histogram!(
+        "nudge_provider_latency_seconds",
+        "time the SMTP server or SMS API took per attempt"
+    );
+    describe_counter!(
+        "nudge_task_restarts_total",
+        "restarts of each supervised task"
+    );
+    describe_gauge!(
+        "nudge_task_running",
+        "1 while a supervised task runs, 0 while it waits to be restarted"
+    );
+}
+
+/// The label of a request's GraphQL operations: their names (client-chosen, so only the
+/// first 200 distinct ones of a process get a label of their own; later ones are `other`).
+pub fn operation_label(names: &str) -> String {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let names: String = names.chars().take(100).collect();
+    let Ok(mut seen) = SEEN.get_or_init(Mutex::default).lock() else {
+        return "other".into();
+    };
+    if seen.contains(&names) || seen.len() < 200 {
+        seen.insert(names.clone());
+        names
+    } else {
+        "other".into()
+    }
+}
+
+/// The text `/metrics` answers: the gauges read now, then everything recorded.
+pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
+    let now_ms = to_millis(state.clock.now());
+    let age = |at: Option<i64>| at.map_or(0.0, |at| (now_ms - at).max(0) as f64 / 1000.0);
+    match oldest_pending_received_at(&state.db).await {
+        Ok(at) => metrics::gauge!("nudge_processor_lag_seconds").set(age(at)),
+        Err(e) => tracing::warn!(error = %e, "metrics: the processor lag cannot be read"),
+    }
+    match oldest_due_at(&state.db, now_ms).await {
+        Ok(at) => metrics::gauge!("nudge_dispatch_lag_seconds").set(age(at)),
+        Err(e) => tracing::warn!(error = %e, "metrics: the dispatch lag cannot be read"),
+    }
+    match outbox_depth(&state.db).await {
+        Ok(rows) => {
+            for (status, channel, count) in rows {
+                metrics::gauge!("nudge_outbox_messages", "status" => status, "channel" => channel)
+                    .set(count as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the outbox depth cannot be read"),
+    }
+    for (task, state) in state.supervisor.tasks() {
+        metrics::counter!("nudge_task_restarts_total", "task" => task.clone())
+            .absolute(state.restarts);
+        metrics::gauge!("nudge_task_running", "task" => task).set(if state.running {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    handle.render()
+}
