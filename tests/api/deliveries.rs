@@ -417,6 +417,13 @@ async fn transient_sms_failures_are_retried_with_backoff_until_sent() {
         assert!(std::time::Instant::now() < deadline, "second attempt");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Its outcome is written (and its next due time taken from the clock) before the clock
+    // moves on: a request received is not yet an attempt recorded.
+    wait_until(&app, |l| {
+        l.first()
+            .is_some_and(|d| d["attemptCount"] == 2 && d["status"] == "QUEUED")
+    })
+    .await;
     app.clock.advance(chrono::Duration::seconds(59));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
