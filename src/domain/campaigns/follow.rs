@@ -146,19 +146,38 @@ impl StepEffects {
         let Some(customer) = customer_of_run(txn, row.run_id).await? else {
             return Ok(None);
         };
-        let scope = EffectScope {
-            now_ms: at_ms,
-            customer: &customer,
-            source: ChangeSource::Campaign(row.campaign_id),
-            action_id: None,
-            firing_id: None,
-            run: Some((row.campaign_id, row.run_id)),
-            owner_key: format!("run:{}:step:{}", row.run_id, row.step_id),
-            staff_email: self.staff_email.as_deref(),
-        };
-        let (_, changes) = apply_effects(txn, &scope, &effects).await?;
-        Ok(Some(changes))
+        let run = (row.campaign_id, row.run_id);
+        let staff_email = self.staff_email.as_deref();
+        let step = (row.step_id.as_str(), staff_email);
+        apply_step_effects(txn, &customer, run, step, at_ms, &effects)
+            .await
+            .map(Some)
     }
+}
+
+/// Applies the effects of a run's step (`run` is (campaign, run), `step` its id and the staff
+/// address) to the run's customer at `at_ms`; returns the membership changes to announce.
+pub(super) async fn apply_step_effects(
+    txn: &impl ConnectionTrait,
+    customer: &customer::Model,
+    run: (i64, i64),
+    step: (&str, Option<&str>),
+    at_ms: i64,
+    effects: &[Effect],
+) -> AppResult<Vec<MembershipChange>> {
+    let ((campaign_id, run_id), (step_id, staff_email)) = (run, step);
+    let scope = EffectScope {
+        now_ms: at_ms,
+        customer,
+        source: ChangeSource::Campaign(campaign_id),
+        action_id: None,
+        firing_id: None,
+        run: Some(run),
+        owner_key: format!("run:{run_id}:step:{step_id}"),
+        staff_email,
+    };
+    let (_, changes) = apply_effects(txn, &scope, effects).await?;
+    Ok(changes)
 }
 
 async fn customer_of_run(

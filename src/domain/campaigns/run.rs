@@ -10,12 +10,11 @@ use super::log::{log_line, reason_of};
 use super::time::{next_allowed, wait_until, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
 use crate::db::{WriteTxn, begin_write, in_list};
-use crate::domain::actions::effects::{EffectScope, apply_effects};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::{self, NewDelivery, enqueue};
-use crate::domain::membership::{self, ChangeSource};
+use crate::domain::membership;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
@@ -612,18 +611,9 @@ async fn step_effects(
     if effects.is_empty() {
         return Ok(Vec::new());
     }
-    let scope = EffectScope {
-        now_ms: ctx.now_ms,
-        customer: &ctx.customer,
-        source: ChangeSource::Campaign(ctx.campaign.model.id),
-        action_id: None,
-        firing_id: None,
-        run: Some((ctx.campaign.model.id, run.id)),
-        owner_key: format!("run:{}:step:{step_id}", run.id),
-        staff_email: ctx.config.staff_email,
-    };
-    let (_, changes) = apply_effects(txn, &scope, effects).await?;
-    Ok(changes)
+    let owner = (ctx.campaign.model.id, run.id);
+    let step = (step_id, ctx.config.staff_email);
+    follow::apply_step_effects(txn, &ctx.customer, owner, step, ctx.now_ms, effects).await
 }
 
 async fn log(
