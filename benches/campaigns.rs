@@ -13,10 +13,9 @@ use nudge::config::Settings;
 use nudge::db::{connect, raw_statement};
 use nudge::domain::campaigns::tick::{active_campaigns, plan};
 use nudge::domain::campaigns::{
-    self, Anchor, CampaignInput, CampaignStatus, Channel, InactivityBasis, RunnerConfig, Step,
-    StepAction,
+    self, Anchor, CampaignInput, CampaignStatus, InactivityBasis, RunnerConfig, Step, StepAction,
 };
-use nudge::domain::templates::{self, TemplateInput};
+use nudge::domain::templates::{self, Channel, TemplateInput};
 use nudge::events::{BusMode, EventBus};
 use nudge::startup::{Bootstrap, prepare_database};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};

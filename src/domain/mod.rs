@@ -19,5 +19,6 @@ pub mod roles;
 pub mod storefront;
 pub mod tags;
 pub mod templates;
+pub mod time;
 pub mod validate;
 pub mod values;

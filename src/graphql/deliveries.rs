@@ -8,9 +8,9 @@ use super::scalars::{id_arg, opt_id_arg};
 use super::state;
 use super::templates::Channel;
 use crate::clock::from_millis;
-use crate::domain::campaigns::Channel as DomainChannel;
 use crate::domain::deliveries::query::{self, DeliveryFilter as DomainFilter};
 use crate::domain::deliveries::{Status, suppressions, test_message};
+use crate::domain::templates::Channel as DomainChannel;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -65,10 +65,6 @@ impl From<Status> for DeliveryStatus {
 
 fn channel_of(stored: &str) -> Channel {
     DomainChannel::from_stored(stored).into()
-}
-
-fn stored_channel(channel: Channel) -> &'static str {
-    DomainChannel::from(channel).as_str()
 }
 
 /// Which deliveries to list; every given field must match.
@@ -289,7 +285,7 @@ impl DeliveryQuery {
             campaign_id: opt_id_arg("filter.campaignId", filter.campaign_id)?,
             action_id: opt_id_arg("filter.actionId", filter.action_id)?,
             status: filter.status.map(Into::into),
-            channel: filter.channel.map(|c| stored_channel(c).to_owned()),
+            channel: filter.channel.map(DomainChannel::from),
         };
         let rows = query::list(&state.db, &domain, page)
             .await
@@ -322,7 +318,7 @@ impl DeliveryQuery {
     ) -> async_graphql::Result<Connection<String, Suppression>> {
         let state = state(ctx)?;
         let page = page_request(first, after, last, before)?;
-        let rows = suppressions::list(&state.db, channel.map(stored_channel), page)
+        let rows = suppressions::list(&state.db, channel.map(DomainChannel::from), page)
             .await
             .map_err(to_graphql)?;
         Ok(connection(rows, |s| s.id, Suppression))
@@ -367,13 +363,8 @@ impl DeliveryMutation {
         address: String,
     ) -> async_graphql::Result<SuppressionPayload> {
         let state = state(ctx)?;
-        let result = suppressions::add(
-            &state.db,
-            stored_channel(channel),
-            &address,
-            state.clock.now(),
-        )
-        .await;
+        let result =
+            suppressions::add(&state.db, channel.into(), &address, state.clock.now()).await;
         respond(result.map(Suppression), "")
     }
 

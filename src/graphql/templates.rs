@@ -5,7 +5,8 @@ use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
-use crate::domain::campaigns::Channel as DomainChannel;
+use crate::domain::campaigns::CampaignSenders;
+use crate::domain::templates::Channel as DomainChannel;
 use crate::domain::templates::{self, TemplateInput as DomainInput};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -240,7 +241,14 @@ impl TemplateMutation {
     ) -> async_graphql::Result<TemplatePayload> {
         let state = state(ctx)?;
         let id = id_arg("id", &id)?;
-        let result = templates::update(&state.db, state.clock.now(), id, to_domain(input)).await;
+        let result = templates::update(
+            &state.db,
+            state.clock.now(),
+            id,
+            to_domain(input),
+            &CampaignSenders,
+        )
+        .await;
         respond(result.map(Template), "input")
     }
 
@@ -252,6 +260,11 @@ impl TemplateMutation {
     ) -> async_graphql::Result<DeleteTemplatePayload> {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
-        respond(templates::delete(&state.db, row_id).await.map(|()| id), "")
+        respond(
+            templates::delete(&state.db, row_id, &CampaignSenders)
+                .await
+                .map(|()| id),
+            "",
+        )
     }
 }

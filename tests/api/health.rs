@@ -100,7 +100,7 @@ async fn readiness_names_a_due_message_that_waited_past_the_bound() {
         &db,
         nudge::domain::deliveries::outbox::NewDelivery {
             dedupe_key: "late".into(),
-            channel: "email".into(),
+            channel: nudge::domain::templates::Channel::Email,
             purpose: nudge::domain::deliveries::Purpose::Staff,
             customer_id: None,
             recipient: Some("staff@shop.example".into()),

@@ -6,6 +6,7 @@
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue};
 use crate::domain::membership::{self, ChangeSource};
+use crate::domain::templates::Channel;
 use crate::domain::templates::render::{self, Part};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
@@ -336,7 +337,7 @@ fn gone(error: AppError, what: &str, id: i64) -> AppError {
 }
 
 struct Message {
-    channel: &'static str,
+    channel: Channel,
     purpose: Purpose,
     recipient: Option<String>,
     subject: Option<String>,
@@ -361,7 +362,7 @@ fn message_of(
                 .as_ref()
                 .ok_or("the customer has no email address")?;
             Ok(Message {
-                channel: "email",
+                channel: Channel::Email,
                 purpose: Purpose::Marketing,
                 recipient: None,
                 subject: Some(subject.clone()),
@@ -375,7 +376,7 @@ fn message_of(
                 .as_ref()
                 .ok_or("the customer has no phone number")?;
             Ok(Message {
-                channel: "sms",
+                channel: Channel::Sms,
                 purpose: Purpose::Marketing,
                 recipient: None,
                 subject: None,
@@ -384,7 +385,7 @@ fn message_of(
             })
         }
         Effect::NotifyStaff { subject, body_text } => Ok(Message {
-            channel: "email",
+            channel: Channel::Email,
             purpose: Purpose::Staff,
             recipient: Some(
                 staff_email
@@ -408,7 +409,7 @@ async fn queue(
 ) -> AppResult<()> {
     let new = NewDelivery {
         dedupe_key: format!("{}:effect:{index}", scope.owner_key),
-        channel: message.channel.to_owned(),
+        channel: message.channel,
         purpose: message.purpose,
         customer_id: Some(scope.customer.id),
         recipient: message.recipient,

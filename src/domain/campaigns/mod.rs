@@ -15,12 +15,16 @@ mod log;
 mod plan;
 pub mod preview;
 pub mod run;
+mod senders;
 pub mod tick;
-pub mod time;
+pub mod window;
+
+use crate::domain::templates::Channel;
 mod write;
 
 pub use check::{MAX_BRANCH_DEPTH, MAX_STEPS};
 pub use run::RunnerConfig;
+pub use senders::CampaignSenders;
 pub use tick::{TickReport, tick};
 pub use write::{CampaignInput, create, delete, update};
 
@@ -168,32 +172,6 @@ pub enum Wait {
         hour: u32,
         minute: u32,
     },
-}
-
-/// The channel of a message step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Channel {
-    Email,
-    Sms,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-
-    /// The channel of a stored value (`sms`, else email).
-    pub fn from_stored(s: &str) -> Self {
-        if s == "sms" {
-            Channel::Sms
-        } else {
-            Channel::Email
-        }
-    }
 }
 
 /// One step of a campaign, with an id that stays the same when the campaign is edited.

@@ -10,9 +10,9 @@
 
 use super::enrol::{Candidates, enrol};
 use super::pause_with_reason;
-use super::time::{birthday_in, start_of_day, zone};
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis};
 use crate::db::WriteTxn;
+use crate::domain::time::{birthday_in, local_date, start_of_day, zone};
 use crate::error::AppResult;
 use chrono::{Datelike, Days, NaiveDate};
 use chrono_tz::Tz;
@@ -213,7 +213,7 @@ pub(super) async fn due_birthdays(
     let mut due = Vec::new();
     for (customer_id, month, day, time_zone) in found {
         let tz = zone(time_zone.as_deref(), store_zone);
-        let local_today = super::time::local_date(now_ms, tz);
+        let local_today = local_date(now_ms, tz);
         for year in [local_today.year(), local_today.year() + 1] {
             let Some(date) = birthday_in(year, month as u32, day as u32) else {
                 continue;

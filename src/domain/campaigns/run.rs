@@ -7,7 +7,7 @@
 use super::flow::{find, next_after};
 use super::follow;
 use super::log::{log_line, reason_of};
-use super::time::{next_allowed, wait_until, zone};
+use super::window::next_allowed;
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
 use crate::db::{WriteTxn, begin_write, in_list};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
@@ -15,6 +15,8 @@ use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::{self, NewDelivery, enqueue};
 use crate::domain::membership;
+use crate::domain::templates::Channel;
+use crate::domain::time::{wait_until, zone};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
@@ -413,11 +415,7 @@ async fn take(
                 .await?;
                 return Ok(after());
             }
-            let contact = match channel {
-                super::Channel::Email => ctx.customer.email.as_ref(),
-                super::Channel::Sms => ctx.customer.phone.as_ref(),
-            };
-            if contact.is_none() {
+            if channel.contact_of(&ctx.customer).is_none() {
                 let detail = Some(format!("the customer has no {} contact", channel.as_str()));
                 log(txn, run, Some(&step.id), now_ms, "skipped", detail, None).await?;
                 return Ok(after());
@@ -584,7 +582,7 @@ async fn queue_message(
         dedupe_key: key.clone(),
         channel: template
             .as_ref()
-            .map_or_else(|| "email".to_owned(), |t| t.channel.clone()),
+            .map_or(Channel::Email, |t| Channel::from_stored(&t.channel)),
         purpose: Purpose::Marketing,
         customer_id: Some(ctx.customer.id),
         recipient: None,

@@ -15,7 +15,8 @@ use super::{Purpose, Status, settle};
 use crate::clock::{from_millis, to_millis};
 use crate::config::{DeliverySettings, QuietHours};
 use crate::db::begin_write;
-use crate::domain::campaigns::time::{local_instant, zone};
+use crate::domain::templates::Channel;
+use crate::domain::time::{local_instant, zone};
 use crate::domain::values::PhoneNumber;
 use crate::error::AppResult;
 use chrono::{DateTime, Days, Timelike, Utc};
@@ -226,9 +227,9 @@ fn address_of(d: &delivery::Model, customer: Option<&customer::Model>) -> Option
         return Some(recipient.clone());
     }
     let customer = customer?;
-    match d.channel.as_str() {
-        "sms" => customer.phone.clone(),
-        _ => customer.email.as_ref().map(|e| e.to_ascii_lowercase()),
+    match Channel::from_stored(&d.channel) {
+        Channel::Sms => customer.phone.clone(),
+        Channel::Email => customer.email.as_ref().map(|e| e.to_ascii_lowercase()),
     }
 }
 
@@ -242,7 +243,8 @@ fn judge(
     now_ms: i64,
 ) -> Verdict {
     let purpose = Purpose::from_stored(&d.purpose);
-    let sms = d.channel == "sms";
+    let channel = Channel::from_stored(&d.channel);
+    let sms = channel == Channel::Sms;
     if d.customer_id.is_some() && customer.is_none() && d.recipient.is_none() {
         return Verdict::Skip("the customer no longer exists".into());
     }
@@ -264,7 +266,7 @@ fn judge(
     if let Some(c) = customer {
         let consent = if sms { c.sms_consent } else { c.email_consent };
         if !consent {
-            return Verdict::Skip(format!("no {} consent", if sms { "SMS" } else { "email" }));
+            return Verdict::Skip(format!("no {} consent", channel.label()));
         }
     }
     let tz = zone(customer.and_then(|c| c.time_zone.as_deref()), store_zone);
@@ -293,7 +295,7 @@ fn judge(
         {
             return Verdict::Skip(format!(
                 "frequency cap: one marketing {} per {} h",
-                if sms { "SMS" } else { "email" },
+                channel.label(),
                 cap.as_secs() / 3600
             ));
         }

@@ -18,7 +18,7 @@ use crate::db::begin_write;
 use crate::delivery::links::{add_open_pixel, track_links};
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
 use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient};
-use crate::domain::templates::{self, Rendered, Variant, context};
+use crate::domain::templates::{self, Channel, Rendered, Variant, context};
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
 use futures_util::StreamExt;
@@ -242,7 +242,10 @@ impl Dispatcher {
         let mut rendered = compiled.render(&ctx)?;
         let mut targets = Vec::new();
         let tracked = Purpose::from_stored(&d.purpose).is_marketing();
-        if let (Some(html), true) = (&rendered.body_html, tracked && d.channel == "email") {
+        if let (Some(html), true) = (
+            &rendered.body_html,
+            tracked && Channel::from_stored(&d.channel) == Channel::Email,
+        ) {
             let (html, found) = track_links(html, public, |index, _| {
                 format!(
                     "{public}/t/c/{}",
@@ -290,7 +293,7 @@ impl Dispatcher {
 
     async fn transmit(&self, c: &Claimed, rendered: &Rendered) -> SendOutcome {
         let d = &c.delivery;
-        if d.channel == "sms" {
+        if Channel::from_stored(&d.channel) == Channel::Sms {
             let Some(body) = rendered.body_text.clone() else {
                 return SendOutcome::Permanent("the SMS has no text".into());
             };
@@ -343,8 +346,9 @@ impl Dispatcher {
                 SendOutcome::Unknown(r) => (Status::Unknown, Some(r.clone()), now_ms, true),
                 SendOutcome::Permanent(r) => (Status::Failed, Some(r.clone()), now_ms, false),
                 SendOutcome::Rejected(r) => {
+                    let channel = Channel::from_stored(&d.channel);
                     let at = crate::clock::from_millis(now_ms);
-                    suppress(&txn, &d.channel, &f.address, "bounced", d.customer_id, at).await?;
+                    suppress(&txn, channel, &f.address, "bounced", d.customer_id, at).await?;
                     (
                         Status::Failed,
                         Some(format!("address refused: {r}")),

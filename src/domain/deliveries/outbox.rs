@@ -2,6 +2,7 @@
 //! makes a second copy impossible, so a repeated tick or event queues nothing twice.
 
 use super::{Purpose, Status};
+use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::delivery;
 use sea_orm::sea_query::OnConflict;
@@ -11,8 +12,7 @@ use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilte
 #[derive(Clone, Debug)]
 pub struct NewDelivery {
     pub dedupe_key: String,
-    /// `email` or `sms`.
-    pub channel: String,
+    pub channel: Channel,
     pub purpose: Purpose,
     pub customer_id: Option<i64>,
     /// Set for staff and test messages; others go to the customer's address.
@@ -32,7 +32,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, new: NewDelivery, now_ms: i64) -
     delivery::Entity::insert(delivery::ActiveModel {
         id: ActiveValue::NotSet,
         dedupe_key: ActiveValue::Set(new.dedupe_key),
-        channel: ActiveValue::Set(new.channel),
+        channel: ActiveValue::Set(new.channel.as_str().to_owned()),
         purpose: ActiveValue::Set(new.purpose.as_str().to_owned()),
         customer_id: ActiveValue::Set(new.customer_id),
         recipient: ActiveValue::Set(new.recipient),

@@ -1,6 +1,7 @@
 //! Reading the outbox: deliveries by filter, one delivery's attempts and tracking events.
 
 use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::{delivery, delivery_attempt, delivery_event};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -12,8 +13,7 @@ pub struct DeliveryFilter {
     pub campaign_id: Option<i64>,
     pub action_id: Option<i64>,
     pub status: Option<super::Status>,
-    /// `email` or `sms`.
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
 }
 
 /// A page of deliveries, newest last (by id).
@@ -35,7 +35,7 @@ pub async fn list(
     if let Some(status) = filter.status {
         condition = condition.add(delivery::Column::Status.eq(status.as_str()));
     }
-    if let Some(channel) = &filter.channel {
+    if let Some(channel) = filter.channel {
         condition = condition.add(delivery::Column::Channel.eq(channel.as_str()));
     }
     let select = delivery::Entity::find().filter(condition);
@@ -101,12 +101,12 @@ pub async fn outbox_depth(db: &impl ConnectionTrait) -> AppResult<Vec<(String, S
         .await?;
     let mut all = Vec::new();
     for status in super::Status::ALL {
-        for channel in ["email", "sms"] {
+        for channel in Channel::ALL {
             let n = counted
                 .iter()
-                .find(|(s, c, _)| s == status.as_str() && c == channel)
+                .find(|(s, c, _)| s == status.as_str() && c == channel.as_str())
                 .map_or(0, |(_, _, n)| *n);
-            all.push((status.as_str().to_owned(), channel.to_owned(), n));
+            all.push((status.as_str().to_owned(), channel.as_str().to_owned(), n));
         }
     }
     Ok(all)

@@ -4,6 +4,7 @@
 
 use crate::clock::to_millis;
 use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::templates::Channel;
 use crate::domain::values::{EmailAddress, PhoneNumber};
 use crate::error::{AppError, AppResult, ViolationCode};
 use chrono::{DateTime, Utc};
@@ -14,11 +15,11 @@ use sea_orm::{
     QueryFilter,
 };
 
-/// Suppresses `address` on `channel` (`email` or `sms`, already normalised); a second call
+/// Suppresses `address` (already normalised) on `channel`; a second call
 /// keeps the first reason.
 pub async fn suppress(
     db: &impl ConnectionTrait,
-    channel: &str,
+    channel: Channel,
     address: &str,
     reason: &str,
     customer_id: Option<i64>,
@@ -26,7 +27,7 @@ pub async fn suppress(
 ) -> AppResult<()> {
     suppression::Entity::insert(suppression::ActiveModel {
         id: ActiveValue::NotSet,
-        channel: ActiveValue::Set(channel.to_owned()),
+        channel: ActiveValue::Set(channel.as_str().to_owned()),
         address: ActiveValue::Set(address.to_owned()),
         reason: ActiveValue::Set(reason.to_owned()),
         customer_id: ActiveValue::Set(customer_id),
@@ -45,7 +46,7 @@ pub async fn suppress(
 /// Adds an address by hand; refuses a malformed one.
 pub async fn add(
     db: &DatabaseConnection,
-    channel: &str,
+    channel: Channel,
     raw_address: &str,
     now: DateTime<Utc>,
 ) -> AppResult<suppression::Model> {
@@ -53,7 +54,7 @@ pub async fn add(
         .map_err(|(code, message)| AppError::invalid(&["address"], code, message))?;
     suppress(db, channel, &address, "manual", None, now).await?;
     suppression::Entity::find()
-        .filter(suppression::Column::Channel.eq(channel))
+        .filter(suppression::Column::Channel.eq(channel.as_str()))
         .filter(suppression::Column::Address.eq(address.as_str()))
         .one(db)
         .await?
@@ -61,11 +62,10 @@ pub async fn add(
 }
 
 /// An address as the suppression list stores it: a lower-case email, an E.164 number.
-pub fn normalise(channel: &str, raw: &str) -> Result<String, (ViolationCode, String)> {
-    if channel == "sms" {
-        PhoneNumber::parse(raw).map(|p| p.as_str().to_owned())
-    } else {
-        EmailAddress::parse(raw).map(|e| e.as_str().to_owned())
+pub fn normalise(channel: Channel, raw: &str) -> Result<String, (ViolationCode, String)> {
+    match channel {
+        Channel::Sms => PhoneNumber::parse(raw).map(|p| p.as_str().to_owned()),
+        Channel::Email => EmailAddress::parse(raw).map(|e| e.as_str().to_owned()),
     }
 }
 
@@ -77,12 +77,12 @@ pub async fn remove(db: &DatabaseConnection, id: i64) -> AppResult<()> {
 /// A page of the list, optionally of one channel.
 pub async fn list(
     db: &impl ConnectionTrait,
-    channel: Option<&str>,
+    channel: Option<Channel>,
     page: PageRequest,
 ) -> AppResult<Page<suppression::Model>> {
     let mut condition = Condition::all();
     if let Some(channel) = channel {
-        condition = condition.add(suppression::Column::Channel.eq(channel));
+        condition = condition.add(suppression::Column::Channel.eq(channel.as_str()));
     }
     let select = suppression::Entity::find().filter(condition);
     Ok(fetch_page(db, select, suppression::Column::Id, page).await?)

@@ -7,6 +7,7 @@ use super::outbox::{NewDelivery, enqueue};
 use super::suppressions::normalise;
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::templates::Channel;
 use crate::domain::validate::Checker;
 use crate::domain::{customers, templates};
 use crate::error::{AppResult, ViolationCode};
@@ -34,7 +35,9 @@ pub async fn queue_test(
     {
         checker.refuse("customerId", ViolationCode::NotFound, "no such customer");
     }
-    let channel = template.as_ref().map_or("email", |t| t.channel.as_str());
+    let channel = template
+        .as_ref()
+        .map_or(Channel::Email, |t| Channel::from_stored(&t.channel));
     let address = checker.check("to", normalise(channel, to));
     checker.finish()?;
     let (Some(template), Some(address)) = (template, address) else {
@@ -46,7 +49,7 @@ pub async fn queue_test(
     let key = format!("test:{now_ms}:{:016x}", rand::random::<u64>());
     let new = NewDelivery {
         dedupe_key: key.clone(),
-        channel: template.channel.clone(),
+        channel,
         purpose: Purpose::Test,
         customer_id,
         recipient: Some(address),

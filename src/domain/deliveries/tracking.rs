@@ -9,6 +9,7 @@ use super::{Status, query};
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
+use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use entity::{customer, delivery, delivery_event};
@@ -143,19 +144,12 @@ pub async fn unsubscribe(
         .await?
         > 0;
     if !already {
+        let channel = Channel::from_stored(&d.channel);
         if let Some(customer_id) = d.customer_id {
-            revoke_consent(&txn, &d.channel, &[customer_id], source, now_ms).await?;
+            revoke_consent(&txn, channel, &[customer_id], source, now_ms).await?;
         }
         if let Some(address) = &d.recipient {
-            suppress(
-                &txn,
-                &d.channel,
-                address,
-                "unsubscribed",
-                d.customer_id,
-                now,
-            )
-            .await?;
+            suppress(&txn, channel, address, "unsubscribed", d.customer_id, now).await?;
         }
         record_event(&txn, d.id, "unsubscribed", now_ms, Some(source.to_owned())).await?;
     }
@@ -174,7 +168,7 @@ pub async fn sms_status(
 ) -> AppResult<bool> {
     let Some(d) = delivery::Entity::find()
         .filter(delivery::Column::ProviderId.eq(sid))
-        .filter(delivery::Column::Channel.eq("sms"))
+        .filter(delivery::Column::Channel.eq(Channel::Sms.as_str()))
         .one(db)
         .await?
     else {
@@ -230,7 +224,7 @@ pub async fn sms_inbound(
     now: DateTime<Utc>,
 ) -> AppResult<Inbound> {
     let word = body.trim().to_ascii_uppercase();
-    let Ok(number) = super::suppressions::normalise("sms", from) else {
+    let Ok(number) = super::suppressions::normalise(Channel::Sms, from) else {
         return Ok(Inbound::Ignored);
     };
     if STOP_WORDS.contains(&word.as_str()) {
@@ -242,14 +236,22 @@ pub async fn sms_inbound(
             .into_iter()
             .map(|c| c.id)
             .collect();
-        revoke_consent(&txn, "sms", &ids, "sms STOP", to_millis(now)).await?;
-        suppress(&txn, "sms", &number, "stop", ids.first().copied(), now).await?;
+        revoke_consent(&txn, Channel::Sms, &ids, "sms STOP", to_millis(now)).await?;
+        suppress(
+            &txn,
+            Channel::Sms,
+            &number,
+            "stop",
+            ids.first().copied(),
+            now,
+        )
+        .await?;
         txn.commit().await?;
         return Ok(Inbound::Stopped);
     }
     if START_WORDS.contains(&word.as_str()) {
         entity::suppression::Entity::delete_many()
-            .filter(entity::suppression::Column::Channel.eq("sms"))
+            .filter(entity::suppression::Column::Channel.eq(Channel::Sms.as_str()))
             .filter(entity::suppression::Column::Address.eq(number.as_str()))
             .filter(entity::suppression::Column::Reason.eq("stop"))
             .exec(db)
@@ -261,7 +263,7 @@ pub async fn sms_inbound(
 
 async fn revoke_consent(
     db: &impl sea_orm::ConnectionTrait,
-    channel: &str,
+    channel: Channel,
     customer_ids: &[i64],
     source: &str,
     now_ms: i64,
@@ -269,18 +271,17 @@ async fn revoke_consent(
     if customer_ids.is_empty() {
         return Ok(());
     }
-    let (flag, at, from) = if channel == "sms" {
-        (
+    let (flag, at, from) = match channel {
+        Channel::Sms => (
             customer::Column::SmsConsent,
             customer::Column::SmsConsentAt,
             customer::Column::SmsConsentSource,
-        )
-    } else {
-        (
+        ),
+        Channel::Email => (
             customer::Column::EmailConsent,
             customer::Column::EmailConsentAt,
             customer::Column::EmailConsentSource,
-        )
+        ),
     };
     customer::Entity::update_many()
         .filter(customer::Column::Id.is_in(customer_ids.iter().copied()))

@@ -1,8 +1,7 @@
-//! Local time for campaigns: instants are UTC epoch milliseconds, and "09:00 on the birthday"
-//! or "Monday to Friday, 9 to 20" are read in the customer's IANA time zone.
+//! Local time: instants are UTC epoch milliseconds, and "09:00 on the birthday" or "the
+//! customer's Monday" are read in the customer's IANA time zone (the store's when unknown).
 
-use super::SendWindow;
-use chrono::{Datelike, Days, LocalResult, NaiveDate, NaiveTime, TimeZone, Timelike};
+use chrono::{Days, LocalResult, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
 /// The customer's time zone, or the store's when theirs is missing or unknown.
@@ -62,36 +61,10 @@ pub fn birthday_in(year: i32, month: u32, day: u32) -> Option<NaiveDate> {
     })
 }
 
-/// The first instant at or after `at_ms` inside the send window, in local time `tz`.
-pub fn next_allowed(window: &SendWindow, tz: Tz, at_ms: i64) -> i64 {
-    let Some(local) = tz.timestamp_millis_opt(at_ms).single() else {
-        return at_ms;
-    };
-    let day_allowed =
-        |date: NaiveDate| window.weekdays.is_empty() || window.weekdays.contains(&date.weekday());
-    let today = local.date_naive();
-    if day_allowed(today) && (window.start_hour..window.end_hour).contains(&local.hour()) {
-        return at_ms;
-    }
-    for ahead in 0..=7u64 {
-        let Some(date) = today.checked_add_days(Days::new(ahead)) else {
-            break;
-        };
-        if !day_allowed(date) {
-            continue;
-        }
-        let opens = local_instant(tz, date, window.start_hour, 0);
-        if opens > at_ms {
-            return opens;
-        }
-    }
-    at_ms
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc, Weekday};
+    use chrono::{DateTime, Utc};
 
     fn ms(rfc3339: &str) -> i64 {
         DateTime::parse_from_rfc3339(rfc3339)
@@ -151,45 +124,5 @@ mod tests {
             NaiveDate::from_ymd_opt(2028, 2, 29)
         );
         assert_eq!(birthday_in(2027, 4, 31), None);
-    }
-
-    #[test]
-    fn a_message_outside_the_window_waits_for_the_next_allowed_local_time() {
-        let berlin = tz("Europe/Berlin");
-        let weekdays = SendWindow {
-            start_hour: 9,
-            end_hour: 20,
-            weekdays: vec![
-                Weekday::Mon,
-                Weekday::Tue,
-                Weekday::Wed,
-                Weekday::Thu,
-                Weekday::Fri,
-            ],
-        };
-        // Wednesday 10:00 local: inside.
-        let inside = ms("2027-06-02T08:00:00Z");
-        assert_eq!(next_allowed(&weekdays, berlin, inside), inside);
-        // Wednesday 21:00 local: Thursday 09:00.
-        assert_eq!(
-            next_allowed(&weekdays, berlin, ms("2027-06-02T19:00:00Z")),
-            ms("2027-06-03T07:00:00Z")
-        );
-        // Wednesday 07:00 local: the same day at 09:00.
-        assert_eq!(
-            next_allowed(&weekdays, berlin, ms("2027-06-02T05:00:00Z")),
-            ms("2027-06-02T07:00:00Z")
-        );
-        // Saturday noon: Monday 09:00.
-        assert_eq!(
-            next_allowed(&weekdays, berlin, ms("2027-06-05T10:00:00Z")),
-            ms("2027-06-07T07:00:00Z")
-        );
-        let all_day = SendWindow {
-            start_hour: 0,
-            end_hour: 24,
-            weekdays: vec![],
-        };
-        assert_eq!(next_allowed(&all_day, berlin, inside), inside);
     }
 }
