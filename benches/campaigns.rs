@@ -9,11 +9,11 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use nudge::clock::{SharedClock, SystemClock, to_millis};
-use nudge::config::Settings;
+use nudge::config::{Settings, StoreSettings};
 use nudge::db::{connect, raw_statement};
 use nudge::domain::campaigns::tick::{active_campaigns, plan};
 use nudge::domain::campaigns::{
-    self, Anchor, CampaignInput, CampaignStatus, InactivityBasis, RunnerConfig, Step, StepAction,
+    self, Anchor, CampaignInput, CampaignStatus, InactivityBasis, Step, StepAction,
 };
 use nudge::domain::templates::{self, Channel, TemplateInput};
 use nudge::events::{BusMode, EventBus};
@@ -159,7 +159,7 @@ fn main() {
         let active = active_campaigns(&db, now.timestamp_millis())
             .await
             .expect("campaigns");
-        let zone = settings.default_timezone;
+        let zone = settings.store.time_zone;
 
         // The planner's enrolment.
         let started = Instant::now();
@@ -213,16 +213,16 @@ fn main() {
         .await;
         settle(&db, "campaign_runs").await;
         let bus = EventBus::new(BusMode::InProcess);
-        let config = RunnerConfig {
-            store_currency: &settings.currency,
-            store_zone: zone,
+        let store = StoreSettings {
+            time_zone: zone,
             staff_email: None,
+            ..settings.store.clone()
         };
         let mut times = Vec::new();
         for minute in 1..=21 {
             let at = now + Duration::minutes(minute);
             let started = Instant::now();
-            let report = campaigns::tick(&db, &bus, at, &config).await.expect("tick");
+            let report = campaigns::tick(&db, &bus, at, &store).await.expect("tick");
             times.push(started.elapsed().as_secs_f64() * 1000.0);
             assert_eq!((report.enrolled, report.advanced), (0, 0), "nothing is due");
         }

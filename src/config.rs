@@ -44,6 +44,17 @@ pub struct ApiLimits {
     pub introspection: bool,
 }
 
+/// The shop itself: what conditions, templates, campaigns and effects read of it.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    /// The ISO 4217 code of the shop's prices; order conditions compare amounts in it.
+    pub currency: String,
+    /// The time zone of customers without one (campaign times, quiet hours).
+    pub time_zone: Tz,
+    /// Where `notifyStaff` effects send their email.
+    pub staff_email: Option<String>,
+}
+
 /// Everything Nudge reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -60,10 +71,7 @@ pub struct Settings {
     pub http_workers: Option<usize>,
     /// Open HTTP connections one process serves at once; more wait to be accepted.
     pub max_connections: usize,
-    pub default_timezone: Tz,
-    pub currency: String,
-    /// Where `notifyStaff` effects send their email.
-    pub staff_email: Option<String>,
+    pub store: StoreSettings,
     pub log_format: LogFormat,
     pub log_filter: String,
     /// Where the first admin key is written when standard error is not a terminal or logs
@@ -221,9 +229,11 @@ impl Settings {
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
             max_connections: parse::<usize>(&get, "NUDGE_MAX_CONNECTIONS", 2_048)?.max(1),
-            default_timezone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
-            currency,
-            staff_email,
+            store: StoreSettings {
+                currency,
+                time_zone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
+                staff_email,
+            },
             log_format: parse(&get, "NUDGE_LOG_FORMAT", LogFormat::Human)?,
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
             bootstrap_key_file: get("NUDGE_BOOTSTRAP_KEY_FILE")
@@ -437,7 +447,7 @@ mod tests {
         let s = settings(&[]).expect("defaults are valid");
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.default_timezone, Tz::UTC);
+        assert_eq!(s.store.time_zone, Tz::UTC);
         assert_eq!(s.limits.max_body_bytes, 1024 * 1024);
         assert!(s.limits.introspection);
     }

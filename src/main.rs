@@ -125,8 +125,7 @@ async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(
     prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
     let db = nudge::db::connect(&settings.database_url, 2).await?;
     let bus = nudge::events::EventBus::new(nudge::events::BusMode::InProcess);
-    let config = nudge::domain::campaigns::RunnerConfig::from_settings(&settings);
-    let report = nudge::domain::campaigns::tick(&db, &bus, at, &config).await?;
+    let report = nudge::domain::campaigns::tick(&db, &bus, at, &settings.store).await?;
     println!(
         "tick at {}: {} runs enrolled, {} runs advanced",
         at.to_rfc3339(),

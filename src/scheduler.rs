@@ -3,7 +3,7 @@
 //! next one is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
-use crate::domain::campaigns::{self, RunnerConfig};
+use crate::domain::campaigns;
 use crate::startup::StartupError;
 use crate::state::AppState;
 use std::sync::Arc;
@@ -34,9 +34,8 @@ pub async fn start(state: AppState) -> Result<Option<JobScheduler>, StartupError
 
 /// One tick at the clock's instant; a failure is logged and the next tick tries again.
 pub async fn run_tick(state: &AppState) {
-    let settings = &state.settings;
-    let config = RunnerConfig::from_settings(settings);
-    match campaigns::tick(&state.work_db, &state.bus, state.clock.now(), &config).await {
+    let store = &state.settings.store;
+    match campaigns::tick(&state.work_db, &state.bus, state.clock.now(), store).await {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
             tracing::info!(
                 campaign.enrolled = report.enrolled,

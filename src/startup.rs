@@ -5,12 +5,12 @@ use crate::config::Settings;
 use crate::db::{SetupSession, connect};
 use crate::delivery::tokens::TokenSigner;
 use crate::delivery::{Mailer, SmsClient};
-use crate::domain::actions::runner;
 use crate::domain::api_keys::{self, KeyCache, NewKey};
 use crate::domain::campaigns::follow::StepEffects;
 use crate::domain::deliveries::{Dispatcher, Senders, dispatch, secrets};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
+use crate::domain::react::runner;
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
@@ -101,7 +101,7 @@ impl Application {
         let ingest = IngestQueue::start(
             &supervisor,
             work_db.clone(),
-            settings.currency.clone(),
+            settings.store.currency.clone(),
             settings.ingest_writers,
             move || wake.notify_one(),
         );
@@ -125,7 +125,7 @@ impl Application {
                 state.senders.clone(),
                 settings.clone(),
                 Arc::new(StepEffects::new(
-                    settings.staff_email.clone(),
+                    settings.store.staff_email.clone(),
                     state.bus.clone(),
                 )),
             );

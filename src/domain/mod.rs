@@ -14,6 +14,7 @@ pub mod membership;
 pub mod orders;
 pub mod page;
 pub mod products;
+pub mod react;
 pub mod records;
 pub mod roles;
 pub mod storefront;

@@ -388,7 +388,7 @@ impl ActionMutation {
         input: CustomerActionInput,
     ) -> async_graphql::Result<CustomerActionPayload> {
         let state = state(ctx)?;
-        let result = match to_domain(input, &state.settings.currency) {
+        let result = match to_domain(input, &state.settings.store.currency) {
             Ok(input) => actions::create(&state.db, state.clock.now(), input).await,
             Err(e) => Err(e),
         };
@@ -403,7 +403,7 @@ impl ActionMutation {
     ) -> async_graphql::Result<CustomerActionPayload> {
         let state = state(ctx)?;
         let id = id_arg("id", &id)?;
-        let result = match to_domain(input, &state.settings.currency) {
+        let result = match to_domain(input, &state.settings.store.currency) {
             Ok(input) => actions::update(&state.db, state.clock.now(), id, input).await,
             Err(e) => Err(e),
         };

@@ -14,7 +14,7 @@ use crate::domain::actions::Effect;
 use crate::domain::campaigns::preview::preview_audience;
 use crate::domain::campaigns::{
     self, Anchor, Campaign as DomainCampaign, CampaignInput as DomainInput, CampaignStatus,
-    ExitGoal, InactivityBasis, Reentry, RunnerConfig, SendWindow, Step, StepAction, Wait,
+    ExitGoal, InactivityBasis, Reentry, SendWindow, Step, StepAction, Wait,
 };
 use crate::domain::conditions::Condition;
 use crate::error::{ErrorCode, FieldViolation, ViolationCode};
@@ -590,13 +590,11 @@ impl CampaignQuery {
             .await
             .map_err(to_graphql)?
             .ok_or_else(|| coded(ErrorCode::NotFound, format!("campaign {id} does not exist")))?;
-        let settings = &state.settings;
-        let config = RunnerConfig::from_settings(settings);
         let entries = preview_audience(
             &state.db,
             &campaign,
             crate::clock::to_millis(at),
-            &config,
+            &state.settings.store,
             first as usize,
         )
         .await
@@ -725,7 +723,7 @@ impl CampaignMutation {
         input: CampaignInput,
     ) -> async_graphql::Result<CampaignPayload> {
         let state = state(ctx)?;
-        let input = to_domain(input, &state.settings.currency);
+        let input = to_domain(input, &state.settings.store.currency);
         let result = campaigns::create(&state.db, state.clock.now(), input).await;
         respond(result.map(Campaign), "input")
     }
@@ -740,7 +738,7 @@ impl CampaignMutation {
     ) -> async_graphql::Result<CampaignPayload> {
         let state = state(ctx)?;
         let id = id_arg("id", &id)?;
-        let input = to_domain(input, &state.settings.currency);
+        let input = to_domain(input, &state.settings.store.currency);
         let result = campaigns::update(&state.db, state.clock.now(), id, input).await;
         respond(result.map(Campaign), "input")
     }
@@ -761,9 +759,8 @@ impl CampaignMutation {
                 "runCampaignTick is switched off; set NUDGE_TICK_MUTATION=true to allow it",
             ));
         }
-        let config = RunnerConfig::from_settings(settings);
         let at = at.unwrap_or_else(|| state.clock.now());
-        let report = campaigns::tick(&state.db, &state.bus, at, &config)
+        let report = campaigns::tick(&state.db, &state.bus, at, &settings.store)
             .await
             .map_err(to_graphql)?;
         state.senders.wake.notify_one();

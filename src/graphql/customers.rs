@@ -338,7 +338,7 @@ impl CustomerQuery {
         let rows = customers::list(&state.db, &domain_filter, page)
             .await
             .map_err(to_graphql)?;
-        let currency = state.settings.currency.clone();
+        let currency = state.settings.store.currency.clone();
         Ok(connection(
             rows,
             |c| c.id,
@@ -368,7 +368,7 @@ impl CustomerQuery {
             }
         }
         .map_err(to_graphql)?;
-        Ok(found.map(|m| Customer::from_model(m, &state.settings.currency)))
+        Ok(found.map(|m| Customer::from_model(m, &state.settings.store.currency)))
     }
 }
 
@@ -386,7 +386,7 @@ impl CustomerMutation {
         let state = state(ctx)?;
         let result = customers::create(&state.db, state.clock.now(), input.into()).await;
         respond(
-            result.map(|m| Customer::from_model(m, &state.settings.currency)),
+            result.map(|m| Customer::from_model(m, &state.settings.store.currency)),
             "input",
         )
     }
@@ -402,7 +402,7 @@ impl CustomerMutation {
         let id = id_arg("id", &id)?;
         let result = customers::update(&state.db, state.clock.now(), id, input.into()).await;
         respond(
-            result.map(|m| Customer::from_model(m, &state.settings.currency)),
+            result.map(|m| Customer::from_model(m, &state.settings.store.currency)),
             "input",
         )
     }

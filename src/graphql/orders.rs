@@ -218,7 +218,7 @@ impl OrderMutation {
         let result = orders::upsert(
             &state.db,
             state.clock.now(),
-            &state.settings.currency,
+            &state.settings.store.currency,
             inputs,
         )
         .await;

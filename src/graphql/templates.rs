@@ -210,7 +210,7 @@ impl TemplateQuery {
             &state.db,
             id_arg("templateId", &template_id)?,
             id_arg("customerId", &customer_id)?,
-            &state.settings.currency,
+            &state.settings.store.currency,
         )
         .await
         .map_err(to_graphql)?;

@@ -41,7 +41,7 @@ async fn deleting_a_customer_erases_personal_data_and_keeps_history_without_it()
         s.delivery.poll = Duration::from_millis(20);
         s.delivery.email_cap = None;
         s.delivery.sms_cap = None;
-        s.staff_email = Some("staff@shop.example".into());
+        s.store.staff_email = Some("staff@shop.example".into());
     })
     .await;
     let storefront = app.create_key("STOREFRONT").await;

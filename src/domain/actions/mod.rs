@@ -1,11 +1,11 @@
 //! Customer actions: when a customer does something (a trigger event kind) and a condition
 //! holds, apply effects — within an active window and a repeat policy. Also the firing
-//! history. Effects are applied by [`effects`]; events are handled by [`processor`].
+//! history. Effects are applied by [`effects`]; [`fire`] fires the actions an event triggers (the
+//! event processor in `domain::react` calls it).
 
 pub mod effects;
 mod facts;
-pub mod processor;
-pub mod runner;
+pub mod fire;
 mod write;
 
 pub use effects::Effect;

@@ -5,8 +5,9 @@
 //! renewed activity ends them, and a moved delivery date reschedules them.
 
 use super::enrol::{enrol, one};
-use super::run::{RunnerConfig, check_open_run};
+use super::run::check_open_run;
 use super::{Anchor, Campaign, CampaignStatus};
+use crate::config::StoreSettings;
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::orders::{OrderStatus, nth_of};
 use crate::error::{AppError, AppResult};
@@ -58,7 +59,7 @@ pub async fn on_event(
     campaigns: &[Campaign],
     e: &event::Model,
     now_ms: i64,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<bool> {
     let Some(kind) = EventKind::from_stored(&e.kind) else {
         return Ok(false);
@@ -87,7 +88,7 @@ pub async fn on_event(
         .await?;
     for run in open {
         if let Some(campaign) = active().find(|c| c.model.id == run.campaign_id) {
-            due |= check_open_run(txn, campaign, run, now_ms, config).await?;
+            due |= check_open_run(txn, campaign, run, now_ms, store).await?;
         }
     }
     Ok(due)

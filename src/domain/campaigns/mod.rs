@@ -23,7 +23,6 @@ use crate::domain::templates::Channel;
 mod write;
 
 pub use check::{MAX_BRANCH_DEPTH, MAX_STEPS};
-pub use run::RunnerConfig;
 pub use senders::CampaignSenders;
 pub use tick::{TickReport, tick};
 pub use write::{CampaignInput, create, delete, update};

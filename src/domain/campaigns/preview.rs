@@ -5,9 +5,10 @@
 use super::enrol::{Candidates, admission_filter};
 use super::flow::next_after;
 use super::plan::{due_birthdays, due_candidates, planned_since};
-use super::run::{Ctx, RunnerConfig, holds};
+use super::run::{Ctx, holds};
 use super::window::next_allowed;
 use super::{Anchor, Campaign, StepAction, Wait};
+use crate::config::StoreSettings;
 use crate::db::raw_statement;
 use crate::domain::time::{wait_until, zone};
 use crate::error::AppResult;
@@ -34,7 +35,7 @@ pub async fn preview_audience(
     db: &impl ConnectionTrait,
     campaign: &Campaign,
     at_ms: i64,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
     limit: usize,
 ) -> AppResult<Vec<PreviewEntry>> {
     let since = planned_since(campaign, at_ms);
@@ -42,7 +43,7 @@ pub async fn preview_audience(
     match &campaign.anchor {
         // Birthdays are found one by one; they are asked of the database in chunks of rows.
         Anchor::Birthday {} => {
-            let due = due_birthdays(db, campaign, at_ms, config.store_zone).await?;
+            let due = due_birthdays(db, campaign, at_ms, store.time_zone).await?;
             for chunk in due.chunks(BIRTHDAY_CHUNK) {
                 if rows.len() >= limit {
                     break;
@@ -65,9 +66,9 @@ pub async fn preview_audience(
         };
         let ctx = Ctx {
             campaign,
-            config,
+            store,
             now_ms: at_ms,
-            tz: zone(customer.time_zone.as_deref(), config.store_zone),
+            tz: zone(customer.time_zone.as_deref(), store.time_zone),
             customer,
             order_id,
         };

@@ -9,6 +9,7 @@ use super::follow;
 use super::log::{log_line, reason_of};
 use super::window::next_allowed;
 use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
+use crate::config::StoreSettings;
 use crate::db::{WriteTxn, begin_write, in_list};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
@@ -32,24 +33,6 @@ use std::collections::HashMap;
 const ROUND: u64 = 200;
 /// Steps one run may take in one go (a flow without waits ends well before).
 const MAX_STEPS_AT_ONCE: usize = 64;
-
-/// What the runner needs besides the database.
-pub struct RunnerConfig<'a> {
-    pub store_currency: &'a str,
-    pub store_zone: Tz,
-    pub staff_email: Option<&'a str>,
-}
-
-impl<'a> RunnerConfig<'a> {
-    /// The store's currency, time zone and staff address, from the settings.
-    pub fn from_settings(settings: &'a crate::config::Settings) -> Self {
-        RunnerConfig {
-            store_currency: &settings.currency,
-            store_zone: settings.default_timezone,
-            staff_email: settings.staff_email.as_deref(),
-        }
-    }
-}
 
 /// The active campaigns by id.
 fn active_by_id(campaigns: &[Campaign]) -> HashMap<i64, &Campaign> {
@@ -76,7 +59,7 @@ pub async fn advance_due_runs(
     bus: &EventBus,
     now_ms: i64,
     campaigns: &[Campaign],
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<usize> {
     let active = active_by_id(campaigns);
     if active.is_empty() {
@@ -92,7 +75,7 @@ pub async fn advance_due_runs(
                 continue;
             };
             let txn = begin_write(db).await?;
-            let taken = advance_locked(&txn, campaign, run.id, now_ms, config).await;
+            let taken = advance_locked(&txn, campaign, run.id, now_ms, store).await;
             let changes = match taken {
                 Ok(changes) => {
                     txn.commit().await?;
@@ -132,7 +115,7 @@ pub async fn advance_runs_of(
     customers: &[i64],
     now_ms: i64,
     campaigns: &[Campaign],
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<Vec<MembershipChange>> {
     let active = active_by_id(campaigns);
     let mut changes = Vec::new();
@@ -148,7 +131,7 @@ pub async fn advance_runs_of(
             continue;
         };
         let taken = txn
-            .in_savepoint(async |sp| advance_locked(sp, campaign, run.id, now_ms, config).await)
+            .in_savepoint(async |sp| advance_locked(sp, campaign, run.id, now_ms, store).await)
             .await;
         match taken {
             Ok(advanced) => changes.extend(advanced.into_iter().flatten()),
@@ -166,7 +149,7 @@ async fn advance_locked(
     campaign: &Campaign,
     run_id: i64,
     now_ms: i64,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<Option<Vec<MembershipChange>>> {
     let Some(run) = campaign_run::Entity::find_by_id(run_id)
         .filter(campaign_run::Column::NextDueAt.lte(now_ms))
@@ -177,7 +160,7 @@ async fn advance_locked(
     else {
         return Ok(None);
     };
-    advance(txn, campaign, run, now_ms, config).await.map(Some)
+    advance(txn, campaign, run, now_ms, store).await.map(Some)
 }
 
 /// Ends a run that failed, with the reason in its log (what did not change stays as before:
@@ -224,7 +207,7 @@ enum Next {
 /// What a step is taken with: the campaign, the instant and the run's customer.
 pub(super) struct Ctx<'a> {
     pub campaign: &'a Campaign,
-    pub config: &'a RunnerConfig<'a>,
+    pub store: &'a StoreSettings,
     pub now_ms: i64,
     pub customer: customer::Model,
     pub tz: Tz,
@@ -237,7 +220,7 @@ async fn advance(
     campaign: &Campaign,
     mut run: campaign_run::Model,
     now_ms: i64,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<Vec<MembershipChange>> {
     let Some(customer) = customer::Entity::find_by_id(run.customer_id)
         .one(txn)
@@ -247,10 +230,10 @@ async fn advance(
         run.end_reason = Some("the customer is gone".into());
         return finish(txn, run, now_ms).await.map(|()| Vec::new());
     };
-    let tz = zone(customer.time_zone.as_deref(), config.store_zone);
+    let tz = zone(customer.time_zone.as_deref(), store.time_zone);
     let ctx = Ctx {
         campaign,
-        config,
+        store,
         now_ms,
         customer,
         tz,
@@ -480,7 +463,7 @@ pub(super) async fn holds(
         condition,
         &Facts {
             now_ms: ctx.now_ms,
-            store_currency: ctx.config.store_currency,
+            store_currency: ctx.store.currency.as_str(),
             customer: &ctx.customer,
             role_ids: &roles,
             tags: &tags,
@@ -610,7 +593,7 @@ async fn step_effects(
         return Ok(Vec::new());
     }
     let owner = (ctx.campaign.model.id, run.id);
-    let step = (step_id, ctx.config.staff_email);
+    let step = (step_id, ctx.store.staff_email.as_deref());
     follow::apply_step_effects(txn, &ctx.customer, owner, step, ctx.now_ms, effects).await
 }
 
@@ -652,7 +635,7 @@ pub async fn check_open_run(
     campaign: &Campaign,
     mut run: campaign_run::Model,
     now_ms: i64,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<bool> {
     let Some(customer) = customer::Entity::find_by_id(run.customer_id)
         .one(txn)
@@ -662,9 +645,9 @@ pub async fn check_open_run(
     };
     let ctx = Ctx {
         campaign,
-        config,
+        store,
         now_ms,
-        tz: zone(customer.time_zone.as_deref(), config.store_zone),
+        tz: zone(customer.time_zone.as_deref(), store.time_zone),
         customer,
         order_id: run.order_id,
     };

@@ -4,9 +4,10 @@
 //! under an advisory lock, and a run is advanced by one process at a time.
 
 use super::plan::plan_due_runs;
-use super::run::{RunnerConfig, advance_due_runs};
+use super::run::advance_due_runs;
 use super::{Campaign, CampaignStatus};
 use crate::clock::to_millis;
+use crate::config::StoreSettings;
 use crate::db::begin_write;
 use crate::error::AppResult;
 use crate::events::EventBus;
@@ -34,15 +35,15 @@ pub async fn tick(
     db: &DatabaseConnection,
     bus: &EventBus,
     now: DateTime<Utc>,
-    config: &RunnerConfig<'_>,
+    store: &StoreSettings,
 ) -> AppResult<TickReport> {
     let started = std::time::Instant::now();
     let campaigns = active_campaigns(db, to_millis(now)).await?;
     if campaigns.is_empty() {
         return Ok(TickReport::default());
     }
-    let enrolled = plan(db, now, config.store_zone).await?;
-    let advanced = advance_due_runs(db, bus, to_millis(now), &campaigns, config).await?;
+    let enrolled = plan(db, now, store.time_zone).await?;
+    let advanced = advance_due_runs(db, bus, to_millis(now), &campaigns, store).await?;
     metrics::histogram!("nudge_campaign_tick_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("nudge_campaign_runs_enrolled_total").increment(enrolled);

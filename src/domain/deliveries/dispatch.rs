@@ -114,7 +114,7 @@ impl Dispatcher {
             &self.db,
             self.clock.now(),
             settings,
-            self.settings.default_timezone,
+            self.settings.store.time_zone,
             Claimant {
                 owner: &self.owner,
                 limit: settings.batch,
@@ -217,7 +217,7 @@ impl Dispatcher {
             ),
             view_in_browser: format!("{public}/m/{}", signer.sign(d.id, TokenPurpose::View)),
         };
-        let currency = &self.settings.currency;
+        let currency = &self.settings.store.currency;
         let ctx = match &c.customer {
             Some(customer) => {
                 let used = compiled.used_variables();

@@ -1,0 +1,194 @@
+//! The react stage: the event processor takes stored, unprocessed events in order and lets
+//! each room that reacts to what customers do have its say, in one transaction — customer
+//! actions fire their effects, campaigns enrol the runs an event anchors and check the open
+//! ones — then advances the runs that became due, so a reaction goes out within seconds.
+//! Ingest never waits for it, and a failing rule marks only its own event as failed (a
+//! failing run only itself). [`runner`] runs it, on one process at a time.
+
+mod leadership;
+pub mod runner;
+
+use crate::clock::to_millis;
+use crate::config::StoreSettings;
+use crate::db::{begin_write, in_list};
+use crate::domain::actions::{self, Action};
+use crate::domain::campaigns::Campaign;
+use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
+use crate::domain::campaigns::run::advance_runs_of;
+use crate::domain::campaigns::tick::active_campaigns;
+use crate::domain::membership;
+use crate::error::AppResult;
+use crate::events::{EventBus, MembershipChange};
+use chrono::{DateTime, Utc};
+use entity::event;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use std::collections::HashSet;
+
+/// Handles up to `limit` unprocessed events, oldest first, and returns how many it handled.
+/// The batch runs in one transaction; if that fails, each event is retried alone and one that
+/// still fails is marked processed with its error, so one broken rule cannot stall the queue.
+pub async fn process_pending(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+    store: &StoreSettings,
+    limit: u64,
+) -> AppResult<usize> {
+    // Ids and kinds first: most events usually have no listener and need nothing more.
+    let pending: Vec<(i64, String)> = event::Entity::find()
+        .select_only()
+        .columns([event::Column::Id, event::Column::Kind])
+        .filter(event::Column::ProcessedAt.is_null())
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let actions = actions::fire::live(db).await?;
+    let campaigns = active_campaigns(db, to_millis(now)).await?;
+    let now_ms = to_millis(now);
+    let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
+    triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
+    let (mut listened, mut quiet) = (Vec::new(), Vec::new());
+    for (id, kind) in pending {
+        if triggers.contains(kind.as_str()) {
+            listened.push(id);
+        } else {
+            quiet.push(id);
+        }
+    }
+    let events = if listened.is_empty() {
+        Vec::new()
+    } else {
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(in_list(listened)))
+            .order_by_asc(event::Column::Id)
+            .all(db)
+            .await?
+    };
+    let handled = events.len() + quiet.len();
+    let txn = begin_write(db).await?;
+    // Events no action listens to are done in one statement.
+    mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
+    let mut announced = Vec::new();
+    let mut runs_due = Vec::new();
+    let mut batch_ok = true;
+    for e in &events {
+        match process_one(&txn, e, &actions, &campaigns, now_ms, store).await {
+            Ok((changes, due)) => {
+                announced.extend(changes);
+                runs_due.extend(due.then_some(e.customer_id));
+            }
+            Err(err) => {
+                tracing::warn!(event.id = e.id, error = %err, "event failed in a batch; retrying one by one");
+                batch_ok = false;
+                break;
+            }
+        }
+    }
+    if batch_ok {
+        runs_due.sort_unstable();
+        runs_due.dedup();
+        match advance_runs_of(&txn, &runs_due, now_ms, &campaigns, store).await {
+            Ok(changes) => {
+                announced.extend(changes);
+                txn.commit().await?;
+                membership::announce(bus, announced);
+                return Ok(handled);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "runs of a batch failed; retrying one event at a time");
+            }
+        }
+    }
+    txn.rollback().await?;
+    for e in &events {
+        let txn = begin_write(db).await?;
+        let done = match process_one(&txn, e, &actions, &campaigns, now_ms, store).await {
+            Ok((mut changes, true)) => {
+                advance_runs_of(&txn, &[e.customer_id], now_ms, &campaigns, store)
+                    .await
+                    .map(|more| {
+                        changes.extend(more);
+                        changes
+                    })
+            }
+            Ok((changes, false)) => Ok(changes),
+            Err(err) => Err(err),
+        };
+        match done {
+            Ok(changes) => {
+                txn.commit().await?;
+                membership::announce(bus, changes);
+            }
+            Err(err) => {
+                txn.rollback().await?;
+                tracing::error!(event.id = e.id, error = %err, "event processing failed");
+                mark_processed(
+                    db,
+                    [e.id],
+                    now_ms,
+                    serde_json::json!({ "error": "processing failed; see the server log" }),
+                )
+                .await?;
+            }
+        }
+    }
+    mark_processed(db, quiet.iter().copied(), now_ms, no_actions()).await?;
+    Ok(handled)
+}
+
+/// Marks the given events processed with `outcome` (events processed already are left alone).
+async fn mark_processed(
+    db: &impl ConnectionTrait,
+    event_ids: impl IntoIterator<Item = i64>,
+    now_ms: i64,
+    outcome: serde_json::Value,
+) -> AppResult<()> {
+    let ids: Vec<i64> = event_ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    event::Entity::update_many()
+        .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
+        .col_expr(event::Column::Outcome, Expr::value(outcome))
+        .filter(event::Column::Id.is_in(in_list(ids)))
+        .filter(event::Column::ProcessedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The outcome of an event no action reacted to.
+fn no_actions() -> serde_json::Value {
+    serde_json::json!({ "actions": [] })
+}
+
+/// Lets the actions and the campaigns react to one event, and marks it processed with what
+/// the actions did. Returns the membership changes to announce and whether runs became due.
+async fn process_one(
+    txn: &impl ConnectionTrait,
+    e: &event::Model,
+    actions: &[Action],
+    campaigns: &[Campaign],
+    now_ms: i64,
+    store: &StoreSettings,
+) -> AppResult<(Vec<MembershipChange>, bool)> {
+    let Some((outcomes, announced)) =
+        actions::fire::on_event(txn, e, actions, now_ms, store).await?
+    else {
+        mark_processed(txn, [e.id], now_ms, no_actions()).await?;
+        return Ok((Vec::new(), false));
+    };
+    let runs_due = campaign_entry::on_event(txn, campaigns, e, now_ms, store).await?;
+    let outcome = serde_json::json!({ "actions": outcomes });
+    mark_processed(txn, [e.id], now_ms, outcome).await?;
+    Ok((announced, runs_due))
+}
