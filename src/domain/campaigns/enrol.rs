@@ -5,6 +5,7 @@
 //!
 //! A new run is `pending`: the runner checks the entry audience when it first takes it.
 
+use super::status::RunStatus;
 use super::{Campaign, Reentry};
 use crate::db::raw_statement;
 use crate::error::AppResult;
@@ -35,7 +36,7 @@ pub async fn enrol(
         "INSERT INTO campaign_runs (campaign_id, customer_id, subject_key, subject_ref, entry_key, \
          order_id, anchor_at, status, step_id, step_started_at, next_due_at, entered_at, ended_at, \
          end_reason, updated_at) \
-         SELECT ?, d.customer_id, d.subject_key, d.subject_ref, ?, d.order_id, d.anchor_at, 'pending', \
+         SELECT ?, d.customer_id, d.subject_key, d.subject_ref, ?, d.order_id, d.anchor_at, ?, \
          CAST(NULL AS TEXT), ?, ?, ?, CAST(NULL AS BIGINT), CAST(NULL AS TEXT), ? FROM (",
     );
     sql.push_str(&candidates.sql);
@@ -43,6 +44,7 @@ pub async fn enrol(
     let mut values: Vec<Value> = vec![
         campaign.model.id.into(),
         entry_key(campaign).into(),
+        RunStatus::Pending.as_str().into(),
         now_ms.into(),
         now_ms.into(),
         now_ms.into(),
@@ -62,11 +64,12 @@ fn reentry_filter(campaign: &Campaign, now_ms: i64) -> (String, Vec<Value>) {
     match campaign.reentry {
         Reentry::AtMostEveryDays(days) => (
             "NOT EXISTS (SELECT 1 FROM campaign_runs r WHERE r.campaign_id = ? \
-             AND r.customer_id = d.customer_id AND r.entered_at > ? AND r.status <> 'skipped')"
+             AND r.customer_id = d.customer_id AND r.entered_at > ? AND r.status <> ?)"
                 .to_owned(),
             vec![
                 campaign.model.id.into(),
                 (now_ms - i64::from(days) * DAY_MS).into(),
+                RunStatus::Skipped.as_str().into(),
             ],
         ),
         Reentry::OnceEver | Reentry::OncePerSubject => ("1 = 1".to_owned(), Vec::new()),

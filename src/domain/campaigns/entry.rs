@@ -6,6 +6,7 @@
 
 use super::enrol::{enrol, one};
 use super::run::check_open_run;
+use super::status::RunStatus;
 use super::{Anchor, Campaign, CampaignStatus};
 use crate::config::StoreSettings;
 use crate::domain::ingest::{EventKind, EventPayload};
@@ -83,7 +84,7 @@ pub async fn on_event(
     }
     let open = campaign_run::Entity::find()
         .filter(campaign_run::Column::CustomerId.eq(e.customer_id))
-        .filter(campaign_run::Column::Status.is_in(["pending", "active"]))
+        .filter(campaign_run::Column::Status.is_in(RunStatus::open()))
         .all(txn)
         .await?;
     for run in open {

@@ -7,6 +7,7 @@
 //! of the round are not held up).
 
 use super::log::{log_line, reason_of};
+use super::status::StepOutcome;
 use crate::db::WriteTxn;
 use crate::domain::actions::Effect;
 use crate::domain::actions::effects::{EffectScope, apply_effects};
@@ -96,9 +97,15 @@ impl StepEffects {
                 {
                     Ok(Some(applied)) => {
                         changes.extend(applied);
-                        ("effectsApplied", "the message was sent".to_owned())
+                        (
+                            StepOutcome::EffectsApplied,
+                            "the message was sent".to_owned(),
+                        )
                     }
-                    Ok(None) => ("effectsNotApplied", "the customer is gone".to_owned()),
+                    Ok(None) => (
+                        StepOutcome::EffectsNotApplied,
+                        "the customer is gone".to_owned(),
+                    ),
                     Err(e) if e.is_database_failure() => return Err(e),
                     Err(e) => {
                         let reason = reason_of(&e);
@@ -108,7 +115,7 @@ impl StepEffects {
                             error = %reason,
                             "a sent message's step effects could not be applied"
                         );
-                        ("effectsFailed", reason)
+                        (StepOutcome::EffectsFailed, reason)
                     }
                 }
             } else {
@@ -118,7 +125,10 @@ impl StepEffects {
                     Status::Unknown => "may not have gone out",
                     _ => "failed",
                 };
-                ("effectsNotApplied", format!("the message {what}: {why}"))
+                (
+                    StepOutcome::EffectsNotApplied,
+                    format!("the message {what}: {why}"),
+                )
             };
             log_line(
                 txn,

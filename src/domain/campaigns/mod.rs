@@ -9,6 +9,7 @@
 mod check;
 mod enrol;
 pub mod entry;
+mod exit;
 pub mod flow;
 pub mod follow;
 mod log;
@@ -16,6 +17,8 @@ mod plan;
 pub mod preview;
 pub mod run;
 mod senders;
+mod status;
+mod step;
 pub mod tick;
 pub mod window;
 
@@ -24,6 +27,7 @@ mod write;
 
 pub use check::{MAX_BRANCH_DEPTH, MAX_STEPS};
 pub use senders::CampaignSenders;
+pub use status::{RunStatus, StepOutcome};
 pub use tick::{TickReport, tick};
 pub use write::{CampaignInput, create, delete, update};
 

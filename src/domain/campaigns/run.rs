@@ -1,27 +1,24 @@
 //! The runner: advances runs whose next step is due. A new run is first checked against the
-//! entry audience; then, before every step, against the exit goal and its subject (a
-//! cancelled order, a changed cart, renewed activity end it). Waits schedule the run's next
-//! look; messages wait for the send window and become deliveries unique per (run, step).
-//! Every run is advanced in a transaction of its own and logs what each step did.
+//! entry audience; then, before every step, against the exit goal and its subject
+//! ([`super::exit`]); then the step is taken ([`super::step`]). Every run is advanced in a
+//! transaction of its own (or a savepoint of the processor's) and logs what each step did.
 
-use super::flow::{find, next_after};
-use super::follow;
-use super::log::{log_line, reason_of};
-use super::window::next_allowed;
-use super::{Anchor, Campaign, CampaignStatus, InactivityBasis, Step, StepAction, Wait};
+use super::exit::ended;
+use super::flow::find;
+use super::log::{log, reason_of};
+use super::status::{RunStatus, StepOutcome};
+use super::step::{Next, iso, take};
+use super::{Campaign, CampaignStatus};
 use crate::config::StoreSettings;
 use crate::db::{WriteTxn, begin_write, in_list};
 use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
 use crate::domain::conditions::{Condition, Facts, evaluate};
-use crate::domain::deliveries::Purpose;
-use crate::domain::deliveries::outbox::{self, NewDelivery, enqueue};
 use crate::domain::membership;
-use crate::domain::templates::Channel;
-use crate::domain::time::{wait_until, zone};
+use crate::domain::time::zone;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono_tz::Tz;
-use entity::{campaign_run, customer, event, order, template};
+use entity::{campaign_run, customer};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -167,7 +164,7 @@ async fn advance_locked(
 /// the failed step's writes were rolled back).
 async fn fail_run(
     txn: &impl ConnectionTrait,
-    mut run: campaign_run::Model,
+    run: campaign_run::Model,
     now_ms: i64,
     error: &AppError,
 ) -> AppResult<()> {
@@ -178,30 +175,10 @@ async fn fail_run(
         error = %reason,
         "a campaign run failed and was ended"
     );
-    log(
-        txn,
-        &run,
-        run.step_id.as_deref(),
-        now_ms,
-        "failed",
-        Some(reason.clone()),
-        None,
-    )
-    .await?;
-    run.status = "failed".into();
-    run.end_reason = Some(reason);
-    finish(txn, run, now_ms).await
-}
-
-/// Where a run stands after a step.
-enum Next {
-    /// Take the step with this id now. It starts at `at`: when the step just taken started
-    /// (a filter, an effect, a message not sent), a wait's due time, or now after a message
-    /// went out — so a run's first waits count from its anchor even when the fact was
-    /// reported late, and the steps after a message from the message.
-    Go { next: Option<String>, at: i64 },
-    /// Look again at this instant, at the same step.
-    WaitUntil(i64),
+    let failed = StepOutcome::Ended(RunStatus::Failed);
+    let step = run.step_id.as_deref();
+    log(txn, &run, step, now_ms, failed, Some(reason.clone()), None).await?;
+    close(txn, run, RunStatus::Failed, Some(reason), now_ms).await
 }
 
 /// What a step is taken with: the campaign, the instant and the run's customer.
@@ -213,234 +190,6 @@ pub(super) struct Ctx<'a> {
     pub tz: Tz,
     /// The order the run is about, if any: conditions see it as the event's order.
     pub order_id: Option<i64>,
-}
-
-async fn advance(
-    txn: &impl ConnectionTrait,
-    campaign: &Campaign,
-    mut run: campaign_run::Model,
-    now_ms: i64,
-    store: &StoreSettings,
-) -> AppResult<Vec<MembershipChange>> {
-    let Some(customer) = customer::Entity::find_by_id(run.customer_id)
-        .one(txn)
-        .await?
-    else {
-        run.status = "exited".into();
-        run.end_reason = Some("the customer is gone".into());
-        return finish(txn, run, now_ms).await.map(|()| Vec::new());
-    };
-    let tz = zone(customer.time_zone.as_deref(), store.time_zone);
-    let ctx = Ctx {
-        campaign,
-        store,
-        now_ms,
-        customer,
-        tz,
-        order_id: run.order_id,
-    };
-    let mut changes = Vec::new();
-    if run.status == "pending" {
-        if !holds(txn, &ctx, &campaign.audience).await? {
-            log(txn, &run, None, now_ms, "notInAudience", None, None).await?;
-            run.status = "skipped".into();
-            run.entry_key = None;
-            run.end_reason = Some("not in the entry audience".into());
-            return finish(txn, run, now_ms).await.map(|()| changes);
-        }
-        log(txn, &run, None, now_ms, "entered", None, None).await?;
-        run.status = "active".into();
-        run.step_id = campaign.steps.first().map(|s| s.id.clone());
-        let started = campaign.run_starts_at(run.anchor_at, run.entered_at, now_ms);
-        run.step_started_at = Some(started);
-    }
-    for _ in 0..MAX_STEPS_AT_ONCE {
-        if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
-            log(txn, &run, None, now_ms, status, Some(reason.clone()), None).await?;
-            run.status = status.into();
-            run.end_reason = Some(reason);
-            return finish(txn, run, now_ms).await.map(|()| changes);
-        }
-        let Some(step_id) = run.step_id.clone() else {
-            log(txn, &run, None, now_ms, "completed", None, None).await?;
-            run.status = "completed".into();
-            return finish(txn, run, now_ms).await.map(|()| changes);
-        };
-        let Some(step) = find(&campaign.steps, &step_id) else {
-            let reason = format!("step {step_id:?} was removed from the campaign");
-            log(
-                txn,
-                &run,
-                None,
-                now_ms,
-                "exited",
-                Some(reason.clone()),
-                None,
-            )
-            .await?;
-            run.status = "exited".into();
-            run.end_reason = Some(reason);
-            return finish(txn, run, now_ms).await.map(|()| changes);
-        };
-        match take(txn, &ctx, &run, step, &mut changes).await? {
-            Next::Go { next, at } => {
-                run.step_id = next;
-                run.step_started_at = Some(at.min(now_ms));
-            }
-            Next::WaitUntil(at) => {
-                run.next_due_at = Some(at);
-                run.updated_at = now_ms;
-                save(txn, run).await?;
-                return Ok(changes);
-            }
-        }
-    }
-    // A flow this long without a wait continues at the next tick.
-    run.next_due_at = Some(now_ms);
-    save(txn, run).await?;
-    Ok(changes)
-}
-
-/// Takes one step.
-async fn take(
-    txn: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
-    run: &campaign_run::Model,
-    step: &Step,
-    changes: &mut Vec<MembershipChange>,
-) -> AppResult<Next> {
-    let steps = &ctx.campaign.steps;
-    let now_ms = ctx.now_ms;
-    let started = run.step_started_at.unwrap_or(now_ms);
-    let after = || Next::Go {
-        next: next_after(steps, &step.id).map(|s| s.id.clone()),
-        at: started,
-    };
-    match &step.action {
-        StepAction::Wait(wait) => {
-            let due = match wait {
-                Wait::Duration { minutes } => started + minutes * 60_000,
-                Wait::Until {
-                    offset_days,
-                    hour,
-                    minute,
-                } => wait_until(run.anchor_at, ctx.tz, *offset_days, *hour, *minute),
-            };
-            if due > now_ms {
-                if run.next_due_at != Some(due) {
-                    log(
-                        txn,
-                        run,
-                        Some(&step.id),
-                        now_ms,
-                        "waiting",
-                        Some(iso(due)),
-                        None,
-                    )
-                    .await?;
-                }
-                return Ok(Next::WaitUntil(due));
-            }
-            Ok(Next::Go {
-                next: next_after(steps, &step.id).map(|s| s.id.clone()),
-                at: due.max(started),
-            })
-        }
-        StepAction::Filter { condition, yes, no } => {
-            let holds = holds(txn, ctx, condition).await?;
-            let (branch, outcome) = if holds { (yes, "yes") } else { (no, "no") };
-            log(txn, run, Some(&step.id), now_ms, outcome, None, None).await?;
-            match branch.first() {
-                Some(first) => Ok(Next::Go {
-                    next: Some(first.id.clone()),
-                    at: started,
-                }),
-                None => Ok(after()),
-            }
-        }
-        StepAction::Message {
-            channel,
-            template_id,
-            audience,
-            effects,
-        } => {
-            if let Some(window) = &ctx.campaign.send_window {
-                let allowed = next_allowed(window, ctx.tz, now_ms);
-                if allowed > now_ms {
-                    if run.next_due_at != Some(allowed) {
-                        let detail = Some(format!("waits for {}", iso(allowed)));
-                        log(
-                            txn,
-                            run,
-                            Some(&step.id),
-                            now_ms,
-                            "outsideWindow",
-                            detail,
-                            None,
-                        )
-                        .await?;
-                    }
-                    return Ok(Next::WaitUntil(allowed));
-                }
-            }
-            if let Some(audience) = audience
-                && !holds(txn, ctx, audience).await?
-            {
-                log(
-                    txn,
-                    run,
-                    Some(&step.id),
-                    now_ms,
-                    "notInAudience",
-                    None,
-                    None,
-                )
-                .await?;
-                return Ok(after());
-            }
-            if channel.contact_of(&ctx.customer).is_none() {
-                let detail = Some(format!("the customer has no {} contact", channel.as_str()));
-                log(txn, run, Some(&step.id), now_ms, "skipped", detail, None).await?;
-                return Ok(after());
-            }
-            let delivery_id = queue_message(txn, ctx, run, &step.id, *template_id).await?;
-            // The step's effects follow the message: applied when it is sent, not when it
-            // is skipped or fails ([`super::follow`]).
-            let detail = match delivery_id {
-                Some(id) if !effects.is_empty() => {
-                    let owner = (ctx.campaign.model.id, run.id);
-                    follow::keep(txn, id, owner, &step.id, effects, now_ms).await?;
-                    Some("its effects wait for the message to be sent".to_owned())
-                }
-                _ => None,
-            };
-            log(
-                txn,
-                run,
-                Some(&step.id),
-                now_ms,
-                "queued",
-                detail,
-                delivery_id,
-            )
-            .await?;
-            // The steps after a message count from when it went out, so two messages are
-            // never closer than the waits between them, even after a pause.
-            Ok(Next::Go {
-                next: next_after(steps, &step.id).map(|s| s.id.clone()),
-                at: now_ms,
-            })
-        }
-        StepAction::Effect { effects } => {
-            changes.extend(step_effects(txn, ctx, run, &step.id, effects).await?);
-            log(txn, run, Some(&step.id), now_ms, "applied", None, None).await?;
-            Ok(after())
-        }
-    }
-}
-
-fn iso(ms: i64) -> String {
-    crate::clock::from_millis(ms).to_rfc3339()
 }
 
 /// Whether the condition holds for the run's customer now.
@@ -473,158 +222,90 @@ pub(super) async fn holds(
     ))
 }
 
-/// Why the run must end before its next step, if it must: its exit goal was reached, or its
-/// subject is gone (a cancelled order, a changed cart, renewed activity). A planned delivery
-/// that moved is followed.
-async fn ended(
+async fn advance(
     txn: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
-    run: &mut campaign_run::Model,
-) -> AppResult<Option<(&'static str, String)>> {
-    if let Some(goal) = &ctx.campaign.exit_goal
-        && !goal.events.is_empty()
-    {
-        let kinds: Vec<&str> = goal.events.iter().map(|k| k.as_str()).collect();
-        let reached = event::Entity::find()
-            .select_only()
-            .column(event::Column::Kind)
-            .filter(event::Column::CustomerId.eq(run.customer_id))
-            .filter(event::Column::Kind.is_in(kinds))
-            .filter(event::Column::OccurredAt.gt(run.entered_at))
-            .into_tuple::<String>()
-            .all(txn)
-            .await?;
-        if let Some(kind) = reached.first()
-            && match &goal.condition {
-                Some(condition) => holds(txn, ctx, condition).await?,
-                None => true,
-            }
-        {
-            return Ok(Some(("converted", format!("exit goal reached: {kind}"))));
-        }
-    }
-    let customer = &ctx.customer;
-    let after_anchor = |fact: Option<i64>| fact.is_some_and(|at| at > run.anchor_at);
-    match &ctx.campaign.anchor {
-        Anchor::Inactive { basis, .. } => {
-            let fact = match basis {
-                InactivityBasis::LastLogin => customer.last_login_at,
-                InactivityBasis::LastOrder => customer.last_order_at,
-            };
-            if after_anchor(fact) {
-                return Ok(Some(("exited", "active again".into())));
-            }
-        }
-        Anchor::CartAbandoned { .. } => {
-            if after_anchor(customer.last_order_at) {
-                return Ok(Some(("converted", "ordered".into())));
-            }
-            if customer.cart_updated_at != Some(run.anchor_at) {
-                return Ok(Some(("exited", "the cart changed".into())));
-            }
-        }
-        _ => {}
-    }
-    if run.subject_key.starts_with("order:") {
-        let found = match run.order_id {
-            Some(id) => order::Entity::find_by_id(id).one(txn).await?,
-            None => None,
-        };
-        let Some(order) = found else {
-            return Ok(Some(("exited", "the order is gone".into())));
-        };
-        if order.status == "cancelled" {
-            return Ok(Some(("exited", "the order was cancelled".into())));
-        }
-        match &ctx.campaign.anchor {
-            Anchor::OrderUnpaid { .. } if order.paid_at.is_some() => {
-                return Ok(Some(("converted", "paid".into())));
-            }
-            Anchor::PlannedDelivery {} => match order.planned_delivery_at {
-                Some(planned) => run.anchor_at = planned,
-                None => return Ok(Some(("exited", "no delivery is planned".into()))),
-            },
-            _ => {}
-        }
-    }
-    Ok(None)
-}
-
-/// Queues the message of a step once: the delivery is unique per (run, step). The template's
-/// text is copied as it is; rendering happens when it is sent.
-async fn queue_message(
-    txn: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
-    run: &campaign_run::Model,
-    step_id: &str,
-    template_id: i64,
-) -> AppResult<Option<i64>> {
-    let template = template::Entity::find_by_id(template_id).one(txn).await?;
-    let key = format!("run:{}:step:{step_id}", run.id);
-    let new = NewDelivery {
-        dedupe_key: key.clone(),
-        channel: template
-            .as_ref()
-            .map_or(Channel::Email, |t| Channel::from_stored(&t.channel)),
-        purpose: Purpose::Marketing,
-        customer_id: Some(ctx.customer.id),
-        recipient: None,
-        subject: template.as_ref().and_then(|t| t.subject.clone()),
-        body_html: template.as_ref().and_then(|t| t.body_html.clone()),
-        body_text: template.as_ref().and_then(|t| t.body_text.clone()),
-        action_id: None,
-        firing_id: None,
-        campaign_id: Some(ctx.campaign.model.id),
-        run_id: Some(run.id),
-        template_id: Some(template_id),
-    };
-    enqueue(txn, new, ctx.now_ms).await?;
-    outbox::id_of(txn, &key).await
-}
-
-async fn step_effects(
-    txn: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
-    run: &campaign_run::Model,
-    step_id: &str,
-    effects: &[crate::domain::actions::Effect],
-) -> AppResult<Vec<MembershipChange>> {
-    if effects.is_empty() {
-        return Ok(Vec::new());
-    }
-    let owner = (ctx.campaign.model.id, run.id);
-    let step = (step_id, ctx.store.staff_email.as_deref());
-    follow::apply_step_effects(txn, &ctx.customer, owner, step, ctx.now_ms, effects).await
-}
-
-async fn log(
-    txn: &impl ConnectionTrait,
-    run: &campaign_run::Model,
-    step_id: Option<&str>,
-    at: i64,
-    outcome: &str,
-    detail: Option<String>,
-    delivery_id: Option<i64>,
-) -> AppResult<()> {
-    log_line(txn, run.id, step_id, at, outcome, detail, delivery_id).await
-}
-
-/// Ends the run: nothing more is due.
-async fn finish(
-    txn: &impl ConnectionTrait,
+    campaign: &Campaign,
     mut run: campaign_run::Model,
     now_ms: i64,
-) -> AppResult<()> {
-    run.next_due_at = None;
-    run.ended_at = Some(now_ms);
-    run.updated_at = now_ms;
-    save(txn, run).await
-}
-
-async fn save(txn: &impl ConnectionTrait, run: campaign_run::Model) -> AppResult<()> {
-    let active: campaign_run::ActiveModel = run.into();
-    active.reset_all().update(txn).await?;
-    Ok(())
+    store: &StoreSettings,
+) -> AppResult<Vec<MembershipChange>> {
+    let Some(customer) = customer::Entity::find_by_id(run.customer_id)
+        .one(txn)
+        .await?
+    else {
+        let reason = Some("the customer is gone".into());
+        return close(txn, run, RunStatus::Exited, reason, now_ms)
+            .await
+            .map(|()| Vec::new());
+    };
+    let tz = zone(customer.time_zone.as_deref(), store.time_zone);
+    let ctx = Ctx {
+        campaign,
+        store,
+        now_ms,
+        customer,
+        tz,
+        order_id: run.order_id,
+    };
+    let mut changes = Vec::new();
+    if RunStatus::from_stored(&run.status) == Some(RunStatus::Pending) {
+        if !holds(txn, &ctx, &campaign.audience).await? {
+            log(
+                txn,
+                &run,
+                None,
+                now_ms,
+                StepOutcome::NotInAudience,
+                None,
+                None,
+            )
+            .await?;
+            run.entry_key = None;
+            let reason = Some("not in the entry audience".into());
+            return close(txn, run, RunStatus::Skipped, reason, now_ms)
+                .await
+                .map(|()| changes);
+        }
+        log(txn, &run, None, now_ms, StepOutcome::Entered, None, None).await?;
+        run.status = RunStatus::Active.as_str().into();
+        run.step_id = campaign.steps.first().map(|s| s.id.clone());
+        let started = campaign.run_starts_at(run.anchor_at, run.entered_at, now_ms);
+        run.step_started_at = Some(started);
+    }
+    for _ in 0..MAX_STEPS_AT_ONCE {
+        if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
+            return end_run(txn, run, status, Some(reason), now_ms)
+                .await
+                .map(|()| changes);
+        }
+        let Some(step_id) = run.step_id.clone() else {
+            return end_run(txn, run, RunStatus::Completed, None, now_ms)
+                .await
+                .map(|()| changes);
+        };
+        let Some(step) = find(&campaign.steps, &step_id) else {
+            let reason = format!("step {step_id:?} was removed from the campaign");
+            return end_run(txn, run, RunStatus::Exited, Some(reason), now_ms)
+                .await
+                .map(|()| changes);
+        };
+        match take(txn, &ctx, &run, step, &mut changes).await? {
+            Next::Go { next, at } => {
+                run.step_id = next;
+                run.step_started_at = Some(at.min(now_ms));
+            }
+            Next::WaitUntil(at) => {
+                run.next_due_at = Some(at);
+                run.updated_at = now_ms;
+                save(txn, run).await?;
+                return Ok(changes);
+            }
+        }
+    }
+    // A flow this long without a wait continues at the next tick.
+    run.next_due_at = Some(now_ms);
+    save(txn, run).await?;
+    Ok(changes)
 }
 
 /// Checks an open run against its exit goal and subject now (the event processor calls this
@@ -653,19 +334,19 @@ pub async fn check_open_run(
     };
     let anchor_before = run.anchor_at;
     if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {
-        log(txn, &run, None, now_ms, status, Some(reason.clone()), None).await?;
-        run.status = status.into();
-        run.end_reason = Some(reason);
-        return finish(txn, run, now_ms).await.map(|()| false);
+        return end_run(txn, run, status, Some(reason), now_ms)
+            .await
+            .map(|()| false);
     }
     if run.anchor_at != anchor_before {
+        let moved = Some(iso(run.anchor_at));
         log(
             txn,
             &run,
             None,
             now_ms,
-            "anchorMoved",
-            Some(iso(run.anchor_at)),
+            StepOutcome::AnchorMoved,
+            moved,
             None,
         )
         .await?;
@@ -675,4 +356,41 @@ pub async fn check_open_run(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Ends the run with `status` (and the reason, if any), which its log's last line tells.
+async fn end_run(
+    txn: &impl ConnectionTrait,
+    run: campaign_run::Model,
+    status: RunStatus,
+    reason: Option<String>,
+    now_ms: i64,
+) -> AppResult<()> {
+    let ended = StepOutcome::Ended(status);
+    log(txn, &run, None, now_ms, ended, reason.clone(), None).await?;
+    close(txn, run, status, reason, now_ms).await
+}
+
+/// Ends the run with `status` without a line in its log (the caller wrote one, or there is
+/// nobody to write it for): nothing more is due.
+async fn close(
+    txn: &impl ConnectionTrait,
+    mut run: campaign_run::Model,
+    status: RunStatus,
+    reason: Option<String>,
+    now_ms: i64,
+) -> AppResult<()> {
+    run.status = status.as_str().into();
+    run.end_reason = reason;
+    run.next_due_at = None;
+    run.ended_at = Some(now_ms);
+    run.updated_at = now_ms;
+    save(txn, run).await
+}
+
+/// Writes the run back as it stands.
+async fn save(txn: &impl ConnectionTrait, run: campaign_run::Model) -> AppResult<()> {
+    let active: campaign_run::ActiveModel = run.into();
+    active.reset_all().update(txn).await?;
+    Ok(())
 }

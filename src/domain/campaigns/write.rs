@@ -4,6 +4,7 @@
 use super::check::{
     References, check_anchor, check_references, check_steps, check_window, lead_ms, offsets_problem,
 };
+use super::status::RunStatus;
 use super::{Anchor, Campaign, CampaignStatus, ExitGoal, Reentry, SendWindow, Step};
 use crate::clock::to_millis;
 use crate::db::begin_write;
@@ -146,7 +147,7 @@ pub(super) async fn set_open_runs_due(
         .col_expr(campaign_run::Column::NextDueAt, Expr::value(due))
         .col_expr(campaign_run::Column::UpdatedAt, Expr::value(now_ms))
         .filter(campaign_run::Column::CampaignId.eq(campaign_id))
-        .filter(campaign_run::Column::Status.is_in(["pending", "active"]))
+        .filter(campaign_run::Column::Status.is_in(RunStatus::open()))
         .exec(txn)
         .await?;
     Ok(())
@@ -159,7 +160,10 @@ async fn end_active_runs(
     reason: &str,
 ) -> AppResult<()> {
     campaign_run::Entity::update_many()
-        .col_expr(campaign_run::Column::Status, Expr::value("exited"))
+        .col_expr(
+            campaign_run::Column::Status,
+            Expr::value(RunStatus::Exited.as_str()),
+        )
         .col_expr(campaign_run::Column::EndReason, Expr::value(reason))
         .col_expr(campaign_run::Column::EndedAt, Expr::value(now_ms))
         .col_expr(
@@ -168,7 +172,7 @@ async fn end_active_runs(
         )
         .col_expr(campaign_run::Column::UpdatedAt, Expr::value(now_ms))
         .filter(campaign_run::Column::CampaignId.eq(campaign_id))
-        .filter(campaign_run::Column::Status.is_in(["pending", "active"]))
+        .filter(campaign_run::Column::Status.is_in(RunStatus::open()))
         .exec(txn)
         .await?;
     Ok(())
