@@ -14,6 +14,7 @@
 //! | `nudge_sends_total` | `channel`, `outcome` |
 //! | `nudge_provider_latency_seconds` | `channel` |
 //! | `nudge_task_restarts_total`, `nudge_task_running` | `task` |
+//! | `nudge_database_statements_total`, `nudge_database_statement_duration_seconds` | `pool`, `outcome` |
 
 use crate::clock::to_millis;
 use crate::domain::deliveries::query::{oldest_due_at, outbox_depth};
@@ -98,6 +99,26 @@ fn describe() {
         "nudge_task_running",
         "1 while a supervised task runs, 0 while it waits to be restarted"
     );
+    describe_counter!(
+        "nudge_database_statements_total",
+        "statements run, by pool (api or background) and outcome (ok or failed)"
+    );
+    describe_histogram!(
+        "nudge_database_statement_duration_seconds",
+        "statement latency, by pool"
+    );
+}
+
+/// Counts and times every statement of the pool `db` as `pool` (nothing is recorded while no
+/// recorder is installed).
+pub fn measure_statements(db: &mut sea_orm::DatabaseConnection, pool: &'static str) {
+    db.set_metric_callback(move |info| {
+        let outcome = if info.failed { "failed" } else { "ok" };
+        metrics::counter!("nudge_database_statements_total", "pool" => pool, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("nudge_database_statement_duration_seconds", "pool" => pool)
+            .record(info.elapsed.as_secs_f64());
+    });
 }
 
 /// The label of a request's GraphQL operations: their names (client-chosen, so only the

@@ -75,12 +75,14 @@ impl Application {
             crate::prometheus::install();
         }
         let bootstrap_key = prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?;
-        let db = connect(&settings.database_url, settings.database_max_connections).await?;
-        let work_db = connect(
+        let mut db = connect(&settings.database_url, settings.database_max_connections).await?;
+        let mut work_db = connect(
             &settings.database_url,
             settings.database_background_connections,
         )
         .await?;
+        crate::prometheus::measure_statements(&mut db, "api");
+        crate::prometheus::measure_statements(&mut work_db, "background");
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);

@@ -43,3 +43,16 @@ pub fn decode_part<T: serde::de::DeserializeOwned>(
         }
     }
 }
+
+/// Rows grouped by `key`, each group in the rows' order: what a loader answers for a batch of
+/// parents (a parent without rows has no entry).
+pub fn group_by<K: std::hash::Hash + Eq, V>(
+    rows: impl IntoIterator<Item = V>,
+    key: impl Fn(&V) -> K,
+) -> std::collections::HashMap<K, Vec<V>> {
+    let mut groups = std::collections::HashMap::<K, Vec<V>>::new();
+    for row in rows {
+        groups.entry(key(&row)).or_default().push(row);
+    }
+    groups
+}

@@ -5,7 +5,7 @@ use super::auth::Require;
 use super::catalog::Product;
 use super::connection::{connection, page_request};
 use super::errors::{payload, respond, to_graphql};
-use super::loaders::{Loaders, load_error};
+use super::loaders::{Loaders, rows_of};
 use super::money::Money;
 use super::orders::Order;
 use super::roles::Role;
@@ -15,7 +15,6 @@ use super::tags::AppliedTag;
 use crate::clock::from_millis;
 use crate::domain::customers::{self, ConsentInput as DomainConsent, CustomerFilter, CustomerType};
 use crate::domain::erasure;
-use crate::domain::orders;
 use async_graphql::connection::Connection;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
@@ -149,39 +148,21 @@ impl Customer {
     /// The customer's roles, highest priority first.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         let loaders = ctx.data::<Loaders>()?;
-        let roles = loaders
-            .customer_roles
-            .load_one(self.row_id)
-            .await
-            .map_err(load_error)?;
-        Ok(roles
-            .unwrap_or_default()
-            .into_iter()
-            .map(Role::from)
-            .collect())
+        let roles = rows_of(&loaders.customer_roles, self.row_id).await?;
+        Ok(roles.into_iter().map(Role::from).collect())
     }
 
     /// The customer's tags, by name.
     async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AppliedTag>> {
         let loaders = ctx.data::<Loaders>()?;
-        let tags = loaders
-            .customer_tags
-            .load_one(self.row_id)
-            .await
-            .map_err(load_error)?;
-        Ok(tags
-            .unwrap_or_default()
-            .into_iter()
-            .map(AppliedTag::from)
-            .collect())
+        let tags = rows_of(&loaders.customer_tags, self.row_id).await?;
+        Ok(tags.into_iter().map(AppliedTag::from).collect())
     }
 
     /// The customer's current cart.
     async fn cart(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CartItem>> {
-        let state = state(ctx)?;
-        let lines = customers::cart(&state.db, self.row_id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let lines = rows_of(&loaders.customer_carts, self.row_id).await?;
         Ok(lines
             .into_iter()
             .map(|(line, product)| CartItem {
@@ -199,10 +180,9 @@ impl Customer {
         ctx: &Context<'_>,
         #[graphql(default = 10, validator(minimum = 0, maximum = 100))] first: i32,
     ) -> async_graphql::Result<Vec<Order>> {
-        let state = state(ctx)?;
-        let rows = orders::recent_of_customer(&state.db, self.row_id, first as u64)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let key = (self.row_id, first.clamp(0, 100) as u64);
+        let rows = rows_of(&loaders.customer_orders, key).await?;
         Ok(rows.into_iter().map(Order::from).collect())
     }
 }

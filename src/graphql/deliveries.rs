@@ -11,6 +11,7 @@ use crate::clock::from_millis;
 use crate::domain::deliveries::query::{self, DeliveryFilter as DomainFilter};
 use crate::domain::deliveries::{Status, suppressions, test_message};
 use crate::domain::templates::Channel as DomainChannel;
+use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -162,10 +163,8 @@ impl Delivery {
     }
     /// Every try at sending it, first first.
     async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<DeliveryAttempt>> {
-        let state = state(ctx)?;
-        let rows = query::attempts(&state.db, self.0.id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = rows_of(&loaders.delivery_attempts, self.0.id).await?;
         Ok(rows
             .into_iter()
             .map(|a| DeliveryAttempt {
@@ -183,10 +182,8 @@ impl Delivery {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<DeliveryTrackingEvent>> {
-        let state = state(ctx)?;
-        let rows = query::events(&state.db, self.0.id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = rows_of(&loaders.delivery_events, self.0.id).await?;
         Ok(rows
             .into_iter()
             .map(|e| DeliveryTrackingEvent {

@@ -1,11 +1,16 @@
-//! Request-scoped DataLoaders: one query for the roles (or tags) of every customer on a page.
-//! A loader is created per request, never kept in schema data, so nothing is cached across
-//! callers.
+//! Request-scoped DataLoaders: one query for the rows of every parent on a page — the roles,
+//! tags, cart and orders of each customer, the lines of each order, the attempts and tracking
+//! events of each delivery, the locales of each template, the log of each run. A loader is
+//! created per request, never kept in schema data, so nothing is cached across callers.
 
-use crate::domain::{roles, tags};
+use crate::domain::deliveries::query;
+use crate::domain::{campaigns, customers, orders, roles, tags, templates};
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{product, role};
+use entity::{
+    campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_line, product,
+    role, template_locale,
+};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,43 +18,84 @@ use std::sync::Arc;
 /// Loader errors are shared between the fields that awaited the same batch.
 pub type LoadError = Arc<AppError>;
 
-/// customer id → roles.
-pub struct CustomerRoles(pub DatabaseConnection);
-/// customer id → tags with values.
-pub struct CustomerTags(pub DatabaseConnection);
-/// role id → recommended products.
-pub struct RoleProducts(pub DatabaseConnection);
+/// A loader from a parent's id to its rows, answered by one domain query for the batch.
+macro_rules! rows_by_parent {
+    ($(#[$doc:meta])* $name:ident => $value:ty, $load:path) => {
+        $(#[$doc])*
+        pub struct $name(pub DatabaseConnection);
 
-impl Loader<i64> for CustomerRoles {
-    type Value = Vec<role::Model>;
-    type Error = LoadError;
+        impl Loader<i64> for $name {
+            type Value = $value;
+            type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        roles::roles_of_customers(&self.0, keys)
-            .await
-            .map_err(Arc::new)
-    }
+            async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+                $load(&self.0, keys).await.map_err(Arc::new)
+            }
+        }
+    };
 }
 
-impl Loader<i64> for CustomerTags {
-    type Value = Vec<tags::CustomerTag>;
+rows_by_parent!(
+    /// customer id → roles.
+    CustomerRoles => Vec<role::Model>, roles::roles_of_customers
+);
+rows_by_parent!(
+    /// customer id → tags with values.
+    CustomerTags => Vec<tags::CustomerTag>, tags::tags_of_customers
+);
+rows_by_parent!(
+    /// role id → recommended products.
+    RoleProducts => Vec<product::Model>, roles::products_of_roles
+);
+rows_by_parent!(
+    /// customer id → cart lines with their products.
+    CustomerCarts => Vec<(cart_line::Model, product::Model)>, customers::carts_of
+);
+rows_by_parent!(
+    /// order id → lines with their products.
+    OrderLines => Vec<(order_line::Model, Option<product::Model>)>, orders::lines_of
+);
+rows_by_parent!(
+    /// delivery id → attempts.
+    DeliveryAttempts => Vec<delivery_attempt::Model>, query::attempts_of
+);
+rows_by_parent!(
+    /// delivery id → tracking events.
+    DeliveryEvents => Vec<delivery_event::Model>, query::events_of
+);
+rows_by_parent!(
+    /// template id → locale variants.
+    TemplateLocales => Vec<template_locale::Model>, templates::locales_of
+);
+rows_by_parent!(
+    /// run id → log lines.
+    RunLogs => Vec<campaign_run_step::Model>, campaigns::run_logs
+);
+
+/// (customer id, how many) → the customer's latest orders. Keys of one batch usually ask for
+/// the same number; each number asked for is one query.
+pub struct CustomerOrders(pub DatabaseConnection);
+
+impl Loader<(i64, u64)> for CustomerOrders {
+    type Value = Vec<order::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        tags::tags_of_customers(&self.0, keys)
-            .await
-            .map_err(Arc::new)
-    }
-}
-
-impl Loader<i64> for RoleProducts {
-    type Value = Vec<product::Model>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        roles::products_of_roles(&self.0, keys)
-            .await
-            .map_err(Arc::new)
+    async fn load(
+        &self,
+        keys: &[(i64, u64)],
+    ) -> Result<HashMap<(i64, u64), Self::Value>, Self::Error> {
+        let mut by_limit: HashMap<u64, Vec<i64>> = HashMap::new();
+        for (customer_id, limit) in keys {
+            by_limit.entry(*limit).or_default().push(*customer_id);
+        }
+        let mut found = HashMap::new();
+        for (limit, customer_ids) in by_limit {
+            let orders = orders::recent_of_customers(&self.0, &customer_ids, limit)
+                .await
+                .map_err(Arc::new)?;
+            found.extend(orders.into_iter().map(|(id, rows)| ((id, limit), rows)));
+        }
+        Ok(found)
     }
 }
 
@@ -58,16 +104,45 @@ pub struct Loaders {
     pub customer_roles: DataLoader<CustomerRoles>,
     pub customer_tags: DataLoader<CustomerTags>,
     pub role_products: DataLoader<RoleProducts>,
+    pub customer_carts: DataLoader<CustomerCarts>,
+    pub customer_orders: DataLoader<CustomerOrders>,
+    pub order_lines: DataLoader<OrderLines>,
+    pub delivery_attempts: DataLoader<DeliveryAttempts>,
+    pub delivery_events: DataLoader<DeliveryEvents>,
+    pub template_locales: DataLoader<TemplateLocales>,
+    pub run_logs: DataLoader<RunLogs>,
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection) -> Self {
+        let db = || db.clone();
         Self {
-            customer_roles: DataLoader::new(CustomerRoles(db.clone()), tokio::spawn),
-            customer_tags: DataLoader::new(CustomerTags(db.clone()), tokio::spawn),
-            role_products: DataLoader::new(RoleProducts(db.clone()), tokio::spawn),
+            customer_roles: DataLoader::new(CustomerRoles(db()), tokio::spawn),
+            customer_tags: DataLoader::new(CustomerTags(db()), tokio::spawn),
+            role_products: DataLoader::new(RoleProducts(db()), tokio::spawn),
+            customer_carts: DataLoader::new(CustomerCarts(db()), tokio::spawn),
+            customer_orders: DataLoader::new(CustomerOrders(db()), tokio::spawn),
+            order_lines: DataLoader::new(OrderLines(db()), tokio::spawn),
+            delivery_attempts: DataLoader::new(DeliveryAttempts(db()), tokio::spawn),
+            delivery_events: DataLoader::new(DeliveryEvents(db()), tokio::spawn),
+            template_locales: DataLoader::new(TemplateLocales(db()), tokio::spawn),
+            run_logs: DataLoader::new(RunLogs(db()), tokio::spawn),
         }
     }
+}
+
+/// The rows `loader` has for `key` (none when it has no entry).
+pub async fn rows_of<L, K, V>(loader: &DataLoader<L>, key: K) -> async_graphql::Result<Vec<V>>
+where
+    L: Loader<K, Value = Vec<V>, Error = LoadError>,
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    Ok(loader
+        .load_one(key)
+        .await
+        .map_err(load_error)?
+        .unwrap_or_default())
 }
 
 /// Turns a shared loader error into a GraphQL error (logging an internal cause once).

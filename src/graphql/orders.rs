@@ -9,6 +9,7 @@ use crate::clock::from_millis;
 use crate::domain::orders::{
     self, OrderInput as DomainOrderInput, OrderLineInput as DomainLine, OrderStatus as DomainStatus,
 };
+use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::order;
@@ -103,10 +104,8 @@ pub struct OrderLine {
 #[ComplexObject]
 impl Order {
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
-        let state = state(ctx)?;
-        let rows = orders::lines(&state.db, self.row_id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = rows_of(&loaders.order_lines, self.row_id).await?;
         Ok(rows
             .into_iter()
             .map(|(line, product)| OrderLine {

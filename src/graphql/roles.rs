@@ -3,7 +3,7 @@
 use super::auth::Require;
 use super::catalog::Product;
 use super::errors::{payload, respond, to_graphql};
-use super::loaders::{Loaders, load_error};
+use super::loaders::{Loaders, rows_of};
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
@@ -48,16 +48,8 @@ impl Role {
     /// Products this role recommends, in order.
     async fn recommended_products(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Product>> {
         let loaders = ctx.data::<Loaders>()?;
-        let products = loaders
-            .role_products
-            .load_one(self.row_id)
-            .await
-            .map_err(load_error)?;
-        Ok(products
-            .unwrap_or_default()
-            .into_iter()
-            .map(Product::from)
-            .collect())
+        let products = rows_of(&loaders.role_products, self.row_id).await?;
+        Ok(products.into_iter().map(Product::from).collect())
     }
 }
 

@@ -8,6 +8,7 @@ use crate::clock::from_millis;
 use crate::domain::campaigns::CampaignSenders;
 use crate::domain::templates::Channel as DomainChannel;
 use crate::domain::templates::{self, TemplateInput as DomainInput};
+use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::template;
@@ -143,10 +144,8 @@ impl Template {
     }
     /// The locale variants, by locale.
     async fn locales(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TemplateLocale>> {
-        let state = state(ctx)?;
-        let list = templates::locales(&state.db, self.0.id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let list = rows_of(&loaders.template_locales, self.0.id).await?;
         Ok(list
             .into_iter()
             .map(|l| TemplateLocale {

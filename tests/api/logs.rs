@@ -3,92 +3,9 @@
 //! addresses, numbers, bodies or keys.
 
 use crate::helpers::TestDatabase;
+use crate::process::{Server, TempDir, post};
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A directory of its own, removed afterwards.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("nudge-logs-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&path).expect("a directory");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Server {
-    child: std::process::Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start(database_url: &str, dir: &std::path::Path) -> Server {
-    let port = free_port();
-    let log = dir.join("server.log");
-    let out = std::fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_nudge"))
-        .env("NUDGE_DATABASE_URL", database_url)
-        .env("NUDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("NUDGE_LOG", "debug")
-        .env("NUDGE_LOG_FORMAT", "json")
-        .env("NUDGE_BOOTSTRAP_KEY_FILE", dir.join("key.txt"))
-        .env("NUDGE_DELIVERY_POLL_MS", "50")
-        .env("NUDGE_QUIET_HOURS", "off")
-        .env("NUDGE_SMS_AUTH_TOKEN", "sms-auth-token-never-logged")
-        .env("NUDGE_SMS_ACCOUNT_SID", "AC0000")
-        .env("NUDGE_SMS_FROM", "+14155550100")
-        .env("NUDGE_SMS_API_URL", "http://127.0.0.1:9")
-        .stdout(out.try_clone().expect("file"))
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("nudge starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Server { child, base }
-}
-
-async fn post(server: &Server, key: &str, query: &str, variables: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{}/graphql", server.base))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("sent");
-    let body: Value = response.json().await.expect("json");
-    assert!(body.get("errors").is_none(), "{body}");
-    body["data"].clone()
-}
 
 /// Every tracking token in the message's HTML and text, with its route.
 fn links(html: &str, base: &str) -> Vec<String> {
@@ -103,15 +20,20 @@ async fn the_log_holds_no_token_address_number_body_or_key_even_at_debug() {
     // Arrange: the release binary's own server, an action that mails and texts on login.
     let database = TestDatabase::create().await;
     let dir = TempDir::new();
-    let server = start(&database.url, dir.path()).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let admin = loop {
-        if let Ok(key) = std::fs::read_to_string(dir.path().join("key.txt")) {
-            break key.trim().to_owned();
-        }
-        assert!(Instant::now() < deadline, "no bootstrap key");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let server = Server::start(
+        &database.url,
+        dir.path(),
+        &[
+            ("NUDGE_LOG", "debug".into()),
+            ("NUDGE_LOG_FORMAT", "json".into()),
+            ("NUDGE_SMS_AUTH_TOKEN", "sms-auth-token-never-logged".into()),
+            ("NUDGE_SMS_ACCOUNT_SID", "AC0000".into()),
+            ("NUDGE_SMS_FROM", "+14155550100".into()),
+            ("NUDGE_SMS_API_URL", "http://127.0.0.1:9".into()),
+        ],
+    )
+    .await;
+    let admin = server.admin.clone();
     let storefront = post(
         &server,
         &admin,

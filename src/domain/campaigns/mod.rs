@@ -31,6 +31,7 @@ pub use status::{RunStatus, StepOutcome};
 pub use tick::{TickReport, tick};
 pub use write::{CampaignInput, create, delete, update};
 
+use crate::db::in_list;
 use crate::domain::actions::Effect;
 use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;
@@ -42,6 +43,7 @@ use entity::{campaign, campaign_run, campaign_run_step};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// Where a campaign is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -463,16 +465,17 @@ pub async fn runs(
         .await?)
 }
 
-/// A run's log, oldest first.
-pub async fn run_log(
+/// The logs of each of `run_ids`, oldest line first.
+pub async fn run_logs(
     db: &impl ConnectionTrait,
-    run_id: i64,
-) -> AppResult<Vec<campaign_run_step::Model>> {
-    Ok(campaign_run_step::Entity::find()
-        .filter(campaign_run_step::Column::RunId.eq(run_id))
+    run_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<campaign_run_step::Model>>> {
+    let rows = campaign_run_step::Entity::find()
+        .filter(campaign_run_step::Column::RunId.is_in(in_list(run_ids.iter().copied())))
         .order_by_asc(campaign_run_step::Column::Id)
         .all(db)
-        .await?)
+        .await?;
+    Ok(crate::domain::records::group_by(rows, |line| line.run_id))
 }
 
 /// Every step of a tree, depth first, with the depth it is at (0 for the top level).

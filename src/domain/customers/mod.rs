@@ -8,12 +8,15 @@ pub(crate) use bulk::{load_or_create, save_changed};
 pub(crate) use write::apply;
 pub use write::{ConsentInput, CustomerInput, create, delete_in, update};
 
+use crate::db::in_list;
 use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::records::group_by;
 use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, ViolationCode};
 use entity::{cart_line, customer, customer_role, customer_tag, product, tag};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::HashMap;
 
 /// Whether a customer is a person or a company.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +189,23 @@ pub async fn cart(
         .into_iter()
         .filter_map(|(line, product)| product.map(|p| (line, p)))
         .collect())
+}
+
+/// The carts of `customer_ids`, each as [`cart`] gives it.
+pub async fn carts_of(
+    db: &impl ConnectionTrait,
+    customer_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<(cart_line::Model, product::Model)>>> {
+    let rows = cart_line::Entity::find()
+        .filter(cart_line::Column::CustomerId.is_in(in_list(customer_ids.iter().copied())))
+        .find_also_related(product::Entity)
+        .order_by_asc(cart_line::Column::AddedAt)
+        .order_by_asc(cart_line::Column::ProductId)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(line, product)| product.map(|p| (line, p)));
+    Ok(group_by(rows, |(line, _)| line.customer_id))
 }
 
 fn escape_like(text: &str) -> String {

@@ -1,10 +1,13 @@
 //! Reading the outbox: deliveries by filter, one delivery's attempts and tracking events.
 
+use crate::db::in_list;
 use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::records::group_by;
 use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::{delivery, delivery_attempt, delivery_event};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::HashMap;
 
 /// Which deliveries to list; every given field must match.
 #[derive(Clone, Debug, Default)]
@@ -46,28 +49,31 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<delive
     Ok(delivery::Entity::find_by_id(id).one(db).await?)
 }
 
-/// A delivery's attempts, first first.
-pub async fn attempts(
+/// The attempts of each of `delivery_ids`, oldest first.
+pub async fn attempts_of(
     db: &impl ConnectionTrait,
-    delivery_id: i64,
-) -> AppResult<Vec<delivery_attempt::Model>> {
-    Ok(delivery_attempt::Entity::find()
-        .filter(delivery_attempt::Column::DeliveryId.eq(delivery_id))
+    delivery_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<delivery_attempt::Model>>> {
+    let rows = delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.is_in(in_list(delivery_ids.iter().copied())))
         .order_by_asc(delivery_attempt::Column::Id)
         .all(db)
-        .await?)
+        .await?;
+    Ok(group_by(rows, |a| a.delivery_id))
 }
 
-/// What happened to a delivery after it was sent (and deferrals before), oldest first.
-pub async fn events(
+/// What happened to each of `delivery_ids` after it was sent (and deferrals before), oldest
+/// first.
+pub async fn events_of(
     db: &impl ConnectionTrait,
-    delivery_id: i64,
-) -> AppResult<Vec<delivery_event::Model>> {
-    Ok(delivery_event::Entity::find()
-        .filter(delivery_event::Column::DeliveryId.eq(delivery_id))
+    delivery_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<delivery_event::Model>>> {
+    let rows = delivery_event::Entity::find()
+        .filter(delivery_event::Column::DeliveryId.is_in(in_list(delivery_ids.iter().copied())))
         .order_by_asc(delivery_event::Column::Id)
         .all(db)
-        .await?)
+        .await?;
+    Ok(group_by(rows, |e| e.delivery_id))
 }
 
 /// The due time of the message that has waited longest to be sent, among those due by

@@ -5,7 +5,8 @@ mod validate;
 use validate::validate;
 
 use crate::clock::to_millis;
-use crate::db::begin_write;
+use crate::db::{begin_write, in_list, raw_statement};
+use crate::domain::records::group_by;
 use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use chrono::{DateTime, Utc};
@@ -105,6 +106,48 @@ pub async fn recent_of_customer(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// The latest `limit` orders of each of `customer_ids`, newest first, as
+/// [`recent_of_customer`] gives them: one statement for them all.
+pub async fn recent_of_customers(
+    db: &impl ConnectionTrait,
+    customer_ids: &[i64],
+    limit: u64,
+) -> AppResult<HashMap<i64, Vec<order::Model>>> {
+    if customer_ids.is_empty() || limit == 0 {
+        return Ok(HashMap::new());
+    }
+    let ids = in_list(customer_ids.iter().copied());
+    let marks = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "SELECT * FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.customer_id \
+         ORDER BY o.placed_at DESC, o.id DESC) AS nth FROM orders o \
+         WHERE o.customer_id IN ({marks})) ranked WHERE nth <= ? \
+         ORDER BY customer_id, placed_at DESC, id DESC"
+    );
+    let mut values: Vec<sea_orm::Value> = ids.into_iter().map(Into::into).collect();
+    values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+    let statement = raw_statement(db.get_database_backend(), &sql, values);
+    let rows = order::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?;
+    Ok(group_by(rows, |o| o.customer_id))
+}
+
+/// The lines of each of `order_ids` with their products, in order.
+pub async fn lines_of(
+    db: &impl ConnectionTrait,
+    order_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<(order_line::Model, Option<product::Model>)>>> {
+    let rows = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.is_in(in_list(order_ids.iter().copied())))
+        .find_also_related(product::Entity)
+        .order_by_asc(order_line::Column::Position)
+        .all(db)
+        .await?;
+    Ok(group_by(rows, |(line, _)| line.order_id))
 }
 
 /// The lines of an order with their products, in order.

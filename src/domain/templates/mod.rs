@@ -10,7 +10,7 @@ pub mod variants;
 mod write;
 
 pub use channel::Channel;
-pub use variants::{CompiledVariant, Rendered, Variant, locales, pick, preview};
+pub use variants::{CompiledVariant, Rendered, Variant, locales, locales_of, pick, preview};
 pub use write::{LocaleInput, Senders, TemplateInput, create, delete, update};
 
 use crate::error::AppResult;

@@ -3,9 +3,12 @@
 
 use super::render::{self, Part};
 use super::{context, find};
+use crate::db::in_list;
+use crate::domain::records::group_by;
 use crate::error::{AppError, AppResult, ViolationCode};
 use entity::{template, template_locale};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::HashMap;
 
 /// The texts of a message in one locale.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +99,19 @@ pub async fn locales(
         .order_by_asc(template_locale::Column::Locale)
         .all(db)
         .await?)
+}
+
+/// The locale variants of each of `template_ids`, by locale.
+pub async fn locales_of(
+    db: &impl ConnectionTrait,
+    template_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<template_locale::Model>>> {
+    let rows = template_locale::Entity::find()
+        .filter(template_locale::Column::TemplateId.is_in(in_list(template_ids.iter().copied())))
+        .order_by_asc(template_locale::Column::Locale)
+        .all(db)
+        .await?;
+    Ok(group_by(rows, |l| l.template_id))
 }
 
 /// The variant for `locale`: the exact locale (`pt-BR`), else its language (`pt`), else the

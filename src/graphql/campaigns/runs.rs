@@ -6,6 +6,7 @@ use crate::domain::campaigns::{self, preview::preview_audience};
 use crate::error::ErrorCode;
 use crate::graphql::auth::Require;
 use crate::graphql::errors::{coded, to_graphql};
+use crate::graphql::loaders::{Loaders, rows_of};
 use crate::graphql::scalars::{id_arg, opt_id_arg};
 use crate::graphql::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
@@ -162,10 +163,8 @@ impl CampaignRun {
     }
     /// What happened, oldest first.
     async fn log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunLogEntry>> {
-        let state = state(ctx)?;
-        let rows = campaigns::run_log(&state.db, self.0.id)
-            .await
-            .map_err(to_graphql)?;
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = rows_of(&loaders.run_logs, self.0.id).await?;
         Ok(rows
             .into_iter()
             .map(|r| RunLogEntry {

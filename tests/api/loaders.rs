@@ -1,0 +1,218 @@
+//! Fields reached from lists load in one query per level, not one per parent: a page of 20
+//! customers (with their carts, orders and order lines), deliveries (attempts, tracking
+//! events), runs (logs) or templates (locales) costs the database as many statements as a page
+//! of two. Counted by the real binary's own `nudge_database_statements_total{pool="api"}`.
+
+use crate::helpers::{TestDatabase, ev};
+use crate::process::{Server, TempDir, free_port, post};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Statements the API pool has run so far (every outcome).
+async fn api_statements(metrics: &str) -> f64 {
+    let text = reqwest::get(format!("{metrics}/metrics"))
+        .await
+        .expect("scraped")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| {
+            line.starts_with("nudge_database_statements_total{") && line.contains("pool=\"api\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// How many statements `query` costs the API pool, asked twice first so that nothing the
+/// first request warms (the key cache) is counted.
+async fn cost(server: &Server, metrics: &str, query: &str, variables: Value) -> f64 {
+    post(server, &server.admin, query, variables.clone()).await;
+    let before = api_statements(metrics).await;
+    let data = post(server, &server.admin, query, variables.clone()).await;
+    let after = api_statements(metrics).await;
+    let scrape = {
+        let again = api_statements(metrics).await;
+        again - after
+    };
+    assert!(data.is_object());
+    after - before - scrape
+}
+
+#[tokio::test]
+async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
+    // Arrange: the binary with metrics; 20 customers with a cart and two orders of two lines
+    // each, a registration campaign that mails each of them (one run, one delivery each) and
+    // ten templates with a locale.
+    let database = TestDatabase::create().await;
+    let dir = TempDir::new();
+    let metrics_port = free_port();
+    let server = Server::start(
+        &database.url,
+        dir.path(),
+        &[("NUDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))],
+    )
+    .await;
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let admin = server.admin.clone();
+    post(
+        &server,
+        &admin,
+        "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
+        json!({ "p": [
+            { "externalId": "p1", "name": "One", "price": "10.00", "currency": "USD" },
+            { "externalId": "p2", "name": "Two", "price": "5.00", "currency": "USD" }
+        ] }),
+    )
+    .await;
+    let mut templates = Vec::new();
+    for n in 0..10 {
+        let data = post(
+            &server,
+            &admin,
+            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } userErrors { message } } }",
+            json!({ "input": { "name": format!("t{n}"), "channel": "EMAIL", "subject": "Hi", "bodyHtml": "<p>Hi</p>",
+                "locales": [{ "locale": "de", "subject": "Hallo" }] } }),
+        )
+        .await;
+        templates.push(data["createTemplate"]["template"]["id"].clone());
+    }
+    let created = post(
+        &server,
+        &admin,
+        "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
+        json!({ "input": { "name": "welcome", "status": "ACTIVE", "anchor": { "registered": true },
+            "steps": [{ "id": "mail", "message": { "channel": "EMAIL", "templateId": templates[0] } }] } }),
+    )
+    .await;
+    let campaign = created["createCampaign"]["campaign"]["id"].clone();
+    let storefront = post(
+        &server,
+        &admin,
+        "mutation { createApiKey(scope: STOREFRONT, name: \"web\", identityVerification: false) { created { secret } } }",
+        json!({}),
+    )
+    .await["createApiKey"]["created"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let lines = json!([
+        { "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" },
+        { "productExternalId": "p2", "quantity": 2, "unitPrice": "5.00" }
+    ]);
+    let mut events = Vec::new();
+    for n in 0..20 {
+        let customer = format!("c{n:02}");
+        let at = |minute: u32| format!("2026-11-22T10:{minute:02}:00Z");
+        events.push(ev(
+            &format!("{customer}-r"),
+            &customer,
+            &at(0),
+            json!({ "registered": { "email": format!("{customer}@example.com"), "emailConsent": true } }),
+        ));
+        for order in 0..2 {
+            events.push(ev(
+                &format!("{customer}-o{order}"),
+                &customer,
+                &at(1 + order),
+                json!({ "orderPlaced": { "orderExternalId": format!("{customer}-{order}"),
+                    "total": "20.00", "currency": "USD", "lines": lines } }),
+            ));
+        }
+        // After the orders, which empty the cart.
+        events.push(ev(
+            &format!("{customer}-c"),
+            &customer,
+            &at(5),
+            json!({ "addedToCart": { "lines": [{ "productExternalId": "p1", "quantity": 1 }] } }),
+        ));
+    }
+    post(
+        &server,
+        &storefront,
+        "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }",
+        json!({ "e": events }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let data = post(
+            &server,
+            &admin,
+            "{ deliveries(first: 50, filter: { status: SENT }) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+        if data["deliveries"]["edges"].as_array().map(Vec::len) == Some(20) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all sent: {data}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act: each list at two page sizes.
+    let customers = "query($n: Int) { customers(first: $n) { edges { node { id roles { id } tags { name } cart { quantity product { id } } orders(first: 5) { id lines { quantity product { id } } } } } } }";
+    let deliveries = "query($n: Int) { deliveries(first: $n) { edges { node { id attempts { attempt outcome } trackingEvents { kind } } } } }";
+    let runs =
+        "query($c: ID, $n: Int) { campaignRuns(campaignId: $c, first: $n) { id log { outcome } } }";
+    let mut costs = Vec::new();
+    for (query, n) in [
+        (customers, 2),
+        (customers, 20),
+        (deliveries, 2),
+        (deliveries, 20),
+    ] {
+        costs.push(cost(&server, &metrics, query, json!({ "n": n })).await);
+    }
+    for n in [2, 20] {
+        costs.push(cost(&server, &metrics, runs, json!({ "c": campaign, "n": n })).await);
+    }
+    let all_templates = cost(
+        &server,
+        &metrics,
+        "{ templates { id locales { locale } } }",
+        json!({}),
+    )
+    .await;
+    let one_template = cost(
+        &server,
+        &metrics,
+        "query($id: ID!) { template(id: $id) { id locales { locale } } }",
+        json!({ "id": templates[0] }),
+    )
+    .await;
+    let shown = post(&server, &admin, customers, json!({ "n": 20 })).await;
+
+    // Assert: the pages hold what they should, and the larger page costs no more.
+    let nodes = shown["customers"]["edges"].as_array().expect("edges");
+    assert_eq!(nodes.len(), 20);
+    assert!(
+        nodes.iter().all(|e| {
+            let node = &e["node"];
+            node["cart"].as_array().map(Vec::len) == Some(1)
+                && node["orders"].as_array().map(Vec::len) == Some(2)
+                && node["orders"][1]["lines"].as_array().map(Vec::len) == Some(2)
+        }),
+        "{shown}"
+    );
+    assert_eq!(
+        costs[0], costs[1],
+        "customers: 2 cost {}, 20 cost {}",
+        costs[0], costs[1]
+    );
+    assert_eq!(
+        costs[2], costs[3],
+        "deliveries: 2 cost {}, 20 cost {}",
+        costs[2], costs[3]
+    );
+    assert_eq!(
+        costs[4], costs[5],
+        "runs: 2 cost {}, 20 cost {}",
+        costs[4], costs[5]
+    );
+    assert!(costs[0] > 0.0, "statements are counted");
+    assert!(
+        all_templates <= one_template + 1.0,
+        "ten templates cost {all_templates}, one {one_template}"
+    );
+}
