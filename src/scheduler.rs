@@ -4,13 +4,14 @@
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
 use crate::domain::campaigns;
-use crate::startup::StartupError;
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 /// Starts the ticker, or nothing when no schedule is configured.
-pub async fn start(state: AppState) -> Result<Option<JobScheduler>, StartupError> {
+pub async fn start(
+    state: AppState,
+) -> Result<Option<JobScheduler>, Box<dyn std::error::Error + Send + Sync>> {
     let Some(schedule) = state.settings.tick_schedule.clone() else {
         return Ok(None);
     };

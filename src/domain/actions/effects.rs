@@ -179,16 +179,32 @@ impl Effect {
 #[serde(rename_all = "camelCase")]
 pub struct EffectOutcome {
     pub effect: String,
-    /// `changed`, `unchanged`, `shown`, `queued` or `skipped`.
-    pub result: String,
+    pub result: EffectResult,
     pub detail: Option<String>,
 }
 
+/// What came of one effect, stored as its camelCase name in the firing's and the event's
+/// outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EffectResult {
+    /// A role or tag changed.
+    Changed,
+    /// The customer already had it (or did not have what was to be removed).
+    Unchanged,
+    /// A banner was put up.
+    Shown,
+    /// A message was queued.
+    Queued,
+    /// Not applied; the detail says why.
+    Skipped,
+}
+
 impl EffectOutcome {
-    fn new(effect: &Effect, result: &str, detail: Option<String>) -> Self {
+    fn new(effect: &Effect, result: EffectResult, detail: Option<String>) -> Self {
         EffectOutcome {
             effect: effect.name().to_owned(),
-            result: result.to_owned(),
+            result,
             detail,
         }
     }
@@ -223,9 +239,9 @@ pub async fn apply_effects(
         let customer = scope.customer;
         let membership_outcome = |change: Option<MembershipChange>, changes: &mut Vec<_>| {
             let result = if change.is_some() {
-                "changed"
+                EffectResult::Changed
             } else {
-                "unchanged"
+                EffectResult::Unchanged
             };
             changes.extend(change);
             EffectOutcome::new(effect, result, None)
@@ -300,15 +316,17 @@ pub async fn apply_effects(
                 )
                 .exec_without_returning(txn)
                 .await?;
-                EffectOutcome::new(effect, "shown", None)
+                EffectOutcome::new(effect, EffectResult::Shown, None)
             }
             Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {
                 match message_of(effect, customer, scope.staff_email) {
                     Ok(message) => {
                         queue(txn, scope, index, message).await?;
-                        EffectOutcome::new(effect, "queued", None)
+                        EffectOutcome::new(effect, EffectResult::Queued, None)
                     }
-                    Err(reason) => EffectOutcome::new(effect, "skipped", Some(reason.into())),
+                    Err(reason) => {
+                        EffectOutcome::new(effect, EffectResult::Skipped, Some(reason.into()))
+                    }
                 }
             }
         };

@@ -1,83 +1,13 @@
-//! Loading what conditions look at for one event: memberships, cart, the event's items and
-//! order.
+//! Loading what conditions look at for one event: the event's items, order and page (the
+//! customer's own facts come from [`crate::domain::conditions::load`]).
 
-use crate::domain::conditions::{EventFacts, Item, OrderFacts};
+use crate::domain::conditions::EventFacts;
+use crate::domain::conditions::load::{item, order_facts, products_by_external_id};
 use crate::domain::ingest::EventPayload;
 use crate::error::AppResult;
-use entity::{cart_line, customer, customer_role, customer_tag, order, order_line, product};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use std::collections::{HashMap, HashSet};
-
-pub(crate) async fn roles_of(
-    txn: &impl ConnectionTrait,
-    customer_id: i64,
-) -> AppResult<HashSet<i64>> {
-    Ok(customer_role::Entity::find()
-        .filter(customer_role::Column::CustomerId.eq(customer_id))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|r| r.role_id)
-        .collect())
-}
-
-pub(crate) async fn tags_of(
-    txn: &impl ConnectionTrait,
-    customer_id: i64,
-) -> AppResult<HashMap<i64, Option<String>>> {
-    Ok(customer_tag::Entity::find()
-        .filter(customer_tag::Column::CustomerId.eq(customer_id))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|t| (t.tag_id, t.value))
-        .collect())
-}
-
-fn item(product: &product::Model, quantity: i32) -> Item {
-    Item {
-        product_external_id: product.external_id.clone(),
-        category_ids: product
-            .category_ids
-            .as_array()
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        manufacturer: product.manufacturer.clone(),
-        vendor: product.vendor.clone(),
-        quantity,
-    }
-}
-
-pub(crate) async fn cart_items(
-    txn: &impl ConnectionTrait,
-    customer_id: i64,
-) -> AppResult<Vec<Item>> {
-    Ok(cart_line::Entity::find()
-        .filter(cart_line::Column::CustomerId.eq(customer_id))
-        .find_also_related(product::Entity)
-        .all(txn)
-        .await?
-        .into_iter()
-        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
-        .collect())
-}
-
-async fn products_by_external_id(
-    txn: &impl ConnectionTrait,
-    ids: Vec<String>,
-) -> AppResult<HashMap<String, product::Model>> {
-    Ok(product::Entity::find()
-        .filter(product::Column::ExternalId.is_in(ids))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|p| (p.external_id.clone(), p))
-        .collect())
-}
+use entity::customer;
+use sea_orm::ConnectionTrait;
+use std::collections::HashMap;
 
 /// The items, order and page the event is about.
 pub(super) async fn event_facts(
@@ -129,57 +59,4 @@ pub(super) async fn event_facts(
         _ => {}
     }
     Ok(facts)
-}
-
-async fn order_facts(
-    txn: &impl ConnectionTrait,
-    customer: &customer::Model,
-    external_id: &str,
-) -> AppResult<Option<OrderFacts>> {
-    let Some(found) = order::Entity::find()
-        .filter(order::Column::ExternalId.eq(external_id))
-        .filter(order::Column::CustomerId.eq(customer.id))
-        .one(txn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let nth = crate::domain::orders::nth_of(txn, &found).await?;
-    Ok(Some(OrderFacts {
-        total: found.total,
-        currency: found.currency,
-        payment_method: found.payment_method,
-        nth,
-    }))
-}
-
-/// What conditions see of an order a campaign run is about: its lines as items and the order
-/// itself, as if an event about it were being handled.
-pub(crate) async fn order_subject_facts(
-    txn: &impl ConnectionTrait,
-    order_id: i64,
-) -> AppResult<Option<EventFacts>> {
-    let Some(found) = order::Entity::find_by_id(order_id).one(txn).await? else {
-        return Ok(None);
-    };
-    let items = order_line::Entity::find()
-        .filter(order_line::Column::OrderId.eq(order_id))
-        .find_also_related(product::Entity)
-        .all(txn)
-        .await?
-        .into_iter()
-        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
-        .collect();
-    let nth = crate::domain::orders::nth_of(txn, &found).await?;
-    Ok(Some(EventFacts {
-        items,
-        order: Some(OrderFacts {
-            total: found.total,
-            currency: found.currency,
-            payment_method: found.payment_method,
-            nth,
-        }),
-        url: None,
-        referrer: None,
-    }))
 }

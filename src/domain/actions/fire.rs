@@ -3,9 +3,10 @@
 //! A later action of the same event sees what an earlier one did.
 
 use super::effects::{EffectOutcome, EffectScope, apply_effects};
-use super::facts::{cart_items, event_facts, roles_of, tags_of};
+use super::facts::event_facts;
 use super::{Action, RepeatPolicy};
 use crate::config::StoreSettings;
+use crate::domain::conditions::load::{cart_items, roles_of, tags_of};
 use crate::domain::conditions::{Facts, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::ChangeSource;

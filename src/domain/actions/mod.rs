@@ -9,7 +9,6 @@ pub mod fire;
 mod write;
 
 pub use effects::Effect;
-pub(crate) use facts::{cart_items, order_subject_facts, roles_of, tags_of};
 pub use write::{ActionInput, MAX_EFFECTS, create, delete, update};
 
 use crate::domain::conditions::Condition;

@@ -2,7 +2,7 @@
 //! a cancelled order, a changed cart, renewed activity. A planned delivery that moved is
 //! followed instead.
 
-use super::run::{Ctx, holds};
+use super::context::{Ctx, holds};
 use super::status::RunStatus;
 use super::{Anchor, InactivityBasis};
 use crate::domain::orders::OrderStatus;

@@ -7,6 +7,7 @@
 //! local instants.
 
 mod check;
+mod context;
 mod enrol;
 pub mod entry;
 mod exit;

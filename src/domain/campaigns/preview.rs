@@ -2,10 +2,10 @@
 //! anchors set by events: whose event came in the day before), whether they are in the
 //! audience, and which message would go out first, and when.
 
+use super::context::{Ctx, holds};
 use super::enrol::{Candidates, admission_filter};
 use super::flow::next_after;
 use super::plan::{due_birthdays, due_candidates, planned_since};
-use super::run::{Ctx, holds};
 use super::window::next_allowed;
 use super::{Anchor, Campaign, StepAction, Wait};
 use crate::config::StoreSettings;

@@ -3,6 +3,7 @@
 //! ([`super::exit`]); then the step is taken ([`super::step`]). Every run is advanced in a
 //! transaction of its own (or a savepoint of the processor's) and logs what each step did.
 
+use super::context::{Ctx, holds};
 use super::exit::ended;
 use super::flow::find;
 use super::log::{log, reason_of};
@@ -11,13 +12,10 @@ use super::step::{Next, iso, take};
 use super::{Campaign, CampaignStatus};
 use crate::config::StoreSettings;
 use crate::db::{WriteTxn, begin_write, in_list};
-use crate::domain::actions::{cart_items, order_subject_facts, roles_of, tags_of};
-use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::domain::membership;
 use crate::domain::time::zone;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
-use chrono_tz::Tz;
 use entity::{campaign_run, customer};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -179,47 +177,6 @@ async fn fail_run(
     let step = run.step_id.as_deref();
     log(txn, &run, step, now_ms, failed, Some(reason.clone()), None).await?;
     close(txn, run, RunStatus::Failed, Some(reason), now_ms).await
-}
-
-/// What a step is taken with: the campaign, the instant and the run's customer.
-pub(super) struct Ctx<'a> {
-    pub campaign: &'a Campaign,
-    pub store: &'a StoreSettings,
-    pub now_ms: i64,
-    pub customer: customer::Model,
-    pub tz: Tz,
-    /// The order the run is about, if any: conditions see it as the event's order.
-    pub order_id: Option<i64>,
-}
-
-/// Whether the condition holds for the run's customer now.
-pub(super) async fn holds(
-    txn: &impl ConnectionTrait,
-    ctx: &Ctx<'_>,
-    condition: &Condition,
-) -> AppResult<bool> {
-    if *condition == Condition::always() {
-        return Ok(true);
-    }
-    let roles = roles_of(txn, ctx.customer.id).await?;
-    let tags = tags_of(txn, ctx.customer.id).await?;
-    let cart = cart_items(txn, ctx.customer.id).await?;
-    let order = match ctx.order_id {
-        Some(id) => order_subject_facts(txn, id).await?,
-        None => None,
-    };
-    Ok(evaluate(
-        condition,
-        &Facts {
-            now_ms: ctx.now_ms,
-            store_currency: ctx.store.currency.as_str(),
-            customer: &ctx.customer,
-            role_ids: &roles,
-            tags: &tags,
-            cart: &cart,
-            event: order.as_ref(),
-        },
-    ))
 }
 
 async fn advance(

@@ -2,10 +2,10 @@
 //! a message waits for the send window and becomes a delivery unique per (run, step) — its
 //! effects follow it — and an effect step applies its effects at once.
 
+use super::context::{Ctx, holds};
 use super::flow::next_after;
 use super::follow;
 use super::log::log;
-use super::run::{Ctx, holds};
 use super::status::StepOutcome;
 use super::window::next_allowed;
 use super::{Step, StepAction, Wait};

@@ -5,6 +5,7 @@
 
 mod eval;
 mod facts;
+pub mod load;
 
 pub use eval::evaluate;
 pub use facts::{EventFacts, Facts, Item, OrderFacts};
