@@ -86,16 +86,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
     )
     .await;
     let campaign = created["createCampaign"]["campaign"]["id"].clone();
-    let storefront = post(
-        &server,
-        &admin,
-        "mutation { createApiKey(scope: STOREFRONT, name: \"web\", identityVerification: false) { created { secret } } }",
-        json!({}),
-    )
-    .await["createApiKey"]["created"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let storefront = server.storefront_key().await;
     let lines = json!([
         { "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" },
         { "productExternalId": "p2", "quantity": 2, "unitPrice": "5.00" }

@@ -34,16 +34,7 @@ async fn the_log_holds_no_token_address_number_body_or_key_even_at_debug() {
     )
     .await;
     let admin = server.admin.clone();
-    let storefront = post(
-        &server,
-        &admin,
-        "mutation { createApiKey(scope: STOREFRONT, name: \"web\", identityVerification: false) { created { secret } } }",
-        json!({}),
-    )
-    .await["createApiKey"]["created"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_owned();
+    let storefront = server.storefront_key().await;
     let email = "secret.person@example.com";
     let phone = "+14155550177";
     let body = "A body only the customer may read";

@@ -96,6 +96,21 @@ impl Server {
         };
         server
     }
+
+    /// A new storefront key (no identity verification).
+    pub async fn storefront_key(&self) -> String {
+        let data = post(
+            self,
+            &self.admin,
+            "mutation { createApiKey(scope: STOREFRONT, name: \"web\", identityVerification: false) { created { secret } } }",
+            json!({}),
+        )
+        .await;
+        data["createApiKey"]["created"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned()
+    }
 }
 
 /// Posts a GraphQL request with `key`; returns its data (and fails on errors).

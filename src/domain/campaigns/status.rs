@@ -20,6 +20,17 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Pending,
+        RunStatus::Active,
+        RunStatus::Completed,
+        RunStatus::Converted,
+        RunStatus::Exited,
+        RunStatus::Skipped,
+        RunStatus::Failed,
+    ];
+
     /// The statuses of runs that are not over.
     pub const OPEN: [RunStatus; 2] = [RunStatus::Pending, RunStatus::Active];
 
@@ -43,17 +54,9 @@ impl RunStatus {
 
     /// The status of a stored text (`None`: not one Nudge writes).
     pub fn from_stored(s: &str) -> Option<Self> {
-        [
-            RunStatus::Pending,
-            RunStatus::Active,
-            RunStatus::Completed,
-            RunStatus::Converted,
-            RunStatus::Exited,
-            RunStatus::Skipped,
-            RunStatus::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
     }
 }
 
@@ -107,15 +110,7 @@ mod tests {
 
     #[test]
     fn every_status_reads_back_from_its_stored_text() {
-        for status in [
-            RunStatus::Pending,
-            RunStatus::Active,
-            RunStatus::Completed,
-            RunStatus::Converted,
-            RunStatus::Exited,
-            RunStatus::Skipped,
-            RunStatus::Failed,
-        ] {
+        for status in RunStatus::ALL {
             assert_eq!(RunStatus::from_stored(status.as_str()), Some(status));
         }
         assert_eq!(RunStatus::from_stored("paused"), None);

@@ -179,16 +179,8 @@ pub async fn cart(
     db: &impl ConnectionTrait,
     customer_id: i64,
 ) -> AppResult<Vec<(cart_line::Model, product::Model)>> {
-    Ok(cart_line::Entity::find()
-        .filter(cart_line::Column::CustomerId.eq(customer_id))
-        .find_also_related(product::Entity)
-        .order_by_asc(cart_line::Column::AddedAt)
-        .order_by_asc(cart_line::Column::ProductId)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|(line, product)| product.map(|p| (line, p)))
-        .collect())
+    let mut carts = carts_of(db, &[customer_id]).await?;
+    Ok(carts.remove(&customer_id).unwrap_or_default())
 }
 
 /// The carts of `customer_ids`, each as [`cart`] gives it.

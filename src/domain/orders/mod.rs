@@ -155,12 +155,8 @@ pub async fn lines(
     db: &impl ConnectionTrait,
     order_id: i64,
 ) -> AppResult<Vec<(order_line::Model, Option<product::Model>)>> {
-    Ok(order_line::Entity::find()
-        .filter(order_line::Column::OrderId.eq(order_id))
-        .find_also_related(product::Entity)
-        .order_by_asc(order_line::Column::Position)
-        .all(db)
-        .await?)
+    let mut lines = lines_of(db, &[order_id]).await?;
+    Ok(lines.remove(&order_id).unwrap_or_default())
 }
 
 /// Creates or replaces orders by external id, all or nothing, then brings the order facts of

@@ -94,11 +94,8 @@ pub async fn locales(
     db: &impl ConnectionTrait,
     template_id: i64,
 ) -> AppResult<Vec<template_locale::Model>> {
-    Ok(template_locale::Entity::find()
-        .filter(template_locale::Column::TemplateId.eq(template_id))
-        .order_by_asc(template_locale::Column::Locale)
-        .all(db)
-        .await?)
+    let mut locales = locales_of(db, &[template_id]).await?;
+    Ok(locales.remove(&template_id).unwrap_or_default())
 }
 
 /// The locale variants of each of `template_ids`, by locale.
