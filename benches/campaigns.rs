@@ -5,12 +5,13 @@
 //!     cargo bench --bench campaigns                       # embedded SQLite (a temp file)
 //!     NUDGE_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench cargo bench --bench campaigns
 //!
-//! `NUDGE_BENCH_CUSTOMERS` changes the number of customers (default 1,000,000).
+//! `NUDGE_BENCH_CUSTOMERS` changes the number of customers (default 1,000,000); the server's own
+//! `NUDGE_*` settings apply (`NUDGE_SQLITE_CACHE_MB`, for one).
 
 use chrono::{Duration, TimeZone, Utc};
 use nudge::clock::{SharedClock, SystemClock, to_millis};
 use nudge::config::{Settings, StoreSettings};
-use nudge::db::{connect, raw_statement};
+use nudge::db::{connect_with_cache, raw_statement};
 use nudge::domain::campaigns::tick::{active_campaigns, plan};
 use nudge::domain::campaigns::{
     self, Anchor, CampaignInput, CampaignStatus, InactivityBasis, Step, StepAction,
@@ -100,13 +101,17 @@ fn main() {
         let temp = std::env::temp_dir().join(format!("nudge-campaigns-{}.db", std::process::id()));
         let url = std::env::var("NUDGE_BENCH_DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", temp.display()));
-        let mut settings = Settings::from_lookup(|_| None).expect("settings");
+        let mut settings = Settings::from_env().expect("settings");
         settings.database_url = url.clone();
         let clock: SharedClock = Arc::new(SystemClock);
         prepare_database(&settings, &clock, Bootstrap::MigrateOnly)
             .await
             .expect("migrated");
-        let db = connect(&url, 4).await.expect("database");
+        // The planner runs on the background pool.
+        let cache_kib = settings.sqlite_cache_kib().background;
+        let db = connect_with_cache(&url, 4, cache_kib)
+            .await
+            .expect("database");
         let now = Utc.with_ymd_and_hms(2027, 1, 4, 10, 0, 0).single().expect("instant");
         let now_ms = to_millis(now);
         println!(

@@ -154,7 +154,7 @@ fn main() {
         let temp = std::env::temp_dir().join(format!("nudge-bench-{}.db", std::process::id()));
         let url = std::env::var("NUDGE_BENCH_DATABASE_URL")
             .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", temp.display()));
-        let mut settings = Settings::from_lookup(|_| None).expect("settings");
+        let mut settings = Settings::from_env().expect("settings");
         settings.database_url = url.clone();
         settings.listen = "127.0.0.1:0".parse().expect("address");
         let clock: SharedClock = Arc::new(SystemClock);

@@ -55,6 +55,13 @@ pub struct StoreSettings {
     pub staff_email: Option<String>,
 }
 
+/// SQLite page cache per connection of each pool, KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolCaches {
+    pub api: u32,
+    pub background: u32,
+}
+
 /// Everything Nudge reads from its environment.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -64,6 +71,9 @@ pub struct Settings {
     /// Connections of a second pool kept for background work (ingest writers, processor,
     /// runner, dispatcher, ticks), so the API can never starve it.
     pub database_background_connections: u32,
+    /// SQLite's page cache for the whole process, MiB, shared out over the connections of
+    /// both pools (SQLite keeps one cache per connection); see [`Settings::sqlite_cache_kib`].
+    pub sqlite_cache_mb: u32,
     /// Ingest writer tasks of each process on PostgreSQL (SQLite has one writer at a time, so
     /// it always gets one).
     pub ingest_writers: usize,
@@ -225,6 +235,7 @@ impl Settings {
                 "NUDGE_DATABASE_BACKGROUND_CONNECTIONS",
                 6,
             )?,
+            sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 160)?.max(1),
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
@@ -279,6 +290,22 @@ impl Settings {
     /// Whether the database is the embedded SQLite one.
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+
+    /// SQLite page cache per connection, KiB, of the API pool and of the background pool:
+    /// `NUDGE_SQLITE_CACHE_MB` shared out so the process as a whole holds at most about that
+    /// much — three quarters to the background pool, whose bulk writes (ingest, a planner
+    /// enrolling a million runs) spill and re-read index pages when it is small, and a quarter
+    /// to the API pool, which reads and writes a few rows per request.
+    pub fn sqlite_cache_kib(&self) -> PoolCaches {
+        let total = u64::from(self.sqlite_cache_mb) * 1024;
+        let share = |part: u64, connections: u32| {
+            u32::try_from(part / u64::from(connections.max(1))).unwrap_or(u32::MAX)
+        };
+        PoolCaches {
+            api: share(total / 4, self.database_max_connections),
+            background: share(total - total / 4, self.database_background_connections),
+        }
     }
 }
 
@@ -450,6 +477,28 @@ mod tests {
         assert_eq!(s.store.time_zone, Tz::UTC);
         assert_eq!(s.limits.max_body_bytes, 1024 * 1024);
         assert!(s.limits.introspection);
+    }
+
+    #[test]
+    fn the_sqlite_page_cache_is_shared_out_over_both_pools() {
+        let s = settings(&[]).expect("defaults are valid");
+        // 160 MiB: 40 over the 10 API connections, 120 over the 6 background ones.
+        let caches = s.sqlite_cache_kib();
+        assert_eq!((caches.api, caches.background), (4 * 1024, 20 * 1024));
+        let s = settings(&[
+            ("NUDGE_SQLITE_CACHE_MB", "64"),
+            ("NUDGE_DATABASE_MAX_CONNECTIONS", "4"),
+            ("NUDGE_DATABASE_BACKGROUND_CONNECTIONS", "4"),
+        ])
+        .expect("valid");
+        let caches = s.sqlite_cache_kib();
+        assert_eq!((caches.api, caches.background), (4 * 1024, 12 * 1024));
+        assert_eq!(
+            settings(&[("NUDGE_SQLITE_CACHE_MB", "lots")])
+                .unwrap_err()
+                .name,
+            "NUDGE_SQLITE_CACHE_MB"
+        );
     }
 
     #[test]

@@ -18,6 +18,21 @@ const SETUP_LOCK_KEY: i64 = 0x6e75_6467_6500;
 /// Opens a connection pool. SQLite gets WAL, a busy timeout, foreign keys and a larger page
 /// cache; the file is created when missing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with_cache(url, max_connections, DEFAULT_CACHE_KIB).await
+}
+
+/// SQLite's page cache per connection of a pool opened with [`connect`]: 8 MiB (SQLite's own
+/// default is 2 MiB).
+pub const DEFAULT_CACHE_KIB: u32 = 8 * 1024;
+
+/// Like [`connect`], with `cache_kib` of SQLite page cache per connection (each connection
+/// keeps its own: a pool of n holds up to n times as much). PostgreSQL ignores it.
+pub async fn connect_with_cache(
+    url: &str,
+    max_connections: u32,
+    cache_kib: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let cache_size = format!("-{}", cache_kib.max(256));
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections.max(1))
@@ -25,16 +40,15 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // 64 MiB of page cache per connection (the default is 2 MiB): large writes,
-                // such as a campaign enrolling a million customers, would otherwise spill
-                // and re-read index pages all the time.
-                .pragma("cache_size", "-65536")
+                // Negative: KiB. Large writes, such as a campaign enrolling a million
+                // customers, spill and re-read index pages when it is small.
+                .pragma("cache_size", cache_size.clone())
                 .pragma("temp_store", "memory")
         });
     Database::connect(options).await
@@ -373,6 +387,28 @@ mod tests {
         // SQLite counts rows only.
         let lite = DbBackend::Sqlite;
         assert_eq!(lens(statement_chunks(lite, &big, 4, false, size)), [4, 3]);
+    }
+
+    #[tokio::test]
+    async fn each_sqlite_connection_gets_the_page_cache_it_was_given() {
+        use sea_orm::ConnectionTrait;
+        let path = std::env::temp_dir().join(format!("nudge-cache-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = super::connect_with_cache(&url, 1, 3 * 1024)
+            .await
+            .expect("connected");
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA cache_size",
+            ))
+            .await
+            .expect("asked")
+            .expect("a row");
+        let size: i64 = row.try_get_by_index(0).expect("a number");
+        drop(db);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(size, -3 * 1024);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::db::{SetupSession, connect};
+use crate::db::{SetupSession, connect_with_cache};
 use crate::delivery::tokens::TokenSigner;
 use crate::delivery::{Mailer, SmsClient};
 use crate::domain::api_keys::{self, KeyCache, NewKey};
@@ -75,12 +75,12 @@ impl Application {
             crate::prometheus::install();
         }
         let bootstrap_key = prepare_database(&settings, &clock, Bootstrap::CreateAdminKey).await?;
-        let mut db = connect(&settings.database_url, settings.database_max_connections).await?;
-        let mut work_db = connect(
-            &settings.database_url,
-            settings.database_background_connections,
-        )
-        .await?;
+        let caches = settings.sqlite_cache_kib();
+        let url = &settings.database_url;
+        let api = settings.database_max_connections;
+        let mut db = connect_with_cache(url, api, caches.api).await?;
+        let background = settings.database_background_connections;
+        let mut work_db = connect_with_cache(url, background, caches.background).await?;
         crate::prometheus::measure_statements(&mut db, "api");
         crate::prometheus::measure_statements(&mut work_db, "background");
         let listener = TcpListener::bind(settings.listen)?;
