@@ -2,17 +2,16 @@
 //! shop has not told Nudge about gets empty lists, never an error.
 
 use crate::clock::to_millis;
-use crate::db::begin_write;
+use crate::db::{begin_write, raw_statement};
 use crate::domain::api_keys::Principal;
 use crate::domain::customers::{self, find_by_external_id};
 use crate::domain::ingest;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use entity::{banner, customer_role, event, product, role, role_product};
-use sea_orm::sea_query::Condition;
+use entity::{banner, event, product};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter,
 };
 use std::collections::HashSet;
 
@@ -39,16 +38,15 @@ pub async fn event_for(
 }
 
 /// The products the customer's roles recommend: roles by priority (highest first), each
-/// role's products in its order, without duplicates, at most `first`.
+/// role's products in its order, without duplicates, at most `first`. One statement: the
+/// storefront asks on every page view.
 pub async fn recommendations(
     db: &impl ConnectionTrait,
     customer_external_id: &str,
     first: u64,
 ) -> AppResult<Vec<product::Model>> {
-    let Some(customer) = find_by_external_id(db, customer_external_id).await? else {
-        return Ok(Vec::new());
-    };
-    recommendations_for(db, customer.id, first).await
+    let of_customer = "JOIN customers c ON c.id = cr.customer_id WHERE c.external_id = ?";
+    recommended(db, of_customer, customer_external_id.into(), first).await
 }
 
 /// [`recommendations`] of the customer with id `customer_id`.
@@ -57,65 +55,52 @@ pub async fn recommendations_for(
     customer_id: i64,
     first: u64,
 ) -> AppResult<Vec<product::Model>> {
-    let role_ids: Vec<i64> = customer_role::Entity::find()
-        .filter(customer_role::Column::CustomerId.eq(customer_id))
-        .find_also_related(role::Entity)
-        .order_by_desc(role::Column::Priority)
-        .order_by_asc(role::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .filter_map(|(_, role)| role.map(|r| r.id))
-        .collect();
-    if role_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let links = role_product::Entity::find()
-        .filter(role_product::Column::RoleId.is_in(role_ids.iter().copied()))
-        .find_also_related(product::Entity)
+    recommended(db, "WHERE cr.customer_id = ?", customer_id.into(), first).await
+}
+
+/// The recommended products of the customer `which` selects (a clause over `cr`, the
+/// customer's role memberships, with one placeholder for `value`).
+async fn recommended(
+    db: &impl ConnectionTrait,
+    which: &str,
+    value: sea_orm::Value,
+    first: u64,
+) -> AppResult<Vec<product::Model>> {
+    let sql = format!(
+        "SELECT p.* FROM customer_roles cr \
+         JOIN roles r ON r.id = cr.role_id \
+         JOIN role_products rp ON rp.role_id = r.id \
+         JOIN products p ON p.id = rp.product_id \
+         {which} ORDER BY r.priority DESC, r.id, rp.position"
+    );
+    let statement = raw_statement(db.get_database_backend(), &sql, [value]);
+    let ranked = product::Entity::find()
+        .from_raw_sql(statement)
         .all(db)
         .await?;
     let mut seen = HashSet::new();
-    let mut products = Vec::new();
-    for role_id in role_ids {
-        let mut of_role: Vec<_> = links
-            .iter()
-            .filter(|(link, _)| link.role_id == role_id)
-            .collect();
-        of_role.sort_by_key(|(link, _)| link.position);
-        for (_, product) in of_role {
-            if let Some(product) = product
-                && seen.insert(product.id)
-            {
-                products.push(product.clone());
-            }
-        }
-    }
-    products.truncate(first as usize);
-    Ok(products)
+    Ok(ranked
+        .into_iter()
+        .filter(|p| seen.insert(p.id))
+        .take(usize::try_from(first).unwrap_or(usize::MAX))
+        .collect())
 }
 
 /// The customer's banners showing at `now`: started, not ended, not dismissed; newest first.
+/// One statement, as [`recommendations`].
 pub async fn banners(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     customer_external_id: &str,
 ) -> AppResult<Vec<banner::Model>> {
-    let Some(customer) = find_by_external_id(db, customer_external_id).await? else {
-        return Ok(Vec::new());
-    };
     let now_ms = to_millis(now);
+    let sql = "SELECT b.* FROM banners b JOIN customers c ON c.id = b.customer_id \
+               WHERE c.external_id = ? AND b.starts_at <= ? AND b.dismissed_at IS NULL \
+               AND (b.ends_at IS NULL OR b.ends_at > ?) ORDER BY b.id DESC LIMIT 100";
+    let values = [customer_external_id.into(), now_ms.into(), now_ms.into()];
+    let statement = raw_statement(db.get_database_backend(), sql, values);
     Ok(banner::Entity::find()
-        .filter(banner::Column::CustomerId.eq(customer.id))
-        .filter(banner::Column::StartsAt.lte(now_ms))
-        .filter(banner::Column::DismissedAt.is_null())
-        .filter(
-            Condition::any()
-                .add(banner::Column::EndsAt.is_null())
-                .add(banner::Column::EndsAt.gt(now_ms)),
-        )
-        .order_by_desc(banner::Column::Id)
-        .limit(100)
+        .from_raw_sql(statement)
         .all(db)
         .await?)
 }

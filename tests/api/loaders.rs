@@ -1,7 +1,8 @@
-//! Fields reached from lists load in one query per level, not one per parent: a page of 20
-//! customers (with their carts, orders and order lines), deliveries (attempts, tracking
-//! events), runs (logs) or templates (locales) costs the database as many statements as a page
-//! of two. Counted by the real binary's own `nudge_database_statements_total{pool="api"}`.
+//! What a read costs the database, counted by the real binary's own
+//! `nudge_database_statements_total{pool="api"}`. Fields reached from lists load in one query
+//! per level, not one per parent: a page of 20 customers (with their carts, orders and order
+//! lines), deliveries (attempts, tracking events), runs (logs) or templates (locales) costs as
+//! many statements as a page of two. A storefront's read costs one statement per field.
 
 use crate::helpers::{TestDatabase, ev};
 use crate::process::{Server, TempDir, free_port, post};
@@ -24,19 +25,22 @@ async fn api_statements(metrics: &str) -> f64 {
         .sum()
 }
 
-/// How many statements `query` costs the API pool, asked twice first so that nothing the
-/// first request warms (the key cache) is counted.
+/// How many statements `query` costs the API pool: the least of three tries, after a first
+/// that warms what a request warms once (the key cache), so that a write nothing in the request
+/// asked for (a key's `lastUsedAt`, at most once a minute) is not counted.
 async fn cost(server: &Server, metrics: &str, query: &str, variables: Value) -> f64 {
     post(server, &server.admin, query, variables.clone()).await;
-    let before = api_statements(metrics).await;
-    let data = post(server, &server.admin, query, variables.clone()).await;
-    let after = api_statements(metrics).await;
-    let scrape = {
-        let again = api_statements(metrics).await;
-        again - after
-    };
-    assert!(data.is_object());
-    after - before - scrape
+    let mut least = f64::MAX;
+    for _ in 0..3 {
+        let before = api_statements(metrics).await;
+        let data = post(server, &server.admin, query, variables.clone()).await;
+        let after = api_statements(metrics).await;
+        // A scrape's own statements (the gauges it reads) are counted in what it reports.
+        let scrape = api_statements(metrics).await - after;
+        assert!(data.is_object());
+        least = least.min(after - before - scrape);
+    }
+    least
 }
 
 #[tokio::test]
@@ -206,4 +210,78 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         all_templates <= one_template + 1.0,
         "ten templates cost {all_templates}, one {one_template}"
     );
+}
+
+#[tokio::test]
+async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_each() {
+    // Arrange: a customer whose registration gave them a role with three products and a
+    // banner.
+    let database = TestDatabase::create().await;
+    let dir = TempDir::new();
+    let metrics_port = free_port();
+    let server = Server::start(
+        &database.url,
+        dir.path(),
+        &[("NUDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))],
+    )
+    .await;
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let admin = server.admin.clone();
+    let products: Vec<Value> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|id| json!({ "externalId": id, "name": id, "price": "1.00", "currency": "USD" }))
+        .collect();
+    post(
+        &server,
+        &admin,
+        "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
+        json!({ "p": products }),
+    )
+    .await;
+    let role = post(
+        &server,
+        &admin,
+        "mutation($input: RoleInput!) { createRole(input: $input) { role { id } userErrors { message } } }",
+        json!({ "input": { "name": "Fans", "systemName": "fans", "recommendedProducts": ["p2", "p1", "p3"] } }),
+    )
+    .await["createRole"]["role"]["id"]
+        .clone();
+    post(
+        &server,
+        &admin,
+        "mutation($input: CustomerActionInput!) { createCustomerAction(input: $input) { userErrors { message } } }",
+        json!({ "input": { "name": "welcome", "trigger": "REGISTERED", "effects": [
+            { "assignRole": role },
+            { "showBanner": { "title": "Welcome", "bodyHtml": "<p>Hi</p>" } }
+        ] } }),
+    )
+    .await;
+    let storefront = server.storefront_key().await;
+    post(
+        &server,
+        &storefront,
+        "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }",
+        json!({ "e": [ev("r1", "ann", "2026-11-22T10:00:00Z", json!({ "registered": { "email": "ann@example.com" } }))] }),
+    )
+    .await;
+    let read = "{ recommendations(customerExternalId: \"ann\", first: 6) { externalId } banners(customerExternalId: \"ann\") { title } }";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let data = post(&server, &admin, read, json!({})).await;
+        if data["banners"].as_array().map(Vec::len) == Some(1) {
+            break data;
+        }
+        assert!(Instant::now() < deadline, "no banner: {data}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // Act
+    let statements = cost(&server, &metrics, read, json!({})).await;
+
+    // Assert
+    assert_eq!(
+        shown["recommendations"],
+        json!([{ "externalId": "p2" }, { "externalId": "p1" }, { "externalId": "p3" }])
+    );
+    assert_eq!(statements, 2.0, "recommendations and banners");
 }
