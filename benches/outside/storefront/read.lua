@@ -1,0 +1,12 @@
+-- wrk script: recommendations + banners of a random customer c0 … c(N-1) (KEY, N from the environment).
+local key = os.getenv("KEY")
+local n = tonumber(os.getenv("N"))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. key
+math.randomseed(os.time())
+request = function()
+  local c = math.random(0, n - 1)
+  local body = '{"query":"{ recommendations(customerExternalId: \\"c' .. c .. '\\", first: 6) { externalId name } banners(customerExternalId: \\"c' .. c .. '\\") { id title } }"}'
+  return wrk.format(nil, "/graphql", nil, body)
+end
