@@ -27,20 +27,53 @@ async fn api_statements(metrics: &str) -> f64 {
 
 /// How many statements `query` costs the API pool: the least of three tries, after a first
 /// that warms what a request warms once (the key cache), so that a write nothing in the request
-/// asked for (a key's `lastUsedAt`, at most once a minute) is not counted.
+/// asked for (a key's `lastUsedAt`, at most once a minute) is not counted. A scrape's own
+/// statements (the gauges it reads) count in what it reports: their number, the least of
+/// three, is taken off.
 async fn cost(server: &Server, metrics: &str, query: &str, variables: Value) -> f64 {
     post(server, &server.admin, query, variables.clone()).await;
+    let mut scrape = f64::MAX;
+    for _ in 0..3 {
+        let first = api_statements(metrics).await;
+        scrape = scrape.min(api_statements(metrics).await - first);
+    }
     let mut least = f64::MAX;
     for _ in 0..3 {
         let before = api_statements(metrics).await;
         let data = post(server, &server.admin, query, variables.clone()).await;
         let after = api_statements(metrics).await;
-        // A scrape's own statements (the gauges it reads) are counted in what it reports.
-        let scrape = api_statements(metrics).await - after;
         assert!(data.is_object());
         least = least.min(after - before - scrape);
     }
     least
+}
+
+/// The binary with its metrics on a port of its own, on a database of its own.
+struct Metered {
+    server: Server,
+    metrics: String,
+    _dir: TempDir,
+    _database: TestDatabase,
+}
+
+impl Metered {
+    async fn start() -> Self {
+        let database = TestDatabase::create().await;
+        let dir = TempDir::new();
+        let port = free_port();
+        let server = Server::start(
+            &database.url,
+            dir.path(),
+            &[("NUDGE_METRICS_LISTEN", format!("127.0.0.1:{port}"))],
+        )
+        .await;
+        Metered {
+            server,
+            metrics: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+            _database: database,
+        }
+    }
 }
 
 #[tokio::test]
@@ -48,19 +81,11 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
     // Arrange: the binary with metrics; 20 customers with a cart and two orders of two lines
     // each, a registration campaign that mails each of them (one run, one delivery each) and
     // ten templates with a locale.
-    let database = TestDatabase::create().await;
-    let dir = TempDir::new();
-    let metrics_port = free_port();
-    let server = Server::start(
-        &database.url,
-        dir.path(),
-        &[("NUDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))],
-    )
-    .await;
-    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let metered = Metered::start().await;
+    let (server, metrics) = (&metered.server, metered.metrics.as_str());
     let admin = server.admin.clone();
     post(
-        &server,
+        server,
         &admin,
         "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
         json!({ "p": [
@@ -72,7 +97,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
     let mut templates = Vec::new();
     for n in 0..10 {
         let data = post(
-            &server,
+            server,
             &admin,
             "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } userErrors { message } } }",
             json!({ "input": { "name": format!("t{n}"), "channel": "EMAIL", "subject": "Hi", "bodyHtml": "<p>Hi</p>",
@@ -82,7 +107,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         templates.push(data["createTemplate"]["template"]["id"].clone());
     }
     let created = post(
-        &server,
+        server,
         &admin,
         "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
         json!({ "input": { "name": "welcome", "status": "ACTIVE", "anchor": { "registered": true },
@@ -123,7 +148,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         ));
     }
     post(
-        &server,
+        server,
         &storefront,
         "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }",
         json!({ "e": events }),
@@ -132,7 +157,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let data = post(
-            &server,
+            server,
             &admin,
             "{ deliveries(first: 50, filter: { status: SENT }) { edges { cursor } } }",
             json!({}),
@@ -157,26 +182,26 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         (deliveries, 2),
         (deliveries, 20),
     ] {
-        costs.push(cost(&server, &metrics, query, json!({ "n": n })).await);
+        costs.push(cost(server, metrics, query, json!({ "n": n })).await);
     }
     for n in [2, 20] {
-        costs.push(cost(&server, &metrics, runs, json!({ "c": campaign, "n": n })).await);
+        costs.push(cost(server, metrics, runs, json!({ "c": campaign, "n": n })).await);
     }
     let all_templates = cost(
-        &server,
-        &metrics,
+        server,
+        metrics,
         "{ templates { id locales { locale } } }",
         json!({}),
     )
     .await;
     let one_template = cost(
-        &server,
-        &metrics,
+        server,
+        metrics,
         "query($id: ID!) { template(id: $id) { id locales { locale } } }",
         json!({ "id": templates[0] }),
     )
     .await;
-    let shown = post(&server, &admin, customers, json!({ "n": 20 })).await;
+    let shown = post(server, &admin, customers, json!({ "n": 20 })).await;
 
     // Assert: the pages hold what they should, and the larger page costs no more.
     let nodes = shown["customers"]["edges"].as_array().expect("edges");
@@ -216,30 +241,22 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
 async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_each() {
     // Arrange: a customer whose registration gave them a role with three products and a
     // banner.
-    let database = TestDatabase::create().await;
-    let dir = TempDir::new();
-    let metrics_port = free_port();
-    let server = Server::start(
-        &database.url,
-        dir.path(),
-        &[("NUDGE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))],
-    )
-    .await;
-    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let metered = Metered::start().await;
+    let (server, metrics) = (&metered.server, metered.metrics.as_str());
     let admin = server.admin.clone();
     let products: Vec<Value> = ["p1", "p2", "p3"]
         .iter()
         .map(|id| json!({ "externalId": id, "name": id, "price": "1.00", "currency": "USD" }))
         .collect();
     post(
-        &server,
+        server,
         &admin,
         "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
         json!({ "p": products }),
     )
     .await;
     let role = post(
-        &server,
+        server,
         &admin,
         "mutation($input: RoleInput!) { createRole(input: $input) { role { id } userErrors { message } } }",
         json!({ "input": { "name": "Fans", "systemName": "fans", "recommendedProducts": ["p2", "p1", "p3"] } }),
@@ -247,7 +264,7 @@ async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_ea
     .await["createRole"]["role"]["id"]
         .clone();
     post(
-        &server,
+        server,
         &admin,
         "mutation($input: CustomerActionInput!) { createCustomerAction(input: $input) { userErrors { message } } }",
         json!({ "input": { "name": "welcome", "trigger": "REGISTERED", "effects": [
@@ -258,7 +275,7 @@ async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_ea
     .await;
     let storefront = server.storefront_key().await;
     post(
-        &server,
+        server,
         &storefront,
         "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }",
         json!({ "e": [ev("r1", "ann", "2026-11-22T10:00:00Z", json!({ "registered": { "email": "ann@example.com" } }))] }),
@@ -267,8 +284,11 @@ async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_ea
     let read = "{ recommendations(customerExternalId: \"ann\", first: 6) { externalId } banners(customerExternalId: \"ann\") { title } }";
     let deadline = Instant::now() + Duration::from_secs(20);
     let shown = loop {
-        let data = post(&server, &admin, read, json!({})).await;
-        if data["banners"].as_array().map(Vec::len) == Some(1) {
+        let data = post(server, &admin, read, json!({})).await;
+        // The two fields are read by separate statements, which may see the processor's
+        // commit or not, each.
+        let len = |field: &str| data[field].as_array().map(Vec::len);
+        if len("banners") == Some(1) && len("recommendations") == Some(3) {
             break data;
         }
         assert!(Instant::now() < deadline, "no banner: {data}");
@@ -276,7 +296,7 @@ async fn a_storefront_read_of_recommendations_and_banners_costs_one_statement_ea
     };
 
     // Act
-    let statements = cost(&server, &metrics, read, json!({})).await;
+    let statements = cost(server, metrics, read, json!({})).await;
 
     // Assert
     assert_eq!(
