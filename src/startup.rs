@@ -81,8 +81,11 @@ impl Application {
         let mut db = connect_with_cache(url, api, caches.api).await?;
         let background = settings.database_background_connections;
         let mut work_db = connect_with_cache(url, background, caches.background).await?;
-        crate::prometheus::measure_statements(&mut db, "api");
-        crate::prometheus::measure_statements(&mut work_db, "background");
+        if settings.metrics_listen.is_some() {
+            // A callback on every statement: only when something will read what it counts.
+            crate::prometheus::measure_statements(&mut db, "api");
+            crate::prometheus::measure_statements(&mut work_db, "background");
+        }
         let listener = TcpListener::bind(settings.listen)?;
         let port = listener.local_addr()?.port();
         let settings = Arc::new(settings);

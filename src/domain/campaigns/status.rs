@@ -31,9 +31,6 @@ impl RunStatus {
         RunStatus::Failed,
     ];
 
-    /// The statuses of runs that are not over.
-    pub const OPEN: [RunStatus; 2] = [RunStatus::Pending, RunStatus::Active];
-
     /// The stored text.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,9 +44,9 @@ impl RunStatus {
         }
     }
 
-    /// The stored texts of the open statuses, for a filter.
+    /// The stored texts of the statuses of runs that are not over, for a filter.
     pub fn open() -> [&'static str; 2] {
-        RunStatus::OPEN.map(RunStatus::as_str)
+        [RunStatus::Pending, RunStatus::Active].map(RunStatus::as_str)
     }
 
     /// The status of a stored text (`None`: not one Nudge writes).
