@@ -1,20 +1,19 @@
-//! The effect executor: what automation does to a customer. Customer actions use it now;
-//! campaigns will too. Every effect is applied inside the caller's transaction and is
-//! idempotent: membership changes are no-ops when nothing changes, banners and messages carry
-//! a unique key per (firing, effect).
+//! The effect executor: what automation does to a customer, for customer actions and campaign
+//! steps alike. Effects are applied to an [`EffectBatch`], written set-wise when it is flushed
+//! inside the caller's transaction, and are idempotent: membership changes are no-ops when
+//! nothing changes, banners and messages carry a unique key per (owner, effect).
 
+use super::batch::{EffectBatch, Known};
 use crate::domain::deliveries::Purpose;
-use crate::domain::deliveries::outbox::{NewDelivery, enqueue};
-use crate::domain::membership::{self, ChangeSource};
+use crate::domain::deliveries::outbox::NewDelivery;
+use crate::domain::membership::ChangeSource;
 use crate::domain::templates::Channel;
 use crate::domain::templates::render::{self, Part};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
-use crate::error::{AppError, AppResult, ViolationCode};
-use crate::events::MembershipChange;
+use crate::error::{AppResult, ViolationCode};
 use entity::{banner, customer};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait};
+use sea_orm::ActiveValue;
 use serde::{Deserialize, Serialize};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -210,74 +209,101 @@ impl EffectOutcome {
     }
 }
 
+/// Who owns what effects write: banners and messages are unique per owner and effect index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// An action firing on an event (written with the effects, in the same flush).
+    Firing { action_id: i64, event_id: i64 },
+    /// A campaign run's step.
+    Step {
+        campaign_id: i64,
+        run_id: i64,
+        step_id: String,
+    },
+}
+
+impl Owner {
+    pub(super) fn action_id(&self) -> Option<i64> {
+        match self {
+            Owner::Firing { action_id, .. } => Some(*action_id),
+            Owner::Step { .. } => None,
+        }
+    }
+
+    pub(super) fn run(&self) -> Option<(i64, i64)> {
+        match self {
+            Owner::Step {
+                campaign_id,
+                run_id,
+                ..
+            } => Some((*campaign_id, *run_id)),
+            Owner::Firing { .. } => None,
+        }
+    }
+
+    /// The owner's part of a banner's or a message's key (a firing's is its id).
+    pub(super) fn key(&self, firing_id: Option<i64>) -> String {
+        match (self, firing_id) {
+            (
+                Owner::Step {
+                    run_id, step_id, ..
+                },
+                _,
+            ) => format!("run:{run_id}:step:{step_id}"),
+            (Owner::Firing { .. }, Some(id)) => format!("firing:{id}"),
+            (Owner::Firing { event_id, .. }, None) => format!("event:{event_id}"),
+        }
+    }
+}
+
 /// Where effects come from and what they may use.
 pub struct EffectScope<'a> {
     pub now_ms: i64,
     pub customer: &'a customer::Model,
     pub source: ChangeSource,
-    pub action_id: Option<i64>,
-    /// The action firing that owns the effects, if an action fired them.
-    pub firing_id: Option<i64>,
-    /// The campaign and run that own the effects, if a campaign step applied them.
-    pub run: Option<(i64, i64)>,
-    /// Names the owner (a firing, a run's step): banners and messages are unique per
-    /// (`owner_key`, effect index).
-    pub owner_key: String,
+    pub owner: Owner,
     pub staff_email: Option<&'a str>,
 }
 
-/// Applies `effects` in order inside `txn`. Returns what each did and the membership
-/// changes to announce after commit.
-pub async fn apply_effects(
-    txn: &impl ConnectionTrait,
+/// Applies `effects` in order to `batch` (written when it is flushed). Returns what each did.
+/// A role or tag deleted since the rule was saved is an error naming it.
+pub fn apply_effects(
+    batch: &mut EffectBatch,
     scope: &EffectScope<'_>,
     effects: &[Effect],
-) -> AppResult<(Vec<EffectOutcome>, Vec<MembershipChange>)> {
+) -> AppResult<Vec<EffectOutcome>> {
     let mut outcomes = Vec::with_capacity(effects.len());
-    let mut changes = Vec::new();
+    let (customer, at, source) = (scope.customer, scope.now_ms, scope.source);
     for (index, effect) in effects.iter().enumerate() {
-        let customer = scope.customer;
-        let membership_outcome = |change: Option<MembershipChange>, changes: &mut Vec<_>| {
-            let result = if change.is_some() {
+        let membership = |changed: bool| {
+            let result = if changed {
                 EffectResult::Changed
             } else {
                 EffectResult::Unchanged
             };
-            changes.extend(change);
             EffectOutcome::new(effect, result, None)
         };
         let outcome = match effect {
             Effect::AssignRole { role_id } => {
-                let change =
-                    membership::grant_role(txn, scope.now_ms, customer, *role_id, scope.source)
-                        .await
-                        .map_err(|e| gone(e, "role", *role_id))?;
-                membership_outcome(change, &mut changes)
+                batch.known(Known::Role, *role_id)?;
+                membership(batch.memberships.grant_role(at, customer, *role_id, source))
             }
-            Effect::RemoveRole { role_id } => {
-                let change =
-                    membership::revoke_role(txn, scope.now_ms, customer, *role_id, scope.source)
-                        .await?;
-                membership_outcome(change, &mut changes)
-            }
+            Effect::RemoveRole { role_id } => membership(
+                batch
+                    .memberships
+                    .revoke_role(at, customer, *role_id, source),
+            ),
             Effect::SetTag { tag_id, value } => {
-                let change = membership::set_tag(
-                    txn,
-                    scope.now_ms,
-                    customer,
-                    *tag_id,
-                    value.clone(),
-                    scope.source,
+                batch.known(Known::Tag, *tag_id)?;
+                let value = value.clone();
+                membership(
+                    batch
+                        .memberships
+                        .set_tag(at, customer, *tag_id, value, source),
                 )
-                .await
-                .map_err(|e| gone(e, "tag", *tag_id))?;
-                membership_outcome(change, &mut changes)
             }
             Effect::RemoveTag { tag_id } => {
-                let change =
-                    membership::clear_tag(txn, scope.now_ms, customer, *tag_id, scope.source)
-                        .await?;
-                membership_outcome(change, &mut changes)
+                membership(batch.memberships.clear_tag(at, customer, *tag_id, source))
             }
             Effect::ShowBanner {
                 title,
@@ -287,19 +313,19 @@ pub async fn apply_effects(
                 ends_at,
                 duration_hours,
             } => {
-                let starts = starts_at.unwrap_or(scope.now_ms).max(scope.now_ms);
+                let starts = starts_at.unwrap_or(at).max(at);
                 let by_duration = duration_hours.map(|h| starts + i64::from(h) * HOUR_MS);
                 let ends = match (*ends_at, by_duration) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                banner::Entity::insert(banner::ActiveModel {
+                let row = banner::ActiveModel {
                     id: ActiveValue::NotSet,
                     customer_id: ActiveValue::Set(customer.id),
-                    action_id: ActiveValue::Set(scope.action_id),
-                    firing_id: ActiveValue::Set(scope.firing_id),
-                    run_id: ActiveValue::Set(scope.run.map(|(_, run)| run)),
-                    owner_key: ActiveValue::Set(format!("{}:effect:{index}", scope.owner_key)),
+                    action_id: ActiveValue::Set(scope.owner.action_id()),
+                    firing_id: ActiveValue::Set(None),
+                    run_id: ActiveValue::Set(scope.owner.run().map(|(_, run)| run)),
+                    owner_key: ActiveValue::Set(format!(":effect:{index}")),
                     effect_index: ActiveValue::Set(index as i32),
                     title: ActiveValue::Set(title.clone()),
                     body_html: ActiveValue::Set(body_html.clone()),
@@ -307,21 +333,15 @@ pub async fn apply_effects(
                     starts_at: ActiveValue::Set(starts),
                     ends_at: ActiveValue::Set(ends),
                     dismissed_at: ActiveValue::Set(None),
-                    created_at: ActiveValue::Set(scope.now_ms),
-                })
-                .on_conflict(
-                    OnConflict::column(banner::Column::OwnerKey)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
+                    created_at: ActiveValue::Set(at),
+                };
+                batch.banner(scope.owner.clone(), row);
                 EffectOutcome::new(effect, EffectResult::Shown, None)
             }
             Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {
                 match message_of(effect, customer, scope.staff_email) {
                     Ok(message) => {
-                        queue(txn, scope, index, message).await?;
+                        batch.message(scope.owner.clone(), delivery(scope, index, message));
                         EffectOutcome::new(effect, EffectResult::Queued, None)
                     }
                     Err(reason) => {
@@ -332,26 +352,7 @@ pub async fn apply_effects(
         };
         outcomes.push(outcome);
     }
-    Ok((outcomes, changes))
-}
-
-/// A write the database refused for a missing row names what is missing: a role or tag
-/// deleted since the rule was saved.
-fn gone(error: AppError, what: &str, id: i64) -> AppError {
-    let missing = match &error {
-        AppError::Internal(cause) => cause.downcast_ref::<sea_orm::DbErr>().is_some_and(|db| {
-            matches!(
-                db.sql_err(),
-                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-            )
-        }),
-        _ => false,
-    };
-    if missing {
-        AppError::NotFound(format!("{what} {id} no longer exists"))
-    } else {
-        error
-    }
+    Ok(outcomes)
 }
 
 struct Message {
@@ -418,15 +419,11 @@ fn message_of(
     }
 }
 
-/// Queues a message in the outbox once: a second call for the same owner and effect is a no-op.
-async fn queue(
-    txn: &impl ConnectionTrait,
-    scope: &EffectScope<'_>,
-    index: usize,
-    message: Message,
-) -> AppResult<()> {
-    let new = NewDelivery {
-        dedupe_key: format!("{}:effect:{index}", scope.owner_key),
+/// The delivery a sending effect queues once: its key is the owner's and the effect's (the
+/// owner's part is put in front when the batch is flushed).
+fn delivery(scope: &EffectScope<'_>, index: usize, message: Message) -> NewDelivery {
+    NewDelivery {
+        dedupe_key: format!(":effect:{index}"),
         channel: message.channel,
         purpose: message.purpose,
         customer_id: Some(scope.customer.id),
@@ -434,12 +431,10 @@ async fn queue(
         subject: message.subject,
         body_html: message.body_html,
         body_text: message.body_text,
-        action_id: scope.action_id,
-        firing_id: scope.firing_id,
-        campaign_id: scope.run.map(|(campaign, _)| campaign),
-        run_id: scope.run.map(|(_, run)| run),
+        action_id: scope.owner.action_id(),
+        firing_id: None,
+        campaign_id: scope.owner.run().map(|(campaign, _)| campaign),
+        run_id: scope.owner.run().map(|(_, run)| run),
         template_id: None,
-    };
-    enqueue(txn, new, scope.now_ms).await?;
-    Ok(())
+    }
 }

@@ -2,30 +2,21 @@
 //! customer's own facts come from [`crate::domain::conditions::load`]).
 
 use crate::domain::conditions::EventFacts;
-use crate::domain::conditions::load::{item, order_facts, products_by_external_id};
+use crate::domain::conditions::load::{item, order_facts};
 use crate::domain::ingest::EventPayload;
 use crate::error::AppResult;
-use entity::customer;
+use entity::{customer, product};
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
 
-/// The items, order and page the event is about.
+/// The items, order and page the event is about (`products` holds those it names).
 pub(super) async fn event_facts(
     txn: &impl ConnectionTrait,
     customer: &customer::Model,
     payload: &EventPayload,
+    products: &HashMap<String, product::Model>,
 ) -> AppResult<EventFacts> {
     let mut facts = EventFacts::default();
-    let wanted: Vec<String> = payload
-        .product_external_ids()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let products = if wanted.is_empty() {
-        HashMap::new()
-    } else {
-        products_by_external_id(txn, wanted).await?
-    };
     let quantity_of = |id: &str, quantity: i32| products.get(id).map(|p| item(p, quantity));
     match payload {
         EventPayload::ProductViewed {

@@ -1,23 +1,22 @@
-//! Firing actions on one event: each live action the event triggers is evaluated against the
-//! customer's facts and its repeat policy, and fires its effects, in the caller's transaction.
-//! A later action of the same event sees what an earlier one did.
+//! Firing actions on a round of events: each live action an event triggers is evaluated against
+//! the customer's facts and its repeat policy, and fires its effects, in the caller's
+//! transaction. The round's facts are loaded for all its events at once and its writes are
+//! gathered and written set-wise; a later event or action sees what an earlier one did.
 
-use super::effects::{EffectOutcome, EffectScope, apply_effects};
+use super::batch::EffectBatch;
+use super::effects::{EffectOutcome, EffectScope, Owner, apply_effects};
 use super::facts::event_facts;
 use super::{Action, RepeatPolicy};
 use crate::config::StoreSettings;
-use crate::domain::conditions::load::{cart_items, roles_of, tags_of};
-use crate::domain::conditions::{Facts, evaluate};
+use crate::db::in_list;
+use crate::domain::conditions::load::{carts_of, products_by_external_id};
+use crate::domain::conditions::{Facts, Item, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::ChangeSource;
 use crate::error::{AppError, AppResult};
-use crate::events::{MembershipChange, MembershipKind};
-use entity::{action_firing, customer, event};
-use sea_orm::sea_query::Condition;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
-};
+use crate::events::MembershipChange;
+use entity::{action_firing, customer, event, product};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -49,152 +48,243 @@ pub async fn live(db: &impl ConnectionTrait) -> AppResult<Vec<Action>> {
     Ok(actions.into_iter().filter(|a| a.broken.is_none()).collect())
 }
 
-/// Evaluates and fires every live action of `actions` that event `e` triggers; returns what
-/// each did and the membership changes to announce after the commit — or `None` when an
-/// action listens but the event's customer is gone, and nothing more is to be done with it.
-pub async fn on_event(
-    txn: &impl ConnectionTrait,
-    e: &event::Model,
-    actions: &[Action],
-    now_ms: i64,
-    store: &StoreSettings,
-) -> AppResult<Option<(Vec<ActionOutcome>, Vec<MembershipChange>)>> {
+/// The facts of a round of events, loaded for all of them at once, and what the actions that
+/// fire on them write, gathered until [`Round::flush`]. An event sees what the actions of
+/// earlier events of the round (and earlier actions of its own) did.
+pub struct Round<'a> {
+    actions: &'a [Action],
+    customers: HashMap<i64, customer::Model>,
+    payloads: HashMap<i64, EventPayload>,
+    carts: HashMap<i64, Vec<Item>>,
+    products: HashMap<String, product::Model>,
+    /// When each (action, customer) last fired.
+    last_fired: HashMap<(i64, i64), i64>,
+    /// The (action, event) pairs that fired.
+    fired_on: HashSet<(i64, i64)>,
+    pub batch: EffectBatch,
+}
+
+/// The actions of `actions` event `e` triggers.
+fn candidates<'a>(actions: &'a [Action], e: &event::Model) -> impl Iterator<Item = &'a Action> {
     let kind = EventKind::from_stored(&e.kind);
-    let candidates: Vec<&Action> = actions
+    actions
         .iter()
-        .filter(|a| Some(a.trigger) == kind && a.is_live_at(e.occurred_at))
-        .collect();
-    let mut outcomes = Vec::new();
-    let mut announced = Vec::new();
-    if candidates.is_empty() {
-        return Ok(Some((outcomes, announced)));
-    }
-    let Some(customer) = customer::Entity::find_by_id(e.customer_id).one(txn).await? else {
-        return Ok(None);
-    };
-    let payload: EventPayload =
-        serde_json::from_value(e.payload.clone()).map_err(AppError::internal)?;
-    let mut roles = roles_of(txn, customer.id).await?;
-    let mut tags = tags_of(txn, customer.id).await?;
-    let cart = cart_items(txn, customer.id).await?;
-    let event_facts = event_facts(txn, &customer, &payload).await?;
-    for action in candidates {
-        let facts = Facts {
-            now_ms: e.occurred_at,
-            store_currency: &store.currency,
-            customer: &customer,
-            role_ids: &roles,
-            tags: &tags,
-            cart: &cart,
-            event: Some(&event_facts),
-        };
-        let mut outcome = ActionOutcome {
-            action_id: action.model.id,
-            name: action.model.name.clone(),
-            fired: false,
-            reason: None,
-            effects: Vec::new(),
-        };
-        if !evaluate(&action.condition, &facts) {
-            outcome.reason = Some("condition");
-        } else if !repeat_allows(txn, action, customer.id, e).await? {
-            outcome.reason = Some("repeatPolicy");
-        } else {
-            let firing = action_firing::ActiveModel {
-                id: ActiveValue::NotSet,
-                action_id: ActiveValue::Set(action.model.id),
-                customer_id: ActiveValue::Set(customer.id),
-                event_id: ActiveValue::Set(e.id),
-                fired_at: ActiveValue::Set(e.occurred_at),
-                effects: ActiveValue::Set(serde_json::json!([])),
+        .filter(move |a| Some(a.trigger) == kind && a.is_live_at(e.occurred_at))
+}
+
+impl<'a> Round<'a> {
+    /// Loads what the actions of `actions` look at for `events`, in a handful of statements
+    /// whatever their number: the customers, their memberships and carts, the products the
+    /// events name, and the firings the repeat policies look at.
+    pub async fn load(
+        txn: &impl ConnectionTrait,
+        actions: &'a [Action],
+        events: &[event::Model],
+        now_ms: i64,
+    ) -> AppResult<Round<'a>> {
+        let mut customer_ids = Vec::new();
+        let mut event_ids = Vec::new();
+        let mut payloads = HashMap::new();
+        let mut wanted = Vec::new();
+        let mut firing: HashSet<i64> = HashSet::new();
+        for e in events {
+            let mut triggered = candidates(actions, e).peekable();
+            if triggered.peek().is_none() {
+                continue;
             }
-            .insert(txn)
-            .await?;
-            let scope = EffectScope {
-                now_ms,
-                customer: &customer,
-                source: ChangeSource::Action(action.model.id),
-                action_id: Some(action.model.id),
-                firing_id: Some(firing.id),
-                run: None,
-                owner_key: format!("firing:{}", firing.id),
-                staff_email: store.staff_email.as_deref(),
+            for action in triggered {
+                if action.repeat != RepeatPolicy::EveryTime {
+                    firing.insert(action.model.id);
+                }
+            }
+            let payload: EventPayload =
+                serde_json::from_value(e.payload.clone()).map_err(AppError::internal)?;
+            wanted.extend(
+                payload
+                    .product_external_ids()
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+            payloads.insert(e.id, payload);
+            customer_ids.push(e.customer_id);
+            event_ids.push(e.id);
+        }
+        customer_ids.sort_unstable();
+        customer_ids.dedup();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut customers = HashMap::with_capacity(customer_ids.len());
+        for chunk in customer_ids.chunks(LOOKUP) {
+            let found = customer::Entity::find()
+                .filter(customer::Column::Id.is_in(in_list(chunk.to_vec())))
+                .all(txn)
+                .await?;
+            customers.extend(found.into_iter().map(|c| (c.id, c)));
+        }
+        let customer_ids: Vec<i64> = customers.keys().copied().collect();
+        let effects = actions.iter().flat_map(|a| a.effects.iter());
+        let firing: Vec<i64> = firing.into_iter().collect();
+        Ok(Round {
+            actions,
+            carts: carts_of(txn, &customer_ids).await?,
+            products: if wanted.is_empty() {
+                HashMap::new()
+            } else {
+                products_by_external_id(txn, wanted).await?
+            },
+            last_fired: last_fired(txn, &firing, &customer_ids).await?,
+            fired_on: fired_on(txn, &event_ids).await?,
+            batch: EffectBatch::load(txn, &customer_ids, effects, now_ms).await?,
+            customers,
+            payloads,
+        })
+    }
+
+    /// Evaluates and fires every live action event `e` triggers; returns what each did — or
+    /// `None` when an action listens but the event's customer is gone, and nothing more is to
+    /// be done with it.
+    pub async fn on_event(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        e: &event::Model,
+        now_ms: i64,
+        store: &StoreSettings,
+    ) -> AppResult<Option<Vec<ActionOutcome>>> {
+        let triggered: Vec<&Action> = candidates(self.actions, e).collect();
+        let mut outcomes = Vec::new();
+        if triggered.is_empty() {
+            return Ok(Some(outcomes));
+        }
+        let Some(customer) = self.customers.get(&e.customer_id) else {
+            return Ok(None);
+        };
+        let payload = self
+            .payloads
+            .get(&e.id)
+            .ok_or_else(|| AppError::internal("an event not loaded in its round"))?;
+        let event_facts = event_facts(txn, customer, payload, &self.products).await?;
+        let cart = self.carts.get(&customer.id).map_or(&[][..], Vec::as_slice);
+        for action in triggered {
+            let held = self.batch.memberships.held(customer.id);
+            let facts = Facts {
+                now_ms: e.occurred_at,
+                store_currency: &store.currency,
+                customer,
+                role_ids: &held.roles,
+                tags: &held.tags,
+                cart,
+                event: Some(&event_facts),
             };
-            let (effects, changes) = apply_effects(txn, &scope, &action.effects).await?;
-            for change in &changes {
-                follow(change, &mut roles, &mut tags);
+            let mut outcome = ActionOutcome {
+                action_id: action.model.id,
+                name: action.model.name.clone(),
+                fired: false,
+                reason: None,
+                effects: Vec::new(),
+            };
+            let key = (action.model.id, customer.id);
+            if !evaluate(&action.condition, &facts) {
+                outcome.reason = Some("condition");
+            } else if !repeat_allows(
+                action.repeat,
+                self.last_fired.get(&key).copied(),
+                self.fired_on.contains(&(action.model.id, e.id)),
+                e.occurred_at,
+            ) {
+                outcome.reason = Some("repeatPolicy");
+            } else {
+                let owner = Owner::Firing {
+                    action_id: action.model.id,
+                    event_id: e.id,
+                };
+                let scope = EffectScope {
+                    now_ms,
+                    customer,
+                    source: ChangeSource::Action(action.model.id),
+                    owner: owner.clone(),
+                    staff_email: store.staff_email.as_deref(),
+                };
+                let effects = apply_effects(&mut self.batch, &scope, &action.effects)?;
+                let written = serde_json::to_value(&effects).map_err(AppError::internal)?;
+                self.batch
+                    .fired(&owner, customer.id, e.occurred_at, written);
+                let last = self.last_fired.entry(key).or_insert(e.occurred_at);
+                *last = (*last).max(e.occurred_at);
+                self.fired_on.insert((action.model.id, e.id));
+                outcome.fired = true;
+                outcome.effects = effects;
             }
-            let mut active: action_firing::ActiveModel = firing.into();
-            active.effects =
-                ActiveValue::Set(serde_json::to_value(&effects).map_err(AppError::internal)?);
-            active.update(txn).await?;
-            announced.extend(changes);
-            outcome.fired = true;
-            outcome.effects = effects;
+            outcomes.push(outcome);
         }
-        outcomes.push(outcome);
+        Ok(Some(outcomes))
     }
-    Ok(Some((outcomes, announced)))
+
+    /// Writes what the round's actions did so far; returns the membership changes to announce
+    /// after the commit.
+    pub async fn flush(&mut self, txn: &impl ConnectionTrait) -> AppResult<Vec<MembershipChange>> {
+        self.batch.flush(txn).await
+    }
 }
 
-/// Keeps the in-memory memberships in step with effects, so a later action of the same event
-/// sees what an earlier one did.
-fn follow(
-    change: &MembershipChange,
-    roles: &mut HashSet<i64>,
-    tags: &mut HashMap<i64, Option<String>>,
-) {
-    match change.kind {
-        MembershipKind::RoleAssigned => {
-            roles.extend(change.role_id);
-        }
-        MembershipKind::RoleRemoved => {
-            if let Some(id) = change.role_id {
-                roles.remove(&id);
-            }
-        }
-        MembershipKind::TagSet => {
-            if let Some(id) = change.tag_id {
-                tags.insert(id, change.value.clone());
-            }
-        }
-        MembershipKind::TagRemoved => {
-            if let Some(id) = change.tag_id {
-                tags.remove(&id);
-            }
-        }
-    }
-}
+/// Customers, events or actions per lookup, at most.
+const LOOKUP: usize = 500;
 
-async fn repeat_allows(
-    txn: &impl ConnectionTrait,
-    action: &Action,
-    customer_id: i64,
-    e: &event::Model,
-) -> AppResult<bool> {
-    let earlier = action_firing::Entity::find()
-        .filter(action_firing::Column::ActionId.eq(action.model.id))
-        .filter(action_firing::Column::CustomerId.eq(customer_id));
-    Ok(match action.repeat {
-        RepeatPolicy::EveryTime => {
-            earlier
-                .filter(action_firing::Column::EventId.eq(e.id))
-                .count(txn)
-                .await?
-                == 0
-        }
-        RepeatPolicy::OncePerCustomer => earlier.count(txn).await? == 0,
+/// Whether a repeat policy lets an action fire on an event at `at` (epoch milliseconds), given
+/// when it last fired for the customer and whether it fired on this event already.
+fn repeat_allows(policy: RepeatPolicy, last: Option<i64>, on_this_event: bool, at: i64) -> bool {
+    if on_this_event {
+        return false;
+    }
+    match policy {
+        RepeatPolicy::EveryTime => true,
+        RepeatPolicy::OncePerCustomer => last.is_none(),
         RepeatPolicy::AtMostEveryDays(days) => {
-            let since = e.occurred_at - i64::from(days) * DAY_MS;
-            earlier
-                .filter(
-                    Condition::any()
-                        .add(action_firing::Column::FiredAt.gt(since))
-                        .add(action_firing::Column::EventId.eq(e.id)),
-                )
-                .count(txn)
-                .await?
-                == 0
+            last.is_none_or(|last| last <= at - i64::from(days) * DAY_MS)
         }
-    })
+    }
+}
+
+/// When each of `actions` last fired for each of `customers`, by (action, customer).
+async fn last_fired(
+    txn: &impl ConnectionTrait,
+    actions: &[i64],
+    customers: &[i64],
+) -> AppResult<HashMap<(i64, i64), i64>> {
+    let mut last = HashMap::new();
+    if actions.is_empty() {
+        return Ok(last);
+    }
+    for chunk in customers.chunks(LOOKUP) {
+        let rows: Vec<(i64, i64, i64)> = action_firing::Entity::find()
+            .select_only()
+            .column(action_firing::Column::ActionId)
+            .column(action_firing::Column::CustomerId)
+            .column_as(action_firing::Column::FiredAt.max(), "last")
+            .filter(action_firing::Column::CustomerId.is_in(in_list(chunk.to_vec())))
+            .filter(action_firing::Column::ActionId.is_in(in_list(actions.to_vec())))
+            .group_by(action_firing::Column::ActionId)
+            .group_by(action_firing::Column::CustomerId)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        last.extend(rows.into_iter().map(|(a, c, at)| ((a, c), at)));
+    }
+    Ok(last)
+}
+
+/// Which actions fired on `events` already, as (action, event).
+async fn fired_on(txn: &impl ConnectionTrait, events: &[i64]) -> AppResult<HashSet<(i64, i64)>> {
+    let mut fired = HashSet::new();
+    for chunk in events.chunks(LOOKUP) {
+        let rows: Vec<(i64, i64)> = action_firing::Entity::find()
+            .select_only()
+            .column(action_firing::Column::ActionId)
+            .column(action_firing::Column::EventId)
+            .filter(action_firing::Column::EventId.is_in(in_list(chunk.to_vec())))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        fired.extend(rows);
+    }
+    Ok(fired)
 }

@@ -3,6 +3,7 @@
 //! history. Effects are applied by [`effects`]; [`fire`] fires the actions an event triggers (the
 //! event processor in `domain::react` calls it).
 
+pub mod batch;
 pub mod effects;
 mod facts;
 pub mod fire;

@@ -10,7 +10,8 @@ use super::log::{log_line, reason_of};
 use super::status::StepOutcome;
 use crate::db::WriteTxn;
 use crate::domain::actions::Effect;
-use crate::domain::actions::effects::{EffectScope, apply_effects};
+use crate::domain::actions::batch::EffectBatch;
+use crate::domain::actions::effects::{EffectScope, Owner, apply_effects};
 use crate::domain::deliveries::Status;
 use crate::domain::deliveries::follow::{Follow, Settled};
 use crate::domain::membership::{self, ChangeSource};
@@ -180,14 +181,16 @@ pub(super) async fn apply_step_effects(
         now_ms: at_ms,
         customer,
         source: ChangeSource::Campaign(campaign_id),
-        action_id: None,
-        firing_id: None,
-        run: Some(run),
-        owner_key: format!("run:{run_id}:step:{step_id}"),
+        owner: Owner::Step {
+            campaign_id,
+            run_id,
+            step_id: step_id.to_owned(),
+        },
         staff_email,
     };
-    let (_, changes) = apply_effects(txn, &scope, effects).await?;
-    Ok(changes)
+    let mut batch = EffectBatch::load(txn, &[customer.id], effects, at_ms).await?;
+    apply_effects(&mut batch, &scope, effects)?;
+    batch.flush(txn).await
 }
 
 async fn customer_of_run(

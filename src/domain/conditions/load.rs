@@ -2,6 +2,7 @@
 //! and the order a run or an event is about.
 
 use super::{EventFacts, Item, OrderFacts};
+use crate::db::in_list;
 use crate::error::AppResult;
 use entity::{cart_line, customer, customer_role, customer_tag, order, order_line, product};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -59,14 +60,32 @@ pub(crate) async fn cart_items(
     txn: &impl ConnectionTrait,
     customer_id: i64,
 ) -> AppResult<Vec<Item>> {
-    Ok(cart_line::Entity::find()
-        .filter(cart_line::Column::CustomerId.eq(customer_id))
-        .find_also_related(product::Entity)
-        .all(txn)
-        .await?
-        .into_iter()
-        .filter_map(|(line, product)| product.map(|p| item(&p, line.quantity)))
-        .collect())
+    let mut carts = carts_of(txn, &[customer_id]).await?;
+    Ok(carts.remove(&customer_id).unwrap_or_default())
+}
+
+/// The carts of `customer_ids`, as items, by customer (none for an empty cart).
+pub(crate) async fn carts_of(
+    txn: &impl ConnectionTrait,
+    customer_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<Item>>> {
+    let mut carts: HashMap<i64, Vec<Item>> = HashMap::new();
+    for chunk in customer_ids.chunks(500) {
+        let lines = cart_line::Entity::find()
+            .filter(cart_line::Column::CustomerId.is_in(in_list(chunk.to_vec())))
+            .find_also_related(product::Entity)
+            .all(txn)
+            .await?;
+        for (line, product) in lines {
+            if let Some(p) = product {
+                carts
+                    .entry(line.customer_id)
+                    .or_default()
+                    .push(item(&p, line.quantity));
+            }
+        }
+    }
+    Ok(carts)
 }
 
 /// The catalog's products of `ids`, by external id.

@@ -2,11 +2,15 @@
 //! makes a second copy impossible, so a repeated tick or event queues nothing twice.
 
 use super::{Purpose, Status};
+use crate::db::{PARAMETER_BYTES, statement_chunks};
 use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::delivery;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+
+/// Deliveries per statement, at most.
+const ROWS: usize = 200;
 
 /// A message to queue. Texts are templates, rendered when sent.
 #[derive(Clone, Debug)]
@@ -29,33 +33,66 @@ pub struct NewDelivery {
 
 /// Queues `new`, due at `now_ms`, unless a delivery with its key exists already.
 pub async fn enqueue(db: &impl ConnectionTrait, new: NewDelivery, now_ms: i64) -> AppResult<()> {
-    delivery::Entity::insert(delivery::ActiveModel {
-        id: ActiveValue::NotSet,
-        dedupe_key: ActiveValue::Set(new.dedupe_key),
-        channel: ActiveValue::Set(new.channel.as_str().to_owned()),
-        purpose: ActiveValue::Set(new.purpose.as_str().to_owned()),
-        customer_id: ActiveValue::Set(new.customer_id),
-        recipient: ActiveValue::Set(new.recipient),
-        subject: ActiveValue::Set(new.subject),
-        body_html: ActiveValue::Set(new.body_html),
-        body_text: ActiveValue::Set(new.body_text),
-        status: ActiveValue::Set(Status::Queued.as_str().to_owned()),
-        action_id: ActiveValue::Set(new.action_id),
-        firing_id: ActiveValue::Set(new.firing_id),
-        created_at: ActiveValue::Set(now_ms),
-        due_at: ActiveValue::Set(now_ms),
-        campaign_id: ActiveValue::Set(new.campaign_id),
-        run_id: ActiveValue::Set(new.run_id),
-        template_id: ActiveValue::Set(new.template_id),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(delivery::Column::DedupeKey)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
+    enqueue_many(db, vec![new], now_ms).await
+}
+
+/// Queues every one of `news`, due at `now_ms`, a statement for many; one whose key exists
+/// already is left out.
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    news: Vec<NewDelivery>,
+    now_ms: i64,
+) -> AppResult<()> {
+    let rows: Vec<delivery::ActiveModel> = news
+        .into_iter()
+        .map(|new| delivery::ActiveModel {
+            id: ActiveValue::NotSet,
+            dedupe_key: ActiveValue::Set(new.dedupe_key),
+            channel: ActiveValue::Set(new.channel.as_str().to_owned()),
+            purpose: ActiveValue::Set(new.purpose.as_str().to_owned()),
+            customer_id: ActiveValue::Set(new.customer_id),
+            recipient: ActiveValue::Set(new.recipient),
+            subject: ActiveValue::Set(new.subject),
+            body_html: ActiveValue::Set(new.body_html),
+            body_text: ActiveValue::Set(new.body_text),
+            status: ActiveValue::Set(Status::Queued.as_str().to_owned()),
+            action_id: ActiveValue::Set(new.action_id),
+            firing_id: ActiveValue::Set(new.firing_id),
+            created_at: ActiveValue::Set(now_ms),
+            due_at: ActiveValue::Set(now_ms),
+            campaign_id: ActiveValue::Set(new.campaign_id),
+            run_id: ActiveValue::Set(new.run_id),
+            template_id: ActiveValue::Set(new.template_id),
+            ..Default::default()
+        })
+        .collect();
+    let text = |v: &ActiveValue<Option<String>>| match v {
+        ActiveValue::Set(Some(s)) => s.len(),
+        _ => 0,
+    };
+    let size = |row: &delivery::ActiveModel| {
+        let key = match &row.dedupe_key {
+            ActiveValue::Set(key) => key.len(),
+            _ => 0,
+        };
+        key + text(&row.recipient)
+            + text(&row.subject)
+            + text(&row.body_html)
+            + text(&row.body_text)
+            + 20 * PARAMETER_BYTES
+            + 96
+    };
+    let backend = db.get_database_backend();
+    for chunk in statement_chunks(backend, &rows, ROWS, false, size) {
+        delivery::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(delivery::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -10,7 +10,8 @@ pub mod runner;
 
 use crate::clock::to_millis;
 use crate::config::StoreSettings;
-use crate::db::{begin_write, in_list};
+use crate::db::{WriteTxn, begin_write, in_list};
+use crate::domain::actions::fire::Round;
 use crate::domain::actions::{self, Action};
 use crate::domain::campaigns::Campaign;
 use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
@@ -26,7 +27,10 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// Events marked processed per statement, at most.
+const MARK: usize = 500;
 
 /// Handles up to `limit` unprocessed events, oldest first, and returns how many it handled.
 /// The batch runs in one transaction; if that fails, each event is retried alone and one that
@@ -77,53 +81,29 @@ pub async fn process_pending(
     let txn = begin_write(db).await?;
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
-    let mut announced = Vec::new();
-    let mut runs_due = Vec::new();
-    let mut batch_ok = true;
-    for e in &events {
-        match process_one(&txn, e, &actions, &campaigns, now_ms, store).await {
-            Ok((changes, due)) => {
-                announced.extend(changes);
-                runs_due.extend(due.then_some(e.customer_id));
-            }
-            Err(err) => {
-                tracing::warn!(event.id = e.id, error = %err, "event failed in a batch; retrying one by one");
-                batch_ok = false;
-                break;
-            }
+    match react(&txn, &events, &actions, &campaigns, now_ms, store).await {
+        Ok(announced) => {
+            txn.commit().await?;
+            membership::announce(bus, announced);
+            return Ok(handled);
         }
-    }
-    if batch_ok {
-        runs_due.sort_unstable();
-        runs_due.dedup();
-        match advance_runs_of(&txn, &runs_due, now_ms, &campaigns, store).await {
-            Ok(changes) => {
-                announced.extend(changes);
-                txn.commit().await?;
-                membership::announce(bus, announced);
-                return Ok(handled);
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "runs of a batch failed; retrying one event at a time");
-            }
+        Err(err) => {
+            tracing::warn!(error = %err, "a round of events failed; retrying one event at a time");
         }
     }
     txn.rollback().await?;
     for e in &events {
         let txn = begin_write(db).await?;
-        let done = match process_one(&txn, e, &actions, &campaigns, now_ms, store).await {
-            Ok((mut changes, true)) => {
-                advance_runs_of(&txn, &[e.customer_id], now_ms, &campaigns, store)
-                    .await
-                    .map(|more| {
-                        changes.extend(more);
-                        changes
-                    })
-            }
-            Ok((changes, false)) => Ok(changes),
-            Err(err) => Err(err),
-        };
-        match done {
+        match react(
+            &txn,
+            std::slice::from_ref(e),
+            &actions,
+            &campaigns,
+            now_ms,
+            store,
+        )
+        .await
+        {
             Ok(changes) => {
                 txn.commit().await?;
                 membership::announce(bus, changes);
@@ -145,6 +125,54 @@ pub async fn process_pending(
     Ok(handled)
 }
 
+/// Lets the actions and the campaigns react to `events`, in order, as one round inside `txn`:
+/// the actions' facts are loaded for the round at once and their writes gathered, written
+/// before campaigns look at an event (they read what the actions did) and at the end; then
+/// every event is marked processed with what its actions did, a statement per distinct
+/// outcome, and the runs that became due are advanced. Returns the membership changes to
+/// announce after the commit.
+async fn react(
+    txn: &WriteTxn,
+    events: &[event::Model],
+    actions: &[Action],
+    campaigns: &[Campaign],
+    now_ms: i64,
+    store: &StoreSettings,
+) -> AppResult<Vec<MembershipChange>> {
+    let mut round = Round::load(txn, actions, events, now_ms).await?;
+    let seen: HashSet<&str> = kinds_seen(campaigns).iter().map(|k| k.as_str()).collect();
+    let mut announced = Vec::new();
+    let mut outcomes: HashMap<String, (serde_json::Value, Vec<i64>)> = HashMap::new();
+    let mut runs_due = Vec::new();
+    for e in events {
+        let outcome = match round.on_event(txn, e, now_ms, store).await? {
+            None => no_actions(),
+            Some(fired) => {
+                if seen.contains(e.kind.as_str()) {
+                    announced.extend(round.flush(txn).await?);
+                    if campaign_entry::on_event(txn, campaigns, e, now_ms, store).await? {
+                        runs_due.push(e.customer_id);
+                    }
+                }
+                serde_json::json!({ "actions": fired })
+            }
+        };
+        outcomes
+            .entry(outcome.to_string())
+            .or_insert_with(|| (outcome, Vec::new()))
+            .1
+            .push(e.id);
+    }
+    announced.extend(round.flush(txn).await?);
+    for (outcome, ids) in outcomes.into_values() {
+        mark_processed(txn, ids, now_ms, outcome).await?;
+    }
+    runs_due.sort_unstable();
+    runs_due.dedup();
+    announced.extend(advance_runs_of(txn, &runs_due, now_ms, campaigns, store).await?);
+    Ok(announced)
+}
+
 /// Marks the given events processed with `outcome` (events processed already are left alone).
 async fn mark_processed(
     db: &impl ConnectionTrait,
@@ -153,42 +181,19 @@ async fn mark_processed(
     outcome: serde_json::Value,
 ) -> AppResult<()> {
     let ids: Vec<i64> = event_ids.into_iter().collect();
-    if ids.is_empty() {
-        return Ok(());
+    for chunk in ids.chunks(MARK) {
+        event::Entity::update_many()
+            .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
+            .col_expr(event::Column::Outcome, Expr::value(outcome.clone()))
+            .filter(event::Column::Id.is_in(in_list(chunk.to_vec())))
+            .filter(event::Column::ProcessedAt.is_null())
+            .exec(db)
+            .await?;
     }
-    event::Entity::update_many()
-        .col_expr(event::Column::ProcessedAt, Expr::value(now_ms))
-        .col_expr(event::Column::Outcome, Expr::value(outcome))
-        .filter(event::Column::Id.is_in(in_list(ids)))
-        .filter(event::Column::ProcessedAt.is_null())
-        .exec(db)
-        .await?;
     Ok(())
 }
 
 /// The outcome of an event no action reacted to.
 fn no_actions() -> serde_json::Value {
     serde_json::json!({ "actions": [] })
-}
-
-/// Lets the actions and the campaigns react to one event, and marks it processed with what
-/// the actions did. Returns the membership changes to announce and whether runs became due.
-async fn process_one(
-    txn: &impl ConnectionTrait,
-    e: &event::Model,
-    actions: &[Action],
-    campaigns: &[Campaign],
-    now_ms: i64,
-    store: &StoreSettings,
-) -> AppResult<(Vec<MembershipChange>, bool)> {
-    let Some((outcomes, announced)) =
-        actions::fire::on_event(txn, e, actions, now_ms, store).await?
-    else {
-        mark_processed(txn, [e.id], now_ms, no_actions()).await?;
-        return Ok((Vec::new(), false));
-    };
-    let runs_due = campaign_entry::on_event(txn, campaigns, e, now_ms, store).await?;
-    let outcome = serde_json::json!({ "actions": outcomes });
-    mark_processed(txn, [e.id], now_ms, outcome).await?;
-    Ok((announced, runs_due))
 }

@@ -1,6 +1,11 @@
 //! Role and tag membership of customers: the primitives every writer uses (admin mutations
 //! and action effects), the change log they write, and the stream integrators subscribe to.
 
+mod batch;
+
+pub use batch::{Held, MembershipBatch};
+
+use crate::db::{PARAMETER_BYTES, statement_chunks};
 use crate::error::{AppError, AppResult};
 use crate::events::{BusMode, EventBus, MembershipChange, MembershipKind};
 use entity::{customer, customer_role, customer_tag, membership_change};
@@ -17,6 +22,8 @@ use tokio::sync::broadcast::error::RecvError;
 pub const NOTIFY_CHANNEL: &str = "nudge_membership";
 /// Changes read from the log at a time when a subscriber catches up.
 const REPLAY_PAGE: u64 = 500;
+/// Change-log rows per statement, at most.
+const LOG_ROWS: usize = 500;
 
 /// Who made a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,28 +221,90 @@ async fn log(
     change: NewChange,
     source: ChangeSource,
 ) -> AppResult<MembershipChange> {
-    let row = membership_change::ActiveModel {
-        id: ActiveValue::NotSet,
-        customer_id: ActiveValue::Set(customer.id),
-        kind: ActiveValue::Set(change.kind.as_str().to_owned()),
-        role_id: ActiveValue::Set(change.role_id),
-        tag_id: ActiveValue::Set(change.tag_id),
-        value: ActiveValue::Set(change.value),
-        previous_value: ActiveValue::Set(change.previous_value),
-        source: ActiveValue::Set(source.as_string()),
-        occurred_at: ActiveValue::Set(now_ms),
+    let row = Logged {
+        customer_id: customer.id,
+        customer_external_id: customer.external_id.clone(),
+        change,
+        source,
+        occurred_at: now_ms,
+    };
+    let mut written = write_log(txn, vec![row]).await?;
+    written
+        .pop()
+        .ok_or_else(|| AppError::internal("the change log wrote no row"))
+}
+
+/// A change to write to the log.
+struct Logged {
+    customer_id: i64,
+    customer_external_id: String,
+    change: NewChange,
+    source: ChangeSource,
+    occurred_at: i64,
+}
+
+/// Writes changes to the log, a statement for many, and on PostgreSQL announces each when the
+/// transaction commits (in log order). Returns them as the bus carries them, in log order.
+async fn write_log(
+    txn: &impl ConnectionTrait,
+    rows: Vec<Logged>,
+) -> AppResult<Vec<MembershipChange>> {
+    let backend = txn.get_database_backend();
+    let mut external_ids: std::collections::HashMap<i64, String> = Default::default();
+    let mut written = Vec::with_capacity(rows.len());
+    let models: Vec<membership_change::ActiveModel> = rows
+        .into_iter()
+        .map(|row| {
+            external_ids
+                .entry(row.customer_id)
+                .or_insert(row.customer_external_id);
+            membership_change::ActiveModel {
+                id: ActiveValue::NotSet,
+                customer_id: ActiveValue::Set(row.customer_id),
+                kind: ActiveValue::Set(row.change.kind.as_str().to_owned()),
+                role_id: ActiveValue::Set(row.change.role_id),
+                tag_id: ActiveValue::Set(row.change.tag_id),
+                value: ActiveValue::Set(row.change.value),
+                previous_value: ActiveValue::Set(row.change.previous_value),
+                source: ActiveValue::Set(row.source.as_string()),
+                occurred_at: ActiveValue::Set(row.occurred_at),
+            }
+        })
+        .collect();
+    let size = |m: &membership_change::ActiveModel| {
+        let text = |v: &ActiveValue<Option<String>>| match v {
+            ActiveValue::Set(Some(s)) => s.len(),
+            _ => 0,
+        };
+        text(&m.value) + text(&m.previous_value) + 8 * PARAMETER_BYTES + 32
+    };
+    for chunk in statement_chunks(backend, &models, LOG_ROWS, false, size) {
+        let mut inserted = membership_change::Entity::insert_many(chunk.to_vec())
+            .exec_with_returning(txn)
+            .await?;
+        inserted.sort_by_key(|row| row.id);
+        if backend == DbBackend::Postgres && !inserted.is_empty() {
+            // One notification per change, sent in log order when the transaction commits.
+            let ids: Vec<String> = inserted.iter().map(|r| format!("('{}')", r.id)).collect();
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!(
+                    "SELECT pg_notify($1, id) FROM (VALUES {}) AS changes(id)",
+                    ids.join(",")
+                ),
+                [NOTIFY_CHANNEL.into()],
+            ))
+            .await?;
+        }
+        for row in inserted {
+            let external = external_ids
+                .get(&row.customer_id)
+                .cloned()
+                .unwrap_or_default();
+            written.push(to_change(row, &external)?);
+        }
     }
-    .insert(txn)
-    .await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [NOTIFY_CHANNEL.into(), row.id.to_string().into()],
-        ))
-        .await?;
-    }
-    to_change(row, &customer.external_id)
+    Ok(written)
 }
 
 /// Whether a membership call changed anything.

@@ -1,0 +1,46 @@
+#!/bin/bash
+# The issue-15 table from outside, on one database: a release server, N customers registered
+# over recordEvents, 10 customer actions of mixed triggers and 5 active campaigns with event
+# anchors, then E productViewed events of random customers in batches of 500 from 8 threads
+# (ingest events/s, processor events/s end to end, drain after ingest); then wrk (apt-get
+# install wrk), 2 threads and 32 connections for 10 s each, against recommendations(first: 6) +
+# banners of a random customer, { viewer { scope } } and /healthz; then the server's RSS.
+#
+#     cargo build --release
+#     benches/outside/table/run.sh [sqlite|postgres] [N] [E]     # sqlite 1000000 200000
+#
+# PostgreSQL: a fresh database nudge_bench on 127.0.0.1:5432 (user postgres, trust auth).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${NUDGE_BENCH_BINARY:-$here/../../../target/release/nudge}
+db=${1:-sqlite}
+n=${2:-1000000}
+e=${3:-200000}
+command -v wrk > /dev/null || apt-get install -y wrk > /dev/null
+dir=$(mktemp -d)
+port=$((18100 + RANDOM % 800))
+case $db in
+  sqlite) url="sqlite://$dir/n.db?mode=rwc" ;;
+  postgres)
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS nudge_bench" -c "CREATE DATABASE nudge_bench"
+    url="postgres://postgres@127.0.0.1:5432/nudge_bench" ;;
+  *) echo "sqlite or postgres" >&2; exit 2 ;;
+esac
+NUDGE_DATABASE_URL=$url NUDGE_LISTEN=127.0.0.1:$port \
+  NUDGE_BOOTSTRAP_KEY_FILE=$dir/key NUDGE_LOG=warn "$bin" > "$dir/log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+until curl -s "127.0.0.1:$port/healthz" > /dev/null; do sleep 0.1; done
+echo "== $db, $n customers, $e events ($(nproc) cores)"
+python3 "$here/drive.py" "http://127.0.0.1:$port" "$dir/key" "$n" "$e"
+read_lua=$here/../storefront/read.lua
+viewer_lua=$here/../storefront/viewer.lua
+echo "-- recommendations(first: 6) + banners, random customer"
+KEY=$(cat "$dir/key.sf") N=$n wrk -t2 -c32 -d10s --latency -s "$read_lua" \
+  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|50%|99%"
+echo "-- { viewer { scope } } (floor)"
+KEY=$(cat "$dir/key.sf") wrk -t2 -c32 -d10s --latency -s "$viewer_lua" \
+  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|50%|99%"
+echo "-- /healthz"
+wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$port/healthz" | grep -E "Requests/sec|50%|99%"
+grep -E "VmRSS|VmHWM" "/proc/$pid/status"

@@ -1,0 +1,236 @@
+//! What automation writes in one transaction, gathered and written set-wise: the customers'
+//! memberships (decided in memory, see [`MembershipBatch`]), the action firings, and the
+//! banners and messages effects put up and queue. [`EffectBatch::flush`] writes it all, a
+//! statement for many rows of a kind — firings first, since the rest names them.
+
+use super::effects::{Effect, Owner};
+use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
+use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
+use crate::domain::membership::MembershipBatch;
+use crate::error::{AppError, AppResult};
+use crate::events::MembershipChange;
+use entity::{action_firing, banner, role, tag};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use std::collections::{HashMap, HashSet};
+
+/// Rows per statement, at most.
+const ROWS: usize = 200;
+
+/// What a role or tag effect refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    Role,
+    Tag,
+}
+
+/// A firing to write: the action fired on the event, with what its effects did.
+struct NewFiring {
+    action_id: i64,
+    customer_id: i64,
+    event_id: i64,
+    fired_at: i64,
+    effects: serde_json::Value,
+}
+
+/// The writes of one transaction's automation, until flushed.
+#[derive(Default)]
+pub struct EffectBatch {
+    pub memberships: MembershipBatch,
+    roles: HashSet<i64>,
+    tags: HashSet<i64>,
+    firings: Vec<NewFiring>,
+    banners: Vec<(Owner, banner::ActiveModel)>,
+    messages: Vec<(Owner, NewDelivery)>,
+    now_ms: i64,
+}
+
+impl EffectBatch {
+    /// A batch for effects on `customer_ids` (their memberships are loaded) that may refer to
+    /// the roles and tags of `effects` (whether each still exists is loaded too).
+    pub async fn load<'e>(
+        txn: &impl ConnectionTrait,
+        customer_ids: &[i64],
+        effects: impl IntoIterator<Item = &'e Effect>,
+        now_ms: i64,
+    ) -> AppResult<Self> {
+        let (mut roles, mut tags) = (Vec::new(), Vec::new());
+        for effect in effects {
+            roles.extend(effect.role_id());
+            tags.extend(effect.tag_id());
+        }
+        Ok(EffectBatch {
+            memberships: MembershipBatch::load(txn, customer_ids).await?,
+            roles: existing::<role::Entity>(txn, roles, role::Column::Id).await?,
+            tags: existing::<tag::Entity>(txn, tags, tag::Column::Id).await?,
+            now_ms,
+            ..Default::default()
+        })
+    }
+
+    /// Fails with a clear reason when the role or tag an effect refers to is gone.
+    pub(super) fn known(&self, what: Known, id: i64) -> AppResult<()> {
+        let (found, name) = match what {
+            Known::Role => (self.roles.contains(&id), "role"),
+            Known::Tag => (self.tags.contains(&id), "tag"),
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(format!("{name} {id} no longer exists")))
+        }
+    }
+
+    pub(super) fn banner(&mut self, owner: Owner, row: banner::ActiveModel) {
+        self.banners.push((owner, row));
+    }
+
+    pub(super) fn message(&mut self, owner: Owner, message: NewDelivery) {
+        self.messages.push((owner, message));
+    }
+
+    /// Notes that action `action_id` fired on the event, with what its effects did.
+    pub(super) fn fired(
+        &mut self,
+        owner: &Owner,
+        customer_id: i64,
+        fired_at: i64,
+        effects: serde_json::Value,
+    ) {
+        if let Owner::Firing {
+            action_id,
+            event_id,
+        } = *owner
+        {
+            self.firings.push(NewFiring {
+                action_id,
+                customer_id,
+                event_id,
+                fired_at,
+                effects,
+            });
+        }
+    }
+
+    /// Writes everything gathered since the last flush inside `txn`. Returns the membership
+    /// changes to announce after the commit.
+    pub async fn flush(&mut self, txn: &impl ConnectionTrait) -> AppResult<Vec<MembershipChange>> {
+        let changes = self.memberships.flush(txn).await?;
+        let firing_ids = write_firings(txn, std::mem::take(&mut self.firings)).await?;
+        let firing_of = |owner: &Owner| -> AppResult<Option<i64>> {
+            match owner {
+                Owner::Firing {
+                    action_id,
+                    event_id,
+                } => firing_ids
+                    .get(&(*action_id, *event_id))
+                    .copied()
+                    .map(Some)
+                    .ok_or_else(|| AppError::internal("an effect of a firing not written")),
+                Owner::Step { .. } => Ok(None),
+            }
+        };
+        let mut banners = Vec::with_capacity(self.banners.len());
+        for (owner, mut row) in std::mem::take(&mut self.banners) {
+            let firing = firing_of(&owner)?;
+            let effect = match &row.owner_key {
+                ActiveValue::Set(suffix) => suffix.clone(),
+                _ => String::new(),
+            };
+            row.owner_key = ActiveValue::Set(format!("{}{effect}", owner.key(firing)));
+            row.firing_id = ActiveValue::Set(firing);
+            banners.push(row);
+        }
+        write_banners(txn, banners).await?;
+        let mut messages = Vec::with_capacity(self.messages.len());
+        for (owner, mut message) in std::mem::take(&mut self.messages) {
+            let firing = firing_of(&owner)?;
+            message.dedupe_key = format!("{}{}", owner.key(firing), message.dedupe_key);
+            message.firing_id = firing;
+            messages.push(message);
+        }
+        enqueue_many(txn, messages, self.now_ms).await?;
+        Ok(changes)
+    }
+}
+
+/// Which of `ids` exist in the table of `E`.
+async fn existing<E: EntityTrait>(
+    txn: &impl ConnectionTrait,
+    mut ids: Vec<i64>,
+    id: E::Column,
+) -> AppResult<HashSet<i64>> {
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    Ok(E::find()
+        .select_only()
+        .column(id)
+        .filter(id.is_in(in_list(ids)))
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Writes the firings; returns their ids by (action, event).
+async fn write_firings(
+    txn: &impl ConnectionTrait,
+    firings: Vec<NewFiring>,
+) -> AppResult<HashMap<(i64, i64), i64>> {
+    let rows: Vec<action_firing::ActiveModel> = firings
+        .into_iter()
+        .map(|f| action_firing::ActiveModel {
+            id: ActiveValue::NotSet,
+            action_id: ActiveValue::Set(f.action_id),
+            customer_id: ActiveValue::Set(f.customer_id),
+            event_id: ActiveValue::Set(f.event_id),
+            fired_at: ActiveValue::Set(f.fired_at),
+            effects: ActiveValue::Set(f.effects),
+        })
+        .collect();
+    let size = |row: &action_firing::ActiveModel| match &row.effects {
+        ActiveValue::Set(effects) => crate::db::json_bytes(effects) + 5 * PARAMETER_BYTES + 32,
+        _ => 64,
+    };
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in statement_chunks(txn.get_database_backend(), &rows, ROWS, false, size) {
+        let written = action_firing::Entity::insert_many(chunk.to_vec())
+            .exec_with_returning(txn)
+            .await?;
+        ids.extend(
+            written
+                .into_iter()
+                .map(|f| ((f.action_id, f.event_id), f.id)),
+        );
+    }
+    Ok(ids)
+}
+
+/// Puts the banners up, once per key.
+async fn write_banners(
+    txn: &impl ConnectionTrait,
+    rows: Vec<banner::ActiveModel>,
+) -> AppResult<()> {
+    let text = |v: &ActiveValue<String>| match v {
+        ActiveValue::Set(s) => s.len(),
+        _ => 0,
+    };
+    let size = |row: &banner::ActiveModel| {
+        text(&row.owner_key) + text(&row.title) + text(&row.body_html) + 14 * PARAMETER_BYTES + 96
+    };
+    for chunk in statement_chunks(txn.get_database_backend(), &rows, ROWS, false, size) {
+        banner::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(banner::Column::OwnerKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
