@@ -3,10 +3,13 @@
 //! actions fire their effects, campaigns enrol the runs an event anchors and check the open
 //! ones — then advances the runs that became due, so a reaction goes out within seconds.
 //! Ingest never waits for it, and a failing rule marks only its own event as failed (a
-//! failing run only itself). [`runner`] runs it, on one process at a time.
+//! failing run only itself). [`runner`] runs it; on PostgreSQL every process runs it for its
+//! share of the events ([`partitions`]).
 
-mod leadership;
+mod partitions;
 pub mod runner;
+
+pub use partitions::{PARTITIONS, Share};
 
 use crate::clock::to_millis;
 use crate::config::StoreSettings;
@@ -22,7 +25,7 @@ use crate::error::AppResult;
 use crate::events::{EventBus, MembershipChange};
 use chrono::{DateTime, Utc};
 use entity::event;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -32,36 +35,46 @@ use std::collections::{HashMap, HashSet};
 /// Events marked processed per statement, at most.
 const MARK: usize = 500;
 
-/// Handles up to `limit` unprocessed events, oldest first, and returns how many it handled.
-/// The batch runs in one transaction; if that fails, each event is retried alone and one that
-/// still fails is marked processed with its error, so one broken rule cannot stall the queue.
+/// Handles up to `limit` unprocessed events of `share`, oldest first, and returns how many it
+/// handled. The round runs in one transaction that locks its events first (another process
+/// skips them, so none is handled twice even while partitions change hands); if it fails, each
+/// event is retried alone and one that still fails is marked processed with its error, so one
+/// broken rule cannot stall the queue.
 pub async fn process_pending(
     db: &DatabaseConnection,
     bus: &EventBus,
     now: DateTime<Utc>,
     store: &StoreSettings,
     limit: u64,
+    share: &Share,
 ) -> AppResult<usize> {
-    // Ids and kinds first: most events usually have no listener and need nothing more.
-    let pending: Vec<(i64, String)> = event::Entity::find()
-        .select_only()
-        .columns([event::Column::Id, event::Column::Kind])
-        .filter(event::Column::ProcessedAt.is_null())
-        .order_by_asc(event::Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
-    if pending.is_empty() {
+    if share.is_empty() {
         return Ok(0);
     }
-    let actions = actions::fire::live(db).await?;
-    let campaigns = active_campaigns(db, to_millis(now)).await?;
     let now_ms = to_millis(now);
+    // A look first, without the write lock: an idle processor holds up no writer.
+    let any = pending(share).into_tuple::<(i64, String)>().one(db).await?;
+    if any.is_none() {
+        return Ok(0);
+    }
+    let txn = begin_write(db).await?;
+    // Ids and kinds first: most events usually have no listener and need nothing more.
+    let waiting: Vec<(i64, String)> = pending(share)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if waiting.is_empty() {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    let actions = actions::fire::live(&txn).await?;
+    let campaigns = active_campaigns(&txn, now_ms).await?;
     let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
     triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
     let (mut listened, mut quiet) = (Vec::new(), Vec::new());
-    for (id, kind) in pending {
+    for (id, kind) in waiting {
         if triggers.contains(kind.as_str()) {
             listened.push(id);
         } else {
@@ -74,11 +87,10 @@ pub async fn process_pending(
         event::Entity::find()
             .filter(event::Column::Id.is_in(in_list(listened)))
             .order_by_asc(event::Column::Id)
-            .all(db)
+            .all(&txn)
             .await?
     };
     let handled = events.len() + quiet.len();
-    let txn = begin_write(db).await?;
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
     match react(&txn, &events, &actions, &campaigns, now_ms, store).await {
@@ -94,6 +106,17 @@ pub async fn process_pending(
     txn.rollback().await?;
     for e in &events {
         let txn = begin_write(db).await?;
+        let still_pending = pending(&Share::All)
+            .filter(event::Column::Id.eq(e.id))
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .into_tuple::<(i64, String)>()
+            .one(&txn)
+            .await?;
+        if still_pending.is_none() {
+            // Another process took it meanwhile (its partition changed hands).
+            txn.rollback().await?;
+            continue;
+        }
         match react(
             &txn,
             std::slice::from_ref(e),
@@ -171,6 +194,22 @@ async fn react(
     runs_due.dedup();
     announced.extend(advance_runs_of(txn, &runs_due, now_ms, campaigns, store).await?);
     Ok(announced)
+}
+
+/// The unprocessed events of `share` (ids and kinds), oldest first.
+fn pending(share: &Share) -> sea_orm::Select<event::Entity> {
+    let mut select = event::Entity::find()
+        .select_only()
+        .columns([event::Column::Id, event::Column::Kind])
+        .filter(event::Column::ProcessedAt.is_null());
+    if let Share::Partitions(parts) = share {
+        let list: Vec<String> = parts.iter().map(i64::to_string).collect();
+        select = select.filter(Expr::cust(format!(
+            "customer_id % {PARTITIONS} IN ({})",
+            list.join(",")
+        )));
+    }
+    select.order_by_asc(event::Column::Id)
 }
 
 /// Marks the given events processed with `outcome` (events processed already are left alone).

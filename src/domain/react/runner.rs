@@ -1,8 +1,8 @@
-//! The processor's loop: at once when woken, every second otherwise, while this process
-//! leads.
+//! The processor's loop: at once when woken, every second otherwise, on this process's share
+//! of the events.
 
-use super::leadership::Leadership;
-use super::process_pending;
+use super::partitions::Partitions;
+use super::{PARTITIONS, Share, process_pending};
 use crate::events::EventBus;
 use sea_orm::DatabaseConnection;
 
@@ -13,8 +13,8 @@ pub const TASK: &str = "event processor";
 const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Runs the processor until the process stops: at once when woken, and every second.
-/// With PostgreSQL only the process holding the processor lock runs it, so events are
-/// handled once and in order even with several processes.
+/// With PostgreSQL each process handles the partitions it holds, so events are handled once
+/// and in order per customer however many processes serve, and each adds capacity.
 pub async fn run(
     db: DatabaseConnection,
     bus: EventBus,
@@ -24,23 +24,27 @@ pub async fn run(
     dispatcher: std::sync::Arc<tokio::sync::Notify>,
     supervisor: crate::supervisor::Supervisor,
 ) {
-    let mut leader = Leadership::new(settings.database_url.clone());
+    let mut partitions = Partitions::new(settings.database_url.clone());
     loop {
         supervisor.check(TASK);
-        if leader.holds().await {
-            loop {
-                match process_pending(&db, &bus, clock.now(), &settings.store, 500).await {
-                    Ok(0) => break,
-                    Ok(handled) => {
-                        metrics::counter!("nudge_events_processed_total").increment(handled as u64);
-                        // Effects may have queued messages: the dispatcher looks at once.
-                        dispatcher.notify_one();
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "event processor failed");
-                        break;
-                    }
+        loop {
+            let share = partitions.share().await;
+            let held = match &share {
+                Share::All => PARTITIONS,
+                Share::Partitions(held) => held.len() as i64,
+            };
+            metrics::gauge!("nudge_processor_partitions").set(held as f64);
+            match process_pending(&db, &bus, clock.now(), &settings.store, 500, &share).await {
+                Ok(0) => break,
+                Ok(handled) => {
+                    metrics::counter!("nudge_events_processed_total").increment(handled as u64);
+                    // Effects may have queued messages: the dispatcher looks at once.
+                    dispatcher.notify_one();
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "event processor failed");
+                    break;
                 }
             }
         }
