@@ -32,45 +32,49 @@ def created(field, payload):
     return payload[field]
 
 
-post(admin, "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
-     {"p": [{"externalId": f"p{i}", "name": f"P{i}", "price": "10.00", "currency": "USD",
-             "categoryIds": [f"cat{i % 10}"]} for i in range(100)]})
-roles = [post(admin, "mutation($i: RoleInput!) { createRole(input: $i) { role { id } } }",
-              {"i": {"name": f"R{i}", "systemName": f"r{i}", "recommendedProducts": [f"p{j}" for j in range(i, i + 8)]}})
-         ["createRole"]["role"]["id"] for i in range(4)]
-tags = [post(admin, 'mutation($n: String!) { createTag(name: $n) { tag { id } } }', {"n": f"t{i}"})["createTag"]["tag"]["id"]
-        for i in range(3)]
-banner = {"showBanner": {"title": "10% off shoes", "bodyHtml": "<p>Use SHOES10</p>", "durationHours": 48}}
-in_category = lambda c: {"items": {"attribute": "CATEGORY", "values": [c]}}
-actions = [
-    # The table's action: a product viewed in a category gives a role and a banner.
-    ("viewed shoes", "PRODUCT_VIEWED", in_category("cat1"), [{"assignRole": roles[0]}, banner], None),
-    ("viewed bags", "PRODUCT_VIEWED", in_category("cat2"), [{"setTag": {"tagId": tags[0], "value": "bags"}}], {"kind": "EVERY_TIME"}),
-    ("browsing", "PRODUCT_VIEWED", None, [{"setTag": {"tagId": tags[1]}}], {"kind": "AT_MOST_EVERY_DAYS", "days": 7}),
-    ("fans of shoes", "PRODUCT_VIEWED", {"hasRole": [roles[0]]}, [{"assignRole": roles[1]}], None),
-    ("welcome", "REGISTERED", None, [{"assignRole": roles[2]}], None),
-    ("came back", "LOGGED_IN", None, [{"removeTag": tags[1]}], {"kind": "EVERY_TIME"}),
-    ("carted", "ADDED_TO_CART", None, [{"setTag": {"tagId": tags[2], "value": "cart"}}], {"kind": "EVERY_TIME"}),
-    ("buyer", "ORDER_PLACED", None, [{"assignRole": roles[3]}, {"removeTag": tags[2]}], None),
-    ("from ads", "PAGE_VISITED", None, [{"setTag": {"tagId": tags[0], "value": "ads"}}], {"kind": "EVERY_TIME"}),
-    ("subscriber", "NEWSLETTER_SUBSCRIBED", None, [banner], None),
-]
-for name, trigger, condition, effects, repeat in actions:
-    i = {"name": name, "trigger": trigger, "effects": effects, "active": True}
-    if condition:
-        i["condition"] = condition
-    if repeat:
-        i["repeat"] = repeat
-    created("createCustomerAction", post(admin, "mutation($i: CustomerActionInput!) { createCustomerAction(input: $i) { userErrors { field message } } }", {"i": i}))
-template = created("createTemplate", post(admin, "mutation($i: TemplateInput!) { createTemplate(input: $i) { template { id } userErrors { message } } }",
-                   {"i": {"name": "thanks", "channel": "EMAIL", "subject": "Thanks", "bodyHtml": "<p>Thanks</p>"}}))["template"]["id"]
-for anchor in [{"orderPlaced": {}}, {"orderPaid": True}, {"delivered": True}, {"newsletterSubscribed": True},
-               {"cartAbandoned": {"idleHours": 2}}]:
-    created("createCampaign", post(admin, "mutation($i: CampaignInput!) { createCampaign(input: $i) { campaign { id } userErrors { field message } } }",
-            {"i": {"name": "c", "status": "ACTIVE", "anchor": anchor,
-                   "steps": [{"id": "mail", "message": {"channel": "EMAIL", "templateId": template}}]}}))
-sf = post(admin, 'mutation { createApiKey(scope: STOREFRONT, name: "web", identityVerification: false) { created { secret } } }')["createApiKey"]["created"]["secret"]
-open(key_file + ".sf", "w").write(sf)
+views_only = len(sys.argv) > 5 and sys.argv[5] == "views-only"
+if views_only:
+    sf = open(key_file + ".sf").read().strip()
+else:
+    post(admin, "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { userErrors { message } } }",
+         {"p": [{"externalId": f"p{i}", "name": f"P{i}", "price": "10.00", "currency": "USD",
+                 "categoryIds": [f"cat{i % 10}"]} for i in range(100)]})
+    roles = [post(admin, "mutation($i: RoleInput!) { createRole(input: $i) { role { id } } }",
+                  {"i": {"name": f"R{i}", "systemName": f"r{i}", "recommendedProducts": [f"p{j}" for j in range(i, i + 8)]}})
+             ["createRole"]["role"]["id"] for i in range(4)]
+    tags = [post(admin, 'mutation($n: String!) { createTag(name: $n) { tag { id } } }', {"n": f"t{i}"})["createTag"]["tag"]["id"]
+            for i in range(3)]
+    banner = {"showBanner": {"title": "10% off shoes", "bodyHtml": "<p>Use SHOES10</p>", "durationHours": 48}}
+    in_category = lambda c: {"items": {"attribute": "CATEGORY", "values": [c]}}
+    actions = [
+        # The table's action: a product viewed in a category gives a role and a banner.
+        ("viewed shoes", "PRODUCT_VIEWED", in_category("cat1"), [{"assignRole": roles[0]}, banner], None),
+        ("viewed bags", "PRODUCT_VIEWED", in_category("cat2"), [{"setTag": {"tagId": tags[0], "value": "bags"}}], {"kind": "EVERY_TIME"}),
+        ("browsing", "PRODUCT_VIEWED", None, [{"setTag": {"tagId": tags[1]}}], {"kind": "AT_MOST_EVERY_DAYS", "days": 7}),
+        ("fans of shoes", "PRODUCT_VIEWED", {"hasRole": [roles[0]]}, [{"assignRole": roles[1]}], None),
+        ("welcome", "REGISTERED", None, [{"assignRole": roles[2]}], None),
+        ("came back", "LOGGED_IN", None, [{"removeTag": tags[1]}], {"kind": "EVERY_TIME"}),
+        ("carted", "ADDED_TO_CART", None, [{"setTag": {"tagId": tags[2], "value": "cart"}}], {"kind": "EVERY_TIME"}),
+        ("buyer", "ORDER_PLACED", None, [{"assignRole": roles[3]}, {"removeTag": tags[2]}], None),
+        ("from ads", "PAGE_VISITED", None, [{"setTag": {"tagId": tags[0], "value": "ads"}}], {"kind": "EVERY_TIME"}),
+        ("subscriber", "NEWSLETTER_SUBSCRIBED", None, [banner], None),
+    ]
+    for name, trigger, condition, effects, repeat in actions:
+        i = {"name": name, "trigger": trigger, "effects": effects, "active": True}
+        if condition:
+            i["condition"] = condition
+        if repeat:
+            i["repeat"] = repeat
+        created("createCustomerAction", post(admin, "mutation($i: CustomerActionInput!) { createCustomerAction(input: $i) { userErrors { field message } } }", {"i": i}))
+    template = created("createTemplate", post(admin, "mutation($i: TemplateInput!) { createTemplate(input: $i) { template { id } userErrors { message } } }",
+                       {"i": {"name": "thanks", "channel": "EMAIL", "subject": "Thanks", "bodyHtml": "<p>Thanks</p>"}}))["template"]["id"]
+    for anchor in [{"orderPlaced": {}}, {"orderPaid": True}, {"delivered": True}, {"newsletterSubscribed": True},
+                   {"cartAbandoned": {"idleHours": 2}}]:
+        created("createCampaign", post(admin, "mutation($i: CampaignInput!) { createCampaign(input: $i) { campaign { id } userErrors { field message } } }",
+                {"i": {"name": "c", "status": "ACTIVE", "anchor": anchor,
+                       "steps": [{"id": "mail", "message": {"channel": "EMAIL", "templateId": template}}]}}))
+    sf = post(admin, 'mutation { createApiKey(scope: STOREFRONT, name: "web", identityVerification: false) { created { secret } } }')["createApiKey"]["created"]["secret"]
+    open(key_file + ".sf", "w").write(sf)
 RECORD = "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors { message } } }"
 
 
@@ -109,11 +113,13 @@ at = "2026-11-22T10:00:00Z"
 registrations = batches_of([{"eventId": f"r{i}", "customerExternalId": f"c{i}", "occurredAt": at,
                              "payload": {"registered": {"email": f"c{i}@example.com"}}} for i in range(n)])
 started = time.time()
-took, lasts = send(registrations)
+took, lasts = send([] if views_only else registrations)
 done = drained(lasts)
-print(f"registered {n} customers: ingest {n / took:,.0f} events/s, all processed {done - started:,.1f} s after the first was sent")
+if not views_only:
+    print(f"registered {n} customers: ingest {n / took:,.0f} events/s, all processed {done - started:,.1f} s after the first was sent")
 rng = random.Random(7)
-views = batches_of([{"eventId": f"v{i}", "customerExternalId": f"c{rng.randrange(n)}", "occurredAt": at,
+run = int(time.time())
+views = batches_of([{"eventId": f"v{run}-{i}", "customerExternalId": f"c{rng.randrange(n)}", "occurredAt": at,
                      "payload": {"productViewed": {"productExternalId": f"p{rng.randrange(100)}"}}} for i in range(e)])
 started = time.time()
 took, lasts = send(views)

@@ -37,10 +37,10 @@ read_lua=$here/../storefront/read.lua
 viewer_lua=$here/../storefront/viewer.lua
 echo "-- recommendations(first: 6) + banners, random customer"
 KEY=$(cat "$dir/key.sf") N=$n wrk -t2 -c32 -d10s --latency -s "$read_lua" \
-  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|50%|99%"
+  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|^ +(50|99)%"
 echo "-- { viewer { scope } } (floor)"
 KEY=$(cat "$dir/key.sf") wrk -t2 -c32 -d10s --latency -s "$viewer_lua" \
-  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|50%|99%"
+  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|^ +(50|99)%"
 echo "-- /healthz"
-wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$port/healthz" | grep -E "Requests/sec|50%|99%"
+wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$port/healthz" | grep -E "Requests/sec|^ +(50|99)%"
 grep -E "VmRSS|VmHWM" "/proc/$pid/status"

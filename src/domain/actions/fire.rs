@@ -12,7 +12,7 @@ use crate::db::in_list;
 use crate::domain::conditions::load::{carts_of, products_by_external_id};
 use crate::domain::conditions::{Facts, Item, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
-use crate::domain::membership::ChangeSource;
+use crate::domain::membership::{ChangeSource, MembershipBatch};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipChange;
 use entity::{action_firing, customer, event, product};
@@ -113,28 +113,31 @@ impl<'a> Round<'a> {
         customer_ids.dedup();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut customers = HashMap::with_capacity(customer_ids.len());
-        for chunk in customer_ids.chunks(LOOKUP) {
-            let found = customer::Entity::find()
-                .filter(customer::Column::Id.is_in(in_list(chunk.to_vec())))
-                .all(txn)
-                .await?;
-            customers.extend(found.into_iter().map(|c| (c.id, c)));
-        }
-        let customer_ids: Vec<i64> = customers.keys().copied().collect();
         let effects = actions.iter().flat_map(|a| a.effects.iter());
         let firing: Vec<i64> = firing.into_iter().collect();
+        // Independent reads: on a pool (SQLite's snapshot before the write lock) they run on
+        // connections of their own at once; in a transaction one after the other.
+        let (customers, carts, products, last_fired, fired_on, batch) = futures_util::try_join!(
+            customers_of(txn, &customer_ids),
+            carts_of(txn, &customer_ids),
+            async {
+                if wanted.is_empty() {
+                    Ok(HashMap::new())
+                } else {
+                    products_by_external_id(txn, wanted).await
+                }
+            },
+            last_fired(txn, &firing, &customer_ids),
+            fired_on(txn, &event_ids),
+            EffectBatch::load(txn, &customer_ids, effects, now_ms),
+        )?;
         Ok(Round {
             actions,
-            carts: carts_of(txn, &customer_ids).await?,
-            products: if wanted.is_empty() {
-                HashMap::new()
-            } else {
-                products_by_external_id(txn, wanted).await?
-            },
-            last_fired: last_fired(txn, &firing, &customer_ids).await?,
-            fired_on: fired_on(txn, &event_ids).await?,
-            batch: EffectBatch::load(txn, &customer_ids, effects, now_ms).await?,
+            carts,
+            products,
+            last_fired,
+            fired_on,
+            batch,
             customers,
             payloads,
         })
@@ -219,6 +222,14 @@ impl<'a> Round<'a> {
         Ok(Some(outcomes))
     }
 
+    /// Reads the memberships of the round's customers again (nothing may have been decided
+    /// yet): for a round read before its write lock, when others changed memberships since.
+    pub async fn reload_memberships(&mut self, txn: &impl ConnectionTrait) -> AppResult<()> {
+        let customer_ids: Vec<i64> = self.customers.keys().copied().collect();
+        self.batch.memberships = MembershipBatch::load(txn, &customer_ids).await?;
+        Ok(())
+    }
+
     /// Writes what the round's actions did so far; returns the membership changes to announce
     /// after the commit.
     pub async fn flush(&mut self, txn: &impl ConnectionTrait) -> AppResult<Vec<MembershipChange>> {
@@ -242,6 +253,22 @@ fn repeat_allows(policy: RepeatPolicy, last: Option<i64>, on_this_event: bool, a
             last.is_none_or(|last| last <= at - i64::from(days) * DAY_MS)
         }
     }
+}
+
+/// The customers of `ids` that exist, by id.
+async fn customers_of(
+    txn: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, customer::Model>> {
+    let mut customers = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LOOKUP) {
+        let found = customer::Entity::find()
+            .filter(customer::Column::Id.is_in(in_list(chunk.to_vec())))
+            .all(txn)
+            .await?;
+        customers.extend(found.into_iter().map(|c| (c.id, c)));
+    }
+    Ok(customers)
 }
 
 /// When each of `actions` last fired for each of `customers`, by (action, customer).

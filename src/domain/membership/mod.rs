@@ -450,7 +450,8 @@ pub fn stream(
     }
 }
 
-async fn latest_id(db: &impl ConnectionTrait) -> AppResult<i64> {
+/// The id of the last change in the log (0 when it is empty): it moves with every change.
+pub async fn latest_id(db: &impl ConnectionTrait) -> AppResult<i64> {
     Ok(membership_change::Entity::find()
         .select_only()
         .column(membership_change::Column::Id)

@@ -21,10 +21,11 @@ use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
 use crate::domain::campaigns::run::advance_runs_of;
 use crate::domain::campaigns::tick::active_campaigns;
 use crate::domain::membership;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono::{DateTime, Utc};
 use entity::event;
+use sea_orm::DbBackend;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -36,10 +37,16 @@ use std::collections::{HashMap, HashSet};
 const MARK: usize = 500;
 
 /// Handles up to `limit` unprocessed events of `share`, oldest first, and returns how many it
-/// handled. The round runs in one transaction that locks its events first (another process
-/// skips them, so none is handled twice even while partitions change hands); if it fails, each
-/// event is retried alone and one that still fails is marked processed with its error, so one
-/// broken rule cannot stall the queue.
+/// handled, as one round in one transaction; if that fails, each event is retried alone and
+/// one that still fails is marked processed with its error, so one broken rule cannot stall
+/// the queue.
+///
+/// What the round reads is read where it costs writers least. On PostgreSQL, inside the
+/// transaction, which locks its events first (another process skips them, so none is handled
+/// twice even while partitions change hands). On SQLite, whose one write lock ingest needs too,
+/// from a snapshot before the lock is taken: only this process handles events, so they and
+/// their firings cannot change meanwhile, and memberships are read again under the lock if
+/// the change log moved since.
 pub async fn process_pending(
     db: &DatabaseConnection,
     bus: &EventBus,
@@ -57,43 +64,37 @@ pub async fn process_pending(
     if any.is_none() {
         return Ok(0);
     }
-    let txn = begin_write(db).await?;
-    // Ids and kinds first: most events usually have no listener and need nothing more.
-    let waiting: Vec<(i64, String)> = pending(share)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    if waiting.is_empty() {
+    let txn;
+    let taken;
+    let round;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn = begin_write(db).await?;
+        taken = take(&txn, share, limit, now_ms).await?;
+        round = Round::load(&txn, &taken.actions, &taken.events, now_ms).await?;
+    } else {
+        let stamp = membership::latest_id(db).await?;
+        taken = take(db, share, limit, now_ms).await?;
+        let mut read = Round::load(db, &taken.actions, &taken.events, now_ms).await?;
+        txn = begin_write(db).await?;
+        if membership::latest_id(&txn).await? != stamp {
+            read.reload_memberships(&txn).await?;
+        }
+        round = read;
+    }
+    let Taken {
+        actions,
+        campaigns,
+        events,
+        quiet,
+    } = &taken;
+    let handled = events.len() + quiet.len();
+    if handled == 0 {
         txn.rollback().await?;
         return Ok(0);
     }
-    let actions = actions::fire::live(&txn).await?;
-    let campaigns = active_campaigns(&txn, now_ms).await?;
-    let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
-    triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
-    let (mut listened, mut quiet) = (Vec::new(), Vec::new());
-    for (id, kind) in waiting {
-        if triggers.contains(kind.as_str()) {
-            listened.push(id);
-        } else {
-            quiet.push(id);
-        }
-    }
-    let events = if listened.is_empty() {
-        Vec::new()
-    } else {
-        event::Entity::find()
-            .filter(event::Column::Id.is_in(in_list(listened)))
-            .order_by_asc(event::Column::Id)
-            .all(&txn)
-            .await?
-    };
-    let handled = events.len() + quiet.len();
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
-    match react(&txn, &events, &actions, &campaigns, now_ms, store).await {
+    match react(&txn, round, events, campaigns, now_ms, store).await {
         Ok(announced) => {
             txn.commit().await?;
             membership::announce(bus, announced);
@@ -104,7 +105,7 @@ pub async fn process_pending(
         }
     }
     txn.rollback().await?;
-    for e in &events {
+    for e in events {
         let txn = begin_write(db).await?;
         let still_pending = pending(&Share::All)
             .filter(event::Column::Id.eq(e.id))
@@ -117,16 +118,12 @@ pub async fn process_pending(
             txn.rollback().await?;
             continue;
         }
-        match react(
-            &txn,
-            std::slice::from_ref(e),
-            &actions,
-            &campaigns,
-            now_ms,
-            store,
-        )
-        .await
-        {
+        let alone = std::slice::from_ref(e);
+        let reacted = match Round::load(&txn, actions, alone, now_ms).await {
+            Ok(round) => react(&txn, round, alone, campaigns, now_ms, store).await,
+            Err(e) => Err(e),
+        };
+        match reacted {
             Ok(changes) => {
                 txn.commit().await?;
                 membership::announce(bus, changes);
@@ -149,20 +146,20 @@ pub async fn process_pending(
 }
 
 /// Lets the actions and the campaigns react to `events`, in order, as one round inside `txn`:
-/// the actions' facts are loaded for the round at once and their writes gathered, written
+/// the actions' facts are in `round`, loaded for the round at once, and their writes gathered,
+/// written
 /// before campaigns look at an event (they read what the actions did) and at the end; then
 /// every event is marked processed with what its actions did, a statement per distinct
 /// outcome, and the runs that became due are advanced. Returns the membership changes to
 /// announce after the commit.
 async fn react(
     txn: &WriteTxn,
+    mut round: Round<'_>,
     events: &[event::Model],
-    actions: &[Action],
     campaigns: &[Campaign],
     now_ms: i64,
     store: &StoreSettings,
 ) -> AppResult<Vec<MembershipChange>> {
-    let mut round = Round::load(txn, actions, events, now_ms).await?;
     let seen: HashSet<&str> = kinds_seen(campaigns).iter().map(|k| k.as_str()).collect();
     let mut announced = Vec::new();
     let mut outcomes: HashMap<String, (serde_json::Value, Vec<i64>)> = HashMap::new();
@@ -194,6 +191,61 @@ async fn react(
     runs_due.dedup();
     announced.extend(advance_runs_of(txn, &runs_due, now_ms, campaigns, store).await?);
     Ok(announced)
+}
+
+/// What a round takes: the rules that react, the events they listen to (in full) and the ids
+/// of those nothing listens to.
+struct Taken {
+    actions: Vec<Action>,
+    campaigns: Vec<Campaign>,
+    events: Vec<event::Model>,
+    quiet: Vec<i64>,
+}
+
+/// Takes up to `limit` unprocessed events of `share` (locked for the caller's transaction,
+/// when it is one on PostgreSQL), with the live actions and campaigns.
+async fn take(
+    conn: &impl ConnectionTrait,
+    share: &Share,
+    limit: u64,
+    now_ms: i64,
+) -> AppResult<Taken> {
+    // Ids and kinds first: most events usually have no listener and need nothing more.
+    let waiting = pending(share)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_tuple::<(i64, String)>()
+        .all(conn);
+    let (waiting, actions, campaigns) = futures_util::try_join!(
+        async { waiting.await.map_err(AppError::from) },
+        actions::fire::live(conn),
+        active_campaigns(conn, now_ms),
+    )?;
+    let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
+    triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
+    let (mut listened, mut quiet) = (Vec::new(), Vec::new());
+    for (id, kind) in waiting {
+        if triggers.contains(kind.as_str()) {
+            listened.push(id);
+        } else {
+            quiet.push(id);
+        }
+    }
+    let events = if listened.is_empty() {
+        Vec::new()
+    } else {
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(in_list(listened)))
+            .order_by_asc(event::Column::Id)
+            .all(conn)
+            .await?
+    };
+    Ok(Taken {
+        actions,
+        campaigns,
+        events,
+        quiet,
+    })
 }
 
 /// The unprocessed events of `share` (ids and kinds), oldest first.
