@@ -5,24 +5,13 @@
 //! many statements as a page of two. A storefront's read costs one statement per field.
 
 use crate::helpers::{TestDatabase, ev};
-use crate::process::{Server, TempDir, free_port, post};
+use crate::process::{Server, TempDir, free_port, metric, post};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// Statements the API pool has run so far (every outcome).
 async fn api_statements(metrics: &str) -> f64 {
-    let text = reqwest::get(format!("{metrics}/metrics"))
-        .await
-        .expect("scraped")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|line| {
-            line.starts_with("nudge_database_statements_total{") && line.contains("pool=\"api\"")
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric(metrics, "nudge_database_statements_total", "pool=\"api\"").await
 }
 
 /// How many statements `query` costs the API pool: the least of three tries, after a first

@@ -126,3 +126,21 @@ pub async fn post(server: &Server, key: &str, query: &str, variables: Value) -> 
     assert!(body.get("errors").is_none(), "{body}");
     body["data"].clone()
 }
+
+/// The sum of the samples of metric `name` whose labels contain `labels` (all of them for ""),
+/// as the `/metrics` of the listener at `metrics` reports them now (0 before the first).
+pub async fn metric(metrics: &str, name: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("{metrics}/metrics"))
+        .await
+        .expect("scraped")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']) && rest.contains(labels))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -4,7 +4,7 @@
 //! order per customer. (SQLite serves one process: nothing to share.)
 
 use crate::helpers::TestDatabase;
-use crate::process::{Server, TempDir, free_port, post};
+use crate::process::{Server, TempDir, free_port, metric, post};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -37,27 +37,13 @@ async fn member(url: &str, key_from: Option<&TempDir>) -> Member {
     }
 }
 
-/// A gauge or counter of the member's metrics (0 when it is not there yet).
-async fn metric(member: &Member, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", member.metrics))
-        .await
-        .expect("scraped")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with([' ', '{']))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// Waits (20 s at most) until the members hold every partition between them, each some.
 async fn spread(members: &[&Member]) -> Vec<f64> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut held = Vec::new();
         for m in members {
-            held.push(metric(m, "nudge_processor_partitions").await);
+            held.push(metric(&m.metrics, "nudge_processor_partitions", "").await);
         }
         if held.iter().sum::<f64>() == 16.0 && held.iter().all(|&h| h > 0.0) {
             return held;

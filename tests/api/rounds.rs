@@ -6,7 +6,7 @@
 //! round of five does.
 
 use crate::helpers::{TestDatabase, WsClient, ev, spawn_app};
-use crate::process::{Server, TempDir, free_port, post};
+use crate::process::{Server, TempDir, free_port, metric, post};
 use serde_json::{Value, json};
 
 const FEED: &str = "subscription($after: ID) { membershipChanges(after: $after) { customerExternalId kind value previousValue source } }";
@@ -185,19 +185,12 @@ async fn the_events_of_one_round_see_what_earlier_ones_did_and_the_log_holds_eve
 
 /// Statements the background pool has run so far.
 async fn background_statements(metrics: &str) -> f64 {
-    let text = reqwest::get(format!("{metrics}/metrics"))
-        .await
-        .expect("scraped")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|line| {
-            line.starts_with("nudge_database_statements_total{")
-                && line.contains("pool=\"background\"")
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    metric(
+        metrics,
+        "nudge_database_statements_total",
+        "pool=\"background\"",
+    )
+    .await
 }
 
 /// Records `views` (one request, so one round) and returns how many statements the background

@@ -3,9 +3,14 @@ actions of mixed triggers and 5 active campaigns with event anchors, registers N
 recordEvents, then sends E productViewed events of random customers in batches of 500 from 8
 threads. Prints ingest events/s, the processor's end-to-end events/s and how long the backlog
 took to drain after ingest ended. Writes the storefront key beside the admin key."""
-import json, random, sys, threading, time, urllib.request
+import json, os, random, signal, sys, threading, time, urllib.request
 
-base, key_file, n, e = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+# BASE may list several servers of one database, comma-separated: the sending threads take
+# them in turn. With NUDGE_BENCH_KILL_PID set, that process is killed (SIGKILL) once half the
+# views are sent.
+bases = sys.argv[1].split(",")
+base, key_file, n, e = bases[0], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+kill_pid = int(os.environ.get("NUDGE_BENCH_KILL_PID", "0"))
 THREADS, BATCH = 8, 500
 for _ in range(300):
     try:
@@ -17,9 +22,9 @@ for _ in range(300):
     time.sleep(0.1)
 
 
-def post(key, query, variables=None):
+def post(key, query, variables=None, to=None):
     req = urllib.request.Request(
-        base + "/graphql",
+        (to or base) + "/graphql",
         data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
     body = json.loads(urllib.request.urlopen(req, timeout=600).read())
@@ -81,19 +86,39 @@ RECORD = "mutation($e: [EventInput!]!) { recordEvents(events: $e) { userErrors {
 def send(batches):
     """Sends the batches from THREADS threads; returns the seconds it took and each thread's last event id."""
     lasts = [None] * THREADS
+    sent = [0]
+    killed = [None]
+    lock = threading.Lock()
 
     def work(t):
         for b in range(t, len(batches), THREADS):
-            errors = post(sf, RECORD, {"e": batches[b]})["recordEvents"]["userErrors"]
+            for attempt in range(20):
+                to = live[(t + attempt) % len(live)]
+                try:
+                    errors = post(sf, RECORD, {"e": batches[b]}, to=to)["recordEvents"]["userErrors"]
+                    break
+                except OSError:
+                    # The server went away (killed): the batch goes to another (ids dedupe it).
+                    time.sleep(0.05)
             assert errors == [], errors[:3]
             lasts[t] = batches[b][-1]["eventId"]
+            with lock:
+                sent[0] += 1
+                if kill_pid and killed[0] is None and sent[0] * 2 >= len(batches):
+                    os.kill(kill_pid, signal.SIGKILL)
+                    killed[0] = time.time()
+                    live[:] = live[:-1] or live
     started = time.time()
     threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
+    send.killed = killed[0]
     return time.time() - started, [l for l in lasts if l]
+
+
+live = list(bases)
 
 
 def drained(lasts):
@@ -127,3 +152,5 @@ ingest_end = time.time()
 done = drained(lasts)
 print(f"ingest of {e} productViewed: {e / took:,.0f} events/s")
 print(f"processor, end to end: {e / (done - started):,.0f} events/s; backlog drained {done - ingest_end:,.1f} s after ingest ended")
+if send.killed:
+    print(f"a process was killed {send.killed - started:,.1f} s in; the backlog drained {done - send.killed:,.1f} s after the kill")

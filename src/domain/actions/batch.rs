@@ -3,7 +3,6 @@
 //! banners and messages effects put up and queue. [`EffectBatch::flush`] writes it all, a
 //! statement for many rows of a kind — firings first, since the rest names them.
 
-use super::effects::{Effect, Owner};
 use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
 use crate::domain::membership::MembershipBatch;
@@ -16,6 +15,53 @@ use std::collections::{HashMap, HashSet};
 
 /// Rows per statement, at most.
 const ROWS: usize = 200;
+
+/// Who owns what effects write: banners and messages are unique per owner and effect index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// An action firing on an event (written with the effects, in the same flush).
+    Firing { action_id: i64, event_id: i64 },
+    /// A campaign run's step.
+    Step {
+        campaign_id: i64,
+        run_id: i64,
+        step_id: String,
+    },
+}
+
+impl Owner {
+    pub fn action_id(&self) -> Option<i64> {
+        match self {
+            Owner::Firing { action_id, .. } => Some(*action_id),
+            Owner::Step { .. } => None,
+        }
+    }
+
+    pub fn run(&self) -> Option<(i64, i64)> {
+        match self {
+            Owner::Step {
+                campaign_id,
+                run_id,
+                ..
+            } => Some((*campaign_id, *run_id)),
+            Owner::Firing { .. } => None,
+        }
+    }
+
+    /// The owner's part of a banner's or a message's key (a firing's is its id).
+    pub fn key(&self, firing_id: Option<i64>) -> String {
+        match (self, firing_id) {
+            (
+                Owner::Step {
+                    run_id, step_id, ..
+                },
+                _,
+            ) => format!("run:{run_id}:step:{step_id}"),
+            (Owner::Firing { .. }, Some(id)) => format!("firing:{id}"),
+            (Owner::Firing { event_id, .. }, None) => format!("event:{event_id}"),
+        }
+    }
+}
 
 /// What a role or tag effect refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,18 +93,14 @@ pub struct EffectBatch {
 
 impl EffectBatch {
     /// A batch for effects on `customer_ids` (their memberships are loaded) that may refer to
-    /// the roles and tags of `effects` (whether each still exists is loaded too).
-    pub async fn load<'e>(
+    /// `references`, roles and tags (whether each still exists is loaded too).
+    pub async fn load(
         txn: &impl ConnectionTrait,
         customer_ids: &[i64],
-        effects: impl IntoIterator<Item = &'e Effect>,
+        references: (Vec<i64>, Vec<i64>),
         now_ms: i64,
     ) -> AppResult<Self> {
-        let (mut roles, mut tags) = (Vec::new(), Vec::new());
-        for effect in effects {
-            roles.extend(effect.role_id());
-            tags.extend(effect.tag_id());
-        }
+        let (roles, tags) = references;
         Ok(EffectBatch {
             memberships: MembershipBatch::load(txn, customer_ids).await?,
             roles: existing::<role::Entity>(txn, roles, role::Column::Id).await?,

@@ -3,7 +3,7 @@
 //! inside the caller's transaction, and are idempotent: membership changes are no-ops when
 //! nothing changes, banners and messages carry a unique key per (owner, effect).
 
-use super::batch::{EffectBatch, Known};
+use super::batch::{EffectBatch, Known, Owner};
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::NewDelivery;
 use crate::domain::membership::ChangeSource;
@@ -209,51 +209,14 @@ impl EffectOutcome {
     }
 }
 
-/// Who owns what effects write: banners and messages are unique per owner and effect index.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Owner {
-    /// An action firing on an event (written with the effects, in the same flush).
-    Firing { action_id: i64, event_id: i64 },
-    /// A campaign run's step.
-    Step {
-        campaign_id: i64,
-        run_id: i64,
-        step_id: String,
-    },
-}
-
-impl Owner {
-    pub(super) fn action_id(&self) -> Option<i64> {
-        match self {
-            Owner::Firing { action_id, .. } => Some(*action_id),
-            Owner::Step { .. } => None,
-        }
+/// The roles and the tags `effects` refer to (an [`EffectBatch`] checks that they exist).
+pub fn references<'e>(effects: impl IntoIterator<Item = &'e Effect>) -> (Vec<i64>, Vec<i64>) {
+    let (mut roles, mut tags) = (Vec::new(), Vec::new());
+    for effect in effects {
+        roles.extend(effect.role_id());
+        tags.extend(effect.tag_id());
     }
-
-    pub(super) fn run(&self) -> Option<(i64, i64)> {
-        match self {
-            Owner::Step {
-                campaign_id,
-                run_id,
-                ..
-            } => Some((*campaign_id, *run_id)),
-            Owner::Firing { .. } => None,
-        }
-    }
-
-    /// The owner's part of a banner's or a message's key (a firing's is its id).
-    pub(super) fn key(&self, firing_id: Option<i64>) -> String {
-        match (self, firing_id) {
-            (
-                Owner::Step {
-                    run_id, step_id, ..
-                },
-                _,
-            ) => format!("run:{run_id}:step:{step_id}"),
-            (Owner::Firing { .. }, Some(id)) => format!("firing:{id}"),
-            (Owner::Firing { event_id, .. }, None) => format!("event:{event_id}"),
-        }
-    }
+    (roles, tags)
 }
 
 /// Where effects come from and what they may use.

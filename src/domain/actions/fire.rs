@@ -3,8 +3,8 @@
 //! transaction. The round's facts are loaded for all its events at once and its writes are
 //! gathered and written set-wise; a later event or action sees what an earlier one did.
 
-use super::batch::EffectBatch;
-use super::effects::{EffectOutcome, EffectScope, Owner, apply_effects};
+use super::batch::{EffectBatch, Owner};
+use super::effects::{EffectOutcome, EffectScope, apply_effects, references};
 use super::facts::event_facts;
 use super::{Action, RepeatPolicy};
 use crate::config::StoreSettings;
@@ -113,7 +113,7 @@ impl<'a> Round<'a> {
         customer_ids.dedup();
         wanted.sort_unstable();
         wanted.dedup();
-        let effects = actions.iter().flat_map(|a| a.effects.iter());
+        let references = references(actions.iter().flat_map(|a| a.effects.iter()));
         let firing: Vec<i64> = firing.into_iter().collect();
         // Independent reads: on a pool (SQLite's snapshot before the write lock) they run on
         // connections of their own at once; in a transaction one after the other.
@@ -129,7 +129,7 @@ impl<'a> Round<'a> {
             },
             last_fired(txn, &firing, &customer_ids),
             fired_on(txn, &event_ids),
-            EffectBatch::load(txn, &customer_ids, effects, now_ms),
+            EffectBatch::load(txn, &customer_ids, references, now_ms),
         )?;
         Ok(Round {
             actions,

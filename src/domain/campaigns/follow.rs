@@ -10,8 +10,8 @@ use super::log::{log_line, reason_of};
 use super::status::StepOutcome;
 use crate::db::WriteTxn;
 use crate::domain::actions::Effect;
-use crate::domain::actions::batch::EffectBatch;
-use crate::domain::actions::effects::{EffectScope, Owner, apply_effects};
+use crate::domain::actions::batch::{EffectBatch, Owner};
+use crate::domain::actions::effects::{EffectScope, apply_effects, references};
 use crate::domain::deliveries::Status;
 use crate::domain::deliveries::follow::{Follow, Settled};
 use crate::domain::membership::{self, ChangeSource};
@@ -188,7 +188,7 @@ pub(super) async fn apply_step_effects(
         },
         staff_email,
     };
-    let mut batch = EffectBatch::load(txn, &[customer.id], effects, at_ms).await?;
+    let mut batch = EffectBatch::load(txn, &[customer.id], references(effects), at_ms).await?;
     apply_effects(&mut batch, &scope, effects)?;
     batch.flush(txn).await
 }
