@@ -127,6 +127,24 @@ impl AppError {
         }
     }
 
+    /// Whether PostgreSQL gave up the transaction to break a deadlock (or a serialization
+    /// conflict) with another: the work itself is fine and is worth another try at once.
+    pub fn is_deadlock(&self) -> bool {
+        use sea_orm::{DbErr, RuntimeErr};
+        let AppError::Internal(cause) = self else {
+            return false;
+        };
+        match cause.downcast_ref::<DbErr>() {
+            Some(
+                DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)),
+            ) => e
+                .as_database_error()
+                .and_then(|db| db.code())
+                .is_some_and(|code| code == "40P01" || code == "40001"),
+            _ => false,
+        }
+    }
+
     /// A single-field validation failure.
     pub fn invalid(path: &[&str], code: ViolationCode, message: impl Into<String>) -> Self {
         AppError::Invalid(vec![FieldViolation::new(path, code, message)])

@@ -135,22 +135,37 @@ async fn take_group(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(jobs)
 }
 
-/// Records the group in one transaction; one answer per batch.
+/// How often a group that PostgreSQL chose to break a deadlock is tried again.
+const DEADLOCK_TRIES: usize = 5;
+
+/// Records the group in one transaction; one answer per batch. A group whose transaction
+/// PostgreSQL gave up to break a deadlock (with the event processor's round, say) is simply
+/// tried again.
 async fn write_group(
     db: &DatabaseConnection,
     store_currency: &str,
     batches: &[CheckedBatch],
 ) -> Vec<CallResult> {
-    let grouped = match begin_write(db).await {
-        Ok(txn) => match record_group(&txn, store_currency, batches).await {
-            Ok(answers) => commit(txn, answers).await,
-            Err(e) => {
-                // The answer is `e` (or a retry below); a failed rollback adds nothing to it.
-                let _ = txn.rollback().await;
-                Err(e)
+    let mut tries = 0;
+    let grouped = loop {
+        tries += 1;
+        let grouped = match begin_write(db).await {
+            Ok(txn) => match record_group(&txn, store_currency, batches).await {
+                Ok(answers) => commit(txn, answers).await,
+                Err(e) => {
+                    // The answer is `e` (or a retry below); a failed rollback adds nothing.
+                    let _ = txn.rollback().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(e.into()),
+        };
+        match grouped {
+            Err(e) if e.is_deadlock() && tries < DEADLOCK_TRIES => {
+                tracing::debug!(tries, "an ingest group met a deadlock; trying again");
             }
-        },
-        Err(e) => Err(e.into()),
+            grouped => break grouped,
+        }
     };
     match grouped {
         Ok(answers) => answers,
