@@ -47,20 +47,6 @@ impl Owner {
             Owner::Firing { .. } => None,
         }
     }
-
-    /// The owner's part of a banner's or a message's key (a firing's is its id).
-    pub fn key(&self, firing_id: Option<i64>) -> String {
-        match (self, firing_id) {
-            (
-                Owner::Step {
-                    run_id, step_id, ..
-                },
-                _,
-            ) => format!("run:{run_id}:step:{step_id}"),
-            (Owner::Firing { .. }, Some(id)) => format!("firing:{id}"),
-            (Owner::Firing { event_id, .. }, None) => format!("event:{event_id}"),
-        }
-    }
 }
 
 /// What a role or tag effect refers to.
@@ -86,8 +72,10 @@ pub struct EffectBatch {
     roles: HashSet<i64>,
     tags: HashSet<i64>,
     firings: Vec<NewFiring>,
-    banners: Vec<(Owner, banner::ActiveModel)>,
-    messages: Vec<(Owner, NewDelivery)>,
+    /// Banners and messages with their owner and effect index; their keys and firing ids are
+    /// filled in when flushed.
+    banners: Vec<(Owner, usize, banner::ActiveModel)>,
+    messages: Vec<(Owner, usize, NewDelivery)>,
     now_ms: i64,
 }
 
@@ -123,12 +111,12 @@ impl EffectBatch {
         }
     }
 
-    pub(super) fn banner(&mut self, owner: Owner, row: banner::ActiveModel) {
-        self.banners.push((owner, row));
+    pub(super) fn banner(&mut self, owner: Owner, index: usize, row: banner::ActiveModel) {
+        self.banners.push((owner, index, row));
     }
 
-    pub(super) fn message(&mut self, owner: Owner, message: NewDelivery) {
-        self.messages.push((owner, message));
+    pub(super) fn message(&mut self, owner: Owner, index: usize, message: NewDelivery) {
+        self.messages.push((owner, index, message));
     }
 
     /// Notes that action `action_id` fired on the event, with what its effects did.
@@ -159,36 +147,35 @@ impl EffectBatch {
     pub async fn flush(&mut self, txn: &impl ConnectionTrait) -> AppResult<Vec<MembershipChange>> {
         let changes = self.memberships.flush(txn).await?;
         let firing_ids = write_firings(txn, std::mem::take(&mut self.firings)).await?;
-        let firing_of = |owner: &Owner| -> AppResult<Option<i64>> {
+        // A banner's or a message's key names its owner (a firing by its id) and its effect.
+        let owned = |owner: &Owner, index: usize| -> AppResult<(String, Option<i64>)> {
             match owner {
                 Owner::Firing {
                     action_id,
                     event_id,
-                } => firing_ids
-                    .get(&(*action_id, *event_id))
-                    .copied()
-                    .map(Some)
-                    .ok_or_else(|| AppError::internal("an effect of a firing not written")),
-                Owner::Step { .. } => Ok(None),
+                } => {
+                    let id = firing_ids
+                        .get(&(*action_id, *event_id))
+                        .copied()
+                        .ok_or_else(|| AppError::internal("an effect of a firing not written"))?;
+                    Ok((format!("firing:{id}:effect:{index}"), Some(id)))
+                }
+                Owner::Step {
+                    run_id, step_id, ..
+                } => Ok((format!("run:{run_id}:step:{step_id}:effect:{index}"), None)),
             }
         };
         let mut banners = Vec::with_capacity(self.banners.len());
-        for (owner, mut row) in std::mem::take(&mut self.banners) {
-            let firing = firing_of(&owner)?;
-            let effect = match &row.owner_key {
-                ActiveValue::Set(suffix) => suffix.clone(),
-                _ => String::new(),
-            };
-            row.owner_key = ActiveValue::Set(format!("{}{effect}", owner.key(firing)));
+        for (owner, index, mut row) in std::mem::take(&mut self.banners) {
+            let (key, firing) = owned(&owner, index)?;
+            row.owner_key = ActiveValue::Set(key);
             row.firing_id = ActiveValue::Set(firing);
             banners.push(row);
         }
         write_banners(txn, banners).await?;
         let mut messages = Vec::with_capacity(self.messages.len());
-        for (owner, mut message) in std::mem::take(&mut self.messages) {
-            let firing = firing_of(&owner)?;
-            message.dedupe_key = format!("{}{}", owner.key(firing), message.dedupe_key);
-            message.firing_id = firing;
+        for (owner, index, mut message) in std::mem::take(&mut self.messages) {
+            (message.dedupe_key, message.firing_id) = owned(&owner, index)?;
             messages.push(message);
         }
         enqueue_many(txn, messages, self.now_ms).await?;

@@ -288,7 +288,7 @@ pub fn apply_effects(
                     action_id: ActiveValue::Set(scope.owner.action_id()),
                     firing_id: ActiveValue::Set(None),
                     run_id: ActiveValue::Set(scope.owner.run().map(|(_, run)| run)),
-                    owner_key: ActiveValue::Set(format!(":effect:{index}")),
+                    owner_key: ActiveValue::NotSet,
                     effect_index: ActiveValue::Set(index as i32),
                     title: ActiveValue::Set(title.clone()),
                     body_html: ActiveValue::Set(body_html.clone()),
@@ -298,13 +298,13 @@ pub fn apply_effects(
                     dismissed_at: ActiveValue::Set(None),
                     created_at: ActiveValue::Set(at),
                 };
-                batch.banner(scope.owner.clone(), row);
+                batch.banner(scope.owner.clone(), index, row);
                 EffectOutcome::new(effect, EffectResult::Shown, None)
             }
             Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {
                 match message_of(effect, customer, scope.staff_email) {
                     Ok(message) => {
-                        batch.message(scope.owner.clone(), delivery(scope, index, message));
+                        batch.message(scope.owner.clone(), index, delivery(scope, message));
                         EffectOutcome::new(effect, EffectResult::Queued, None)
                     }
                     Err(reason) => {
@@ -382,11 +382,11 @@ fn message_of(
     }
 }
 
-/// The delivery a sending effect queues once: its key is the owner's and the effect's (the
-/// owner's part is put in front when the batch is flushed).
-fn delivery(scope: &EffectScope<'_>, index: usize, message: Message) -> NewDelivery {
+/// The delivery a sending effect queues once: its key (the owner's and the effect's) is
+/// filled in when the batch is flushed.
+fn delivery(scope: &EffectScope<'_>, message: Message) -> NewDelivery {
     NewDelivery {
-        dedupe_key: format!(":effect:{index}"),
+        dedupe_key: String::new(),
         channel: message.channel,
         purpose: message.purpose,
         customer_id: Some(scope.customer.id),
