@@ -74,6 +74,9 @@ pub struct Settings {
     /// SQLite's page cache for the whole process, MiB, shared out over the connections of
     /// both pools (SQLite keeps one cache per connection); see [`Settings::sqlite_cache_kib`].
     pub sqlite_cache_mb: u32,
+    /// Memory for the customers' storefront answers kept between requests, MiB (0: none
+    /// kept, every request reads the database).
+    pub storefront_cache_mb: u32,
     /// Ingest writer tasks of each process on PostgreSQL (SQLite has one writer at a time, so
     /// it always gets one).
     pub ingest_writers: usize,
@@ -236,6 +239,7 @@ impl Settings {
                 6,
             )?,
             sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 160)?.max(1),
+            storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 32)?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,

@@ -146,15 +146,23 @@ static SQLITE_WRITE_GATE: std::sync::LazyLock<Arc<tokio::sync::Mutex<()>>> =
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Counted open until the transaction has ended (see [`writes`]).
+    _open: writes::Open,
 }
 
 impl WriteTxn {
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let WriteTxn { txn, _gate, _open } = self;
+        let committed = txn.commit().await;
+        drop(_open);
+        committed
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
+        let WriteTxn { txn, _gate, _open } = self;
+        let rolled_back = txn.rollback().await;
+        drop(_open);
+        rolled_back
     }
 
     /// Runs `work` in a savepoint: kept in this transaction when it succeeds, undone alone
@@ -224,7 +232,68 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, _gate: gate })
+    Ok(WriteTxn {
+        txn,
+        _gate: gate,
+        _open: writes::open(),
+    })
+}
+
+/// The write transactions of this process in the order they began, and which have ended: what
+/// a cache needs to know that a value it read cannot predate a write it was told of (see
+/// [`crate::domain::stale`]). A transaction counts as open from before its first statement
+/// until after its commit or rollback has returned.
+pub mod writes {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    struct Writes {
+        begun: u64,
+        open: BTreeSet<u64>,
+    }
+
+    static WRITES: Mutex<Writes> = Mutex::new(Writes {
+        begun: 0,
+        open: BTreeSet::new(),
+    });
+
+    fn with<T>(f: impl FnOnce(&mut Writes) -> T) -> T {
+        let mut writes = WRITES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut writes)
+    }
+
+    /// An open write transaction; it ends when dropped.
+    pub struct Open(u64);
+
+    impl Drop for Open {
+        fn drop(&mut self) {
+            with(|w| w.open.remove(&self.0));
+        }
+    }
+
+    pub(super) fn open() -> Open {
+        with(|w| {
+            w.begun += 1;
+            w.open.insert(w.begun);
+            Open(w.begun)
+        })
+    }
+
+    /// A mark in the order of writes, after every transaction begun so far: it is
+    /// [`settled`] once all of those have ended.
+    pub fn mark() -> u64 {
+        with(|w| {
+            w.begun += 1;
+            w.begun
+        })
+    }
+
+    /// Every write transaction and mark up to this one has ended.
+    pub fn settled() -> u64 {
+        with(|w| w.open.first().map_or(w.begun, |first| first - 1))
+    }
 }
 
 /// The most one statement's parameters should take, in bytes. sqlx 0.9.0 writes a message to a

@@ -11,6 +11,8 @@ use crate::domain::deliveries::{Dispatcher, Senders, dispatch, secrets};
 use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::domain::react::runner;
+use crate::domain::stale;
+use crate::domain::storefront::shelves::Shelves;
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
@@ -100,6 +102,10 @@ impl Application {
             supervisor.spawn("membership relay", move || {
                 membership::relay_postgres_notifications(url.clone(), db.clone(), bus.clone())
             });
+            let url = settings.database_url.clone();
+            supervisor.spawn("cache notice relay", move || {
+                stale::relay_postgres_notices(url.clone())
+            });
         }
         let processor_wake = Arc::new(tokio::sync::Notify::new());
         let wake = processor_wake.clone();
@@ -119,6 +125,7 @@ impl Application {
             processor_wake,
             ingest,
             keys: KeyCache::default(),
+            shelves: Shelves::new(u64::from(settings.storefront_cache_mb) << 20),
             senders,
             settings: settings.clone(),
             supervisor: supervisor.clone(),

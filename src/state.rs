@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::domain::api_keys::KeyCache;
 use crate::domain::deliveries::Senders;
 use crate::domain::ingest::IngestQueue;
+use crate::domain::storefront::shelves::Shelves;
 use crate::events::EventBus;
 use crate::supervisor::Supervisor;
 use sea_orm::DatabaseConnection;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     /// API keys checked lately.
     pub keys: KeyCache,
+    /// What storefronts were shown lately, by customer.
+    pub shelves: Arc<Shelves>,
     /// The mailer, the SMS client, the tracking-link signer and the dispatcher's bell.
     pub senders: Senders,
     pub settings: Arc<Settings>,

@@ -7,6 +7,7 @@
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::stale::{Stale, stale};
 use crate::domain::{customers, deliveries};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
@@ -15,6 +16,9 @@ use sea_orm::DatabaseConnection;
 /// Erases the customer with id `id` at `now`. `NOT_FOUND` when missing; nothing changes then.
 pub async fn erase_customer(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     let txn = begin_write(db).await?;
+    if let Some(customer) = customers::find(&txn, id).await? {
+        stale(&txn, Stale::Customers(vec![customer.external_id])).await?;
+    }
     deliveries::erasure::forget_customer(&txn, id, to_millis(now)).await?;
     customers::delete_in(&txn, id).await?;
     txn.commit().await?;

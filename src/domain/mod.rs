@@ -17,6 +17,7 @@ pub mod products;
 pub mod react;
 pub mod records;
 pub mod roles;
+pub mod stale;
 pub mod storefront;
 pub mod tags;
 pub mod templates;

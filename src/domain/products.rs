@@ -3,6 +3,7 @@
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::Checker;
 use crate::domain::values::{Currency, MAX_TEXT, optional_text, parse_amount, required_text};
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
@@ -120,6 +121,7 @@ pub async fn upsert(
         )
         .exec_without_returning(&txn)
         .await?;
+    stale(&txn, Stale::Everyone).await?;
     let mut saved = product::Entity::find()
         .filter(product::Column::ExternalId.is_in(external_ids.iter().cloned()))
         .all(&txn)

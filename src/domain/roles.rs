@@ -4,6 +4,7 @@ use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::membership::{self, ChangeSource, MembershipOutcome};
 use crate::domain::records::delete_by_id;
+use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
@@ -104,13 +105,19 @@ pub async fn update(
     if let Some(products) = products {
         replace_products(&txn, saved.id, &products).await?;
     }
+    // Its priority or products decide what its members are recommended.
+    stale(&txn, Stale::Everyone).await?;
     txn.commit().await?;
     Ok(saved)
 }
 
 /// Deletes a role and its memberships. `NOT_FOUND` when it does not exist.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    delete_by_id::<role::Entity>(db, id, "role").await
+    let txn = begin_write(db).await?;
+    delete_by_id::<role::Entity>(&txn, id, "role").await?;
+    stale(&txn, Stale::Everyone).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Puts a customer in a role. Unknown customer or role → `Invalid` on `customerId` / `roleId`.

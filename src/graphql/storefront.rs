@@ -65,10 +65,17 @@ impl StorefrontQuery {
     ) -> async_graphql::Result<Vec<Product>> {
         check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
         let state = state(ctx)?;
-        let products = storefront::recommendations(&state.db, &customer_external_id, first as u64)
+        let shelf = state
+            .shelves
+            .shelf(&state.db, state.clock.now(), &customer_external_id)
             .await
             .map_err(to_graphql)?;
-        Ok(products.into_iter().map(Product::from).collect())
+        let first = u64::try_from(first).unwrap_or(0);
+        Ok(shelf
+            .recommendations(first)
+            .into_iter()
+            .map(Product::from)
+            .collect())
     }
 
     /// The customer's banners showing now (not dismissed, inside their display window).
@@ -84,10 +91,13 @@ impl StorefrontQuery {
     ) -> async_graphql::Result<Vec<Banner>> {
         check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
         let state = state(ctx)?;
-        let rows = storefront::banners(&state.db, state.clock.now(), &customer_external_id)
+        let now = state.clock.now();
+        let shelf = state
+            .shelves
+            .shelf(&state.db, now, &customer_external_id)
             .await
             .map_err(to_graphql)?;
-        Ok(rows.into_iter().map(Banner::from).collect())
+        Ok(shelf.banners(now).into_iter().map(Banner::from).collect())
     }
 }
 

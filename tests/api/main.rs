@@ -29,6 +29,7 @@ mod processors;
 mod roles;
 mod rounds;
 mod schema;
+mod shelves;
 mod slow_clients;
 mod smtp_sink;
 mod socket_keys;

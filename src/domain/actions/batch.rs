@@ -6,6 +6,7 @@
 use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
 use crate::domain::membership::MembershipBatch;
+use crate::domain::stale::{Stale, stale};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipChange;
 use entity::{action_firing, banner, role, tag};
@@ -75,6 +76,8 @@ pub struct EffectBatch {
     /// Banners and messages with their owner and effect index; their keys and firing ids are
     /// filled in when flushed.
     banners: Vec<(Owner, usize, banner::ActiveModel)>,
+    /// The external ids of the customers shown a banner, whose storefront answers change.
+    shown: Vec<String>,
     messages: Vec<(Owner, usize, NewDelivery)>,
     now_ms: i64,
 }
@@ -111,8 +114,16 @@ impl EffectBatch {
         }
     }
 
-    pub(super) fn banner(&mut self, owner: Owner, index: usize, row: banner::ActiveModel) {
+    /// Puts up a banner for the customer with external id `customer`.
+    pub(super) fn banner(
+        &mut self,
+        owner: Owner,
+        index: usize,
+        customer: &str,
+        row: banner::ActiveModel,
+    ) {
         self.banners.push((owner, index, row));
+        self.shown.push(customer.to_owned());
     }
 
     pub(super) fn message(&mut self, owner: Owner, index: usize, message: NewDelivery) {
@@ -173,6 +184,10 @@ impl EffectBatch {
             banners.push(row);
         }
         write_banners(txn, banners).await?;
+        let mut shown = std::mem::take(&mut self.shown);
+        shown.sort_unstable();
+        shown.dedup();
+        stale(txn, Stale::Customers(shown)).await?;
         let mut messages = Vec::with_capacity(self.messages.len());
         for (owner, index, mut message) in std::mem::take(&mut self.messages) {
             (message.dedupe_key, message.firing_id) = owned(&owner, index)?;

@@ -298,7 +298,7 @@ pub fn apply_effects(
                     dismissed_at: ActiveValue::Set(None),
                     created_at: ActiveValue::Set(at),
                 };
-                batch.banner(scope.owner.clone(), index, row);
+                batch.banner(scope.owner.clone(), index, &customer.external_id, row);
                 EffectOutcome::new(effect, EffectResult::Shown, None)
             }
             Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {

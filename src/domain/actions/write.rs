@@ -6,6 +6,7 @@ use crate::db::begin_write;
 use crate::domain::conditions::Condition;
 use crate::domain::ingest::EventKind;
 use crate::domain::records::{delete_by_id, exists};
+use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
@@ -104,7 +105,12 @@ pub async fn update(
 
 /// Deletes an action with its firing history (banners and queued messages it made stay).
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    delete_by_id::<customer_action::Entity>(db, id, "action").await
+    let txn = begin_write(db).await?;
+    delete_by_id::<customer_action::Entity>(&txn, id, "action").await?;
+    // Its firings go with it, and the banners they put up.
+    stale(&txn, Stale::Everyone).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 async fn apply(

@@ -4,6 +4,7 @@ use super::{CustomerType, find_by_external_id};
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::records::delete_by_id;
+use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::{Change, Checker};
 use crate::domain::values::{
     EmailAddress, MAX_TEXT, PhoneNumber, TimeZoneName, check_attributes, optional_text,
@@ -150,6 +151,11 @@ pub(crate) async fn apply(
                 ViolationCode::Taken,
                 "another customer already has this external id",
             );
+        }
+        if external_id != model.external_id {
+            // Both ids now name someone else than the storefront was shown.
+            let ids = vec![model.external_id.clone(), external_id.clone()];
+            stale(txn, Stale::Customers(ids)).await?;
         }
         model.external_id = external_id;
     }

@@ -6,6 +6,7 @@ mod batch;
 pub use batch::{Held, MembershipBatch};
 
 use crate::db::{PARAMETER_BYTES, statement_chunks};
+use crate::domain::stale::{Stale, stale};
 use crate::error::{AppError, AppResult};
 use crate::events::{BusMode, EventBus, MembershipChange, MembershipKind};
 use entity::{customer, customer_role, customer_tag, membership_change};
@@ -252,6 +253,15 @@ async fn write_log(
     let backend = txn.get_database_backend();
     let mut external_ids: std::collections::HashMap<i64, String> = Default::default();
     let mut written = Vec::with_capacity(rows.len());
+    // A role changes what the storefront recommends; a tag does not.
+    let mut shelved: Vec<String> = rows
+        .iter()
+        .filter(|row| row.change.role_id.is_some())
+        .map(|row| row.customer_external_id.clone())
+        .collect();
+    shelved.sort_unstable();
+    shelved.dedup();
+    stale(txn, Stale::Customers(shelved)).await?;
     let models: Vec<membership_change::ActiveModel> = rows
         .into_iter()
         .map(|row| {

@@ -6,6 +6,7 @@ use crate::db::{begin_write, raw_statement};
 use crate::domain::api_keys::Principal;
 use crate::domain::customers::{self, find_by_external_id};
 use crate::domain::ingest;
+use crate::domain::stale::{Stale, stale};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use entity::{banner, event, product};
@@ -14,6 +15,8 @@ use sea_orm::{
     QueryFilter,
 };
 use std::collections::HashSet;
+
+pub mod shelves;
 
 /// The event recorded under `event_id`, as `caller` may see it: a storefront key that
 /// verifies customers sees an event only with the signature of the event's customer
@@ -86,25 +89,6 @@ async fn recommended(
         .collect())
 }
 
-/// The customer's banners showing at `now`: started, not ended, not dismissed; newest first.
-/// One statement, as [`recommendations`].
-pub async fn banners(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    customer_external_id: &str,
-) -> AppResult<Vec<banner::Model>> {
-    let now_ms = to_millis(now);
-    let sql = "SELECT b.* FROM banners b JOIN customers c ON c.id = b.customer_id \
-               WHERE c.external_id = ? AND b.starts_at <= ? AND b.dismissed_at IS NULL \
-               AND (b.ends_at IS NULL OR b.ends_at > ?) ORDER BY b.id DESC LIMIT 100";
-    let values = [customer_external_id.into(), now_ms.into(), now_ms.into()];
-    let statement = raw_statement(db.get_database_backend(), sql, values);
-    Ok(banner::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?)
-}
-
 /// Dismisses one of the customer's banners for good. `NOT_FOUND` unless the banner is this
 /// customer's; dismissing twice keeps the first time.
 pub async fn dismiss_banner(
@@ -128,7 +112,9 @@ pub async fn dismiss_banner(
     } else {
         let mut active: banner::ActiveModel = found.into();
         active.dismissed_at = ActiveValue::Set(Some(to_millis(now)));
-        active.update(&txn).await?
+        let saved = active.update(&txn).await?;
+        stale(&txn, Stale::Customers(vec![customer.external_id])).await?;
+        saved
     };
     txn.commit().await?;
     Ok(saved)
