@@ -10,3 +10,9 @@ request = function()
   local body = '{"query":"{ recommendations(customerExternalId: \\"c' .. c .. '\\", first: 6) { externalId name } banners(customerExternalId: \\"c' .. c .. '\\") { id title } }"}'
   return wrk.format(nil, "/graphql", nil, body)
 end
+-- PACE_MS set: each connection waits that long between requests (32 connections, 32 ms:
+-- about 1,000 requests/s), for the latency at a given rate rather than at saturation.
+local pace = tonumber(os.getenv("PACE_MS") or "0")
+if pace > 0 then
+  delay = function() return pace end
+end

@@ -26,7 +26,8 @@ const KEPT_BANNERS: u64 = 1_000;
 /// One customer's recommendations and banners as read from the database.
 #[derive(Debug)]
 pub struct Shelf {
-    products: Vec<product::Model>,
+    /// Shared with every shelf that recommends the same products (see [`Shelves::intern`]).
+    products: Arc<[product::Model]>,
     banners: Vec<banner::Model>,
 }
 
@@ -48,23 +49,36 @@ impl Shelf {
             .collect()
     }
 
-    /// Roughly the bytes the shelf takes.
+    /// Roughly the bytes the shelf takes besides its shared products.
     fn bytes(&self) -> u64 {
-        let product = |p: &product::Model| {
-            let text = p.external_id.len() + p.name.len() + p.currency.len();
-            let optional = [&p.sku, &p.manufacturer, &p.vendor]
-                .iter()
-                .map(|o| o.as_ref().map_or(0, String::len))
-                .sum::<usize>();
-            160 + text + optional + p.category_ids.to_string().len()
-        };
         let banner = |b: &banner::Model| {
             let coupon = b.coupon_code.as_ref().map_or(0, String::len);
             144 + b.owner_key.len() + b.title.len() + b.body_html.len() + coupon
         };
-        let products: usize = self.products.iter().map(product).sum();
         let banners: usize = self.banners.iter().map(banner).sum();
-        (64 + products + banners) as u64
+        (64 + 16 * self.products.len() + banners) as u64
+    }
+}
+
+/// Roughly the bytes a list of products takes.
+fn list_bytes(products: &[product::Model]) -> u64 {
+    let product = |p: &product::Model| {
+        let text = p.external_id.len() + p.name.len() + p.currency.len();
+        let optional = [&p.sku, &p.manufacturer, &p.vendor]
+            .iter()
+            .map(|o| o.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        160 + text + optional + p.category_ids.to_string().len()
+    };
+    products.iter().map(product).sum::<usize>() as u64
+}
+
+#[derive(Clone)]
+struct ListWeight;
+
+impl quick_cache::Weighter<Vec<i64>, Arc<[product::Model]>> for ListWeight {
+    fn weight(&self, ids: &Vec<i64>, list: &Arc<[product::Model]>) -> u64 {
+        8 * ids.len() as u64 + 64 + list_bytes(list)
     }
 }
 
@@ -80,6 +94,8 @@ impl quick_cache::Weighter<String, Arc<Shelf>> for ShelfWeight {
 /// The shelves of one process's customers.
 pub struct Shelves {
     cache: Option<quick_cache::sync::Cache<String, Arc<Shelf>, ShelfWeight>>,
+    /// The lists of recommended products shelves share, by their product ids.
+    lists: quick_cache::sync::Cache<Vec<i64>, Arc<[product::Model]>, ListWeight>,
 }
 
 impl Forget for Shelves {
@@ -91,7 +107,10 @@ impl Forget for Shelves {
                     cache.remove(id.as_str());
                 }
             }
-            None => cache.clear(),
+            None => {
+                cache.clear();
+                self.lists.clear();
+            }
         }
     }
 }
@@ -103,7 +122,8 @@ impl Shelves {
             let estimated = usize::try_from(bytes / 512).unwrap_or(usize::MAX).max(16);
             quick_cache::sync::Cache::with_weighter(estimated, bytes, ShelfWeight)
         });
-        let shelves = Arc::new(Shelves { cache });
+        let lists = quick_cache::sync::Cache::with_weighter(256, (bytes / 8).max(1), ListWeight);
+        let shelves = Arc::new(Shelves { cache, lists });
         let as_forget: Arc<dyn Forget> = shelves.clone();
         stale::register(Arc::downgrade(&as_forget));
         shelves
@@ -118,7 +138,11 @@ impl Shelves {
         customer: &str,
     ) -> AppResult<Arc<Shelf>> {
         let Some(cache) = &self.cache else {
-            return Ok(Arc::new(read(db, now, customer).await?.0));
+            let (products, banners) = read(db, now, customer).await?;
+            return Ok(Arc::new(Shelf {
+                products: products.into(),
+                banners,
+            }));
         };
         let guard = match cache.get_value_or_guard_async(customer).await {
             Ok(shelf) => {
@@ -129,8 +153,12 @@ impl Shelves {
         };
         metrics::counter!("nudge_storefront_cache_total", "outcome" => "miss").increment(1);
         let ticket = stale::ticket();
-        let (shelf, complete) = read(db, now, customer).await?;
-        let shelf = Arc::new(shelf);
+        let (products, banners) = read(db, now, customer).await?;
+        let complete = banners.len() as u64 <= KEPT_BANNERS;
+        let shelf = Arc::new(Shelf {
+            products: self.intern(products),
+            banners,
+        });
         if complete {
             stale::keep_if_fresh(&ticket, customer, || {
                 let _ = guard.insert(shelf.clone());
@@ -140,19 +168,34 @@ impl Shelves {
     }
 }
 
-/// The shelf as the database has it, and whether it holds every banner still to show.
+impl Shelves {
+    /// The shared list equal to `products`: most customers are recommended one of a few
+    /// lists. A kept list is used only when it equals what was just read (a product may
+    /// have changed since it was kept).
+    fn intern(&self, products: Vec<product::Model>) -> Arc<[product::Model]> {
+        let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+        if let Some(kept) = self.lists.get(&ids)
+            && *kept == *products
+        {
+            return kept;
+        }
+        let list: Arc<[product::Model]> = products.into();
+        self.lists.insert(ids, list.clone());
+        list
+    }
+}
+
+/// The customer's recommended products and their banners still to show (one more than
+/// [`KEPT_BANNERS`] at most) as the database has them.
 async fn read(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     customer: &str,
-) -> AppResult<(Shelf, bool)> {
-    let (products, mut banners) = futures_util::try_join!(
+) -> AppResult<(Vec<product::Model>, Vec<banner::Model>)> {
+    Ok(futures_util::try_join!(
         super::recommendations(db, customer, MAX_FIRST),
         unended_banners(db, now, customer),
-    )?;
-    let complete = banners.len() as u64 <= KEPT_BANNERS;
-    banners.truncate(KEPT_BANNERS as usize);
-    Ok((Shelf { products, banners }, complete))
+    )?)
 }
 
 /// The customer's banners neither dismissed nor over at `now` (one more than
