@@ -239,7 +239,7 @@ impl Settings {
                 6,
             )?,
             sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 160)?.max(1),
-            storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 32)?,
+            storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 16)?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,

@@ -30,6 +30,14 @@ async fn shelf(app: &TestApp, key: &str) -> Value {
     shelf_at(&app.client, &app.address, key).await
 }
 
+async fn assign(app: &TestApp, customer: &str, role: &str) {
+    app.admin_data(
+        "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
+        json!({ "c": customer, "r": role }),
+    )
+    .await;
+}
+
 fn names(shelf: &Value) -> Vec<String> {
     shelf["recommendations"]
         .as_array()
@@ -68,11 +76,7 @@ async fn a_kept_answer_changes_with_every_write_that_changes_it_and_only_then() 
     .await;
     let empty = shelf(&app, &storefront).await;
 
-    app.admin_data(
-        "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
-        json!({ "c": customer, "r": role }),
-    )
-    .await;
+    assign(&app, &customer, &role).await;
     let assigned = shelf(&app, &storefront).await;
     // Behind Nudge's back: the kept answer does not see it.
     let db = sea_orm::Database::connect(&app.database_url)
@@ -134,11 +138,7 @@ async fn an_erased_or_renamed_customer_is_not_shown_what_was_kept_for_them() {
     app.create_products(&["p1"]).await;
     let role = app.create_role("Fans", "fans", &["p1"]).await;
     let customer = app.create_customer(json!({ "externalId": "c1" })).await;
-    app.admin_data(
-        "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
-        json!({ "c": customer, "r": role }),
-    )
-    .await;
+    assign(&app, &customer, &role).await;
     let before = shelf(&app, &storefront).await;
 
     app.admin_data(
@@ -148,11 +148,7 @@ async fn an_erased_or_renamed_customer_is_not_shown_what_was_kept_for_them() {
     .await;
     let renamed = shelf(&app, &storefront).await;
     let second = app.create_customer(json!({ "externalId": "c1" })).await;
-    app.admin_data(
-        "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
-        json!({ "c": second, "r": role }),
-    )
-    .await;
+    assign(&app, &second, &role).await;
     let again = shelf(&app, &storefront).await;
     app.admin_data(
         "mutation($c: ID!) { deleteCustomer(id: $c) { userErrors { message } } }",

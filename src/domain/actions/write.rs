@@ -103,7 +103,8 @@ pub async fn update(
     Ok(Action::decode(saved))
 }
 
-/// Deletes an action with its firing history (banners and queued messages it made stay).
+/// Deletes an action with its firing history and the banners its firings put up (queued
+/// messages stay, without their firing).
 pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
     let txn = begin_write(db).await?;
     delete_by_id::<customer_action::Entity>(&txn, id, "action").await?;
