@@ -138,24 +138,25 @@ pub fn forget(stale: &Stale) {
             f.caches.retain(|c| c.strong_count() > 0);
         }
         let caches: Vec<Arc<dyn Forget>> = f.caches.iter().filter_map(Weak::upgrade).collect();
-        match stale {
+        let customers = match stale {
             Stale::Customers(ids) => {
                 for id in ids {
                     f.by_customer.insert(id.clone(), (at, None));
                 }
-                for cache in &caches {
-                    cache.forget(Some(ids));
-                }
+                Some(ids.as_slice())
             }
             Stale::Everyone => {
                 f.everyone = at;
-                for cache in &caches {
-                    cache.forget(None);
-                }
+                None
             }
+        };
+        // Under the lock, so no read keeps an entry between its fence and its removal.
+        for cache in &caches {
+            cache.forget(customers);
         }
         caches
     });
+    // A cache whose last owner went meanwhile is dropped here, outside the lock.
     drop(caches);
 }
 

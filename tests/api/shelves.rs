@@ -3,31 +3,18 @@
 //! on the same PostgreSQL database within moments.
 
 use crate::helpers::{TestApp, ev, spawn_app};
-use crate::process::{Server, TempDir};
+use crate::process::{Server, TempDir, post};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const SHELF: &str = "query($c: String!) { recommendations(customerExternalId: $c) { externalId name } banners(customerExternalId: $c) { id title } }";
 
-/// What `base` shows customer `c1` with `key`.
-async fn shelf_at(client: &reqwest::Client, base: &str, key: &str) -> Value {
-    let response: Value = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({ "query": SHELF, "variables": { "c": "c1" } }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+/// What the app shows customer `c1` with `key`.
+async fn shelf(app: &TestApp, key: &str) -> Value {
+    let response = app.graphql(Some(key), SHELF, json!({ "c": "c1" })).await;
     assert!(response.get("errors").is_none(), "{response}");
     response["data"].clone()
-}
-
-async fn shelf(app: &TestApp, key: &str) -> Value {
-    shelf_at(&app.client, &app.address, key).await
 }
 
 async fn assign(app: &TestApp, customer: &str, role: &str) {
@@ -177,23 +164,6 @@ async fn a_write_through_another_process_reaches_the_kept_answer_within_a_second
     std::fs::write(dir.path().join("key.txt"), &app.admin_key).expect("key");
     let other = Server::start(&app.database_url, dir.path(), &[]).await;
     let before = shelf(&app, &storefront).await;
-    let client = reqwest::Client::new();
-    let through_other = |query: &'static str, variables: Value| {
-        let (client, base, key) = (client.clone(), other.base.clone(), app.admin_key.clone());
-        async move {
-            let response: Value = client
-                .post(format!("{base}/graphql"))
-                .bearer_auth(key)
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            assert!(response.get("errors").is_none(), "{response}");
-        }
-    };
     let seen_within_a_second = |want: Vec<&'static str>| {
         let (app, storefront) = (&app, storefront.clone());
         async move {
@@ -209,19 +179,24 @@ async fn a_write_through_another_process_reaches_the_kept_answer_within_a_second
         }
     };
 
-    through_other(
+    post(
+        &other,
+        &app.admin_key,
         "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
         json!({ "c": customer, "r": role }),
     )
     .await;
     seen_within_a_second(vec!["p1:Product p1"]).await;
-    through_other(
+    post(
+        &other,
+        &app.admin_key,
         "mutation($r: ID!) { updateRole(id: $r, input: { recommendedProducts: [\"p2\"] }) { role { id } } }",
         json!({ "r": role }),
     )
     .await;
     seen_within_a_second(vec!["p2:Product p2"]).await;
-    let _ = shelf_at(&client, &other.base, &storefront).await;
+    let at_other = post(&other, &storefront, SHELF, json!({ "c": "c1" })).await;
 
     assert_eq!(names(&before), Vec::<String>::new());
+    assert_eq!(names(&at_other), ["p2:Product p2"]);
 }

@@ -17,7 +17,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 use std::sync::Arc;
 
 /// The most products a shelf keeps: the most `recommendations` returns.
-pub const MAX_FIRST: u64 = 100;
+const MAX_FIRST: u64 = 100;
 /// The most banners `banners` returns.
 const MAX_BANNERS: usize = 100;
 /// A customer with more banners to come than this is read from the database each time.
@@ -93,23 +93,28 @@ impl quick_cache::Weighter<String, Arc<Shelf>> for ShelfWeight {
 
 /// The shelves of one process's customers.
 pub struct Shelves {
-    cache: Option<quick_cache::sync::Cache<String, Arc<Shelf>, ShelfWeight>>,
+    /// `None` when nothing is kept (`NUDGE_STOREFRONT_CACHE_MB=0`).
+    kept: Option<Kept>,
+}
+
+struct Kept {
+    shelves: quick_cache::sync::Cache<String, Arc<Shelf>, ShelfWeight>,
     /// The lists of recommended products shelves share, by their product ids.
     lists: quick_cache::sync::Cache<Vec<i64>, Arc<[product::Model]>, ListWeight>,
 }
 
 impl Forget for Shelves {
     fn forget(&self, customers: Option<&[String]>) {
-        let Some(cache) = &self.cache else { return };
+        let Some(kept) = &self.kept else { return };
         match customers {
             Some(ids) => {
                 for id in ids {
-                    cache.remove(id.as_str());
+                    kept.shelves.remove(id.as_str());
                 }
             }
             None => {
-                cache.clear();
-                self.lists.clear();
+                kept.shelves.clear();
+                kept.lists.clear();
             }
         }
     }
@@ -118,12 +123,14 @@ impl Forget for Shelves {
 impl Shelves {
     /// Shelves taking at most `bytes` (none are kept when 0), told of every change.
     pub fn new(bytes: u64) -> Arc<Self> {
-        let cache = (bytes > 0).then(|| {
+        let kept = (bytes > 0).then(|| {
             let estimated = usize::try_from(bytes / 512).unwrap_or(usize::MAX).max(16);
-            quick_cache::sync::Cache::with_weighter(estimated, bytes, ShelfWeight)
+            Kept {
+                shelves: quick_cache::sync::Cache::with_weighter(estimated, bytes, ShelfWeight),
+                lists: quick_cache::sync::Cache::with_weighter(256, (bytes / 8).max(1), ListWeight),
+            }
         });
-        let lists = quick_cache::sync::Cache::with_weighter(256, (bytes / 8).max(1), ListWeight);
-        let shelves = Arc::new(Shelves { cache, lists });
+        let shelves = Arc::new(Shelves { kept });
         let as_forget: Arc<dyn Forget> = shelves.clone();
         stale::register(Arc::downgrade(&as_forget));
         shelves
@@ -137,14 +144,14 @@ impl Shelves {
         now: DateTime<Utc>,
         customer: &str,
     ) -> AppResult<Arc<Shelf>> {
-        let Some(cache) = &self.cache else {
+        let Some(kept) = &self.kept else {
             let (products, banners) = read(db, now, customer).await?;
             return Ok(Arc::new(Shelf {
                 products: products.into(),
                 banners,
             }));
         };
-        let guard = match cache.get_value_or_guard_async(customer).await {
+        let guard = match kept.shelves.get_value_or_guard_async(customer).await {
             Ok(shelf) => {
                 metrics::counter!("nudge_storefront_cache_total", "outcome" => "hit").increment(1);
                 return Ok(shelf);
@@ -156,7 +163,7 @@ impl Shelves {
         let (products, banners) = read(db, now, customer).await?;
         let complete = banners.len() as u64 <= KEPT_BANNERS;
         let shelf = Arc::new(Shelf {
-            products: self.intern(products),
+            products: kept.intern(products),
             banners,
         });
         if complete {
@@ -168,7 +175,7 @@ impl Shelves {
     }
 }
 
-impl Shelves {
+impl Kept {
     /// The shared list equal to `products`: most customers are recommended one of a few
     /// lists. A kept list is used only when it equals what was just read (a product may
     /// have changed since it was kept).
