@@ -241,7 +241,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
 }
 
 #[tokio::test]
-async fn a_storefront_read_costs_a_statement_for_each_field_when_read_and_none_when_kept() {
+async fn a_storefront_read_costs_three_statements_when_read_and_none_when_kept() {
     // Arrange: a customer whose registration gave them a role with three products and a
     // banner.
     let metered = Metered::start().await;
@@ -314,6 +314,9 @@ async fn a_storefront_read_costs_a_statement_for_each_field_when_read_and_none_w
         shown["recommendations"],
         json!([{ "externalId": "p2" }, { "externalId": "p1" }, { "externalId": "p3" }])
     );
-    assert_eq!(read_again, 2.0, "recommendations and banners");
+    assert_eq!(
+        read_again, 3.0,
+        "the customer's roles, their banners, the roles' products"
+    );
     assert_eq!(kept, 0.0, "from memory");
 }

@@ -12,7 +12,14 @@ const SHELF: &str = "query($c: String!) { recommendations(customerExternalId: $c
 
 /// What the app shows customer `c1` with `key`.
 async fn shelf(app: &TestApp, key: &str) -> Value {
-    let response = app.graphql(Some(key), SHELF, json!({ "c": "c1" })).await;
+    shelf_of(app, key, "c1").await
+}
+
+/// What the app shows the customer with external id `customer`.
+async fn shelf_of(app: &TestApp, key: &str, customer: &str) -> Value {
+    let response = app
+        .graphql(Some(key), SHELF, json!({ "c": customer }))
+        .await;
     assert!(response.get("errors").is_none(), "{response}");
     response["data"].clone()
 }
@@ -116,6 +123,59 @@ async fn a_kept_answer_changes_with_every_write_that_changes_it_and_only_then() 
     assert_eq!(titles(&bannered), ["Hi"]);
     assert_eq!(titles(&dismissed), Vec::<String>::new());
     assert_eq!(names(&role_gone), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn customers_in_the_same_roles_share_products_but_each_sees_only_their_own_banners() {
+    let app = spawn_app().await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.create_products(&["p1", "p2", "p3"]).await;
+    let low = app.create_role("Low", "low", &["p3", "p1"]).await;
+    let high = app.create_role("High", "high", &["p2", "p1"]).await;
+    app.admin_data(
+        "mutation($r: ID!) { updateRole(id: $r, input: { priority: 5 }) { role { id } } }",
+        json!({ "r": high }),
+    )
+    .await;
+    let mut customers = Vec::new();
+    for c in ["c1", "c2", "c3"] {
+        customers.push(app.create_customer(json!({ "externalId": c })).await);
+    }
+    // c1 and c2 in both roles (assigned in other orders), c3 in the low one only.
+    for (customer, roles) in customers.iter().zip([[&low, &high], [&high, &low]]) {
+        for role in roles {
+            assign(&app, customer, role).await;
+        }
+    }
+    assign(&app, &customers[2], &low).await;
+    app.create_action(json!({
+        "name": "Welcome", "trigger": "PAGE_VISITED",
+        "effects": [{ "showBanner": { "title": "Hi", "bodyHtml": "<p>Hi</p>" } }]
+    }))
+    .await;
+    let visit = json!({ "pageVisited": { "url": "https://shop.example/" } });
+    app.record(
+        &storefront,
+        json!([ev("v1", "c2", "2026-11-22T10:00:00Z", visit)]),
+    )
+    .await;
+    app.processed("v1").await;
+    let mut shown = Vec::new();
+    // Twice each: once read, once kept.
+    for _ in 0..2 {
+        for c in ["c1", "c2", "c3"] {
+            let shelf = shelf_of(&app, &storefront, c).await;
+            shown.push(format!("{c} {:?} {:?}", names(&shelf), titles(&shelf)));
+        }
+    }
+    let both = r#"["p2:Product p2", "p1:Product p1", "p3:Product p3"]"#;
+    let expected = [
+        format!("c1 {both} []"),
+        format!("c2 {both} [\"Hi\"]"),
+        r#"c3 ["p3:Product p3", "p1:Product p1"] []"#.to_owned(),
+    ];
+    assert_eq!(shown[..3], expected);
+    assert_eq!(shown[3..], expected);
 }
 
 #[tokio::test]

@@ -130,6 +130,17 @@ def drained(lasts):
         time.sleep(0.05)
 
 
+def processed():
+    """Events the first server has processed so far (its /metrics, when METRICS names it)."""
+    url = os.environ.get("METRICS")
+    if not url:
+        return None
+    for line in urllib.request.urlopen(url, timeout=60).read().decode().splitlines():
+        if line.startswith("nudge_events_processed_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def batches_of(events):
     return [events[i:i + BATCH] for i in range(0, len(events), BATCH)]
 
@@ -149,8 +160,13 @@ views = batches_of([{"eventId": f"v{run}-{i}", "customerExternalId": f"c{rng.ran
 started = time.time()
 took, lasts = send(views)
 ingest_end = time.time()
+at_end = processed()
 done = drained(lasts)
+at_done = processed()
 print(f"ingest of {e} productViewed: {e / took:,.0f} events/s")
 print(f"processor, end to end: {e / (done - started):,.0f} events/s; backlog drained {done - ingest_end:,.1f} s after ingest ended")
+if at_end is not None and done > ingest_end:
+    print(f"processor alone, after ingest ended: {(at_done - at_end) / (done - ingest_end):,.0f} events/s "
+          f"({at_done - at_end:,.0f} events)")
 if send.killed:
     print(f"a process was killed {send.killed - started:,.1f} s in; the backlog drained {done - send.killed:,.1f} s after the kill")

@@ -26,15 +26,21 @@ case $db in
     url="postgres://postgres@127.0.0.1:5432/nudge_bench" ;;
   *) echo "sqlite or postgres" >&2; exit 2 ;;
 esac
-NUDGE_DATABASE_URL=$url NUDGE_LISTEN=127.0.0.1:$port \
+NUDGE_DATABASE_URL=$url NUDGE_LISTEN=127.0.0.1:$port NUDGE_METRICS_LISTEN=127.0.0.1:$((port + 1)) \
   NUDGE_BOOTSTRAP_KEY_FILE=$dir/key NUDGE_LOG=warn "$bin" > "$dir/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 until curl -s "127.0.0.1:$port/healthz" > /dev/null; do sleep 0.1; done
 echo "== $db, $n customers, $e events ($(nproc) cores)"
-python3 "$here/drive.py" "http://127.0.0.1:$port" "$dir/key" "$n" "$e"
+METRICS=http://127.0.0.1:$((port + 1))/metrics python3 "$here/drive.py" "http://127.0.0.1:$port" "$dir/key" "$n" "$e"
+grep -E "VmRSS|VmHWM" "/proc/$pid/status"
 read_lua=$here/../storefront/read.lua
 viewer_lua=$here/../storefront/viewer.lua
+echo "-- recommendations(first: 6) + banners, every customer once in turn (first reads)"
+KEY=$(cat "$dir/key.sf") N=$n ONCE=1 wrk -t2 -c32 -d$((n / 4000 + 5))s --latency -s "$read_lua" \
+  "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|^ +(50|99)%"
+curl -s "127.0.0.1:$((port + 1))/metrics" | grep "^nudge_storefront_cache_total" || true
+grep -E "VmRSS|VmHWM" "/proc/$pid/status"
 echo "-- recommendations(first: 6) + banners, random customer"
 KEY=$(cat "$dir/key.sf") N=$n wrk -t2 -c32 -d10s --latency -s "$read_lua" \
   "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|^ +(50|99)%"
@@ -46,4 +52,5 @@ KEY=$(cat "$dir/key.sf") wrk -t2 -c32 -d10s --latency -s "$viewer_lua" \
   "http://127.0.0.1:$port/graphql" | grep -E "Requests/sec|^ +(50|99)%"
 echo "-- /healthz"
 wrk -t2 -c32 -d10s --latency "http://127.0.0.1:$port/healthz" | grep -E "Requests/sec|^ +(50|99)%"
+curl -s "127.0.0.1:$((port + 1))/metrics" | grep "^nudge_storefront_cache_total" || true
 grep -E "VmRSS|VmHWM" "/proc/$pid/status"

@@ -61,6 +61,28 @@ pub async fn recommendations_for(
     recommended(db, "WHERE cr.customer_id = ?", customer_id.into(), first).await
 }
 
+/// The products recommended to a member of exactly the roles `role_ids`, ranked as
+/// [`recommendations`] ranks them.
+pub async fn recommended_by_roles(
+    db: &impl ConnectionTrait,
+    role_ids: &[i64],
+    first: u64,
+) -> AppResult<Vec<product::Model>> {
+    if role_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = role_ids.iter().map(i64::to_string).collect();
+    let sql = format!("{RANKED} WHERE r.id IN ({}) {RANK}", list.join(","));
+    let statement = raw_statement(db.get_database_backend(), &sql, []);
+    ranked(db, statement, first).await
+}
+
+/// Products through the roles recommending them (`r`, `rp`, `p`), and their ranking.
+const RANKED: &str = "SELECT p.* FROM roles r \
+    JOIN role_products rp ON rp.role_id = r.id \
+    JOIN products p ON p.id = rp.product_id";
+const RANK: &str = "ORDER BY r.priority DESC, r.id, rp.position";
+
 /// The recommended products of the customer `which` selects (a clause over `cr`, the
 /// customer's role memberships, with one placeholder for `value`).
 async fn recommended(
@@ -74,9 +96,18 @@ async fn recommended(
          JOIN roles r ON r.id = cr.role_id \
          JOIN role_products rp ON rp.role_id = r.id \
          JOIN products p ON p.id = rp.product_id \
-         {which} ORDER BY r.priority DESC, r.id, rp.position"
+         {which} {RANK}"
     );
     let statement = raw_statement(db.get_database_backend(), &sql, [value]);
+    ranked(db, statement, first).await
+}
+
+/// The first `first` distinct products `statement` reads, in its order.
+async fn ranked(
+    db: &impl ConnectionTrait,
+    statement: sea_orm::Statement,
+    first: u64,
+) -> AppResult<Vec<product::Model>> {
     let ranked = product::Entity::find()
         .from_raw_sql(statement)
         .all(db)
