@@ -52,20 +52,49 @@ pub struct Ticket {
 struct Fences {
     /// The fence of each customer told of lately, and when a pruning first saw it settled.
     by_customer: HashMap<String, (u64, Option<Instant>)>,
-    /// How many fences were kept at the last pruning: the next comes when they doubled.
+    /// How many fences were kept at the last pruning, and when it was: the next comes when
+    /// they doubled or [`FENCE_KEEP`] passed, so the fences of a steady stream of writes stay
+    /// those of its last few seconds.
     kept: usize,
+    pruned: Instant,
     everyone: u64,
     caches: Vec<Weak<dyn Forget>>,
 }
 
-static FENCES: std::sync::LazyLock<Mutex<Fences>> = std::sync::LazyLock::new(|| {
-    Mutex::new(Fences {
-        by_customer: HashMap::new(),
-        kept: 0,
-        everyone: 0,
-        caches: Vec::new(),
-    })
-});
+impl Fences {
+    fn new() -> Self {
+        Fences {
+            by_customer: HashMap::new(),
+            kept: 0,
+            pruned: Instant::now(),
+            everyone: 0,
+            caches: Vec::new(),
+        }
+    }
+
+    /// Drops the fences settled for [`FENCE_KEEP`] (no reader that took its ticket before
+    /// one settled may keep anything by now) and the caches that are gone, when due.
+    fn prune(&mut self, settled: u64, now: Instant) {
+        let due = self.by_customer.len() > 2 * self.kept + 1_024
+            || now.duration_since(self.pruned) >= FENCE_KEEP;
+        if !due {
+            return;
+        }
+        self.by_customer.retain(|_, (fence, seen)| {
+            if *fence > settled {
+                return true;
+            }
+            let seen = *seen.get_or_insert(now);
+            now.duration_since(seen) < FENCE_KEEP
+        });
+        self.kept = self.by_customer.len();
+        self.pruned = now;
+        self.caches.retain(|c| c.strong_count() > 0);
+    }
+}
+
+static FENCES: std::sync::LazyLock<Mutex<Fences>> =
+    std::sync::LazyLock::new(|| Mutex::new(Fences::new()));
 
 fn with<T>(f: impl FnOnce(&mut Fences) -> T) -> T {
     let mut fences = FENCES
@@ -125,18 +154,7 @@ pub fn forget(stale: &Stale) {
     let at = writes::mark();
     let now = Instant::now();
     let caches = with(|f| {
-        if f.by_customer.len() > 2 * f.kept + 1_024 {
-            let settled = writes::settled();
-            f.by_customer.retain(|_, (fence, seen)| {
-                if *fence > settled {
-                    return true;
-                }
-                let seen = *seen.get_or_insert(now);
-                now.duration_since(seen) < FENCE_KEEP
-            });
-            f.kept = f.by_customer.len();
-            f.caches.retain(|c| c.strong_count() > 0);
-        }
+        f.prune(writes::settled(), now);
         let caches: Vec<Arc<dyn Forget>> = f.caches.iter().filter_map(Weak::upgrade).collect();
         let customers = match stale {
             Stale::Customers(ids) => {
@@ -239,6 +257,34 @@ mod tests {
             )
             .collect();
         assert_eq!(told, ids);
+    }
+
+    #[test]
+    fn fences_go_once_settled_for_a_while_however_many_customers_are_told() {
+        let mut fences = Fences::new();
+        let start = fences.pruned;
+        let settled = 10;
+        // A steady stream: a thousand customers told every 100 ms for a minute, each fence
+        // settling as the next batch comes (one, the last, still open).
+        let mut most = 0;
+        for tick in 0..600u32 {
+            let now = start + Duration::from_millis(100) * tick;
+            for i in 0..1_000 {
+                let fence = if tick == 599 { settled + 1 } else { settled };
+                fences
+                    .by_customer
+                    .insert(format!("c{tick}-{i}"), (fence, None));
+            }
+            fences.prune(settled, now);
+            most = most.max(fences.by_customer.len());
+        }
+        assert!(most < 60_000, "at most {most} fences were kept");
+        let open = fences.by_customer.values().filter(|(f, _)| *f > settled);
+        assert_eq!(open.count(), 1_000, "an open write's fences stay");
+        // The rest go within two prunings once the stream stops.
+        fences.prune(settled, start + Duration::from_secs(70));
+        fences.prune(settled, start + Duration::from_secs(73));
+        assert_eq!(fences.by_customer.len(), 1_000);
     }
 
     #[test]
