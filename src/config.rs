@@ -238,7 +238,7 @@ impl Settings {
                 "NUDGE_DATABASE_BACKGROUND_CONNECTIONS",
                 6,
             )?,
-            sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 160)?.max(1),
+            sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 64)?.max(1),
             storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 16)?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             listen,
@@ -486,9 +486,9 @@ mod tests {
     #[test]
     fn the_sqlite_page_cache_is_shared_out_over_both_pools() {
         let s = settings(&[]).expect("defaults are valid");
-        // 160 MiB: 40 over the 10 API connections, 120 over the 6 background ones.
+        // 64 MiB: 16 over the 10 API connections, 48 over the 6 background ones.
         let caches = s.sqlite_cache_kib();
-        assert_eq!((caches.api, caches.background), (4 * 1024, 20 * 1024));
+        assert_eq!((caches.api, caches.background), (1638, 8 * 1024));
         let s = settings(&[
             ("NUDGE_SQLITE_CACHE_MB", "64"),
             ("NUDGE_DATABASE_MAX_CONNECTIONS", "4"),

@@ -92,6 +92,12 @@ impl EventBus {
         let _ = self.sender.send(Arc::new(change));
     }
 
+    /// Whether anyone in this process listens (a subscriber that comes later starts from the
+    /// change log).
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<MembershipChange>> {
         self.sender.subscribe()
     }

@@ -8,7 +8,7 @@ use super::effects::{EffectOutcome, EffectScope, apply_effects, references};
 use super::facts::event_facts;
 use super::{Action, RepeatPolicy};
 use crate::config::StoreSettings;
-use crate::db::in_list;
+use crate::db::{in_list, raw_statement};
 use crate::domain::conditions::load::{carts_of, products_by_external_id};
 use crate::domain::conditions::{Facts, Item, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
@@ -272,6 +272,11 @@ async fn customers_of(
 }
 
 /// When each of `actions` last fired for each of `customers`, by (action, customer).
+///
+/// One index lookup per pair (a scalar subquery on `(customer_id, action_id)`), written so
+/// that no plan depends on the table's statistics: on PostgreSQL, a filter on both lists let
+/// the planner, whose statistics lag behind a table growing by thousands of rows a second,
+/// read every firing of an action that fires for everyone, in every round.
 async fn last_fired(
     txn: &impl ConnectionTrait,
     actions: &[i64],
@@ -281,20 +286,29 @@ async fn last_fired(
     if actions.is_empty() {
         return Ok(last);
     }
+    let values = |ids: &[i64]| {
+        ids.iter()
+            .map(|id| format!("({id})"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let action_values = values(actions);
     for chunk in customers.chunks(LOOKUP) {
-        let rows: Vec<(i64, i64, i64)> = action_firing::Entity::find()
-            .select_only()
-            .column(action_firing::Column::ActionId)
-            .column(action_firing::Column::CustomerId)
-            .column_as(action_firing::Column::FiredAt.max(), "last")
-            .filter(action_firing::Column::CustomerId.is_in(in_list(chunk.to_vec())))
-            .filter(action_firing::Column::ActionId.is_in(in_list(actions.to_vec())))
-            .group_by(action_firing::Column::ActionId)
-            .group_by(action_firing::Column::CustomerId)
-            .into_tuple()
-            .all(txn)
-            .await?;
-        last.extend(rows.into_iter().map(|(a, c, at)| ((a, c), at)));
+        let sql = format!(
+            "WITH c(id) AS (VALUES {}), a(id) AS (VALUES {action_values}) \
+             SELECT CAST(a.id AS BIGINT), CAST(c.id AS BIGINT), \
+             (SELECT MAX(f.fired_at) FROM action_firings f \
+              WHERE f.customer_id = c.id AND f.action_id = a.id) \
+             FROM c CROSS JOIN a",
+            values(chunk)
+        );
+        let statement = raw_statement(txn.get_database_backend(), &sql, []);
+        for row in txn.query_all_raw(statement).await? {
+            let at: Option<i64> = row.try_get_by_index(2)?;
+            if let Some(at) = at {
+                last.insert((row.try_get_by_index(0)?, row.try_get_by_index(1)?), at);
+            }
+        }
     }
     Ok(last)
 }

@@ -473,6 +473,9 @@ pub async fn latest_id(db: &impl ConnectionTrait) -> AppResult<i64> {
         .unwrap_or(0))
 }
 
+/// Changes the relay reads in one statement, at most.
+const RELAY_BATCH: usize = 500;
+
 /// On PostgreSQL: listens for announced changes and publishes them on this process's bus,
 /// reconnecting after failures. Runs until the process stops.
 pub async fn relay_postgres_notifications(
@@ -488,11 +491,25 @@ pub async fn relay_postgres_notifications(
             listener.listen(NOTIFY_CHANNEL).await?;
             backoff = std::time::Duration::from_millis(200);
             loop {
-                let notification = listener.recv().await?;
-                let Ok(id) = notification.payload().parse::<i64>() else {
+                // What arrived together is read in one statement: a round of events announces
+                // hundreds of changes at once.
+                let mut ids = vec![listener.recv().await?];
+                while ids.len() < RELAY_BATCH
+                    && let Some(more) = listener.next_buffered()
+                {
+                    ids.push(more);
+                }
+                // Nobody listens: a subscriber that comes later starts from the log.
+                if !bus.has_subscribers() {
                     continue;
-                };
-                let found = membership_change::Entity::find_by_id(id)
+                }
+                let ids: Vec<i64> = ids
+                    .iter()
+                    .filter_map(|n| n.payload().parse().ok())
+                    .collect();
+                let found = membership_change::Entity::find()
+                    .filter(membership_change::Column::Id.is_in(ids))
+                    .order_by_asc(membership_change::Column::Id)
                     .find_also_related_customer(&db)
                     .await?;
                 for change in found {
