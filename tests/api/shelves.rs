@@ -179,6 +179,33 @@ async fn customers_in_the_same_roles_share_products_but_each_sees_only_their_own
 }
 
 #[tokio::test]
+async fn with_nothing_kept_every_read_shows_what_the_database_has() {
+    let app = crate::helpers::spawn_app_with(|s| s.storefront_cache_mb = 0).await;
+    let storefront = app.create_key("STOREFRONT").await;
+    app.create_products(&["p1", "p2"]).await;
+    let role = app.create_role("Fans", "fans", &["p2", "p1"]).await;
+    let customer = app.create_customer(json!({ "externalId": "c1" })).await;
+    let empty = shelf(&app, &storefront).await;
+    assign(&app, &customer, &role).await;
+    let assigned = shelf(&app, &storefront).await;
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    db.execute_unprepared("UPDATE products SET name = 'behind' WHERE external_id = 'p1'")
+        .await
+        .expect("updated");
+    let behind = shelf(&app, &storefront).await;
+
+    assert_eq!(names(&empty), Vec::<String>::new());
+    assert_eq!(names(&assigned), ["p2:Product p2", "p1:Product p1"]);
+    assert_eq!(
+        names(&behind),
+        ["p2:Product p2", "p1:behind"],
+        "read each time"
+    );
+}
+
+#[tokio::test]
 async fn an_erased_or_renamed_customer_is_not_shown_what_was_kept_for_them() {
     let app = spawn_app().await;
     let storefront = app.create_key("STOREFRONT").await;

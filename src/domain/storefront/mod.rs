@@ -40,29 +40,23 @@ pub async fn event_for(
     Ok(Some(event))
 }
 
-/// The products the customer's roles recommend: roles by priority (highest first), each
-/// role's products in its order, without duplicates, at most `first`. One statement: the
-/// storefront asks on every page view.
-pub async fn recommendations(
-    db: &impl ConnectionTrait,
-    customer_external_id: &str,
-    first: u64,
-) -> AppResult<Vec<product::Model>> {
-    let of_customer = "JOIN customers c ON c.id = cr.customer_id WHERE c.external_id = ?";
-    recommended(db, of_customer, customer_external_id.into(), first).await
-}
-
-/// [`recommendations`] of the customer with id `customer_id`.
+/// The products recommended to the customer with id `customer_id`, ranked as
+/// [`recommended_by_roles`] ranks them, in one statement.
 pub async fn recommendations_for(
     db: &impl ConnectionTrait,
     customer_id: i64,
     first: u64,
 ) -> AppResult<Vec<product::Model>> {
-    recommended(db, "WHERE cr.customer_id = ?", customer_id.into(), first).await
+    let sql = format!(
+        "SELECT p.* FROM customer_roles cr JOIN roles r ON r.id = cr.role_id {PRODUCTS} \
+         WHERE cr.customer_id = ? {RANK}"
+    );
+    let statement = raw_statement(db.get_database_backend(), &sql, [customer_id.into()]);
+    ranked(db, statement, first).await
 }
 
-/// The products recommended to a member of exactly the roles `role_ids`, ranked as
-/// [`recommendations`] ranks them.
+/// The products recommended to a member of exactly the roles `role_ids`: roles by priority
+/// (highest first), each role's products in its order, without duplicates, at most `first`.
 pub async fn recommended_by_roles(
     db: &impl ConnectionTrait,
     role_ids: &[i64],
@@ -72,35 +66,18 @@ pub async fn recommended_by_roles(
         return Ok(Vec::new());
     }
     let list: Vec<String> = role_ids.iter().map(i64::to_string).collect();
-    let sql = format!("{RANKED} WHERE r.id IN ({}) {RANK}", list.join(","));
+    let sql = format!(
+        "SELECT p.* FROM roles r {PRODUCTS} WHERE r.id IN ({}) {RANK}",
+        list.join(",")
+    );
     let statement = raw_statement(db.get_database_backend(), &sql, []);
     ranked(db, statement, first).await
 }
 
-/// Products through the roles recommending them (`r`, `rp`, `p`), and their ranking.
-const RANKED: &str = "SELECT p.* FROM roles r \
-    JOIN role_products rp ON rp.role_id = r.id \
-    JOIN products p ON p.id = rp.product_id";
+/// The products of roles `r` (`rp`, `p`), and their ranking.
+const PRODUCTS: &str =
+    "JOIN role_products rp ON rp.role_id = r.id JOIN products p ON p.id = rp.product_id";
 const RANK: &str = "ORDER BY r.priority DESC, r.id, rp.position";
-
-/// The recommended products of the customer `which` selects (a clause over `cr`, the
-/// customer's role memberships, with one placeholder for `value`).
-async fn recommended(
-    db: &impl ConnectionTrait,
-    which: &str,
-    value: sea_orm::Value,
-    first: u64,
-) -> AppResult<Vec<product::Model>> {
-    let sql = format!(
-        "SELECT p.* FROM customer_roles cr \
-         JOIN roles r ON r.id = cr.role_id \
-         JOIN role_products rp ON rp.role_id = r.id \
-         JOIN products p ON p.id = rp.product_id \
-         {which} {RANK}"
-    );
-    let statement = raw_statement(db.get_database_backend(), &sql, [value]);
-    ranked(db, statement, first).await
-}
 
 /// The first `first` distinct products `statement` reads, in its order.
 async fn ranked(

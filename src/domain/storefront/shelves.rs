@@ -157,11 +157,7 @@ impl Shelves {
         customer: &str,
     ) -> AppResult<Arc<Shelf>> {
         let Some(kept) = &self.kept else {
-            let (products, banners) = read(db, now, customer).await?;
-            return Ok(Arc::new(Shelf {
-                products: products.into(),
-                banners,
-            }));
+            return Ok(read(db, now, customer, None).await?.0);
         };
         let guard = match kept.shelves.get_value_or_guard_async(customer).await {
             Ok(shelf) => {
@@ -172,18 +168,7 @@ impl Shelves {
         };
         metrics::counter!("nudge_storefront_cache_total", "outcome" => "miss").increment(1);
         let ticket = stale::ticket();
-        let (roles, banners) =
-            futures_util::try_join!(roles_of(db, customer), unended_banners(db, now, customer))?;
-        let complete = banners.len() as u64 <= KEPT_BANNERS;
-        let common = kept.common(db, roles).await?;
-        let shelf = if banners.is_empty() {
-            common
-        } else {
-            Arc::new(Shelf {
-                products: common.products.clone(),
-                banners,
-            })
-        };
+        let (shelf, complete) = read(db, now, customer, Some(kept)).await?;
         if complete {
             stale::keep_if_fresh(&ticket, customer, || {
                 let _ = guard.insert(shelf.clone());
@@ -227,17 +212,37 @@ async fn roles_of(db: &impl ConnectionTrait, customer: &str) -> AppResult<Vec<i6
         .collect()
 }
 
-/// The customer's recommended products and their banners still to show (one more than
-/// [`KEPT_BANNERS`] at most) as the database has them.
+/// The customer's shelf as the database has it — their roles' products (from the shelves
+/// `kept` shares, when given) and their banners still to show — and whether it holds every
+/// banner (at most [`KEPT_BANNERS`]).
 async fn read(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     customer: &str,
-) -> AppResult<(Vec<product::Model>, Vec<banner::Model>)> {
-    Ok(futures_util::try_join!(
-        super::recommendations(db, customer, MAX_FIRST),
-        unended_banners(db, now, customer),
-    )?)
+    kept: Option<&Kept>,
+) -> AppResult<(Arc<Shelf>, bool)> {
+    let (roles, banners) =
+        futures_util::try_join!(roles_of(db, customer), unended_banners(db, now, customer))?;
+    let complete = banners.len() as u64 <= KEPT_BANNERS;
+    let shelf = match kept {
+        Some(kept) => {
+            let common = kept.common(db, roles).await?;
+            if banners.is_empty() {
+                return Ok((common, complete));
+            }
+            Shelf {
+                products: common.products.clone(),
+                banners,
+            }
+        }
+        None => Shelf {
+            products: super::recommended_by_roles(db, &roles, MAX_FIRST)
+                .await?
+                .into(),
+            banners,
+        },
+    };
+    Ok((Arc::new(shelf), complete))
 }
 
 /// The customer's banners neither dismissed nor over at `now` (one more than
