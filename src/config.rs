@@ -80,6 +80,9 @@ pub struct Settings {
     /// Ingest writer tasks of each process on PostgreSQL (SQLite has one writer at a time, so
     /// it always gets one).
     pub ingest_writers: usize,
+    /// The most events that may wait for the processor before ingest writers hold further
+    /// calls until it catches up (0: never held).
+    pub ingest_max_backlog: u64,
     pub listen: SocketAddr,
     pub http_workers: Option<usize>,
     /// Open HTTP connections one process serves at once; more wait to be accepted.
@@ -241,6 +244,7 @@ impl Settings {
             sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 64)?.max(1),
             storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 16)?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
+            ingest_max_backlog: parse(&get, "NUDGE_INGEST_MAX_BACKLOG", 10_000)?,
             listen,
             http_workers: parse_opt(&get, "NUDGE_HTTP_WORKERS")?,
             max_connections: parse::<usize>(&get, "NUDGE_MAX_CONNECTIONS", 2_048)?.max(1),

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `nudge_http_requests_total`, `nudge_http_request_duration_seconds` | `route`, `operation`, `status` |
 //! | `nudge_events_ingested_total` | |
+//! | `nudge_ingest_held_milliseconds_total` | |
 //! | `nudge_events_processed_total` | |
 //! | `nudge_processor_lag_seconds`, `nudge_dispatch_lag_seconds` | |
 //! | `nudge_campaign_tick_duration_seconds`, `nudge_campaign_runs_enrolled_total`, `nudge_campaign_runs_advanced_total` | |
@@ -57,6 +58,10 @@ fn describe() {
     describe_counter!(
         "nudge_events_ingested_total",
         "storefront events stored (duplicates not counted)"
+    );
+    describe_counter!(
+        "nudge_ingest_held_milliseconds_total",
+        "time ingest writers held calls while the processor's backlog was over its bound"
     );
     describe_counter!(
         "nudge_events_processed_total",

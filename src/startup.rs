@@ -114,6 +114,7 @@ impl Application {
             work_db.clone(),
             settings.store.currency.clone(),
             settings.ingest_writers,
+            settings.ingest_max_backlog,
             move || wake.notify_one(),
         );
         let senders = build_senders(&settings, &db, &clock).await?;

@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod backpressure;
 mod campaign_runs;
 mod campaigns;
 mod catalog;

@@ -6,6 +6,7 @@
 //! `registered` or `profileUpdated` event fills the profile). Unknown products are refused.
 
 mod apply;
+pub mod backlog;
 mod check;
 mod queue;
 mod record;

@@ -8,6 +8,8 @@
 //! once writing began, the group's work is rolled back and its calls are recorded again one by
 //! one, each in a savepoint of its own, so one bad call never fails the others.
 //!
+//! Before each group a writer waits while the processor is too far behind (see [`backlog`]).
+//!
 //! On PostgreSQL a process runs several writers (`NUDGE_INGEST_WRITERS`), as several processes
 //! do, so one group's round trips overlap another's work: the customer rows a group writes are
 //! locked for its transaction, in one order (see `customers::load_or_create`), and a call that
@@ -15,6 +17,7 @@
 //! has committed (see [`write_group`]). On SQLite, where one transaction writes at a time, there
 //! is one writer.
 
+use super::backlog::Gate;
 use super::check::CheckedBatch;
 use super::record::{CallResult, record_group, record_one};
 use crate::db::{WriteTxn, begin_write};
@@ -41,13 +44,15 @@ pub struct IngestQueue {
 }
 
 impl IngestQueue {
-    /// Starts `writers` writer tasks (one on SQLite). `on_commit` runs after every committed
-    /// group (it wakes the event processor).
+    /// Starts `writers` writer tasks (one on SQLite), each holding its next group while more
+    /// than `max_backlog` events wait for the processor (never, when 0). `on_commit` runs
+    /// after every committed group (it wakes the event processor).
     pub fn start(
         supervisor: &Supervisor,
         db: DatabaseConnection,
         store_currency: String,
         writers: usize,
+        max_backlog: u64,
         on_commit: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
@@ -70,6 +75,7 @@ impl IngestQueue {
                     store_currency.clone(),
                     receiver.clone(),
                     on_commit.clone(),
+                    Gate::new(max_backlog),
                     faults.clone(),
                     task.clone(),
                 )
@@ -92,16 +98,18 @@ impl IngestQueue {
 }
 
 /// One writer: takes what waits (while it holds the receiver, the other writers wait for their
-/// turn to take), records it, answers, and comes back for more.
+/// turn to take), waits while the processor is too far behind, records it, answers, and comes
+/// back for more.
 async fn write_groups(
     db: DatabaseConnection,
     store_currency: String,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     on_commit: Arc<dyn Fn() + Send + Sync>,
+    mut gate: Gate,
     supervisor: Supervisor,
     name: String,
 ) {
-    while let Some(jobs) = take_group(&receiver).await {
+    while let Some(jobs) = take_group(&receiver, &mut gate, &db).await {
         supervisor.check(&name);
         let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
@@ -117,10 +125,16 @@ async fn write_groups(
     }
 }
 
-/// The calls waiting for a writer, up to [`GROUP_EVENTS`] events; `None` once the queue closed.
-async fn take_group(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+/// The calls waiting for a writer once the gate lets a group through, up to [`GROUP_EVENTS`]
+/// events (the calls that came while it was held included); `None` once the queue closed.
+async fn take_group(
+    receiver: &Mutex<mpsc::Receiver<Job>>,
+    gate: &mut Gate,
+    db: &DatabaseConnection,
+) -> Option<Vec<Job>> {
     let mut receiver = receiver.lock().await;
     let first = receiver.recv().await?;
+    gate.admit(db).await;
     let mut events = first.batch.len();
     let mut jobs = vec![first];
     while events < GROUP_EVENTS {
