@@ -242,7 +242,7 @@ impl Settings {
                 6,
             )?,
             sqlite_cache_mb: parse::<u32>(&get, "NUDGE_SQLITE_CACHE_MB", 64)?.max(1),
-            storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 16)?,
+            storefront_cache_mb: parse(&get, "NUDGE_STOREFRONT_CACHE_MB", 48)?,
             ingest_writers: parse::<usize>(&get, "NUDGE_INGEST_WRITERS", 2)?.clamp(1, 16),
             ingest_max_backlog: parse(&get, "NUDGE_INGEST_MAX_BACKLOG", 10_000)?,
             listen,

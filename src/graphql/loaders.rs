@@ -4,6 +4,7 @@
 //! created per request, never kept in schema data, so nothing is cached across callers.
 
 use crate::domain::deliveries::query;
+use crate::domain::storefront::shelves::Shelf;
 use crate::domain::{campaigns, customers, orders, roles, tags, templates};
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -111,6 +112,9 @@ pub struct Loaders {
     pub delivery_events: DataLoader<DeliveryEvents>,
     pub template_locales: DataLoader<TemplateLocales>,
     pub run_logs: DataLoader<RunLogs>,
+    /// The storefront shelf of each customer this request read, so its fields (say
+    /// `recommendations` and `banners`, resolved at once) read it once and see the same.
+    pub shelves: tokio::sync::Mutex<HashMap<String, Arc<Shelf>>>,
 }
 
 impl Loaders {
@@ -127,6 +131,7 @@ impl Loaders {
             delivery_events: DataLoader::new(DeliveryEvents(db()), tokio::spawn),
             template_locales: DataLoader::new(TemplateLocales(db()), tokio::spawn),
             run_logs: DataLoader::new(RunLogs(db()), tokio::spawn),
+            shelves: tokio::sync::Mutex::default(),
         }
     }
 }

@@ -3,13 +3,16 @@
 use super::auth::{Require, check_customer};
 use super::catalog::Product;
 use super::errors::{payload, respond, to_graphql};
+use super::loaders::Loaders;
 use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
 use crate::domain::storefront;
+use crate::domain::storefront::shelves::Shelf;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::banner;
+use std::sync::Arc;
 
 /// A banner to show one customer.
 #[derive(SimpleObject)]
@@ -42,6 +45,23 @@ payload!(
     DismissBannerPayload, banner: Banner
 );
 
+/// The customer's shelf, read once per request whatever the fields that show it.
+async fn shelf_of(ctx: &Context<'_>, customer: &str) -> async_graphql::Result<Arc<Shelf>> {
+    let state = state(ctx)?;
+    let read = || state.shelves.shelf(&state.db, state.clock.now(), customer);
+    let Ok(loaders) = ctx.data::<Loaders>() else {
+        return read().await.map_err(to_graphql);
+    };
+    // Held while reading: a field resolving at the same time waits for this read.
+    let mut read_before = loaders.shelves.lock().await;
+    if let Some(shelf) = read_before.get(customer) {
+        return Ok(shelf.clone());
+    }
+    let shelf = read().await.map_err(to_graphql)?;
+    read_before.insert(customer.to_owned(), shelf.clone());
+    Ok(shelf)
+}
+
 #[derive(Default)]
 pub struct StorefrontQuery;
 
@@ -64,12 +84,7 @@ impl StorefrontQuery {
         customer_signature: Option<String>,
     ) -> async_graphql::Result<Vec<Product>> {
         check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
-        let state = state(ctx)?;
-        let shelf = state
-            .shelves
-            .shelf(&state.db, state.clock.now(), &customer_external_id)
-            .await
-            .map_err(to_graphql)?;
+        let shelf = shelf_of(ctx, &customer_external_id).await?;
         let first = u64::try_from(first).unwrap_or(0);
         Ok(shelf
             .recommendations(first)
@@ -90,14 +105,12 @@ impl StorefrontQuery {
         customer_signature: Option<String>,
     ) -> async_graphql::Result<Vec<Banner>> {
         check_customer(ctx, &customer_external_id, customer_signature.as_deref())?;
-        let state = state(ctx)?;
-        let now = state.clock.now();
-        let shelf = state
-            .shelves
-            .shelf(&state.db, now, &customer_external_id)
-            .await
-            .map_err(to_graphql)?;
-        Ok(shelf.banners(now).into_iter().map(Banner::from).collect())
+        let shelf = shelf_of(ctx, &customer_external_id).await?;
+        Ok(shelf
+            .banners(state(ctx)?.clock.now())
+            .into_iter()
+            .map(Banner::from)
+            .collect())
     }
 }
 

@@ -16,6 +16,7 @@ use sea_orm::{
 };
 use std::collections::HashSet;
 
+mod kept;
 pub mod shelves;
 
 /// The event recorded under `event_id`, as `caller` may see it: a storefront key that

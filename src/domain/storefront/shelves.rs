@@ -5,8 +5,10 @@
 //! read from the database on a miss and dropped when a write tells [`stale`] that it changed,
 //! so an answer is never older than the last write this process committed or heard of (on
 //! PostgreSQL, other processes' writes arrive a few milliseconds after their commit).
-//! Bounded by bytes (`NUDGE_STOREFRONT_CACHE_MB`); the least useful shelves go first.
+//! Bounded by bytes (`NUDGE_STOREFRONT_CACHE_MB`): which shelf each customer has is kept in
+//! 25 bytes (see [`super::kept`]), so a million customers who share theirs fit in 36 MiB.
 
+use super::kept::KeptShelves;
 use crate::clock::to_millis;
 use crate::db::raw_statement;
 use crate::domain::stale::{self, Forget};
@@ -32,6 +34,40 @@ pub struct Shelf {
 }
 
 impl Shelf {
+    /// A shelf with nothing on it.
+    #[cfg(test)]
+    pub(super) fn empty() -> Self {
+        Shelf {
+            products: Arc::new([]),
+            banners: Vec::new(),
+        }
+    }
+
+    /// A shelf of one banner whose body has `bytes` letters.
+    #[cfg(test)]
+    pub(super) fn with_banner_bytes(bytes: usize) -> Self {
+        let banner = banner::Model {
+            id: 1,
+            customer_id: 1,
+            action_id: None,
+            firing_id: None,
+            run_id: None,
+            owner_key: "run:1:step:s:effect:0".into(),
+            effect_index: 0,
+            title: "t".into(),
+            body_html: "x".repeat(bytes),
+            coupon_code: None,
+            starts_at: 0,
+            ends_at: None,
+            dismissed_at: None,
+            created_at: 0,
+        };
+        Shelf {
+            products: Arc::new([]),
+            banners: vec![banner],
+        }
+    }
+
     /// The first `first` recommended products.
     pub fn recommendations(&self, first: u64) -> Vec<product::Model> {
         let first = usize::try_from(first).unwrap_or(usize::MAX);
@@ -51,7 +87,7 @@ impl Shelf {
 
     /// Roughly the bytes a customer's own shelf takes (a shared one is counted where it is
     /// shared).
-    fn own_bytes(&self) -> u64 {
+    pub(super) fn own_bytes(&self) -> u64 {
         if self.banners.is_empty() {
             return 0;
         }
@@ -85,20 +121,6 @@ impl quick_cache::Weighter<Vec<i64>, Arc<Shelf>> for ListWeight {
     }
 }
 
-#[derive(Clone)]
-struct ShelfWeight;
-
-/// What a kept shelf costs besides its key's letters and what it owns: the key, the pointer
-/// and the cache's bookkeeping. Measured: 1,000,000 keys `c0`…`c999999` sharing one shelf
-/// took 88 bytes each (7 of them letters) in a quick_cache 0.6 under mimalloc.
-const ENTRY_BYTES: u64 = 81;
-
-impl quick_cache::Weighter<String, Arc<Shelf>> for ShelfWeight {
-    fn weight(&self, key: &String, shelf: &Arc<Shelf>) -> u64 {
-        key.len() as u64 + ENTRY_BYTES + shelf.own_bytes()
-    }
-}
-
 /// The shelves of one process's customers.
 pub struct Shelves {
     /// `None` when nothing is kept (`NUDGE_STOREFRONT_CACHE_MB=0`).
@@ -106,7 +128,7 @@ pub struct Shelves {
 }
 
 struct Kept {
-    shelves: quick_cache::sync::Cache<String, Arc<Shelf>, ShelfWeight>,
+    shelves: KeptShelves,
     /// The shelves without banners customers share, by the ids of their roles.
     common: quick_cache::sync::Cache<Vec<i64>, Arc<Shelf>, ListWeight>,
 }
@@ -117,7 +139,7 @@ impl Forget for Shelves {
         match customers {
             Some(ids) => {
                 for id in ids {
-                    kept.shelves.remove(id.as_str());
+                    kept.shelves.remove(id);
                 }
             }
             None => {
@@ -129,18 +151,13 @@ impl Forget for Shelves {
 }
 
 impl Shelves {
-    /// Shelves taking at most `bytes` (none are kept when 0), told of every change.
+    /// Shelves taking at most `bytes` (none are kept when 0), told of every change: three
+    /// quarters hold which shelf each customer has, an eighth the shelves of customers with
+    /// banners, an eighth the shelves customers share.
     pub fn new(bytes: u64) -> Arc<Self> {
-        let kept = (bytes > 0).then(|| {
-            let estimated = usize::try_from(bytes / 96).unwrap_or(usize::MAX).max(16);
-            Kept {
-                shelves: quick_cache::sync::Cache::with_weighter(estimated, bytes, ShelfWeight),
-                common: quick_cache::sync::Cache::with_weighter(
-                    256,
-                    (bytes / 8).max(1),
-                    ListWeight,
-                ),
-            }
+        let kept = (bytes > 0).then(|| Kept {
+            shelves: KeptShelves::new(bytes / 4 * 3, bytes / 8),
+            common: quick_cache::sync::Cache::with_weighter(256, (bytes / 8).max(1), ListWeight),
         });
         let shelves = Arc::new(Shelves { kept });
         let as_forget: Arc<dyn Forget> = shelves.clone();
@@ -159,19 +176,16 @@ impl Shelves {
         let Some(kept) = &self.kept else {
             return Ok(read(db, now, customer, None).await?.0);
         };
-        let guard = match kept.shelves.get_value_or_guard_async(customer).await {
-            Ok(shelf) => {
-                metrics::counter!("nudge_storefront_cache_total", "outcome" => "hit").increment(1);
-                return Ok(shelf);
-            }
-            Err(guard) => guard,
-        };
+        if let Some(shelf) = kept.shelves.get(customer) {
+            metrics::counter!("nudge_storefront_cache_total", "outcome" => "hit").increment(1);
+            return Ok(shelf);
+        }
         metrics::counter!("nudge_storefront_cache_total", "outcome" => "miss").increment(1);
         let ticket = stale::ticket();
         let (shelf, complete) = read(db, now, customer, Some(kept)).await?;
         if complete {
             stale::keep_if_fresh(&ticket, customer, || {
-                let _ = guard.insert(shelf.clone());
+                kept.shelves.insert(customer, shelf.clone());
             });
         }
         Ok(shelf)
