@@ -19,14 +19,25 @@ pub const STALL: Duration = Duration::from_secs(2);
 /// How often a held writer looks again.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How often the oldest waiting event is looked for from the first event on, rather than from
+/// the one seen last.
+const RESCAN: Duration = Duration::from_secs(5);
+
 /// The events waiting for the processor: from the oldest unprocessed one to the newest event,
 /// by id (ids are given in order, so this counts the events after the oldest waiting one;
 /// those handled out of order in between are counted too). Two index lookups whatever the
 /// backlog.
-async fn waiting(db: &impl ConnectionTrait) -> AppResult<Backlog> {
-    let sql = "SELECT (SELECT id FROM events WHERE processed_at IS NULL ORDER BY id LIMIT 1), \
-               (SELECT id FROM events ORDER BY id DESC LIMIT 1)";
-    let statement = crate::db::raw_statement(db.get_database_backend(), sql, []);
+///
+/// The oldest is looked for from id `from` on (the oldest seen before: the processor only
+/// moves forward). On PostgreSQL the index of waiting events keeps an entry for every event
+/// handled since the table was last vacuumed, and a search from the first event on walks them
+/// all (12 ms for 1,260,000 events with autovacuum off, against a few microseconds from the
+/// one seen last). An event of a lower id that commits after a look is found by the next
+/// look from the start.
+async fn waiting(db: &impl ConnectionTrait, from: i64) -> AppResult<Backlog> {
+    let sql = "SELECT (SELECT id FROM events WHERE processed_at IS NULL AND id >= ? \
+               ORDER BY id LIMIT 1), (SELECT id FROM events ORDER BY id DESC LIMIT 1)";
+    let statement = crate::db::raw_statement(db.get_database_backend(), sql, [from.into()]);
     let row = db.query_one_raw(statement).await?;
     let (oldest, newest) = match row {
         Some(row) => (
@@ -79,6 +90,10 @@ pub struct Gate {
     seen: Option<(i64, Instant)>,
     /// Whether the current stall was logged.
     told: bool,
+    /// Where the next look for the oldest waiting event starts, and when it last started
+    /// from the first event.
+    from: i64,
+    rescanned: Option<Instant>,
 }
 
 impl Gate {
@@ -88,6 +103,8 @@ impl Gate {
             limit,
             seen: None,
             told: false,
+            from: 0,
+            rescanned: None,
         }
     }
 
@@ -121,8 +138,17 @@ impl Gate {
         }
         let started = Instant::now();
         loop {
-            let backlog = match waiting(db).await {
-                Ok(backlog) => backlog,
+            if self.rescanned.is_none_or(|at| at.elapsed() >= RESCAN) {
+                self.from = 0;
+                self.rescanned = Some(Instant::now());
+            }
+            let backlog = match waiting(db, self.from).await {
+                Ok(backlog) => {
+                    if backlog.oldest > 0 {
+                        self.from = backlog.oldest;
+                    }
+                    backlog
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "ingest: the processor's backlog cannot be read");
                     return;
