@@ -9,6 +9,7 @@ use super::state;
 use crate::clock::from_millis;
 use crate::domain::storefront;
 use crate::domain::storefront::shelves::Shelf;
+use crate::domain::storefront::shown::ShownBanner;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::banner;
@@ -36,6 +37,20 @@ impl From<banner::Model> for Banner {
             starts_at: from_millis(m.starts_at),
             ends_at: m.ends_at.map(from_millis),
             dismissed_at: m.dismissed_at.map(from_millis),
+        }
+    }
+}
+
+impl From<ShownBanner> for Banner {
+    fn from(b: ShownBanner) -> Self {
+        Banner {
+            id: ID(b.id.to_string()),
+            title: b.text.title.clone(),
+            body_html: b.text.body_html.clone(),
+            coupon_code: b.text.coupon_code.clone(),
+            starts_at: from_millis(b.starts_at),
+            ends_at: b.ends_at.map(from_millis),
+            dismissed_at: None,
         }
     }
 }

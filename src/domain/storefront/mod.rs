@@ -18,6 +18,7 @@ use std::collections::HashSet;
 
 mod kept;
 pub mod shelves;
+pub mod shown;
 
 /// The event recorded under `event_id`, as `caller` may see it: a storefront key that
 /// verifies customers sees an event only with the signature of the event's customer

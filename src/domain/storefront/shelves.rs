@@ -6,9 +6,11 @@
 //! so an answer is never older than the last write this process committed or heard of (on
 //! PostgreSQL, other processes' writes arrive a few milliseconds after their commit).
 //! Bounded by bytes (`NUDGE_STOREFRONT_CACHE_MB`): which shelf each customer has is kept in
-//! 25 bytes (see [`super::kept`]), so a million customers who share theirs fit in 36 MiB.
+//! 25 bytes (see [`super::kept`]), so a million customers who share theirs fit in 30 MiB; a
+//! customer with a banner costs about a hundred more, its text shared (see [`super::shown`]).
 
 use super::kept::KeptShelves;
+use super::shown::{ShownBanner, Texts};
 use crate::clock::to_millis;
 use crate::db::raw_statement;
 use crate::domain::stale::{self, Forget};
@@ -30,7 +32,9 @@ const KEPT_BANNERS: u64 = 1_000;
 #[derive(Debug)]
 pub struct Shelf {
     products: Arc<[product::Model]>,
-    banners: Vec<banner::Model>,
+    banners: Vec<ShownBanner>,
+    /// The bytes only this shelf holds (0 for one customers share).
+    own: u64,
 }
 
 impl Shelf {
@@ -40,6 +44,7 @@ impl Shelf {
         Shelf {
             products: Arc::new([]),
             banners: Vec::new(),
+            own: 0,
         }
     }
 
@@ -62,9 +67,11 @@ impl Shelf {
             dismissed_at: None,
             created_at: 0,
         };
+        let own = 64 + super::shown::BANNER_BYTES + bytes as u64;
         Shelf {
             products: Arc::new([]),
-            banners: vec![banner],
+            banners: vec![super::shown::alone(banner)],
+            own,
         }
     }
 
@@ -75,7 +82,7 @@ impl Shelf {
     }
 
     /// The banners showing at `now`, newest first.
-    pub fn banners(&self, now: DateTime<Utc>) -> Vec<banner::Model> {
+    pub fn banners(&self, now: DateTime<Utc>) -> Vec<ShownBanner> {
         let now_ms = to_millis(now);
         self.banners
             .iter()
@@ -85,17 +92,10 @@ impl Shelf {
             .collect()
     }
 
-    /// Roughly the bytes a customer's own shelf takes (a shared one is counted where it is
-    /// shared).
+    /// Roughly the bytes only this shelf holds: a shared one's are counted where it is
+    /// shared, and a banner's text by the first shelf that read it.
     pub(super) fn own_bytes(&self) -> u64 {
-        if self.banners.is_empty() {
-            return 0;
-        }
-        let banner = |b: &banner::Model| {
-            let coupon = b.coupon_code.as_ref().map_or(0, String::len);
-            144 + b.owner_key.len() + b.title.len() + b.body_html.len() + coupon
-        };
-        (64 + self.banners.iter().map(banner).sum::<usize>()) as u64
+        self.own
     }
 }
 
@@ -129,6 +129,8 @@ pub struct Shelves {
 
 struct Kept {
     shelves: KeptShelves,
+    /// The texts of the banners on kept shelves, shared.
+    texts: Texts,
     /// The shelves without banners customers share, by the ids of their roles.
     common: quick_cache::sync::Cache<Vec<i64>, Arc<Shelf>, ListWeight>,
 }
@@ -151,13 +153,14 @@ impl Forget for Shelves {
 }
 
 impl Shelves {
-    /// Shelves taking at most `bytes` (none are kept when 0), told of every change: three
-    /// quarters hold which shelf each customer has, an eighth the shelves of customers with
-    /// banners, an eighth the shelves customers share.
+    /// Shelves taking at most `bytes` (none are kept when 0), told of every change: five
+    /// eighths hold which shelf each customer has, a quarter the shelves of customers with
+    /// banners, a sixteenth the shelves customers share and a sixteenth banners' texts.
     pub fn new(bytes: u64) -> Arc<Self> {
         let kept = (bytes > 0).then(|| Kept {
-            shelves: KeptShelves::new(bytes / 4 * 3, bytes / 8),
-            common: quick_cache::sync::Cache::with_weighter(256, (bytes / 8).max(1), ListWeight),
+            shelves: KeptShelves::new(bytes / 8 * 5, bytes / 4),
+            texts: Texts::new(bytes / 16),
+            common: quick_cache::sync::Cache::with_weighter(256, (bytes / 16).max(1), ListWeight),
         });
         let shelves = Arc::new(Shelves { kept });
         let as_forget: Arc<dyn Forget> = shelves.clone();
@@ -206,6 +209,7 @@ impl Kept {
         let shelf = Arc::new(Shelf {
             products: products.into(),
             banners: Vec::new(),
+            own: 0,
         });
         // No customer's own notice concerns the roles' products: only one to everyone does.
         stale::keep_if_fresh(&ticket, "", || {
@@ -244,16 +248,27 @@ async fn read(
             if banners.is_empty() {
                 return Ok((common, complete));
             }
+            let mut own = 64;
+            let banners = banners
+                .into_iter()
+                .map(|b| {
+                    let (shown, bytes) = kept.texts.share(b);
+                    own += bytes;
+                    shown
+                })
+                .collect();
             Shelf {
                 products: common.products.clone(),
                 banners,
+                own,
             }
         }
         None => Shelf {
             products: super::recommended_by_roles(db, &roles, MAX_FIRST)
                 .await?
                 .into(),
-            banners,
+            banners: banners.into_iter().map(super::shown::alone).collect(),
+            own: 0,
         },
     };
     Ok((Arc::new(shelf), complete))
