@@ -17,7 +17,7 @@ use crate::domain::stale::{self, Forget};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use entity::{banner, product};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use std::sync::Arc;
 
 /// The most products a shelf keeps: the most `recommendations` returns.
@@ -219,17 +219,6 @@ impl Kept {
     }
 }
 
-/// The ids of the customer's roles, in order.
-async fn roles_of(db: &impl ConnectionTrait, customer: &str) -> AppResult<Vec<i64>> {
-    let sql = "SELECT cr.role_id FROM customer_roles cr JOIN customers c ON c.id = cr.customer_id \
-               WHERE c.external_id = ? ORDER BY cr.role_id";
-    let statement = raw_statement(db.get_database_backend(), sql, [customer.into()]);
-    let rows = db.query_all_raw(statement).await?;
-    rows.iter()
-        .map(|row| row.try_get_by_index::<i64>(0).map_err(Into::into))
-        .collect()
-}
-
 /// The customer's shelf as the database has it — their roles' products (from the shelves
 /// `kept` shares, when given) and their banners still to show — and whether it holds every
 /// banner (at most [`KEPT_BANNERS`]).
@@ -239,8 +228,7 @@ async fn read(
     customer: &str,
     kept: Option<&Kept>,
 ) -> AppResult<(Arc<Shelf>, bool)> {
-    let (roles, banners) =
-        futures_util::try_join!(roles_of(db, customer), unended_banners(db, now, customer))?;
+    let (roles, banners) = roles_and_banners(db, now, customer).await?;
     let complete = banners.len() as u64 <= KEPT_BANNERS;
     let shelf = match kept {
         Some(kept) => {
@@ -274,24 +262,61 @@ async fn read(
     Ok((Arc::new(shelf), complete))
 }
 
-/// The customer's banners neither dismissed nor over at `now` (one more than
-/// [`KEPT_BANNERS`] at most), newest first.
-async fn unended_banners(
+/// The banner columns, in the order both halves of [`roles_and_banners`] give them.
+const BANNER_COLUMNS: [(&str, &str); 14] = [
+    ("id", "BIGINT"),
+    ("customer_id", "BIGINT"),
+    ("action_id", "BIGINT"),
+    ("firing_id", "BIGINT"),
+    ("run_id", "BIGINT"),
+    ("owner_key", "TEXT"),
+    ("effect_index", "INTEGER"),
+    ("title", "TEXT"),
+    ("body_html", "TEXT"),
+    ("coupon_code", "TEXT"),
+    ("starts_at", "BIGINT"),
+    ("ends_at", "BIGINT"),
+    ("dismissed_at", "BIGINT"),
+    ("created_at", "BIGINT"),
+];
+
+/// The ids of the customer's roles (in order) and their banners neither dismissed nor over at
+/// `now` (one more than [`KEPT_BANNERS`] at most, newest first), in one statement: a row per
+/// role (with no banner) and a row per banner (with no role).
+async fn roles_and_banners(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     customer: &str,
-) -> AppResult<Vec<banner::Model>> {
-    let now_ms = to_millis(now);
+) -> AppResult<(Vec<i64>, Vec<banner::Model>)> {
+    let nulls: Vec<String> = BANNER_COLUMNS
+        .iter()
+        .map(|(name, kind)| format!("CAST(NULL AS {kind}) AS {name}"))
+        .collect();
+    let columns: Vec<String> = BANNER_COLUMNS
+        .iter()
+        .map(|(n, _)| format!("b.{n}"))
+        .collect();
     let sql = format!(
-        "SELECT b.* FROM banners b JOIN customers c ON c.id = b.customer_id \
+        "SELECT cr.role_id AS role_id, {nulls} FROM customer_roles cr \
+         JOIN customers c ON c.id = cr.customer_id WHERE c.external_id = ? \
+         UNION ALL SELECT * FROM (SELECT CAST(NULL AS BIGINT) AS role_id, {columns} \
+         FROM banners b JOIN customers c ON c.id = b.customer_id \
          WHERE c.external_id = ? AND b.dismissed_at IS NULL \
-         AND (b.ends_at IS NULL OR b.ends_at > ?) ORDER BY b.id DESC LIMIT {}",
-        KEPT_BANNERS + 1
+         AND (b.ends_at IS NULL OR b.ends_at > ?) ORDER BY b.id DESC LIMIT {limit}) shown",
+        nulls = nulls.join(", "),
+        columns = columns.join(", "),
+        limit = KEPT_BANNERS + 1
     );
-    let values = [customer.into(), now_ms.into()];
+    let values = [customer.into(), customer.into(), to_millis(now).into()];
     let statement = raw_statement(db.get_database_backend(), &sql, values);
-    Ok(banner::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?)
+    let (mut roles, mut banners) = (Vec::new(), Vec::new());
+    for row in db.query_all_raw(statement).await? {
+        match row.try_get::<Option<i64>>("", "role_id")? {
+            Some(role) => roles.push(role),
+            None => banners.push(banner::Model::from_query_result(&row, "")?),
+        }
+    }
+    roles.sort_unstable();
+    banners.sort_unstable_by_key(|b| std::cmp::Reverse(b.id));
+    Ok((roles, banners))
 }
