@@ -3,7 +3,7 @@ actions of mixed triggers and 5 active campaigns with event anchors, registers N
 recordEvents, then sends E productViewed events of random customers in batches of 500 from 8
 threads. Prints ingest events/s, the processor's end-to-end events/s and how long the backlog
 took to drain after ingest ended. Writes the storefront key beside the admin key."""
-import json, os, random, signal, sys, threading, time, urllib.request
+import json, os, random, signal, subprocess, sys, threading, time, urllib.request
 
 # BASE may list several servers of one database, comma-separated: the sending threads take
 # them in turn. With NUDGE_BENCH_KILL_PID set, that process is killed (SIGKILL) once half the
@@ -153,6 +153,10 @@ took, lasts = send([] if views_only else registrations)
 done = drained(lasts)
 if not views_only:
     print(f"registered {n} customers: ingest {n / took:,.0f} events/s, all processed {done - started:,.1f} s after the first was sent")
+if os.environ.get("VACUUM"):
+    # PostgreSQL: what autovacuum would have done by now (this host runs with it off).
+    subprocess.run(["psql", "-q", os.environ["VACUUM"], "-c", "VACUUM ANALYZE"], check=True)
+    print("VACUUM ANALYZE after the registrations, as autovacuum would")
 rng = random.Random(7)
 run = int(time.time())
 views = batches_of([{"eventId": f"v{run}-{i}", "customerExternalId": f"c{rng.randrange(n)}", "occurredAt": at,

@@ -9,7 +9,10 @@
 #     cargo build --release
 #     benches/outside/table/run.sh [sqlite|postgres] [N] [E]     # sqlite 1000000 200000
 #
-# PostgreSQL: a fresh database nudge_bench on 127.0.0.1:5432 (user postgres, trust auth).
+# PostgreSQL: a fresh database nudge_bench on 127.0.0.1:5432 (user postgres, trust auth). With
+# NUDGE_BENCH_VACUUM=1 the database is vacuumed and analysed between the registrations and
+# the views, as autovacuum would (a host that runs PostgreSQL with autovacuum off leaves
+# every processed event's entry in the index of waiting events, and every table unanalysed).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${NUDGE_BENCH_BINARY:-$here/../../../target/release/nudge}
@@ -32,7 +35,9 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 until curl -s "127.0.0.1:$port/healthz" > /dev/null; do sleep 0.1; done
 echo "== $db, $n customers, $e events ($(nproc) cores)"
-METRICS=http://127.0.0.1:$((port + 1))/metrics python3 "$here/drive.py" "http://127.0.0.1:$port" "$dir/key" "$n" "$e"
+vacuum=""
+[ "$db" = postgres ] && [ -n "${NUDGE_BENCH_VACUUM:-}" ] && vacuum=$url
+VACUUM=$vacuum METRICS=http://127.0.0.1:$((port + 1))/metrics python3 "$here/drive.py" "http://127.0.0.1:$port" "$dir/key" "$n" "$e"
 grep -E "VmRSS|VmHWM" "/proc/$pid/status"
 read_lua=$here/../storefront/read.lua
 viewer_lua=$here/../storefront/viewer.lua

@@ -9,7 +9,6 @@
 //! of about 10^-21. The tables are sharded, each behind its own lock, and each sized once for
 //! its share of the bytes; a full shard forgets an eighth of its entries, chosen by their hash.
 
-use super::shelves::Shelf;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,25 +52,31 @@ impl Hasher for Passthrough {
     }
 }
 
-type Table = HashMap<Key, Arc<Shelf>, BuildHasherDefault<Passthrough>>;
+/// What a kept value holds that no other holds.
+pub trait Owned {
+    /// Roughly the bytes only this value holds (0 for one many customers share).
+    fn own_bytes(&self) -> u64;
+}
 
-struct Shard {
-    table: Table,
+type Table<T> = HashMap<Key, Arc<T>, BuildHasherDefault<Passthrough>>;
+
+struct Shard<T> {
+    table: Table<T>,
     /// The bytes of the shelves only these entries hold (customers with banners).
     own_bytes: u64,
     /// Which eighth of the entries goes next when the shard is full.
     next_eighth: u64,
 }
 
-/// The customers' shelves, by external id, within a budget of bytes.
-pub struct KeptShelves {
+/// The customers' shelves (or any value of theirs), by external id, within a budget of bytes.
+pub struct KeptShelves<T> {
     hashers: (RandomState, RandomState),
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Mutex<Shard<T>>]>,
     /// The bytes of customers' own shelves one shard may hold besides its table.
     own_budget: u64,
 }
 
-impl KeptShelves {
+impl<T: Owned> KeptShelves<T> {
     /// Shelves for as many customers as `tables` bytes hold (a shard's table for every
     /// [`SHARD_TABLE_BYTES`]) and shelves of customers' own (those with banners) in `own`
     /// bytes. The tables are allocated at once; their memory is used as they fill.
@@ -107,7 +112,7 @@ impl KeptShelves {
         )
     }
 
-    fn shard(&self, key: Key) -> MutexGuard<'_, Shard> {
+    fn shard(&self, key: Key) -> MutexGuard<'_, Shard<T>> {
         let n = (key.0 % self.shards.len() as u64) as usize;
         // A panic while a shard was held leaves nothing half-done worth refusing.
         self.shards[n]
@@ -116,14 +121,14 @@ impl KeptShelves {
     }
 
     /// The kept shelf of `customer`.
-    pub fn get(&self, customer: &str) -> Option<Arc<Shelf>> {
+    pub fn get(&self, customer: &str) -> Option<Arc<T>> {
         let key = self.key(customer);
         self.shard(key).table.get(&key).cloned()
     }
 
     /// Keeps `shelf` as `customer`'s, making room when the shard is full. A shelf of its own
     /// larger than a shard's budget for them is not kept (nor one kept before).
-    pub fn insert(&self, customer: &str, shelf: Arc<Shelf>) {
+    pub fn insert(&self, customer: &str, shelf: Arc<T>) {
         let key = self.key(customer);
         let own = shelf.own_bytes();
         if own > self.own_budget {
@@ -154,9 +159,9 @@ impl KeptShelves {
     }
 }
 
-impl Shard {
+impl<T: Owned> Shard<T> {
     /// Keeps `shelf` (owning `own` bytes) under `key`, making room first; the table never grows.
-    fn insert(&mut self, key: Key, shelf: Arc<Shelf>, own: u64, own_budget: u64) {
+    fn insert(&mut self, key: Key, shelf: Arc<T>, own: u64, own_budget: u64) {
         if let Some(old) = self.table.remove(&key) {
             self.own_bytes -= old.own_bytes();
         }
@@ -197,13 +202,22 @@ impl Shard {
 mod tests {
     use super::*;
 
-    fn shared() -> Arc<Shelf> {
-        Arc::new(Shelf::empty())
+    /// A value holding as many bytes of its own as it says.
+    struct Value(u64);
+
+    impl Owned for Value {
+        fn own_bytes(&self) -> u64 {
+            self.0
+        }
+    }
+
+    fn shared() -> Arc<Value> {
+        Arc::new(Value(0))
     }
 
     #[test]
     fn a_kept_shelf_is_found_by_its_customer_only() {
-        let kept = KeptShelves::new(1 << 20, 1 << 18);
+        let kept = KeptShelves::<Value>::new(1 << 20, 1 << 18);
         let shelf = shared();
         kept.insert("c1", shelf.clone());
 
@@ -215,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_full_table_forgets_some_and_never_grows() {
-        let kept = KeptShelves::new(1 << 20, 1 << 18);
+        let kept = KeptShelves::<Value>::new(1 << 20, 1 << 18);
         let capacity = kept.capacity();
         let shelf = shared();
         for i in 0..capacity * 3 {
@@ -239,9 +253,9 @@ mod tests {
 
     #[test]
     fn shelves_of_their_own_stay_within_their_bytes() {
-        let kept = KeptShelves::new(1 << 20, 1 << 18);
+        let kept = KeptShelves::<Value>::new(1 << 20, 1 << 18);
         let budget = kept.own_budget * kept.shards.len() as u64;
-        let own = Arc::new(Shelf::with_banner_bytes(2_000));
+        let own = Arc::new(Value(2_000));
         for i in 0..10_000 {
             kept.insert(&format!("c{i}"), own.clone());
         }
@@ -266,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_million_customers_fit_in_30_mib() {
-        let kept = KeptShelves::new(30 << 20, 0);
+        let kept = KeptShelves::<Value>::new(30 << 20, 0);
         assert!(kept.capacity() >= 1_000_000, "{}", kept.capacity());
     }
 }

@@ -9,7 +9,7 @@
 //! 25 bytes (see [`super::kept`]), so a million customers who share theirs fit in 30 MiB; a
 //! customer with a banner costs about a hundred more, its text shared (see [`super::shown`]).
 
-use super::kept::KeptShelves;
+use super::kept::{KeptShelves, Owned};
 use super::shown::{ShownBanner, Texts};
 use crate::clock::to_millis;
 use crate::db::raw_statement;
@@ -38,43 +38,6 @@ pub struct Shelf {
 }
 
 impl Shelf {
-    /// A shelf with nothing on it.
-    #[cfg(test)]
-    pub(super) fn empty() -> Self {
-        Shelf {
-            products: Arc::new([]),
-            banners: Vec::new(),
-            own: 0,
-        }
-    }
-
-    /// A shelf of one banner whose body has `bytes` letters.
-    #[cfg(test)]
-    pub(super) fn with_banner_bytes(bytes: usize) -> Self {
-        let banner = banner::Model {
-            id: 1,
-            customer_id: 1,
-            action_id: None,
-            firing_id: None,
-            run_id: None,
-            owner_key: "run:1:step:s:effect:0".into(),
-            effect_index: 0,
-            title: "t".into(),
-            body_html: "x".repeat(bytes),
-            coupon_code: None,
-            starts_at: 0,
-            ends_at: None,
-            dismissed_at: None,
-            created_at: 0,
-        };
-        let own = 64 + super::shown::BANNER_BYTES + bytes as u64;
-        Shelf {
-            products: Arc::new([]),
-            banners: vec![super::shown::alone(banner)],
-            own,
-        }
-    }
-
     /// The first `first` recommended products.
     pub fn recommendations(&self, first: u64) -> Vec<product::Model> {
         let first = usize::try_from(first).unwrap_or(usize::MAX);
@@ -92,9 +55,12 @@ impl Shelf {
             .collect()
     }
 
+}
+
+impl Owned for Shelf {
     /// Roughly the bytes only this shelf holds: a shared one's are counted where it is
     /// shared, and a banner's text by the first shelf that read it.
-    pub(super) fn own_bytes(&self) -> u64 {
+    fn own_bytes(&self) -> u64 {
         self.own
     }
 }
@@ -128,7 +94,7 @@ pub struct Shelves {
 }
 
 struct Kept {
-    shelves: KeptShelves,
+    shelves: KeptShelves<Shelf>,
     /// The texts of the banners on kept shelves, shared.
     texts: Texts,
     /// The shelves without banners customers share, by the ids of their roles.
