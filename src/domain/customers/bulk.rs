@@ -5,7 +5,7 @@ use super::write::blank_customer;
 use crate::db::{PARAMETER_BYTES, in_list, json_bytes, key_lookup_chunks, statement_chunks};
 use crate::error::AppResult;
 use entity::customer;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, ModelTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -81,7 +81,9 @@ async fn load(
             .filter(customer::Column::ExternalId.is_in(in_list(chunk.iter().cloned())))
             .order_by_asc(customer::Column::ExternalId);
         if txn.get_database_backend() == DbBackend::Postgres {
-            select = select.lock_exclusive();
+            // FOR NO KEY UPDATE: writers of the same customer take turns, while the
+            // processor's inserts that refer to the customer (their key-share checks) go on.
+            select = select.lock(LockType::NoKeyUpdate);
         }
         for c in select.all(txn).await? {
             found.insert(c.external_id.clone(), c);
