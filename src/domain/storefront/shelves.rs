@@ -54,7 +54,6 @@ impl Shelf {
             .cloned()
             .collect()
     }
-
 }
 
 impl Owned for Shelf {
