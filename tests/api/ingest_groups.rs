@@ -135,9 +135,11 @@ async fn many_calls_at_once_each_get_their_own_answer() {
                 4 => json!([{ "eventId": "taken", "customerExternalId": "c-taken", "payload": { "newsletterSubscribed": true } }]),
                 _ => json!([{ "eventId": format!("e-{i}"), "customerExternalId": format!("c-{i}"), "payload": { "loggedIn": true } }]),
             };
-            app.graphql(Some(&key), RECORD, json!({ "events": events }))
-                .await["data"]["recordEvents"]
-                .clone()
+            let response = app.graphql(Some(&key), RECORD, json!({ "events": events })).await;
+            let answer = response["data"]["recordEvents"].clone();
+            // An error is shown whole, whatever the assertion that meets it.
+            assert!(!answer.is_null(), "call {i} failed: {response}");
+            answer
         }
     });
     let answers = futures_util::future::join_all(calls).await;

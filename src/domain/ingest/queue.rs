@@ -183,9 +183,16 @@ async fn write_group(
     };
     match grouped {
         Ok(answers) => answers,
-        // A call refused while applied is refused alone; a database error (such as another
-        // writer's copy of one of its event ids, committed meanwhile) is worth one more try.
-        Err(e) if batches.len() == 1 && !matches!(e, AppError::Internal(_)) => vec![Err(e)],
+        // A call refused while applied is refused alone; a database error — such as another
+        // writer's copy of one of its event ids, committed while this group waited for the
+        // customer's lock (a unique violation: `Conflict`) — is worth one more try, which
+        // finds that copy and answers from it.
+        Err(e)
+            if batches.len() == 1
+                && !matches!(e, AppError::Internal(_) | AppError::Conflict(_)) =>
+        {
+            vec![Err(e)]
+        }
         Err(_) => one_by_one(db, store_currency, batches).await,
     }
 }
