@@ -245,14 +245,8 @@ const BANNER_COLUMNS: [(&str, &str); 14] = [
     ("created_at", "BIGINT"),
 ];
 
-/// The ids of the customer's roles (in order) and their banners neither dismissed nor over at
-/// `now` (one more than [`KEPT_BANNERS`] at most, newest first), in one statement: a row per
-/// role (with no banner) and a row per banner (with no role).
-async fn roles_and_banners(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    customer: &str,
-) -> AppResult<(Vec<i64>, Vec<banner::Model>)> {
+/// The text of [`roles_and_banners`]' statement, written once.
+static ROLES_AND_BANNERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let nulls: Vec<String> = BANNER_COLUMNS
         .iter()
         .map(|(name, kind)| format!("CAST(NULL AS {kind}) AS {name}"))
@@ -261,7 +255,7 @@ async fn roles_and_banners(
         .iter()
         .map(|(n, _)| format!("b.{n}"))
         .collect();
-    let sql = format!(
+    format!(
         "SELECT cr.role_id AS role_id, {nulls} FROM customer_roles cr \
          JOIN customers c ON c.id = cr.customer_id WHERE c.external_id = ? \
          UNION ALL SELECT * FROM (SELECT CAST(NULL AS BIGINT) AS role_id, {columns} \
@@ -271,9 +265,22 @@ async fn roles_and_banners(
         nulls = nulls.join(", "),
         columns = columns.join(", "),
         limit = KEPT_BANNERS + 1
+    )
+});
+
+/// The ids of the customer's roles (in order) and their banners neither dismissed nor over at
+/// `now` (one more than [`KEPT_BANNERS`] at most, newest first), in one statement: a row per
+/// role (with no banner) and a row per banner (with no role).
+async fn roles_and_banners(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    customer: &str,
+) -> AppResult<(Vec<i64>, Vec<banner::Model>)> {
+    let statement = raw_statement(
+        db.get_database_backend(),
+        &ROLES_AND_BANNERS,
+        [customer.into(), customer.into(), to_millis(now).into()],
     );
-    let values = [customer.into(), customer.into(), to_millis(now).into()];
-    let statement = raw_statement(db.get_database_backend(), &sql, values);
     let (mut roles, mut banners) = (Vec::new(), Vec::new());
     for row in db.query_all_raw(statement).await? {
         match row.try_get::<Option<i64>>("", "role_id")? {

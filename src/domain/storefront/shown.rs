@@ -62,28 +62,19 @@ impl Texts {
     /// `banner` as a shelf keeps it, with the text kept already when it says the same, and
     /// the bytes it adds: its text's too when that is new.
     pub fn share(&self, banner: banner::Model) -> (ShownBanner, u64) {
-        let text = BannerText {
-            title: banner.title,
-            body_html: banner.body_html,
-            coupon_code: banner.coupon_code,
-        };
-        let key = self.hasher.hash_one(&text);
-        let (text, bytes) = match self.kept.get(&key) {
-            Some(kept) if *kept == text => (kept, BANNER_BYTES),
-            _ => {
-                let bytes = BANNER_BYTES + text.bytes();
-                let text = Arc::new(text);
-                self.kept.insert(key, text.clone());
-                (text, bytes)
+        let mut shown = alone(banner);
+        let key = self.hasher.hash_one(&*shown.text);
+        match self.kept.get(&key) {
+            Some(kept) if kept == shown.text => {
+                shown.text = kept;
+                (shown, BANNER_BYTES)
             }
-        };
-        let shown = ShownBanner {
-            id: banner.id,
-            starts_at: banner.starts_at,
-            ends_at: banner.ends_at,
-            text,
-        };
-        (shown, bytes)
+            _ => {
+                self.kept.insert(key, shown.text.clone());
+                let bytes = BANNER_BYTES + shown.text.bytes();
+                (shown, bytes)
+            }
+        }
     }
 }
 
