@@ -53,6 +53,17 @@ pub struct StoreSettings {
     pub time_zone: Tz,
     /// Where `notifyStaff` effects send their email.
     pub staff_email: Option<String>,
+    /// How orders are credited to messages.
+    pub attribution: Attribution,
+}
+
+/// The windows within which a touch earns an order's credit: the most recent click, else the
+/// most recent person's open, else (SMS) the most recent delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attribution {
+    pub click_window: Duration,
+    pub open_window: Duration,
+    pub sms_window: Duration,
 }
 
 /// SQLite page cache per connection of each pool, KiB.
@@ -101,6 +112,8 @@ pub struct Settings {
     /// tests and demos.
     pub tick_mutation: bool,
     pub delivery: DeliverySettings,
+    /// Days a sent message's rendered texts are kept (0: forever); statistics outlive them.
+    pub retention_days: u32,
     /// When `/readyz` says the engine is behind.
     pub readiness: ReadinessBounds,
     /// Where `/metrics` (Prometheus) is served; `None`: nowhere.
@@ -145,6 +158,8 @@ pub struct DeliverySettings {
     pub sms_cap: Option<Duration>,
     /// No marketing message goes out in these local hours of the recipient.
     pub quiet_hours: Option<QuietHours>,
+    /// An open this soon after the send counts as a machine's.
+    pub machine_open_window: Duration,
 }
 
 /// A daily span of local time, such as 21:00–08:00 (it may pass midnight).
@@ -252,7 +267,13 @@ impl Settings {
                 currency,
                 time_zone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
                 staff_email,
+                attribution: Attribution {
+                    click_window: hours(&get, "NUDGE_ATTRIBUTION_CLICK_HOURS", 120)?,
+                    open_window: hours(&get, "NUDGE_ATTRIBUTION_OPEN_HOURS", 120)?,
+                    sms_window: hours(&get, "NUDGE_ATTRIBUTION_SMS_HOURS", 24)?,
+                },
             },
+            retention_days: parse(&get, "NUDGE_RETENTION_DAYS", 365)?,
             log_format: parse(&get, "NUDGE_LOG_FORMAT", LogFormat::Human)?,
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
             bootstrap_key_file: get("NUDGE_BOOTSTRAP_KEY_FILE")
@@ -399,6 +420,7 @@ fn delivery_settings(
         retry,
         email_cap: hours("NUDGE_EMAIL_CAP_HOURS", 16)?,
         sms_cap: hours("NUDGE_SMS_CAP_HOURS", 24)?,
+        machine_open_window: secs("NUDGE_MACHINE_OPEN_SECONDS", 5)?,
         quiet_hours: match get("NUDGE_QUIET_HOURS") {
             Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
             Some(v) => Some(v.parse().map_err(|reason| ConfigError {
@@ -412,6 +434,15 @@ fn delivery_settings(
             }),
         },
     })
+}
+
+/// A duration given in whole hours.
+fn hours(
+    get: &impl Fn(&'static str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    parse(get, name, default).map(|h| Duration::from_secs(h * 3600))
 }
 
 fn parse<T>(

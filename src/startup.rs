@@ -12,6 +12,7 @@ use crate::domain::ingest::IngestQueue;
 use crate::domain::membership;
 use crate::domain::react::runner;
 use crate::domain::stale;
+use crate::domain::stats::fold;
 use crate::domain::storefront::shelves::Shelves;
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
@@ -112,7 +113,7 @@ impl Application {
         let ingest = IngestQueue::start(
             &supervisor,
             work_db.clone(),
-            settings.store.currency.clone(),
+            settings.store.clone(),
             settings.ingest_writers,
             settings.ingest_max_backlog,
             move || wake.notify_one(),
@@ -169,6 +170,16 @@ impl Application {
             );
             supervisor.spawn(api_keys::REVOCATION_TASK, move || {
                 api_keys::watch_revocations(db.clone(), keys.clone(), faults.clone())
+            });
+        }
+        {
+            let (db, tz, faults) = (
+                state.work_db.clone(),
+                settings.store.time_zone,
+                supervisor.clone(),
+            );
+            supervisor.spawn(fold::TASK, move || {
+                fold::run(db.clone(), tz, faults.clone())
             });
         }
         let scheduler = crate::scheduler::start(state.clone()).await?;

@@ -43,6 +43,12 @@ pub struct Model {
     pub opened_at: Option<i64>,
     pub clicked_at: Option<i64>,
     pub updated_at: Option<i64>,
+    /// The campaign step that queued it.
+    pub step_id: Option<String>,
+    pub unsubscribed_at: Option<i64>,
+    pub bounced_at: Option<i64>,
+    /// When the SMS provider confirmed it.
+    pub delivered_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,7 @@ mod m20261122_000006_delivery;
 mod m20261201_000007_storefront_identity;
 mod m20261201_000008_broken_definitions;
 mod m20261201_000009_message_effects;
+mod m20261206_000010_statistics;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_storefront_identity::Migration),
             Box::new(m20261201_000008_broken_definitions::Migration),
             Box::new(m20261201_000009_message_effects::Migration),
+            Box::new(m20261206_000010_statistics::Migration),
         ]
     }
 }

@@ -8,10 +8,13 @@
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::stale::{Stale, stale};
-use crate::domain::{customers, deliveries};
+use crate::domain::{campaigns, customers, deliveries};
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
+use entity::campaign_run;
+use sea_orm::ColumnTrait;
 use sea_orm::DatabaseConnection;
+use sea_orm::sea_query::Condition;
 
 /// Erases the customer with id `id` at `now`. `NOT_FOUND` when missing; nothing changes then.
 pub async fn erase_customer(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
@@ -20,6 +23,8 @@ pub async fn erase_customer(db: &DatabaseConnection, id: i64, now: DateTime<Utc>
         stale(&txn, Stale::Customers(vec![customer.external_id])).await?;
     }
     deliveries::erasure::forget_customer(&txn, id, to_millis(now)).await?;
+    let of_customer = Condition::all().add(campaign_run::Column::CustomerId.eq(id));
+    campaigns::tally::note_runs_ending(&txn, of_customer, None, to_millis(now)).await?;
     customers::delete_in(&txn, id).await?;
     txn.commit().await?;
     Ok(())

@@ -18,6 +18,7 @@ pub mod react;
 pub mod records;
 pub mod roles;
 pub mod stale;
+pub mod stats;
 pub mod storefront;
 pub mod tags;
 pub mod templates;

@@ -22,6 +22,8 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    /// Paid back: it no longer counts (lifetime spent, statistics).
+    Refunded,
 }
 
 impl From<OrderStatus> for DomainStatus {
@@ -32,6 +34,7 @@ impl From<OrderStatus> for DomainStatus {
             OrderStatus::Shipped => DomainStatus::Shipped,
             OrderStatus::Delivered => DomainStatus::Delivered,
             OrderStatus::Cancelled => DomainStatus::Cancelled,
+            OrderStatus::Refunded => DomainStatus::Refunded,
         }
     }
 }
@@ -44,6 +47,7 @@ impl From<DomainStatus> for OrderStatus {
             DomainStatus::Shipped => OrderStatus::Shipped,
             DomainStatus::Delivered => OrderStatus::Delivered,
             DomainStatus::Cancelled => OrderStatus::Cancelled,
+            DomainStatus::Refunded => OrderStatus::Refunded,
         }
     }
 }
@@ -214,13 +218,8 @@ impl OrderMutation {
     ) -> async_graphql::Result<UpsertOrdersPayload> {
         let state = state(ctx)?;
         let inputs = orders.into_iter().map(Into::into).collect();
-        let result = orders::upsert(
-            &state.db,
-            state.clock.now(),
-            &state.settings.store.currency,
-            inputs,
-        )
-        .await;
+        let result =
+            orders::upsert(&state.db, state.clock.now(), &state.settings.store, inputs).await;
         respond(
             result.map(|rows| rows.into_iter().map(Order::from).collect()),
             "orders",

@@ -55,11 +55,19 @@ fn not_found() -> HttpResponse {
     )
 }
 
-async fn open(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+async fn open(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    request: actix_web::HttpRequest,
+) -> HttpResponse {
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let window = state.settings.delivery.machine_open_window;
+    let (signer, now) = (&state.senders.signer, state.clock.now());
     // The pixel is answered either way: a mail client learns nothing from a bad token.
-    if let Err(e) =
-        tracking::open(&state.db, &state.senders.signer, &token, state.clock.now()).await
-    {
+    if let Err(e) = tracking::open(&state.db, signer, &token, agent, window, now).await {
         tracing::error!(error = %e, "recording an open failed");
     }
     HttpResponse::Ok()

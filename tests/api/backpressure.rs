@@ -1,7 +1,7 @@
 //! Ingest waits for a processor that is behind, and only for one that moves: the queue is
 //! driven here without a processor, the test marking events processed in its place.
 
-use crate::helpers::{TestDatabase, test_start};
+use crate::helpers::{TestDatabase, default_store, test_start};
 use nudge::domain::ingest::backlog::STALL;
 use nudge::domain::ingest::{self, EventInput, EventPayload, IngestQueue};
 use nudge::supervisor::Supervisor;
@@ -23,7 +23,7 @@ async fn queue(limit: u64) -> (TestDatabase, DatabaseConnection, IngestQueue) {
     let queue = IngestQueue::start(
         &Supervisor::default(),
         db.clone(),
-        "USD".into(),
+        default_store(),
         1,
         limit,
         || {},

@@ -111,6 +111,7 @@ async fn readiness_names_a_due_message_that_waited_past_the_bound() {
             firing_id: None,
             campaign_id: None,
             run_id: None,
+            step_id: None,
             template_id: None,
         },
         now_ms - 600_000,

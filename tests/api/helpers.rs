@@ -39,6 +39,13 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
+/// The shop of the default settings (USD, UTC).
+pub fn default_store() -> nudge::config::StoreSettings {
+    Settings::from_lookup(|_| None)
+        .expect("default settings are valid")
+        .store
+}
+
 /// A storefront event as `recordEvents` takes it.
 pub fn ev(id: &str, customer: &str, at: &str, payload: Value) -> Value {
     json!({ "eventId": id, "customerExternalId": customer, "occurredAt": at, "payload": payload })

@@ -1,7 +1,9 @@
 //! Many `recordEvents` calls at once: the writer records them together, and each still gets
 //! the answer it would have got alone.
 
-use crate::helpers::{TestDatabase, spawn_app, test_settings, test_start, user_errors};
+use crate::helpers::{
+    TestDatabase, default_store, spawn_app, test_settings, test_start, user_errors,
+};
 use nudge::clock::{ManualClock, SharedClock};
 use nudge::domain::ingest::{self, EventInput, EventPayload, Profile};
 use nudge::error::AppError;
@@ -58,7 +60,7 @@ async fn a_group_answers_each_call_as_if_it_ran_alone() {
     ];
 
     let txn = nudge::db::begin_write(&db).await.expect("begun");
-    let answers = ingest::record_group(&txn, "USD", &calls)
+    let answers = ingest::record_group(&txn, &default_store(), &calls)
         .await
         .expect("recorded");
     txn.commit().await.expect("committed");
@@ -103,7 +105,7 @@ async fn a_call_that_fails_while_applied_fails_the_group_so_the_writer_can_retry
     let calls = vec![batch(vec![logged_in("ok", "fine")]), batch(vec![bad_email])];
 
     let txn = nudge::db::begin_write(&db).await.expect("begun");
-    let result = ingest::record_group(&txn, "USD", &calls).await;
+    let result = ingest::record_group(&txn, &default_store(), &calls).await;
     txn.rollback().await.expect("rolled back");
 
     match result {
@@ -268,12 +270,12 @@ async fn a_second_writer_of_a_customer_waits_for_the_first_and_reads_its_changes
         ..logged_in("known", "shared")
     };
     app.create_products(&["p1"]).await;
-    ingest::record_events(&db, test_start(), "USD", vec![known])
+    ingest::record_events(&db, test_start(), &default_store(), vec![known])
         .await
         .expect("the customer exists");
     let login = vec![batch(vec![logged_in("login", "shared")])];
     let first = nudge::db::begin_write(&db).await.expect("begun");
-    ingest::record_group(&first, "USD", &login)
+    ingest::record_group(&first, &default_store(), &login)
         .await
         .expect("recorded");
 
@@ -285,7 +287,7 @@ async fn a_second_writer_of_a_customer_waits_for_the_first_and_reads_its_changes
                 ..logged_in("subscribe", "shared")
             };
             let txn = nudge::db::begin_write(&db).await.expect("begun");
-            ingest::record_group(&txn, "USD", &[batch(vec![subscribe])])
+            ingest::record_group(&txn, &default_store(), &[batch(vec![subscribe])])
                 .await
                 .expect("recorded");
             txn.commit().await.expect("committed");

@@ -1,4 +1,4 @@
-use crate::helpers::{TestDatabase, test_settings, test_start};
+use crate::helpers::{TestDatabase, default_store, test_settings, test_start};
 use nudge::clock::{ManualClock, SharedClock};
 use nudge::startup::Application;
 use serde_json::json;
@@ -117,7 +117,7 @@ async fn events_stored_while_no_server_ran_are_processed_when_one_starts() {
         occurred_at: None,
         payload: EventPayload::LoggedIn {},
     };
-    let stored = record_events(&db, test_start(), "USD", vec![event])
+    let stored = record_events(&db, test_start(), &default_store(), vec![event])
         .await
         .expect("recorded");
     assert_eq!(stored[0].event.processed_at, None);

@@ -7,6 +7,7 @@ use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
 use crate::domain::membership::MembershipBatch;
 use crate::domain::stale::{Stale, stale};
+use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipChange;
 use entity::{action_firing, banner, role, tag};
@@ -35,6 +36,13 @@ impl Owner {
         match self {
             Owner::Firing { action_id, .. } => Some(*action_id),
             Owner::Step { .. } => None,
+        }
+    }
+
+    pub fn step_id(&self) -> Option<&str> {
+        match self {
+            Owner::Step { step_id, .. } => Some(step_id),
+            Owner::Firing { .. } => None,
         }
     }
 
@@ -157,7 +165,20 @@ impl EffectBatch {
     /// changes to announce after the commit.
     pub async fn flush(&mut self, txn: &impl ConnectionTrait) -> AppResult<Vec<MembershipChange>> {
         let changes = self.memberships.flush(txn).await?;
-        let firing_ids = write_firings(txn, std::mem::take(&mut self.firings)).await?;
+        let firings = std::mem::take(&mut self.firings);
+        let fired = firings
+            .iter()
+            .map(|f| {
+                Fact::one(
+                    Metric::Fired,
+                    Dims::of_action(f.action_id),
+                    f.fired_at,
+                    f.fired_at,
+                )
+            })
+            .collect();
+        stats::note(txn, fired).await?;
+        let firing_ids = write_firings(txn, firings).await?;
         // A banner's or a message's key names its owner (a firing by its id) and its effect.
         let owned = |owner: &Owner, index: usize| -> AppResult<(String, Option<i64>)> {
             match owner {

@@ -398,6 +398,7 @@ fn delivery(scope: &EffectScope<'_>, message: Message) -> NewDelivery {
         firing_id: None,
         campaign_id: scope.owner.run().map(|(campaign, _)| campaign),
         run_id: scope.owner.run().map(|(_, run)| run),
+        step_id: scope.owner.step_id().map(str::to_owned),
         template_id: None,
     }
 }

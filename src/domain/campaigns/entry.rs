@@ -119,7 +119,7 @@ async fn anchored(
     Ok(match (&campaign.anchor, payload, order) {
         (Anchor::OrderPlaced { nth, statuses }, EventPayload::OrderPlaced(_), Some(o)) => {
             let status_ok = if statuses.is_empty() {
-                o.status != OrderStatus::Cancelled.as_str()
+                !OrderStatus::from_stored(&o.status).is_void()
             } else {
                 statuses.iter().any(|s| s.as_str() == o.status)
             };

@@ -73,8 +73,9 @@ pub(super) async fn ended(
         let Some(order) = found else {
             return Ok(Some((RunStatus::Exited, "the order is gone".into())));
         };
-        if order.status == OrderStatus::Cancelled.as_str() {
-            return Ok(Some((RunStatus::Exited, "the order was cancelled".into())));
+        if OrderStatus::from_stored(&order.status).is_void() {
+            let reason = format!("the order was {}", order.status);
+            return Ok(Some((RunStatus::Exited, reason)));
         }
         match &ctx.campaign.anchor {
             Anchor::OrderUnpaid { .. } if order.paid_at.is_some() => {

@@ -20,6 +20,7 @@ pub mod run;
 mod senders;
 mod status;
 mod step;
+pub mod tally;
 pub mod tick;
 pub mod window;
 

@@ -12,11 +12,13 @@ use super::step::{Next, iso, take};
 use super::{Campaign, CampaignStatus};
 use crate::config::StoreSettings;
 use crate::db::{WriteTxn, begin_write, in_list};
+use crate::domain::deliveries::Status;
 use crate::domain::membership;
+use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::time::zone;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
-use entity::{campaign_run, customer};
+use entity::{campaign_run, customer, delivery};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -226,6 +228,16 @@ async fn advance(
         log(txn, &run, None, now_ms, StepOutcome::Entered, None, None).await?;
         run.status = RunStatus::Active.as_str().into();
         run.step_id = campaign.steps.first().map(|s| s.id.clone());
+        let mut facts = vec![
+            run_fact(&run, Metric::Entered, None, now_ms),
+            run_fact(&run, Metric::Active, None, now_ms),
+        ];
+        facts.extend(
+            run.step_id
+                .as_deref()
+                .map(|s| run_fact(&run, Metric::Reached, Some(s), now_ms)),
+        );
+        stats::note(txn, facts).await?;
         let started = campaign.run_starts_at(run.anchor_at, run.entered_at, now_ms);
         run.step_started_at = Some(started);
     }
@@ -248,6 +260,10 @@ async fn advance(
         };
         match take(txn, &ctx, &run, step, &mut changes).await? {
             Next::Go { next, at } => {
+                if let Some(step) = next.as_deref() {
+                    stats::note_one(txn, run_fact(&run, Metric::Reached, Some(step), now_ms))
+                        .await?;
+                }
                 run.step_id = next;
                 run.step_started_at = Some(at.min(now_ms));
             }
@@ -337,6 +353,8 @@ async fn close(
     reason: Option<String>,
     now_ms: i64,
 ) -> AppResult<()> {
+    let facts = end_facts(txn, &run, status, reason.as_deref(), now_ms).await?;
+    stats::note(txn, facts).await?;
     run.status = status.as_str().into();
     run.end_reason = reason;
     run.next_due_at = None;
@@ -350,4 +368,74 @@ async fn save(txn: &impl ConnectionTrait, run: campaign_run::Model) -> AppResult
     let active: campaign_run::ActiveModel = run.into();
     active.reset_all().update(txn).await?;
     Ok(())
+}
+
+/// A fact about `run` (at `step`, for a step's figure), in the cohort of its entry.
+fn run_fact(run: &campaign_run::Model, metric: Metric, step: Option<&str>, now_ms: i64) -> Fact {
+    Fact::one(
+        metric,
+        Dims::of_run(run.campaign_id, step),
+        now_ms,
+        run.entered_at,
+    )
+}
+
+/// What ending `run` with `status` counts. A run that never entered (still pending) counts
+/// only as not in the audience, or as failed; one that was going stops being active. A
+/// conversion is credited to the step whose message went out last (the campaign's figure
+/// counts it once), never to every step.
+async fn end_facts(
+    txn: &impl ConnectionTrait,
+    run: &campaign_run::Model,
+    status: RunStatus,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> AppResult<Vec<Fact>> {
+    let was_active = RunStatus::from_stored(&run.status) == Some(RunStatus::Active);
+    let mut facts = Vec::new();
+    if was_active {
+        facts.push(run_fact(run, Metric::Active, None, now_ms).times(-1));
+    }
+    match status {
+        RunStatus::Skipped => facts.push(run_fact(run, Metric::NotInAudience, None, now_ms)),
+        RunStatus::Failed => facts.push(run_fact(run, Metric::RunFailed, None, now_ms)),
+        _ if !was_active => {}
+        RunStatus::Completed => facts.push(run_fact(run, Metric::Completed, None, now_ms)),
+        RunStatus::Exited => facts.push(
+            run_fact(run, Metric::Exited, None, now_ms).keyed(exit_key(reason.unwrap_or_default())),
+        ),
+        RunStatus::Converted => {
+            let step = last_sending_step(txn, run.id).await?;
+            facts.push(run_fact(run, Metric::Converted, step.as_deref(), now_ms));
+        }
+        RunStatus::Pending | RunStatus::Active => {}
+    }
+    Ok(facts)
+}
+
+/// An exit's reason as counted: the sentence, with what varies taken out.
+fn exit_key(reason: &str) -> &str {
+    if reason.starts_with("step ") && reason.ends_with("was removed from the campaign") {
+        "a step was removed from the campaign"
+    } else {
+        reason
+    }
+}
+
+/// The step of the run's message that went out last, if any did.
+async fn last_sending_step(txn: &impl ConnectionTrait, run_id: i64) -> AppResult<Option<String>> {
+    let sent = [Status::Sent, Status::Delivered, Status::Unknown].map(Status::as_str);
+    Ok(delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::StepId)
+        .filter(delivery::Column::RunId.eq(run_id))
+        .filter(delivery::Column::Status.is_in(sent))
+        .filter(delivery::Column::StepId.is_not_null())
+        .order_by_desc(delivery::Column::SentAt)
+        .order_by_desc(delivery::Column::Id)
+        .limit(1)
+        .into_tuple::<Option<String>>()
+        .one(txn)
+        .await?
+        .flatten())
 }

@@ -220,6 +220,7 @@ async fn queue_message(
         firing_id: None,
         campaign_id: Some(ctx.campaign.model.id),
         run_id: Some(run.id),
+        step_id: Some(step_id.to_owned()),
         template_id: Some(template_id),
     };
     enqueue(txn, new, ctx.now_ms).await?;

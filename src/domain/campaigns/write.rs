@@ -5,6 +5,7 @@ use super::check::{
     References, check_anchor, check_references, check_steps, check_window, lead_ms, offsets_problem,
 };
 use super::status::RunStatus;
+use super::tally::note_runs_ending;
 use super::{Anchor, Campaign, CampaignStatus, ExitGoal, Reentry, SendWindow, Step};
 use crate::clock::to_millis;
 use crate::db::begin_write;
@@ -15,7 +16,7 @@ use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use chrono::{DateTime, Utc};
 use entity::{campaign, campaign_run};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Condition as SqlCondition, Expr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter,
@@ -122,9 +123,12 @@ pub async fn update(
     Ok(Campaign::decode(saved))
 }
 
-/// Deletes a campaign with its runs and their logs (queued messages stay).
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+/// Deletes a campaign with its runs and their logs (queued messages stay; its statistics
+/// too, except its runs going, which go with it).
+pub async fn delete(db: &DatabaseConnection, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     let txn = begin_write(db).await?;
+    let of_campaign = SqlCondition::all().add(campaign_run::Column::CampaignId.eq(id));
+    note_runs_ending(&txn, of_campaign, None, to_millis(now)).await?;
     // Runs hold no foreign key (see the campaigns migration): they go explicitly.
     campaign_run::Entity::delete_many()
         .filter(campaign_run::Column::CampaignId.eq(id))
@@ -159,6 +163,8 @@ async fn end_active_runs(
     now_ms: i64,
     reason: &str,
 ) -> AppResult<()> {
+    let of_campaign = SqlCondition::all().add(campaign_run::Column::CampaignId.eq(campaign_id));
+    note_runs_ending(txn, of_campaign, Some(reason), now_ms).await?;
     campaign_run::Entity::update_many()
         .col_expr(
             campaign_run::Column::Status,

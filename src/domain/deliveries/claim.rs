@@ -15,6 +15,8 @@ use super::{Purpose, Status, settle};
 use crate::clock::{from_millis, to_millis};
 use crate::config::{DeliverySettings, QuietHours};
 use crate::db::begin_write;
+use crate::domain::stats::metric::SkipReason;
+use crate::domain::stats::{self, Fact, Metric};
 use crate::domain::templates::Channel;
 use crate::domain::time::{local_instant, zone};
 use crate::domain::values::PhoneNumber;
@@ -50,7 +52,7 @@ pub struct Claim {
 #[derive(Debug)]
 enum Verdict {
     Claim(String),
-    Skip(String),
+    Skip(SkipReason, String),
     Defer { until_ms: i64, reason: String },
 }
 
@@ -135,6 +137,7 @@ pub async fn claim_due(
     let lease_until = now_ms + settings.lease.as_millis() as i64;
     let mut claimed = Vec::new();
     let mut skipped = Vec::new();
+    let mut facts = Vec::new();
     for d in due {
         let customer = d.customer_id.and_then(|id| customers.get(&id));
         let verdict = judge(
@@ -148,7 +151,10 @@ pub async fn claim_due(
         );
         let update = delivery::Entity::update_many().filter(delivery::Column::Id.eq(d.id));
         match verdict {
-            Verdict::Skip(reason) => {
+            Verdict::Skip(code, reason) => {
+                if Purpose::from_stored(&d.purpose).is_marketing() {
+                    facts.push(Fact::of_message(Metric::Skipped, &d, now_ms).keyed(code.as_str()));
+                }
                 settle(update, Status::Skipped, Some(reason.clone()), now_ms)
                     .col_expr(delivery::Column::SentAt, Expr::value(Option::<i64>::None))
                     .exec(&txn)
@@ -174,6 +180,7 @@ pub async fn claim_due(
                     .exec(&txn)
                     .await?;
                 record_event(&txn, d.id, "deferred", now_ms, Some(reason)).await?;
+                facts.push(Fact::of_message(Metric::Deferred, &d, now_ms));
             }
             Verdict::Claim(address) => {
                 let mut delivery = d;
@@ -211,6 +218,7 @@ pub async fn claim_due(
             .exec(&txn)
             .await?;
     }
+    stats::note(&txn, facts).await?;
     let changes = if skipped.is_empty() {
         Vec::new()
     } else {
@@ -246,19 +254,28 @@ fn judge(
     let channel = Channel::from_stored(&d.channel);
     let sms = channel == Channel::Sms;
     if d.customer_id.is_some() && customer.is_none() && d.recipient.is_none() {
-        return Verdict::Skip("the customer no longer exists".into());
+        return Verdict::Skip(
+            SkipReason::CustomerGone,
+            "the customer no longer exists".into(),
+        );
     }
     let Some(address) = address_of(d, customer) else {
-        return Verdict::Skip(format!(
-            "the customer has no {}",
-            if sms { "phone number" } else { "email address" }
-        ));
+        return Verdict::Skip(
+            SkipReason::NoContact,
+            format!(
+                "the customer has no {}",
+                if sms { "phone number" } else { "email address" }
+            ),
+        );
     };
     if sms && PhoneNumber::parse(&address).is_err() {
-        return Verdict::Skip("the phone number is not in E.164 form".into());
+        return Verdict::Skip(
+            SkipReason::InvalidAddress,
+            "the phone number is not in E.164 form".into(),
+        );
     }
     if let Some(reason) = suppressed.get(&(d.channel.clone(), address.clone())) {
-        return Verdict::Skip(format!("suppressed: {reason}"));
+        return Verdict::Skip(SkipReason::Suppressed, format!("suppressed: {reason}"));
     }
     if !purpose.is_marketing() {
         return Verdict::Claim(address);
@@ -266,7 +283,10 @@ fn judge(
     if let Some(c) = customer {
         let consent = if sms { c.sms_consent } else { c.email_consent };
         if !consent {
-            return Verdict::Skip(format!("no {} consent", channel.label()));
+            return Verdict::Skip(
+                SkipReason::NoConsent,
+                format!("no {} consent", channel.label()),
+            );
         }
     }
     let tz = zone(customer.and_then(|c| c.time_zone.as_deref()), store_zone);
@@ -293,11 +313,14 @@ fn judge(
         if let Some(last) = last_sent.get(&key)
             && now_ms - last < cap_ms
         {
-            return Verdict::Skip(format!(
-                "frequency cap: one marketing {} per {} h",
-                channel.label(),
-                cap.as_secs() / 3600
-            ));
+            return Verdict::Skip(
+                SkipReason::FrequencyCap,
+                format!(
+                    "frequency cap: one marketing {} per {} h",
+                    channel.label(),
+                    cap.as_secs() / 3600
+                ),
+            );
         }
         last_sent.insert(key, now_ms);
     }

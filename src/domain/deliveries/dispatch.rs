@@ -18,6 +18,7 @@ use crate::db::begin_write;
 use crate::delivery::links::{add_open_pixel, track_links};
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
 use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient};
+use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::templates::{self, Channel, Rendered, Variant, context};
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
@@ -337,6 +338,7 @@ impl Dispatcher {
         let retry = self.settings.delivery.retry;
         let mut attempts = Vec::with_capacity(finished.len());
         let mut settled = Vec::new();
+        let mut facts = Vec::new();
         let txn = begin_write(&self.db).await?;
         for f in finished {
             let d = &f.delivery;
@@ -410,7 +412,20 @@ impl Dispatcher {
                         Expr::value(serde_json::json!(f.links)),
                     );
             }
+            let bounced = matches!(f.outcome, SendOutcome::Rejected(_));
+            if bounced {
+                update = update.col_expr(delivery::Column::BouncedAt, Expr::value(now_ms));
+            }
             let updated = update.exec(&txn).await?;
+            if updated.rows_affected > 0 && Purpose::from_stored(&d.purpose).is_marketing() {
+                facts.extend(outcome_facts(
+                    d,
+                    status,
+                    bounced,
+                    f.rendered.as_ref(),
+                    now_ms,
+                ));
+            }
             if updated.rows_affected == 0 {
                 tracing::warn!(
                     delivery.id = d.id,
@@ -441,6 +456,7 @@ impl Dispatcher {
         delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
+        stats::note(&txn, facts).await?;
         let changes = if settled.is_empty() {
             Vec::new()
         } else {
@@ -449,5 +465,35 @@ impl Dispatcher {
         txn.commit().await?;
         self.follow.announce(changes);
         Ok(())
+    }
+}
+
+/// What a recorded outcome counts: a send (on the instant it was claimed for, which the
+/// delivery keeps as its send), an ambiguous one, or a failure (a refused address is a bounce
+/// too). A retry counts nothing yet.
+fn outcome_facts(
+    d: &delivery::Model,
+    status: Status,
+    bounced: bool,
+    rendered: Option<&Rendered>,
+    now_ms: i64,
+) -> Vec<Fact> {
+    let sent_ms = d.sent_at.unwrap_or(now_ms);
+    let sent = |metric| {
+        let dims = Dims::of_sent(d, rendered.and_then(|r| r.locale.as_deref()));
+        Fact::one(metric, dims, sent_ms, sent_ms)
+    };
+    match status {
+        Status::Sent => vec![sent(Metric::Sent)],
+        Status::Unknown => vec![Fact {
+            at_ms: now_ms,
+            ..sent(Metric::Unknown)
+        }],
+        Status::Failed if bounced => vec![
+            Fact::of_message(Metric::Failed, d, now_ms),
+            Fact::of_message(Metric::Bounced, d, now_ms),
+        ],
+        Status::Failed => vec![Fact::of_message(Metric::Failed, d, now_ms)],
+        _ => Vec::new(),
     }
 }

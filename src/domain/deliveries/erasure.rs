@@ -9,6 +9,8 @@
 //! STOP is still honoured if the address comes back.
 
 use super::{Purpose, Status, settle};
+use crate::domain::stats::metric::SkipReason;
+use crate::domain::stats::{self, Fact, Metric};
 use crate::error::AppResult;
 use entity::{delivery, delivery_attempt, delivery_event, suppression};
 use sea_orm::sea_query::{Expr, Query};
@@ -53,6 +55,17 @@ pub async fn forget_customer(
         .await?;
     // Unsent messages are never sent; a dispatcher holding one loses its lease, so what it
     // would record afterwards (fenced by the lease) is not written.
+    let unsent = delivery::Entity::find()
+        .filter(delivery::Column::CustomerId.eq(customer_id))
+        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
+        .filter(delivery::Column::Purpose.eq(Purpose::Marketing.as_str()))
+        .all(txn)
+        .await?;
+    let facts = unsent
+        .iter()
+        .map(|d| Fact::of_message(Metric::Skipped, d, now_ms).keyed(SkipReason::Erased.as_str()))
+        .collect();
+    stats::note(txn, facts).await?;
     settle(
         delivery::Entity::update_many(),
         Status::Skipped,

@@ -3,11 +3,15 @@
 
 use super::{Purpose, Status};
 use crate::db::{PARAMETER_BYTES, statement_chunks};
+use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::delivery;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{OnConflict, Query};
+use sea_orm::{
+    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+};
+use std::collections::HashMap;
 
 /// Deliveries per statement, at most.
 const ROWS: usize = 200;
@@ -28,6 +32,8 @@ pub struct NewDelivery {
     pub firing_id: Option<i64>,
     pub campaign_id: Option<i64>,
     pub run_id: Option<i64>,
+    /// The campaign step that queues it.
+    pub step_id: Option<String>,
     pub template_id: Option<i64>,
 }
 
@@ -37,12 +43,27 @@ pub async fn enqueue(db: &impl ConnectionTrait, new: NewDelivery, now_ms: i64) -
 }
 
 /// Queues every one of `news`, due at `now_ms`, a statement for many; one whose key exists
-/// already is left out.
+/// already is left out. Each marketing message queued is counted ([`stats`]).
 pub async fn enqueue_many(
     db: &impl ConnectionTrait,
     news: Vec<NewDelivery>,
     now_ms: i64,
 ) -> AppResult<()> {
+    let news_dims: HashMap<String, Dims> = news
+        .iter()
+        .filter(|new| new.purpose.is_marketing())
+        .map(|new| {
+            let dims = Dims {
+                channel: Some(new.channel.as_str().to_owned()),
+                campaign_id: new.campaign_id,
+                step_id: new.step_id.clone(),
+                action_id: new.action_id,
+                template_id: new.template_id,
+                locale: None,
+            };
+            (new.dedupe_key.clone(), dims)
+        })
+        .collect();
     let rows: Vec<delivery::ActiveModel> = news
         .into_iter()
         .map(|new| delivery::ActiveModel {
@@ -63,9 +84,11 @@ pub async fn enqueue_many(
             campaign_id: ActiveValue::Set(new.campaign_id),
             run_id: ActiveValue::Set(new.run_id),
             template_id: ActiveValue::Set(new.template_id),
+            step_id: ActiveValue::Set(new.step_id.clone()),
             ..Default::default()
         })
         .collect();
+    let counted: HashMap<String, Dims> = news_dims;
     let text = |v: &ActiveValue<Option<String>>| match v {
         ActiveValue::Set(Some(s)) => s.len(),
         _ => 0,
@@ -83,17 +106,25 @@ pub async fn enqueue_many(
             + 96
     };
     let backend = db.get_database_backend();
+    let mut facts = Vec::new();
     for chunk in statement_chunks(backend, &rows, ROWS, false, size) {
-        delivery::Entity::insert_many(chunk.to_vec())
+        let mut insert = delivery::Entity::insert_many(chunk.to_vec())
             .on_conflict(
                 OnConflict::column(delivery::Column::DedupeKey)
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
+            .into_query();
+        // Only the rows inserted come back: a key that existed is not queued (nor counted) again.
+        insert.returning(Query::returning().column(delivery::Column::DedupeKey));
+        for row in db.query_all(&insert).await? {
+            let key: String = row.try_get("", "dedupe_key")?;
+            if let Some(dims) = counted.get(&key) {
+                facts.push(Fact::one(Metric::Queued, dims.clone(), now_ms, now_ms));
+            }
+        }
     }
-    Ok(())
+    stats::note(db, facts).await
 }
 
 /// The id of the delivery with key `dedupe_key`, if there is one.

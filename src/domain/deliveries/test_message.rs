@@ -60,6 +60,7 @@ pub async fn queue_test(
         firing_id: None,
         campaign_id: None,
         run_id: None,
+        step_id: None,
         template_id: Some(template.id),
     };
     enqueue(&txn, new, now_ms).await?;

@@ -5,27 +5,36 @@
 
 use super::claim::record_event;
 use super::suppressions::suppress;
-use super::{Status, query};
+use super::{Purpose, Status, query};
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
+use crate::domain::stats::machine::{OpenKind, judge_open};
+use crate::domain::stats::{self, Fact, Metric};
 use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use entity::{customer, delivery, delivery_event};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, LockType};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+use std::time::Duration;
 
 /// Words that, as a whole SMS reply, revoke SMS consent (the carriers' standard set).
 const STOP_WORDS: &[&str] = &["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
 /// Words that lift a STOP suppression.
 const START_WORDS: &[&str] = &["START", "UNSTOP", "YES"];
 
-/// Records an open; `false` when the token is not an open token of an existing delivery.
+/// Records an open from `user_agent`; `false` when the token is not an open token of an
+/// existing delivery. An open that looks automatic ([`judge_open`]) is recorded and counted
+/// apart (`machineOpened`); a person's first open is the message's unique open.
 pub async fn open(
     db: &DatabaseConnection,
     signer: &TokenSigner,
     token: &str,
+    user_agent: Option<&str>,
+    machine_window: Duration,
     now: DateTime<Utc>,
 ) -> AppResult<bool> {
     let Some(t) = signer
@@ -38,13 +47,60 @@ pub async fn open(
         return Ok(false);
     };
     let now_ms = to_millis(now);
+    let since_send = d
+        .sent_at
+        .map(|sent| Duration::from_millis((now_ms - sent).max(0) as u64));
     let txn = begin_write(db).await?;
-    record_event(&txn, d.id, "opened", now_ms, None).await?;
-    if d.opened_at.is_none() {
-        mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
+    let d = lock(&txn, d).await?;
+    let mut facts = Vec::new();
+    match judge_open(user_agent, since_send, machine_window) {
+        OpenKind::Machine(why) => {
+            record_event(&txn, d.id, MACHINE_OPENED, now_ms, Some(why.to_owned())).await?;
+            facts.push(Fact::of_sent(Metric::MachineOpens, &d, now_ms));
+        }
+        OpenKind::Human => {
+            record_event(&txn, d.id, "opened", now_ms, None).await?;
+            facts.push(Fact::of_sent(Metric::Opens, &d, now_ms));
+            if d.opened_at.is_none() {
+                mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
+                facts.push(Fact::of_sent(Metric::UniqueOpens, &d, now_ms));
+            }
+        }
     }
+    note_marketing(&txn, &d, facts).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// The delivery event of an open that looks automatic.
+pub const MACHINE_OPENED: &str = "machineOpened";
+
+/// Locks the delivery for the rest of the transaction (PostgreSQL; SQLite has one writer) and
+/// reads it again, so that two hits at once decide "first" once.
+async fn lock(
+    txn: &impl sea_orm::ConnectionTrait,
+    d: delivery::Model,
+) -> AppResult<delivery::Model> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(d);
+    }
+    Ok(delivery::Entity::find_by_id(d.id)
+        .lock(LockType::Update)
+        .one(txn)
+        .await?
+        .unwrap_or(d))
+}
+
+/// Notes `facts` when `d` is a marketing message (staff and test messages are not counted).
+async fn note_marketing(
+    txn: &impl sea_orm::ConnectionTrait,
+    d: &delivery::Model,
+    facts: Vec<Fact>,
+) -> AppResult<()> {
+    if Purpose::from_stored(&d.purpose).is_marketing() {
+        stats::note(txn, facts).await?;
+    }
+    Ok(())
 }
 
 /// Records a click and returns where the link goes.
@@ -74,14 +130,32 @@ pub async fn click(
     };
     let now_ms = to_millis(now);
     let txn = begin_write(db).await?;
+    let d = lock(&txn, d).await?;
+    let link_seen = delivery_event::Entity::find()
+        .filter(delivery_event::Column::DeliveryId.eq(d.id))
+        .filter(delivery_event::Column::Kind.eq("clicked"))
+        .filter(delivery_event::Column::Detail.eq(target.as_str()))
+        .count(&txn)
+        .await?
+        > 0;
     record_event(&txn, d.id, "clicked", now_ms, Some(target.clone())).await?;
+    let mut facts = vec![
+        Fact::of_sent(Metric::Clicks, &d, now_ms),
+        Fact::of_sent(Metric::LinkClicks, &d, now_ms).keyed(target.as_str()),
+    ];
+    if !link_seen {
+        facts.push(Fact::of_sent(Metric::LinkUniqueClicks, &d, now_ms).keyed(target.as_str()));
+    }
     if d.clicked_at.is_none() {
         mark(&txn, d.id, delivery::Column::ClickedAt, now_ms).await?;
+        facts.push(Fact::of_sent(Metric::UniqueClicks, &d, now_ms));
     }
-    // A click proves the message was opened, even with images blocked.
+    // A click proves a person opened the message, even with images blocked.
     if d.opened_at.is_none() {
         mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
+        facts.push(Fact::of_sent(Metric::UniqueOpens, &d, now_ms));
     }
+    note_marketing(&txn, &d, facts).await?;
     txn.commit().await?;
     Ok(Some(target))
 }
@@ -137,13 +211,15 @@ pub async fn unsubscribe(
     };
     let now_ms = to_millis(now);
     let txn = begin_write(db).await?;
-    let already = delivery_event::Entity::find()
-        .filter(delivery_event::Column::DeliveryId.eq(d.id))
-        .filter(delivery_event::Column::Kind.eq("unsubscribed"))
-        .count(&txn)
-        .await?
-        > 0;
-    if !already {
+    let d = lock(&txn, d).await?;
+    if d.unsubscribed_at.is_none() {
+        mark(&txn, d.id, delivery::Column::UnsubscribedAt, now_ms).await?;
+        note_marketing(
+            &txn,
+            &d,
+            vec![Fact::of_sent(Metric::Unsubscribed, &d, now_ms)],
+        )
+        .await?;
         let channel = Channel::from_stored(&d.channel);
         if let Some(customer_id) = d.customer_id {
             revoke_consent(&txn, channel, &[customer_id], source, now_ms).await?;
@@ -177,18 +253,24 @@ pub async fn sms_status(
     let now_ms = to_millis(now);
     let detail = error_code.map(|code| format!("error {code}"));
     let txn = begin_write(db).await?;
+    let d = lock(&txn, d).await?;
+    // Only a message the provider accepted moves on; a repeated report changes nothing more.
+    let moves = matches!(
+        Status::from_stored(&d.status),
+        Status::Sent | Status::Unknown
+    );
     let new_status = match status {
-        "delivered" => Some(Status::Delivered),
-        "failed" | "undelivered" => Some(Status::Failed),
+        "delivered" if moves => Some(Status::Delivered),
+        "failed" | "undelivered" if moves => Some(Status::Failed),
         _ => None,
     };
     if let Some(new_status) = new_status {
-        let mut update = delivery::Entity::update_many()
+        let update = delivery::Entity::update_many()
             .filter(delivery::Column::Id.eq(d.id))
             .col_expr(delivery::Column::Status, Expr::value(new_status.as_str()))
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms));
-        if new_status == Status::Failed {
-            update = update.col_expr(
+        let update = if new_status == Status::Failed {
+            update.col_expr(
                 delivery::Column::Reason,
                 Expr::value(format!(
                     "the provider reported {status}{}",
@@ -197,9 +279,19 @@ pub async fn sms_status(
                         .map(|d| format!(" ({d})"))
                         .unwrap_or_default()
                 )),
-            );
-        }
-        update.exec(&txn).await?;
+            )
+        } else {
+            update
+        };
+        let (column, metric) = match new_status {
+            Status::Delivered => (delivery::Column::DeliveredAt, Metric::Delivered),
+            _ => (delivery::Column::BouncedAt, Metric::Bounced),
+        };
+        update
+            .col_expr(column, Expr::value(now_ms))
+            .exec(&txn)
+            .await?;
+        note_marketing(&txn, &d, vec![Fact::of_sent(metric, &d, now_ms)]).await?;
     }
     record_event(&txn, d.id, status, now_ms, detail).await?;
     txn.commit().await?;

@@ -1,6 +1,7 @@
 //! How each kind of event changes the customer's facts, cart and orders.
 
 use super::{CartLine, EventPayload, Profile};
+use crate::config::StoreSettings;
 use crate::domain::customers::{self, ConsentInput, CustomerInput, CustomerType};
 use crate::domain::orders::{self, OrderInput, OrderLineInput, OrderStatus};
 use crate::domain::validate::{Change, Checker};
@@ -86,7 +87,7 @@ pub(super) fn validate_payload(payload: &EventPayload, c: &mut Checker) {
 pub(super) struct Context<'a> {
     pub now_ms: i64,
     pub occurred_at: i64,
-    pub store_currency: &'a str,
+    pub store: &'a StoreSettings,
     /// Product external id → product id, for every product the batch names.
     pub products: &'a HashMap<String, i64>,
 }
@@ -182,7 +183,7 @@ async fn apply_kind(
                     .collect(),
             };
             let now = crate::clock::from_millis(ctx.now_ms);
-            orders::upsert_in(txn, now, ctx.store_currency, vec![input])
+            orders::upsert_in(txn, now, ctx.store, vec![input])
                 .await
                 .map_err(unnest_first)?;
             clear_cart(txn, customer.id).await?;
@@ -212,14 +213,23 @@ async fn apply_kind(
                 OrderStatus::Paid => active.paid_at = ActiveValue::Set(at),
                 OrderStatus::Delivered => active.delivered_at = ActiveValue::Set(at),
                 OrderStatus::Cancelled => active.cancelled_at = ActiveValue::Set(at),
-                OrderStatus::Placed | OrderStatus::Shipped => {}
+                OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Refunded => {}
             }
             if let Some(planned) = planned_delivery_at {
                 active.planned_delivery_at = ActiveValue::Set(Some(planned.timestamp_millis()));
             }
             active.updated_at = ActiveValue::Set(ctx.now_ms);
-            active.update(txn).await?;
-            orders::refresh_order_facts(txn, customer.id, ctx.store_currency).await?;
+            let updated = active.update(txn).await?;
+            orders::refresh_order_facts(txn, customer.id, &ctx.store.currency).await?;
+            let store = ctx.store;
+            orders::credit::reconcile(
+                txn,
+                &[updated],
+                &store.attribution,
+                &store.currency,
+                ctx.now_ms,
+            )
+            .await?;
             reload(txn, customer).await?;
         }
         EventPayload::NewsletterSubscribed {} | EventPayload::NewsletterUnsubscribed {} => {

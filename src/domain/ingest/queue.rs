@@ -20,6 +20,7 @@
 use super::backlog::Gate;
 use super::check::CheckedBatch;
 use super::record::{CallResult, record_group, record_one};
+use crate::config::StoreSettings;
 use crate::db::{WriteTxn, begin_write};
 use crate::error::{AppError, AppResult};
 use crate::supervisor::Supervisor;
@@ -50,7 +51,7 @@ impl IngestQueue {
     pub fn start(
         supervisor: &Supervisor,
         db: DatabaseConnection,
-        store_currency: String,
+        store: StoreSettings,
         writers: usize,
         max_backlog: u64,
         on_commit: impl Fn() + Send + Sync + 'static,
@@ -64,7 +65,7 @@ impl IngestQueue {
         };
         for n in 1..=writers {
             let name = format!("ingest writer {n}");
-            let (db, store_currency, task) = (db.clone(), store_currency.clone(), name.clone());
+            let (db, store, task) = (db.clone(), store.clone(), name.clone());
             let (receiver, on_commit, faults) =
                 (receiver.clone(), on_commit.clone(), supervisor.clone());
             // A writer that fails drops the replies of the calls it held (their callers get
@@ -72,7 +73,7 @@ impl IngestQueue {
             supervisor.spawn(name, move || {
                 write_groups(
                     db.clone(),
-                    store_currency.clone(),
+                    store.clone(),
                     receiver.clone(),
                     on_commit.clone(),
                     Gate::new(max_backlog),
@@ -102,7 +103,7 @@ impl IngestQueue {
 /// back for more.
 async fn write_groups(
     db: DatabaseConnection,
-    store_currency: String,
+    store: StoreSettings,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     on_commit: Arc<dyn Fn() + Send + Sync>,
     mut gate: Gate,
@@ -113,7 +114,7 @@ async fn write_groups(
         supervisor.check(&name);
         let (batches, replies): (Vec<CheckedBatch>, Vec<_>) =
             jobs.into_iter().map(|job| (job.batch, job.reply)).unzip();
-        let answers = write_group(&db, &store_currency, &batches).await;
+        let answers = write_group(&db, &store, &batches).await;
         let committed = answers.iter().any(Result::is_ok);
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A caller that went away no longer needs its answer.
@@ -157,14 +158,14 @@ const DEADLOCK_TRIES: usize = 5;
 /// tried again.
 async fn write_group(
     db: &DatabaseConnection,
-    store_currency: &str,
+    store: &StoreSettings,
     batches: &[CheckedBatch],
 ) -> Vec<CallResult> {
     let mut tries = 0;
     let grouped = loop {
         tries += 1;
         let grouped = match begin_write(db).await {
-            Ok(txn) => match record_group(&txn, store_currency, batches).await {
+            Ok(txn) => match record_group(&txn, store, batches).await {
                 Ok(answers) => commit(txn, answers).await,
                 Err(e) => {
                     // The answer is `e` (or a retry below); a failed rollback adds nothing.
@@ -193,14 +194,14 @@ async fn write_group(
         {
             vec![Err(e)]
         }
-        Err(_) => one_by_one(db, store_currency, batches).await,
+        Err(_) => one_by_one(db, store, batches).await,
     }
 }
 
 /// Records each batch in a savepoint of its own, so a failing one fails alone.
 async fn one_by_one(
     db: &DatabaseConnection,
-    store_currency: &str,
+    store: &StoreSettings,
     batches: &[CheckedBatch],
 ) -> Vec<CallResult> {
     let txn = match begin_write(db).await {
@@ -215,7 +216,7 @@ async fn one_by_one(
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
         let alone = txn
-            .in_savepoint(async |sp| record_one(sp, store_currency, batch).await)
+            .in_savepoint(async |sp| record_one(sp, store, batch).await)
             .await;
         answers.push(alone);
     }

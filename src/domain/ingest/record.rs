@@ -6,6 +6,7 @@
 use super::apply::{self, Context};
 use super::check::{CheckedBatch, Prepared, check_batch, payload_field};
 use super::{EventInput, EventPayload};
+use crate::config::StoreSettings;
 use crate::db::{
     PARAMETER_BYTES, begin_write, in_list, json_bytes, key_lookup_chunks, statement_chunks,
 };
@@ -57,12 +58,12 @@ pub async fn find_by_event_id(
 pub async fn record_events(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
-    store_currency: &str,
+    store: &StoreSettings,
     inputs: Vec<EventInput>,
 ) -> AppResult<Vec<RecordedEvent>> {
     let batch = check_batch(inputs, now)?;
     let txn = begin_write(db).await?;
-    let results = record_one(&txn, store_currency, &batch).await?;
+    let results = record_one(&txn, store, &batch).await?;
     txn.commit().await?;
     Ok(results)
 }
@@ -70,10 +71,10 @@ pub async fn record_events(
 /// Records one call in the caller's transaction; on an error the caller rolls back.
 pub async fn record_one(
     txn: &impl ConnectionTrait,
-    store_currency: &str,
+    store: &StoreSettings,
     batch: &CheckedBatch,
 ) -> CallResult {
-    record_group(txn, store_currency, std::slice::from_ref(batch))
+    record_group(txn, store, std::slice::from_ref(batch))
         .await?
         .pop()
         .ok_or_else(|| AppError::internal("a recorded call has no answer"))?
@@ -95,7 +96,7 @@ enum Plan {
 /// caller rolls back everything this call wrote and may record the calls one by one.
 pub async fn record_group(
     txn: &impl ConnectionTrait,
-    store_currency: &str,
+    store: &StoreSettings,
     calls: &[CheckedBatch],
 ) -> AppResult<Vec<CallResult>> {
     let all = || calls.iter().flat_map(|c| c.prepared.iter());
@@ -146,7 +147,7 @@ pub async fn record_group(
         let ctx = Context {
             now_ms: calls[c].now_ms,
             occurred_at: item.occurred_at,
-            store_currency,
+            store,
             products: &products,
         };
         apply::apply(txn, &ctx, customer, &item.payload)

@@ -1,10 +1,12 @@
 //! The mirror of the shop's orders, and the customer facts derived from them.
 
+pub mod credit;
 mod validate;
 
 use validate::validate;
 
 use crate::clock::to_millis;
+use crate::config::StoreSettings;
 use crate::db::{begin_write, in_list, raw_statement};
 use crate::domain::records::group_by;
 use crate::domain::validate::Checker;
@@ -32,6 +34,8 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    /// Paid back: it counts no more, like a cancelled one.
+    Refunded,
 }
 
 impl OrderStatus {
@@ -42,7 +46,18 @@ impl OrderStatus {
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Refunded => "refunded",
         }
+    }
+
+    /// Whether an order in this status no longer counts (cancelled or refunded).
+    pub fn is_void(self) -> bool {
+        matches!(self, OrderStatus::Cancelled | OrderStatus::Refunded)
+    }
+
+    /// The stored texts of the statuses of orders that no longer count, for a filter.
+    pub fn void() -> [&'static str; 2] {
+        [OrderStatus::Cancelled, OrderStatus::Refunded].map(OrderStatus::as_str)
     }
 
     /// Reads the stored spelling; anything unknown reads as placed.
@@ -52,6 +67,7 @@ impl OrderStatus {
             "shipped" => OrderStatus::Shipped,
             "delivered" => OrderStatus::Delivered,
             "cancelled" => OrderStatus::Cancelled,
+            "refunded" => OrderStatus::Refunded,
             _ => OrderStatus::Placed,
         }
     }
@@ -165,7 +181,7 @@ pub async fn lines(
 pub async fn upsert(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
-    store_currency: &str,
+    store: &StoreSettings,
     inputs: Vec<OrderInput>,
 ) -> AppResult<Vec<order::Model>> {
     if inputs.len() > MAX_BATCH {
@@ -176,16 +192,17 @@ pub async fn upsert(
         ));
     }
     let txn = begin_write(db).await?;
-    let saved = upsert_in(&txn, now, store_currency, inputs).await?;
+    let saved = upsert_in(&txn, now, store, inputs).await?;
     txn.commit().await?;
     Ok(saved)
 }
 
 /// [`upsert`] inside the caller's transaction; violations are indexed by input position.
+/// Orders are credited to messages ([`stats::credit`]) in the same transaction.
 pub async fn upsert_in(
     txn: &impl ConnectionTrait,
     now: DateTime<Utc>,
-    store_currency: &str,
+    store: &StoreSettings,
     inputs: Vec<OrderInput>,
 ) -> AppResult<Vec<order::Model>> {
     let mut checker = Checker::new();
@@ -319,8 +336,10 @@ pub async fn upsert_in(
             .await?;
     }
     for customer_id in affected {
-        refresh_order_facts(txn, customer_id, store_currency).await?;
+        refresh_order_facts(txn, customer_id, &store.currency).await?;
     }
+    let currency = &store.currency;
+    credit::reconcile(txn, &saved, &store.attribution, currency, now_ms).await?;
     saved.sort_by_key(|o| positions.get(&o.external_id).copied().unwrap_or(usize::MAX));
     Ok(saved)
 }
@@ -335,7 +354,7 @@ pub async fn refresh_order_facts(
     let live = || {
         order::Entity::find()
             .filter(order::Column::CustomerId.eq(customer_id))
-            .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+            .filter(order::Column::Status.is_not_in(OrderStatus::void()))
     };
     let (count, last): (i64, Option<i64>) = live()
         .select_only()
@@ -402,7 +421,7 @@ pub async fn nth_of(txn: &impl ConnectionTrait, found: &order::Model) -> AppResu
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let before = order::Entity::find()
         .filter(order::Column::CustomerId.eq(found.customer_id))
-        .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .filter(order::Column::Status.is_not_in(OrderStatus::void()))
         .filter(
             Condition::any()
                 .add(order::Column::PlacedAt.lt(found.placed_at))

@@ -181,6 +181,11 @@ impl CampaignMutation {
     ) -> async_graphql::Result<DeleteCampaignPayload> {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
-        respond(campaigns::delete(&state.db, row_id).await.map(|()| id), "")
+        respond(
+            campaigns::delete(&state.db, row_id, state.clock.now())
+                .await
+                .map(|()| id),
+            "",
+        )
     }
 }

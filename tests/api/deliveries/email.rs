@@ -134,7 +134,7 @@ async fn an_email_reaches_a_real_smtp_server_with_both_parts_and_one_click_unsub
         .iter()
         .filter_map(|e| e["kind"].as_str())
         .collect();
-    assert_eq!(kinds, vec!["opened", "clicked", "unsubscribed"]);
+    assert_eq!(kinds, vec!["machineOpened", "clicked", "unsubscribed"]);
     assert!(!first["openedAt"].is_null() && !first["clickedAt"].is_null());
     log_in(&app, "l2").await;
     let skipped = wait_for(&app, 1, "SKIPPED").await;

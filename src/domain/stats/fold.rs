@@ -1,0 +1,173 @@
+//! The folder: moves noted facts into the per-scope, per-day sums and deletes them, in one
+//! transaction, so each fact is counted exactly once whatever crashes. On PostgreSQL several
+//! processes fold side by side, each taking facts no other holds (`SKIP LOCKED`); sums are
+//! written in key order, so two folders never wait on each other in a circle.
+
+use super::metric::ALL_TIME;
+use super::{Metric, read};
+use crate::db::{begin_write, in_list};
+use crate::domain::time::local_date;
+use crate::error::AppResult;
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use entity::{stat_day, stat_fact};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Facts taken per transaction.
+pub const ROUND: u64 = 5_000;
+/// The folder's task name.
+pub const TASK: &str = "statistics folder";
+/// How often the folder looks for facts.
+const EVERY: Duration = Duration::from_millis(500);
+
+/// A sum's key: scope, day, cohort day, metric, key.
+type SumKey = (String, i32, i32, String, String);
+
+/// Days since 1970-01-01 of the local date of `at_ms` in `tz`.
+pub fn day_of(at_ms: i64, tz: Tz) -> i32 {
+    day_number(local_date(at_ms, tz))
+}
+
+/// Days since 1970-01-01 of `date`.
+pub fn day_number(date: NaiveDate) -> i32 {
+    (date - NaiveDate::default()).num_days() as i32
+}
+
+/// The date of a day number.
+pub fn date_of(day: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::Days::new(day.max(0) as u64)
+}
+
+/// The (day, cohort day) a fact counts on.
+pub(super) fn days_of(fact: &stat_fact::Model, tz: Tz) -> (i32, i32) {
+    match Metric::from_stored(&fact.metric) {
+        Some(metric) if metric.is_gauge() => (ALL_TIME, ALL_TIME),
+        _ => (day_of(fact.at, tz), day_of(fact.cohort, tz)),
+    }
+}
+
+/// Folds up to [`ROUND`] facts; returns how many.
+pub async fn fold_once(db: &DatabaseConnection, tz: Tz) -> AppResult<usize> {
+    let any = stat_fact::Entity::find()
+        .select_only()
+        .column(stat_fact::Column::Id)
+        .limit(1)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    if any.is_empty() {
+        return Ok(0);
+    }
+    let txn = begin_write(db).await?;
+    let facts = stat_fact::Entity::find()
+        .order_by_asc(stat_fact::Column::Id)
+        .limit(ROUND)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(&txn)
+        .await?;
+    let mut sums: BTreeMap<SumKey, i64> = BTreeMap::new();
+    for fact in &facts {
+        let (day, cohort) = days_of(fact, tz);
+        for scope in read::dims_of(fact).scopes() {
+            let key = (
+                scope.key(),
+                day,
+                cohort,
+                fact.metric.clone(),
+                fact.key.clone(),
+            );
+            *sums.entry(key).or_default() += fact.delta;
+        }
+    }
+    let rows: Vec<stat_day::ActiveModel> = sums
+        .into_iter()
+        .filter(|(_, value)| *value != 0)
+        .map(
+            |((scope, day, cohort, metric, key), value)| stat_day::ActiveModel {
+                scope: ActiveValue::Set(scope),
+                day: ActiveValue::Set(day),
+                cohort: ActiveValue::Set(cohort),
+                metric: ActiveValue::Set(metric),
+                key: ActiveValue::Set(key),
+                value: ActiveValue::Set(value),
+            },
+        )
+        .collect();
+    for chunk in rows.chunks(400) {
+        stat_day::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    stat_day::Column::Scope,
+                    stat_day::Column::Day,
+                    stat_day::Column::Cohort,
+                    stat_day::Column::Metric,
+                    stat_day::Column::Key,
+                ])
+                .value(
+                    stat_day::Column::Value,
+                    Expr::cust("stat_days.value + excluded.value"),
+                )
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let ids: Vec<i64> = facts.iter().map(|f| f.id).collect();
+    for chunk in ids.chunks(1_000) {
+        stat_fact::Entity::delete_many()
+            .filter(stat_fact::Column::Id.is_in(in_list(chunk.iter().copied())))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(facts.len())
+}
+
+/// Folds every fact there is now (tests and `nudge tick` drive it to a known state).
+pub async fn fold_all(db: &DatabaseConnection, tz: Tz) -> AppResult<usize> {
+    let mut total = 0;
+    loop {
+        let folded = fold_once(db, tz).await?;
+        total += folded;
+        if (folded as u64) < ROUND {
+            return Ok(total);
+        }
+    }
+}
+
+/// Runs the folder until the process stops.
+pub async fn run(db: DatabaseConnection, tz: Tz, supervisor: crate::supervisor::Supervisor) {
+    loop {
+        supervisor.check(TASK);
+        match fold_all(&db, tz).await {
+            Ok(folded) if folded > 0 => {
+                metrics::counter!("nudge_stat_facts_folded_total").increment(folded as u64);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "folding statistics failed"),
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_is_the_local_date_in_the_store_zone() {
+        let tz: Tz = "America/New_York".parse().unwrap();
+        // 2026-03-01 03:00 UTC is still 28 February in New York.
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T03:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let date = date_of(day_of(at, tz));
+        assert_eq!(date, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+        assert_eq!(day_number(NaiveDate::default()), 0);
+    }
+}
