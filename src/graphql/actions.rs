@@ -6,12 +6,14 @@ use super::errors::{payload, respond, to_graphql};
 use super::events::EventKind;
 use super::scalars::{id_arg, opt_id_arg};
 use super::state;
+use super::stats::{self, Statistics, StatsBasis};
 use crate::clock::from_millis;
 use crate::domain::actions::{self, Action, ActionInput, Effect, RepeatPolicy};
 use crate::error::{AppError, FieldViolation, ViolationCode};
 use async_graphql::{
     Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, OneofObject, SimpleObject,
 };
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use entity::action_firing;
 
@@ -284,6 +286,18 @@ impl CustomerAction {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         from_millis(self.0.model.created_at)
+    }
+    /// The action's figures over a range of days (the last 30 by default): firings, the
+    /// messages it sent and what they earned.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        basis: Option<StatsBasis>,
+    ) -> async_graphql::Result<Statistics> {
+        let ask = stats::Ask { from, to, basis };
+        stats::of_action(ctx, ask, self.0.model.id).await
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         from_millis(self.0.model.updated_at)

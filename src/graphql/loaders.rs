@@ -9,8 +9,8 @@ use crate::domain::{campaigns, customers, orders, roles, tags, templates};
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_line, product,
-    role, template_locale,
+    campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_credit,
+    order_line, product, role, template_locale,
 };
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -55,6 +55,10 @@ rows_by_parent!(
 rows_by_parent!(
     /// order id → lines with their products.
     OrderLines => Vec<(order_line::Model, Option<product::Model>)>, orders::lines_of
+);
+rows_by_parent!(
+    /// order id → the credit it was given (none or one).
+    OrderCredits => Vec<order_credit::Model>, orders::credit::credits_of
 );
 rows_by_parent!(
     /// delivery id → attempts.
@@ -108,6 +112,7 @@ pub struct Loaders {
     pub customer_carts: DataLoader<CustomerCarts>,
     pub customer_orders: DataLoader<CustomerOrders>,
     pub order_lines: DataLoader<OrderLines>,
+    pub order_credits: DataLoader<OrderCredits>,
     pub delivery_attempts: DataLoader<DeliveryAttempts>,
     pub delivery_events: DataLoader<DeliveryEvents>,
     pub template_locales: DataLoader<TemplateLocales>,
@@ -127,6 +132,7 @@ impl Loaders {
             customer_carts: DataLoader::new(CustomerCarts(db()), tokio::spawn),
             customer_orders: DataLoader::new(CustomerOrders(db()), tokio::spawn),
             order_lines: DataLoader::new(OrderLines(db()), tokio::spawn),
+            order_credits: DataLoader::new(OrderCredits(db()), tokio::spawn),
             delivery_attempts: DataLoader::new(DeliveryAttempts(db()), tokio::spawn),
             delivery_events: DataLoader::new(DeliveryEvents(db()), tokio::spawn),
             template_locales: DataLoader::new(TemplateLocales(db()), tokio::spawn),

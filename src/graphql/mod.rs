@@ -22,6 +22,7 @@ pub mod nesting;
 mod orders;
 mod roles;
 mod scalars;
+mod stats;
 mod storefront;
 mod tags;
 mod templates;
@@ -49,6 +50,7 @@ pub struct Query(
     templates::TemplateQuery,
     deliveries::DeliveryQuery,
     storefront::StorefrontQuery,
+    stats::StatsQuery,
 );
 
 /// Every mutation field.

@@ -5,14 +5,17 @@ use super::catalog::Product;
 use super::errors::{payload, respond, to_graphql};
 use super::money::Money;
 use super::state;
+use super::templates::Channel;
 use crate::clock::from_millis;
+use crate::domain::orders::credit::Touch;
 use crate::domain::orders::{
     self, OrderInput as DomainOrderInput, OrderLineInput as DomainLine, OrderStatus as DomainStatus,
 };
+use crate::domain::templates::Channel as DomainChannel;
 use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::order;
+use entity::{order, order_credit};
 
 /// Where an order is in its life.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +122,83 @@ impl Order {
             })
             .collect())
     }
+
+    /// The message this order was credited to, the touch that earned it and why; null when
+    /// no click, open or SMS delivery fell within its window before the order.
+    async fn attribution(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Attribution>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let credit = rows_of(&loaders.order_credits, self.row_id).await?.pop();
+        Ok(credit.map(Attribution))
+    }
+}
+
+/// Why an order's revenue went where it went.
+pub struct Attribution(order_credit::Model);
+
+#[Object]
+impl Attribution {
+    /// The credited message.
+    async fn delivery_id(&self) -> Option<ID> {
+        self.0.delivery_id.map(|id| ID(id.to_string()))
+    }
+    async fn channel(&self) -> Channel {
+        DomainChannel::from_stored(&self.0.channel).into()
+    }
+    async fn campaign_id(&self) -> Option<ID> {
+        self.0.campaign_id.map(|id| ID(id.to_string()))
+    }
+    async fn step_id(&self) -> Option<&str> {
+        self.0.step_id.as_deref()
+    }
+    async fn action_id(&self) -> Option<ID> {
+        self.0.action_id.map(|id| ID(id.to_string()))
+    }
+    async fn template_id(&self) -> Option<ID> {
+        self.0.template_id.map(|id| ID(id.to_string()))
+    }
+    /// What earned the credit.
+    async fn touch(&self) -> AttributionTouch {
+        match Touch::from_stored(&self.0.touch) {
+            Some(Touch::Click) => AttributionTouch::Click,
+            Some(Touch::Open) => AttributionTouch::Open,
+            _ => AttributionTouch::Delivery,
+        }
+    }
+    async fn touched_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.touched_at)
+    }
+    /// When the credited message was sent.
+    async fn sent_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.sent_at)
+    }
+    /// The window the touch fell within, in hours.
+    async fn window_hours(&self) -> f64 {
+        self.0.window_ms as f64 / 3_600_000.0
+    }
+    /// Whether the order counts now (false once cancelled or refunded).
+    async fn counted(&self) -> bool {
+        self.0.counted
+    }
+    /// The revenue the statistics count for it now, in the store currency.
+    async fn revenue(&self) -> Money {
+        Money::new(self.0.revenue, &self.0.currency)
+    }
+    /// The rule that chose this message, in a sentence.
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+    async fn credited_at(&self) -> DateTime<Utc> {
+        from_millis(self.0.credited_at)
+    }
+}
+
+/// The touch that earned a credit.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttributionTouch {
+    Click,
+    Open,
+    /// An SMS the provider confirmed delivered.
+    Delivery,
 }
 
 /// One line of an order as the shop describes it.

@@ -4,12 +4,15 @@ use super::auth::Require;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
 use super::state;
+use super::stats::{self, Statistics, StatsBasis};
 use crate::clock::from_millis;
 use crate::domain::campaigns::CampaignSenders;
+use crate::domain::stats::scope::DEFAULT_LOCALE;
 use crate::domain::templates::Channel as DomainChannel;
 use crate::domain::templates::{self, TemplateInput as DomainInput};
 use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use entity::template;
 
@@ -161,6 +164,26 @@ impl Template {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         from_millis(self.0.updated_at)
+    }
+    /// The figures of every message rendered from this template over a range of days (the
+    /// last 30 by default), with each variant's by locale.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        basis: Option<StatsBasis>,
+    ) -> async_graphql::Result<Statistics> {
+        let loaders = ctx.data::<Loaders>()?;
+        let mut locales = vec![DEFAULT_LOCALE.to_owned()];
+        locales.extend(
+            rows_of(&loaders.template_locales, self.0.id)
+                .await?
+                .into_iter()
+                .map(|l| l.locale),
+        );
+        let ask = stats::Ask { from, to, basis };
+        stats::of_template(ctx, ask, self.0.id, locales).await
     }
 }
 

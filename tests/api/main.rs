@@ -35,6 +35,7 @@ mod slow_clients;
 mod smtp_sink;
 mod socket_keys;
 mod startup;
+mod stats;
 mod supervision;
 mod tags;
 mod validation;

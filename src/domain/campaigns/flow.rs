@@ -36,6 +36,29 @@ pub fn next_after<'a>(steps: &'a [Step], id: &str) -> Option<&'a Step> {
     None
 }
 
+/// Every step in flow order — a filter, then its yes branch, then its no branch — with its
+/// kind (`wait`, `filter`, `message`, `effect`) and depth (0 at the top level).
+pub fn outline(steps: &[Step]) -> Vec<(String, &'static str, i32)> {
+    fn walk(steps: &[Step], depth: i32, out: &mut Vec<(String, &'static str, i32)>) {
+        for step in steps {
+            let kind = match &step.action {
+                StepAction::Wait(_) => "wait",
+                StepAction::Filter { .. } => "filter",
+                StepAction::Message { .. } => "message",
+                StepAction::Effect { .. } => "effect",
+            };
+            out.push((step.id.clone(), kind, depth));
+            if let StepAction::Filter { yes, no, .. } = &step.action {
+                walk(yes, depth + 1, out);
+                walk(no, depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(steps, 0, &mut out);
+    out
+}
+
 /// The steps from the top level down to step `id`.
 fn path_to<'a>(steps: &'a [Step], id: &str) -> Option<Vec<&'a Step>> {
     for step in steps {

@@ -10,7 +10,9 @@
 use super::OrderStatus;
 use crate::clock::from_millis;
 use crate::config::Attribution;
+use crate::db::in_list;
 use crate::domain::deliveries::Purpose;
+use crate::domain::records::group_by;
 use crate::domain::stats::{Dims, Fact, Metric, note};
 use crate::domain::templates::Channel;
 use crate::error::AppResult;
@@ -19,6 +21,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, JoinType,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What earned a message an order's credit.
@@ -156,6 +159,18 @@ pub async fn reconcile(
         }
     }
     note(txn, facts).await
+}
+
+/// The credits of `order_ids` (an order without one was credited to no message).
+pub async fn credits_of(
+    db: &impl ConnectionTrait,
+    order_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<order_credit::Model>>> {
+    let rows = order_credit::Entity::find()
+        .filter(order_credit::Column::OrderId.is_in(in_list(order_ids.iter().copied())))
+        .all(db)
+        .await?;
+    Ok(group_by(rows, |c| c.order_id))
 }
 
 /// The dimensions a credit counts under.

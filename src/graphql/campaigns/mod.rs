@@ -12,7 +12,9 @@ use super::scalars::id_arg;
 use super::state;
 use crate::clock::from_millis;
 use crate::domain::campaigns::{self, Campaign as DomainCampaign, CampaignStatus, Reentry};
+use crate::graphql::stats::{self, Statistics, StatsBasis};
 use async_graphql::{Context, Enum, ID, Json, Object};
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use input::{CampaignInput, ReentryKind, ReentryValue, to_domain};
 
@@ -107,6 +109,22 @@ impl Campaign {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         from_millis(self.0.model.updated_at)
+    }
+    /// The campaign's figures over a range of days (the last 30 by default), with each step's
+    /// (a funnel), per day and per link.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        basis: Option<StatsBasis>,
+    ) -> async_graphql::Result<Statistics> {
+        let steps = crate::domain::campaigns::flow::outline(&self.0.steps)
+            .into_iter()
+            .map(|(id, kind, depth)| (id, kind.to_owned(), depth))
+            .collect();
+        let ask = stats::Ask { from, to, basis };
+        stats::of_campaign(ctx, ask, self.0.model.id, steps).await
     }
 }
 

@@ -14,17 +14,17 @@ use std::time::Duration;
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const DELIVERY: &str = "id status reason purpose recipient locale subject bodyHtml bodyText providerId attemptCount sentAt openedAt clickedAt attempts { attempt outcome detail } trackingEvents { kind detail }";
+pub(crate) const DELIVERY: &str = "id status reason purpose recipient locale subject bodyHtml bodyText providerId attemptCount sentAt openedAt clickedAt attempts { attempt outcome detail } trackingEvents { kind detail }";
 
 /// Fast polling; quiet hours and frequency caps off unless a test sets them.
-fn fast(settings: &mut Settings) {
+pub(crate) fn fast(settings: &mut Settings) {
     settings.delivery.poll = Duration::from_millis(20);
     settings.delivery.quiet_hours = None;
     settings.delivery.email_cap = None;
     settings.delivery.sms_cap = None;
 }
 
-async fn spawn_with_smtp(sink: &SmtpSink) -> TestApp {
+pub(crate) async fn spawn_with_smtp(sink: &SmtpSink) -> TestApp {
     let url = sink.url();
     spawn_app_with(move |s| {
         fast(s);
@@ -34,7 +34,7 @@ async fn spawn_with_smtp(sink: &SmtpSink) -> TestApp {
     .await
 }
 
-async fn spawn_with_sms(api: &MockServer) -> TestApp {
+pub(crate) async fn spawn_with_sms(api: &MockServer) -> TestApp {
     let url = api.uri();
     spawn_app_with(move |s| {
         fast(s);
@@ -53,7 +53,7 @@ async fn spawn_with_sms(api: &MockServer) -> TestApp {
 }
 
 /// A customer with both channels and both consents, and an action that sends on every login.
-async fn customer_and_action(app: &TestApp, effect: Value, extra: Value) -> String {
+pub(crate) async fn customer_and_action(app: &TestApp, effect: Value, extra: Value) -> String {
     let mut input = json!({
         "externalId": "ann",
         "email": "ann@example.com",
@@ -76,7 +76,7 @@ async fn customer_and_action(app: &TestApp, effect: Value, extra: Value) -> Stri
     id
 }
 
-async fn log_in(app: &TestApp, event_id: &str) {
+pub(crate) async fn log_in(app: &TestApp, event_id: &str) {
     let storefront = app.create_key("STOREFRONT").await;
     app.record(
         &storefront,
@@ -91,7 +91,7 @@ async fn log_in(app: &TestApp, event_id: &str) {
     app.processed(event_id).await;
 }
 
-async fn deliveries(app: &TestApp) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp) -> Vec<Value> {
     let data = app
         .admin_data(
             &format!("{{ deliveries(first: 50) {{ edges {{ node {{ {DELIVERY} }} }} }} }}"),
@@ -107,7 +107,7 @@ async fn deliveries(app: &TestApp) -> Vec<Value> {
 }
 
 /// Waits (10 s at most) until the deliveries, oldest first, satisfy `done`; returns them.
-async fn wait_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn wait_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let list = deliveries(app).await;
@@ -123,12 +123,12 @@ async fn wait_until(app: &TestApp, done: impl Fn(&[Value]) -> bool) -> Vec<Value
 }
 
 /// Waits until delivery number `index` has `status`; returns it.
-async fn wait_for(app: &TestApp, index: usize, status: &str) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, index: usize, status: &str) -> Value {
     let list = wait_until(app, |l| l.get(index).is_some_and(|d| d["status"] == status)).await;
     list[index].clone()
 }
 
-fn email_effect() -> Value {
+pub(crate) fn email_effect() -> Value {
     json!({ "sendEmail": {
         "subject": "Hi {{ customer.first_name }}",
         "bodyHtml": "<html><body><p>Hello {{ customer.first_name }}</p><a href=\"https://shop.example/sale?a=1&b=2\">Sale</a> <a href=\"{{ links.unsubscribe }}\">Unsubscribe</a></body></html>",

@@ -1,0 +1,215 @@
+//! Every counter, on both day bases, for the shop, an action, a campaign and its steps.
+
+use super::*;
+use crate::deliveries::{customer_and_action, email_effect, log_in, spawn_with_smtp, wait_until};
+use crate::helpers::ev;
+use crate::smtp_sink::SmtpSink;
+
+/// Records `payload` for `customer` as event `id` at `at`, and waits until it is processed.
+async fn event(app: &TestApp, id: &str, customer: &str, at: &str, payload: Value) {
+    let storefront = app.create_key("STOREFRONT").await;
+    app.record(&storefront, json!([ev(id, customer, at, payload)]))
+        .await;
+    app.processed(id).await;
+}
+
+#[tokio::test]
+async fn every_message_figure_counts_what_happened_to_its_messages() {
+    // Arrange: Ann consents to email, Bob does not; both log in, the action sends to each.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    customer_and_action(&app, email_effect(), json!({})).await;
+    app.create_customer(json!({ "externalId": "bob", "email": "bob@example.com" }))
+        .await;
+    log_in(&app, "l1").await;
+    event(
+        &app,
+        "b1",
+        "bob",
+        "2026-11-22T11:00:00Z",
+        json!({ "loggedIn": true }),
+    )
+    .await;
+    wait_until(&app, |l| {
+        l.len() == 2 && l.iter().any(|d| d["status"] == "SKIPPED")
+    })
+    .await;
+    let (pixel, links) = tracking_urls(&app, 0).await;
+
+    // Act: a scanner opens at once; an hour later Ann opens twice and clicks twice; a
+    // privacy proxy opens; Ann unsubscribes twice.
+    assert_eq!(hit(&pixel, PERSON).await, 200);
+    app.clock.advance(chrono::Duration::hours(1));
+    hit(&pixel, PERSON).await;
+    hit(&pixel, PERSON).await;
+    assert_eq!(hit(&links[0], PERSON).await, 302);
+    hit(&links[0], PERSON).await;
+    hit(&pixel, "Mozilla/5.0").await;
+    let sent = &crate::deliveries::deliveries(&app).await[0];
+    let html = sent["bodyHtml"].as_str().unwrap_or_default();
+    let unsubscribe = html
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|url| url.contains("/u/"))
+        .expect("an unsubscribe link")
+        .replace("https://nudge.example", &app.address);
+    for _ in 0..2 {
+        let response = app
+            .client
+            .post(&unsubscribe)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("one-click");
+        assert_eq!(response.status(), 200);
+    }
+
+    // Assert
+    let stats = shop(&app, "ACTIVITY").await;
+    assert_eq!(stats["timeZone"], "UTC");
+    let totals = &stats["totals"];
+    let expected = [
+        ("fired", 2),
+        ("queued", 2),
+        ("sent", 1),
+        ("skipped", 1),
+        ("failed", 0),
+        ("opens", 2),
+        ("uniqueOpens", 1),
+        ("machineOpens", 2),
+        ("clicks", 2),
+        ("uniqueClicks", 1),
+        ("unsubscribed", 1),
+        ("conversions", 0),
+    ];
+    for (figure, value) in expected {
+        assert_eq!(totals[figure], value, "{figure}: {totals}");
+    }
+    assert_eq!(
+        totals["skippedByReason"],
+        json!([{ "reason": "NO_CONSENT", "count": 1 }])
+    );
+    assert_eq!(totals["openRate"], 1.0);
+    assert_eq!(
+        stats["links"]["edges"],
+        json!([{ "node": { "url": "https://shop.example/sale?a=1&b=2", "clicks": 2, "uniqueClicks": 1 } }])
+    );
+    assert_eq!(day(&stats, "2026-11-22")["sent"], 1);
+    assert_eq!(day(&stats, "2026-11-21")["sent"], 0);
+    // The action's own figures are the same messages.
+    let actions = app
+        .admin_data(
+            &format!("{{ customerActions {{ stats(from: \"2026-11-22\", to: \"2026-11-22\") {{ totals {{ {FIGURES} }} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let action = &actions["customerActions"][0]["stats"]["totals"];
+    for (figure, value) in expected {
+        assert_eq!(action[figure], value, "{figure}: {action}");
+    }
+}
+
+#[tokio::test]
+async fn figures_count_on_the_day_they_happened_or_on_the_day_their_message_was_sent() {
+    // Arrange: a message sent on 22 November, clicked on the 24th.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    customer_and_action(&app, email_effect(), json!({})).await;
+    log_in(&app, "l1").await;
+    let (_, links) = tracking_urls(&app, 0).await;
+
+    // Act
+    app.clock.advance(chrono::Duration::days(2));
+    hit(&links[0], PERSON).await;
+
+    // Assert: by activity the click is on the 24th; by cohort, on the day of the send.
+    let activity = shop(&app, "ACTIVITY").await;
+    assert_eq!(day(&activity, "2026-11-22")["sent"], 1);
+    assert_eq!(day(&activity, "2026-11-22")["clicks"], 0);
+    assert_eq!(day(&activity, "2026-11-24")["clicks"], 1);
+    let cohort = shop(&app, "COHORT").await;
+    assert_eq!(day(&cohort, "2026-11-22")["sent"], 1);
+    assert_eq!(day(&cohort, "2026-11-22")["clicks"], 1);
+    assert_eq!(day(&cohort, "2026-11-24")["clicks"], 0);
+    assert_eq!(activity["totals"]["clicks"], cohort["totals"]["clicks"]);
+}
+
+#[tokio::test]
+async fn a_converted_run_credits_the_step_that_sent_last_and_no_other() {
+    // Arrange: two messages a day apart; viewing a product is the goal.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    app.create_products(&["p1"]).await;
+    app.create_customer(json!({ "externalId": "ann", "email": "ann@example.com",
+        "emailConsent": { "granted": true, "source": "checkout" } }))
+        .await;
+    let template = app
+        .admin_data(
+            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
+            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" } }),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    let campaign = app
+        .admin_data(
+            "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
+            json!({ "input": { "name": "after order", "status": "ACTIVE", "anchor": { "orderPlaced": {} },
+                "exitGoal": { "events": ["PRODUCT_VIEWED"] },
+                "steps": [
+                    { "id": "first", "message": { "channel": "EMAIL", "templateId": template } },
+                    { "id": "pause", "wait": { "days": 1 } },
+                    { "id": "second", "message": { "channel": "EMAIL", "templateId": template } },
+                    { "id": "rest", "wait": { "days": 3 } }
+                ] } }),
+        )
+        .await["createCampaign"]["campaign"]["id"]
+        .clone();
+    let order = json!({ "orderPlaced": { "orderExternalId": "o1", "total": "10.00", "currency": "USD",
+        "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" }] } });
+    event(&app, "o1", "ann", "2026-11-22T11:00:00Z", order).await;
+    let tick = |at: &str| format!("mutation {{ runCampaignTick(at: \"{at}\") {{ advanced }} }}");
+    app.admin_data(&tick("2026-11-22T12:00:00Z"), json!({}))
+        .await;
+    wait_until(&app, |l| l.len() == 1 && l[0]["status"] == "SENT").await;
+    app.clock.advance(chrono::Duration::days(1));
+    app.admin_data(&tick("2026-11-23T12:00:00Z"), json!({}))
+        .await;
+    wait_until(&app, |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "SENT")
+    })
+    .await;
+
+    // Act: the goal is reached.
+    event(
+        &app,
+        "v1",
+        "ann",
+        "2026-11-23T13:00:00Z",
+        json!({ "productViewed": { "productExternalId": "p1" } }),
+    )
+    .await;
+
+    // Assert
+    let data = app
+        .admin_data(
+            &format!("query($id: ID!) {{ campaign(id: $id) {{ stats(from: \"2026-11-20\", to: \"2026-11-30\") {{ totals {{ {FIGURES} }} steps {{ stepId kind depth totals {{ reached sent converted }} }} }} }} }}"),
+            json!({ "id": campaign }),
+        )
+        .await;
+    let stats = &data["campaign"]["stats"];
+    let totals = &stats["totals"];
+    assert_eq!(totals["entered"], 1, "{totals}");
+    assert_eq!(totals["converted"], 1);
+    assert_eq!(totals["active"], 0);
+    assert_eq!(totals["sent"], 2);
+    assert_eq!(
+        stats["steps"],
+        json!([
+            { "stepId": "first", "kind": "message", "depth": 0, "totals": { "reached": 1, "sent": 1, "converted": 0 } },
+            { "stepId": "pause", "kind": "wait", "depth": 0, "totals": { "reached": 1, "sent": 0, "converted": 0 } },
+            { "stepId": "second", "kind": "message", "depth": 0, "totals": { "reached": 1, "sent": 1, "converted": 1 } },
+            { "stepId": "rest", "kind": "wait", "depth": 0, "totals": { "reached": 1, "sent": 0, "converted": 0 } },
+        ])
+    );
+}
