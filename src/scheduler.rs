@@ -1,19 +1,38 @@
 //! Cron wiring only: the campaign engine ticks on `NUDGE_TICK_SCHEDULE` (every minute by
-//! default). tokio-cron-scheduler serves as a local UTC ticker; a tick still running when the
+//! default), and old message texts are forgotten hourly (`NUDGE_RETENTION_DAYS`). tokio-cron-scheduler serves as a local UTC ticker; a tick still running when the
 //! next one is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
-use crate::domain::campaigns;
+use crate::domain::{campaigns, deliveries};
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-/// Starts the ticker, or nothing when no schedule is configured.
+/// When old message texts are forgotten: every hour, at minute 17.
+const RETENTION_SCHEDULE: &str = "0 17 * * * *";
+
+/// Starts the ticker (when a schedule is configured) and the hourly retention job (when
+/// `NUDGE_RETENTION_DAYS` is not 0); nothing when neither runs.
 pub async fn start(
     state: AppState,
 ) -> Result<Option<JobScheduler>, Box<dyn std::error::Error + Send + Sync>> {
+    let retention = (state.settings.retention_days > 0).then(|| {
+        let state = state.clone();
+        Job::new_async(RETENTION_SCHEDULE, move |_, _| {
+            let state = state.clone();
+            Box::pin(async move { run_retention(&state).await })
+        })
+    });
     let Some(schedule) = state.settings.tick_schedule.clone() else {
-        return Ok(None);
+        return match retention {
+            Some(job) => {
+                let scheduler = JobScheduler::new().await?;
+                scheduler.add(job?).await?;
+                scheduler.start().await?;
+                Ok(Some(scheduler))
+            }
+            None => Ok(None),
+        };
     };
     let running = Arc::new(tokio::sync::Mutex::new(()));
     let job = Job::new_async(schedule.as_str(), move |_, _| {
@@ -29,6 +48,9 @@ pub async fn start(
     .map_err(|e| format!("NUDGE_TICK_SCHEDULE {schedule:?} is not a cron expression: {e}"))?;
     let scheduler = JobScheduler::new().await?;
     scheduler.add(job).await?;
+    if let Some(retention) = retention {
+        scheduler.add(retention?).await?;
+    }
     scheduler.start().await?;
     Ok(Some(scheduler))
 }
@@ -48,5 +70,18 @@ pub async fn run_tick(state: &AppState) {
         }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "campaign tick failed"),
+    }
+}
+
+/// Forgets the texts of messages older than the retention period; a failure is logged and the
+/// next hour tries again.
+pub async fn run_retention(state: &AppState) {
+    let days = i64::from(state.settings.retention_days);
+    let cutoff = state.clock.now() - chrono::Duration::days(days);
+    match deliveries::retention::purge_texts(&state.work_db, crate::clock::to_millis(cutoff)).await
+    {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(deliveries.purged = purged, "old message texts forgotten"),
+        Err(e) => tracing::error!(error = %e, "forgetting old message texts failed"),
     }
 }

@@ -15,6 +15,7 @@ pub mod erasure;
 pub mod follow;
 pub mod outbox;
 pub mod query;
+pub mod retention;
 pub mod secrets;
 pub mod suppressions;
 pub mod test_message;

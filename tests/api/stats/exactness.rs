@@ -262,4 +262,15 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
     fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM stat_facts").await, 0);
     assert_eq!(read_figures(&app).await, raw, "after folding");
+
+    // Forgetting every message's texts changes no figure.
+    let later = nudge::clock::to_millis(nudge::clock::Clock::now(&app.clock)) + 1;
+    let purged = nudge::domain::deliveries::retention::purge_texts(&db, later)
+        .await
+        .expect("purged");
+    assert!(purged > 5, "{purged}");
+    let kept =
+        "SELECT COUNT(*) FROM deliveries WHERE rendered_html IS NOT NULL OR body_html IS NOT NULL";
+    assert_eq!(count(&db, kept).await, 0);
+    assert_eq!(read_figures(&app).await, raw, "after the purge");
 }
