@@ -160,3 +160,135 @@ async fn a_refunded_order_takes_its_conversion_and_revenue_back_out() {
     let cohort = shop(&app, "COHORT").await;
     assert_eq!(day(&cohort, "2026-11-22")["conversions"], 0);
 }
+
+/// Posts the SMS provider's signed report that message `sid` is `status`.
+async fn sms_report(app: &TestApp, sid: &str, status: &str) {
+    let params = vec![
+        ("MessageSid".to_owned(), sid.to_owned()),
+        ("MessageStatus".to_owned(), status.to_owned()),
+    ];
+    let signature = nudge::delivery::sms::twilio_signature(
+        "secret-token",
+        "https://nudge.example/sms/status",
+        &params,
+    );
+    let response = app
+        .client
+        .post(format!("{}/sms/status", app.address))
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("reported");
+    assert_eq!(response.status(), 204);
+}
+
+#[tokio::test]
+async fn an_sms_delivery_earns_a_credit_only_without_an_open_and_counts_once() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // Arrange: each login sends an SMS (SM1, then SM2) and an email.
+    let sink = SmtpSink::start().await;
+    let api = MockServer::start().await;
+    let messages = "/2010-04-01/Accounts/AC123/Messages.json";
+    Mock::given(method("POST"))
+        .and(path(messages))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM1" })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({ "sid": "SM2" })))
+        .with_priority(2)
+        .mount(&api)
+        .await;
+    let (smtp, sms) = (sink.url(), api.uri());
+    let app = crate::helpers::spawn_app_with(move |s| {
+        crate::deliveries::fast(s);
+        s.delivery.email.smtp_url = Some(smtp.into());
+        s.delivery.sms = Some(nudge::delivery::SmsSettings {
+            api_url: sms,
+            account_sid: "AC123".into(),
+            auth_token: "secret-token".into(),
+            from: Some("+14155550100".into()),
+            messaging_service_sid: None,
+            timeout: std::time::Duration::from_secs(5),
+        });
+        s.delivery.public_url = "https://nudge.example".into();
+    })
+    .await;
+    app.create_products(&["p1"]).await;
+    customer_and_action(&app, json!({ "sendSms": { "body": "Hi" } }), json!({})).await;
+    app.create_action(json!({ "name": "Mail on login", "trigger": "LOGGED_IN",
+        "effects": [email_effect()], "repeat": { "kind": "EVERY_TIME" } }))
+        .await;
+    let storefront = app.create_key("STOREFRONT").await;
+    let login = |id: &str| {
+        json!([ev(
+            id,
+            "ann",
+            "2026-11-22T11:00:00Z",
+            json!({ "loggedIn": true })
+        )])
+    };
+    app.record(&storefront, login("l1")).await;
+    app.processed("l1").await;
+    wait_until(&app, |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "SENT")
+    })
+    .await;
+
+    // Act: the SMS is reported delivered twice; an order half an hour later.
+    sms_report(&app, "SM1", "delivered").await;
+    sms_report(&app, "SM1", "delivered").await;
+    order(&app, "o1", "12.00", "2026-11-22T12:30:00Z").await;
+    // An hour later Ann opens the email; a second order comes after that.
+    app.clock.advance(Duration::hours(1));
+    let list = crate::deliveries::deliveries(&app).await;
+    let email = list
+        .iter()
+        .find(|d| d["bodyHtml"].is_string())
+        .expect("the email");
+    let pixel = email["bodyHtml"]
+        .as_str()
+        .and_then(|h| h.split("<img src=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a pixel")
+        .replace("https://nudge.example", &app.address);
+    hit(&pixel, PERSON).await;
+    order(&app, "o2", "30.00", "2026-11-22T13:30:00Z").await;
+    // A second SMS the provider could not deliver.
+    app.record(&storefront, login("l2")).await;
+    app.processed("l2").await;
+    wait_until(&app, |l| {
+        l.len() == 4
+            && l.iter()
+                .all(|d| d["status"] == "SENT" || d["status"] == "DELIVERED")
+    })
+    .await;
+    sms_report(&app, "SM2", "undelivered").await;
+
+    // Assert
+    let first = attribution(&app, "o1").await;
+    assert_eq!(first["touch"], "DELIVERY", "{first}");
+    let reason = first["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the most recent SMS delivered"), "{reason}");
+    let second = attribution(&app, "o2").await;
+    assert_eq!(second["touch"], "OPEN", "{second}");
+    assert_eq!(second["deliveryId"], email["id"]);
+    let stats = app
+        .admin_data(
+            &format!("{{ statistics(from: \"2026-11-22\", to: \"2026-11-22\", channel: SMS) {{ totals {{ {FIGURES} deliveryRate }} }} }}"),
+            json!({}),
+        )
+        .await;
+    let sms = &stats["statistics"]["totals"];
+    assert_eq!(sms["sent"], 2, "{sms}");
+    assert_eq!(sms["delivered"], 1);
+    assert_eq!(sms["bounced"], 1);
+    assert_eq!(sms["conversions"], 1);
+    assert_eq!(sms["revenue"]["amount"], "12.00");
+    assert_eq!(sms["deliveryRate"], 0.5);
+}

@@ -213,3 +213,131 @@ async fn a_converted_run_credits_the_step_that_sent_last_and_no_other() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_template_counts_each_variant_its_messages_were_sent_in() {
+    // Arrange: a campaign step's template with a German variant; Ann reads German, Bob not.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    app.create_products(&["p1"]).await;
+    for (who, locale) in [("ann", "de-DE"), ("bob", "en-US")] {
+        app.create_customer(
+            json!({ "externalId": who, "email": format!("{who}@example.com"),
+            "locale": locale, "emailConsent": { "granted": true, "source": "checkout" } }),
+        )
+        .await;
+    }
+    let template = app
+        .admin_data(
+            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
+            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Thanks", "bodyText": "Thanks",
+                "locales": [{ "locale": "de", "subject": "Danke", "bodyText": "Danke" }] } }),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    app.admin_data(
+        "mutation($input: CampaignInput!) { createCampaign(input: $input) { userErrors { message } } }",
+        json!({ "input": { "name": "thanks", "status": "ACTIVE", "anchor": { "orderPlaced": {} },
+            "steps": [{ "id": "thanks", "message": { "channel": "EMAIL", "templateId": template } }] } }),
+    )
+    .await;
+    for who in ["ann", "bob"] {
+        let order = json!({ "orderPlaced": { "orderExternalId": format!("o-{who}"), "total": "10.00",
+            "currency": "USD", "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" }] } });
+        event(
+            &app,
+            &format!("o-{who}"),
+            who,
+            "2026-11-22T11:00:00Z",
+            order,
+        )
+        .await;
+    }
+
+    // Act
+    app.admin_data(
+        "mutation { runCampaignTick(at: \"2026-11-22T12:00:00Z\") { advanced } }",
+        json!({}),
+    )
+    .await;
+    wait_until(&app, |l| {
+        l.len() == 2 && l.iter().all(|d| d["status"] == "SENT")
+    })
+    .await;
+
+    // Assert
+    let data = app
+        .admin_data(
+            "query($id: ID!) { template(id: $id) { stats(from: \"2026-11-22\", to: \"2026-11-22\") { totals { sent } variants { locale totals { sent queued } } } } }",
+            json!({ "id": template }),
+        )
+        .await;
+    let stats = &data["template"]["stats"];
+    assert_eq!(stats["totals"]["sent"], 2, "{stats}");
+    assert_eq!(
+        stats["variants"],
+        json!([
+            { "locale": "default", "totals": { "sent": 1, "queued": 0 } },
+            { "locale": "de", "totals": { "sent": 1, "queued": 0 } },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn integrators_read_statistics_a_bad_range_is_refused_and_storefronts_see_none() {
+    // Arrange
+    let app = crate::helpers::spawn_app().await;
+    let integrator = app.create_key("INTEGRATOR").await;
+    let storefront = app.create_key("STOREFRONT").await;
+    let query = "query($from: NaiveDate, $to: NaiveDate) { statistics(from: $from, to: $to) { from to totals { sent } days { date } } }";
+
+    // Act
+    let read = app
+        .graphql(
+            Some(&integrator),
+            query,
+            json!({ "from": "2026-11-01", "to": "2026-11-03" }),
+        )
+        .await;
+    let reversed = app
+        .graphql(
+            Some(&integrator),
+            query,
+            json!({ "from": "2026-11-03", "to": "2026-11-01" }),
+        )
+        .await;
+    let too_long = app
+        .graphql(
+            Some(&integrator),
+            query,
+            json!({ "from": "2025-01-01", "to": "2026-11-01" }),
+        )
+        .await;
+    let forbidden = app.graphql(Some(&storefront), query, json!({})).await;
+    let default = app.graphql(Some(&integrator), query, json!({})).await;
+
+    // Assert
+    assert_eq!(read["data"]["statistics"]["totals"]["sent"], 0, "{read}");
+    assert_eq!(
+        read["data"]["statistics"]["days"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(
+        crate::helpers::error_code(&reversed),
+        "VALIDATION",
+        "{reversed}"
+    );
+    assert_eq!(
+        crate::helpers::error_code(&too_long),
+        "VALIDATION",
+        "{too_long}"
+    );
+    assert_eq!(
+        crate::helpers::error_code(&forbidden),
+        "FORBIDDEN",
+        "{forbidden}"
+    );
+    let stats = &default["data"]["statistics"];
+    assert_eq!(stats["to"], "2026-11-22", "{default}");
+    assert_eq!(stats["from"], "2026-10-24");
+}
