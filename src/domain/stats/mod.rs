@@ -22,6 +22,7 @@ use crate::db::{PARAMETER_BYTES, statement_chunks};
 use crate::error::AppResult;
 use entity::{delivery, stat_fact};
 use sea_orm::{ActiveValue, ConnectionTrait, EntityTrait};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Rows per statement, at most.
 const ROWS: usize = 400;
@@ -76,8 +77,21 @@ impl Fact {
     }
 }
 
+/// Whether facts are noted. Always on in the server; the statistics benchmark turns it off to
+/// measure what keeping figures costs the writes that change them.
+static RECORDING: AtomicBool = AtomicBool::new(true);
+
+/// Turns noting facts on or off for this process (benchmarks only: figures stay exact only
+/// while it is on).
+pub fn set_recording(on: bool) {
+    RECORDING.store(on, Ordering::Relaxed);
+}
+
 /// Notes `facts` inside the caller's transaction.
 pub async fn note(db: &impl ConnectionTrait, facts: Vec<Fact>) -> AppResult<()> {
+    if !RECORDING.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let rows: Vec<stat_fact::ActiveModel> = facts
         .into_iter()
         .filter(|f| f.delta != 0)

@@ -274,3 +274,68 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
     assert_eq!(count(&db, kept).await, 0);
     assert_eq!(read_figures(&app).await, raw, "after the purge");
 }
+
+#[tokio::test]
+async fn a_read_adds_the_facts_not_folded_yet_to_the_folded_sums_in_every_scope() {
+    use crate::helpers::{TestDatabase, test_settings, test_start};
+    use nudge::clock::{ManualClock, SharedClock};
+    use nudge::domain::stats::read::{Basis, Range, tallies};
+    use nudge::domain::stats::{Dims, Fact, Metric, Scope, note};
+    use std::sync::Arc;
+
+    // Arrange: no server runs, so nothing folds behind the test's back.
+    let database = TestDatabase::create().await;
+    let settings = test_settings(&database.url);
+    let clock: SharedClock = Arc::new(ManualClock::new(test_start()));
+    nudge::startup::prepare_database(&settings, &clock, nudge::startup::Bootstrap::MigrateOnly)
+        .await
+        .expect("migrated");
+    let db = nudge::db::connect(&database.url, 2)
+        .await
+        .expect("connected");
+    let at = nudge::clock::to_millis(test_start());
+    let dims = Dims {
+        channel: Some("email".into()),
+        campaign_id: Some(4),
+        step_id: Some("a".into()),
+        ..Default::default()
+    };
+    let other = Dims {
+        campaign_id: Some(5),
+        ..dims.clone()
+    };
+    let sent = |dims: &Dims| Fact::one(Metric::Sent, dims.clone(), at, at);
+    note(&db, vec![sent(&dims), sent(&dims), sent(&other)])
+        .await
+        .expect("noted");
+    fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
+    note(&db, vec![sent(&dims), sent(&other)])
+        .await
+        .expect("noted");
+    let day = test_start().date_naive();
+    let range = Range::new(day, day, &["from"]).expect("range");
+    let scopes = [
+        Scope::Shop,
+        Scope::Channel("email".into()),
+        Scope::Campaign(4),
+        Scope::Step(4, "a".into()),
+        Scope::Campaign(6),
+    ];
+    let sums = |t: &nudge::domain::stats::read::Tally| t.totals().values().sum::<i64>();
+
+    // Act
+    let before = tallies(&db, &scopes, range, Basis::Activity, chrono_tz::UTC)
+        .await
+        .expect("read");
+    fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
+    let after = tallies(&db, &scopes, range, Basis::Activity, chrono_tz::UTC)
+        .await
+        .expect("read");
+
+    // Assert
+    let expected = [5, 5, 3, 3, 0];
+    for (scope, want) in scopes.iter().zip(expected) {
+        assert_eq!(sums(&before[scope]), want, "{scope:?} before folding");
+        assert_eq!(sums(&after[scope]), want, "{scope:?} after folding");
+    }
+}
