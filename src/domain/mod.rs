@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod erasure;
 pub mod ingest;
 pub mod membership;
+pub mod message;
 pub mod orders;
 pub mod page;
 pub mod products;

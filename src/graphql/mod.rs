@@ -7,6 +7,7 @@ mod auth;
 pub mod budget;
 mod campaigns;
 mod catalog;
+mod channel;
 mod conditions;
 mod connection;
 mod customers;

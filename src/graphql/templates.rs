@@ -1,6 +1,7 @@
 //! Message templates on the API: CRUD.
 
 use super::auth::Require;
+use super::channel::Channel;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
 use super::state;
@@ -11,35 +12,10 @@ use crate::domain::stats::scope::DEFAULT_LOCALE;
 use crate::domain::templates::Channel as DomainChannel;
 use crate::domain::templates::{self, TemplateInput as DomainInput};
 use crate::graphql::loaders::{Loaders, rows_of};
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use entity::template;
-
-/// How a message travels.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Channel {
-    Email,
-    Sms,
-}
-
-impl From<DomainChannel> for Channel {
-    fn from(c: DomainChannel) -> Self {
-        match c {
-            DomainChannel::Email => Channel::Email,
-            DomainChannel::Sms => Channel::Sms,
-        }
-    }
-}
-
-impl From<Channel> for DomainChannel {
-    fn from(c: Channel) -> Self {
-        match c {
-            Channel::Email => DomainChannel::Email,
-            Channel::Sms => DomainChannel::Sms,
-        }
-    }
-}
 
 /// Fields of a template. On create, `name` and `channel` are required; an email needs a
 /// subject and an HTML or text part, an SMS its text. On update, omitted fields stay as they

@@ -21,6 +21,7 @@ pub mod suppressions;
 pub mod test_message;
 pub mod tracking;
 
+pub use crate::domain::message::Purpose;
 pub use dispatch::{Dispatcher, Senders};
 
 use entity::delivery;
@@ -46,40 +47,6 @@ pub(crate) fn settle(
             Expr::value(Option::<i64>::None),
         )
         .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
-}
-
-/// Why a message is sent, which decides the checks it must pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    /// Needs consent; obeys quiet hours and frequency caps.
-    Marketing,
-    /// To the shop's staff (`notifyStaff`).
-    Staff,
-    /// `sendTestMessage`.
-    Test,
-}
-
-impl Purpose {
-    pub fn from_stored(s: &str) -> Self {
-        match s {
-            "staff" => Purpose::Staff,
-            "test" => Purpose::Test,
-            _ => Purpose::Marketing,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Marketing => "marketing",
-            Purpose::Staff => "staff",
-            Purpose::Test => "test",
-        }
-    }
-
-    /// Whether consent, quiet hours and caps apply.
-    pub fn is_marketing(self) -> bool {
-        self == Purpose::Marketing
-    }
 }
 
 /// Where a delivery stands.

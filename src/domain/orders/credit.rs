@@ -11,10 +11,9 @@ use super::OrderStatus;
 use crate::clock::from_millis;
 use crate::config::Attribution;
 use crate::db::in_list;
-use crate::domain::deliveries::Purpose;
+use crate::domain::message::{Channel, Purpose};
 use crate::domain::records::group_by;
 use crate::domain::stats::{Dims, Fact, Metric, note};
-use crate::domain::templates::Channel;
 use crate::error::AppResult;
 use entity::{delivery, delivery_event, order, order_credit};
 use sea_orm::{

@@ -3,12 +3,10 @@
 //! processes fold side by side, each taking facts no other holds (`SKIP LOCKED`); sums are
 //! written in key order, so two folders never wait on each other in a circle.
 
-use super::metric::ALL_TIME;
-use super::{Metric, read};
+use super::Dims;
+use super::days::days_of;
 use crate::db::{begin_write, in_list};
-use crate::domain::time::local_date;
 use crate::error::AppResult;
-use chrono::NaiveDate;
 use chrono_tz::Tz;
 use entity::{stat_day, stat_fact};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
@@ -23,33 +21,10 @@ pub const ROUND: u64 = 5_000;
 /// The folder's task name.
 pub const TASK: &str = "statistics folder";
 /// How often the folder looks for facts.
-const EVERY: Duration = Duration::from_millis(500);
+const EVERY: Duration = Duration::from_secs(1);
 
 /// A sum's key: scope, day, cohort day, metric, key.
 type SumKey = (String, i32, i32, String, String);
-
-/// Days since 1970-01-01 of the local date of `at_ms` in `tz`.
-pub fn day_of(at_ms: i64, tz: Tz) -> i32 {
-    day_number(local_date(at_ms, tz))
-}
-
-/// Days since 1970-01-01 of `date`.
-pub fn day_number(date: NaiveDate) -> i32 {
-    (date - NaiveDate::default()).num_days() as i32
-}
-
-/// The date of a day number.
-pub fn date_of(day: i32) -> NaiveDate {
-    NaiveDate::default() + chrono::Days::new(day.max(0) as u64)
-}
-
-/// The (day, cohort day) a fact counts on.
-pub(super) fn days_of(fact: &stat_fact::Model, tz: Tz) -> (i32, i32) {
-    match Metric::from_stored(&fact.metric) {
-        Some(metric) if metric.is_gauge() => (ALL_TIME, ALL_TIME),
-        _ => (day_of(fact.at, tz), day_of(fact.cohort, tz)),
-    }
-}
 
 /// Folds up to [`ROUND`] facts; returns how many.
 pub async fn fold_once(db: &DatabaseConnection, tz: Tz) -> AppResult<usize> {
@@ -73,7 +48,7 @@ pub async fn fold_once(db: &DatabaseConnection, tz: Tz) -> AppResult<usize> {
     let mut sums: BTreeMap<SumKey, i64> = BTreeMap::new();
     for fact in &facts {
         let (day, cohort) = days_of(fact, tz);
-        for scope in read::dims_of(fact).scopes() {
+        for scope in Dims::of_fact(fact).scopes() {
             let key = (
                 scope.key(),
                 day,
@@ -152,22 +127,5 @@ pub async fn run(db: DatabaseConnection, tz: Tz, supervisor: crate::supervisor::
             Err(e) => tracing::error!(error = %e, "folding statistics failed"),
         }
         tokio::time::sleep(EVERY).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_day_is_the_local_date_in_the_store_zone() {
-        let tz: Tz = "America/New_York".parse().unwrap();
-        // 2026-03-01 03:00 UTC is still 28 February in New York.
-        let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T03:00:00Z")
-            .unwrap()
-            .timestamp_millis();
-        let date = date_of(day_of(at, tz));
-        assert_eq!(date, NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
-        assert_eq!(day_number(NaiveDate::default()), 0);
     }
 }

@@ -9,6 +9,7 @@
 //! exact at any moment without scanning deliveries or tracking events. Orders are credited to
 //! one message by [`crate::domain::orders::credit`].
 
+pub mod days;
 pub mod fold;
 pub mod machine;
 pub mod metric;

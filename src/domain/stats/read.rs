@@ -2,7 +2,7 @@
 //! in one snapshot so a fact folded meanwhile is counted once. Cost depends on the days and
 //! figures asked for, never on how many messages or tracking hits there were.
 
-use super::fold::{day_number, days_of};
+use super::days::{day_number, days_of};
 use super::metric::ALL_TIME;
 use super::{Dims, Metric, Scope};
 use crate::error::{AppError, AppResult, ViolationCode};
@@ -88,18 +88,6 @@ impl Tally {
             }
         }
         totals
-    }
-}
-
-/// The dimensions a noted fact carries.
-pub(super) fn dims_of(f: &stat_fact::Model) -> Dims {
-    Dims {
-        channel: f.channel.clone(),
-        campaign_id: f.campaign_id,
-        step_id: f.step_id.clone(),
-        action_id: f.action_id,
-        template_id: f.template_id,
-        locale: f.locale.clone(),
     }
 }
 
@@ -209,7 +197,7 @@ pub async fn tallies(
             Basis::Activity => day,
             Basis::Cohort => cohort,
         };
-        let dims = dims_of(&fact);
+        let dims = Dims::of_fact(&fact);
         for scope in scopes.iter().filter(|s| s.covers(&dims)) {
             add(scope, day, metric, fact.key.clone(), fact.delta);
         }

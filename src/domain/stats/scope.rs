@@ -2,7 +2,7 @@
 //! under (the shop, a channel, a campaign, a campaign step, an action, a template, a template
 //! variant).
 
-use entity::delivery;
+use entity::{delivery, stat_fact};
 
 /// The longest key kept (a link's target is cut there).
 const MAX_KEY: usize = 500;
@@ -40,6 +40,18 @@ impl Dims {
                 .template_id
                 .map(|_| locale.unwrap_or(DEFAULT_LOCALE).to_owned()),
             ..Dims::of_delivery(d)
+        }
+    }
+
+    /// The dimensions a noted fact carries.
+    pub fn of_fact(f: &stat_fact::Model) -> Self {
+        Dims {
+            channel: f.channel.clone(),
+            campaign_id: f.campaign_id,
+            step_id: f.step_id.clone(),
+            action_id: f.action_id,
+            template_id: f.template_id,
+            locale: f.locale.clone(),
         }
     }
 

@@ -3,13 +3,12 @@
 //! template a campaign uses cannot be deleted. Every text is a minijinja template, checked when
 //! saved (see [`render`]) and rendered when sent ([`variants`]).
 
-mod channel;
 pub mod context;
 pub mod render;
 pub mod variants;
 mod write;
 
-pub use channel::Channel;
+pub use crate::domain::message::Channel;
 pub use variants::{CompiledVariant, Rendered, Variant, locales, locales_of, pick, preview};
 pub use write::{LocaleInput, Senders, TemplateInput, create, delete, update};
 

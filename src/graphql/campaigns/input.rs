@@ -10,10 +10,10 @@ use crate::domain::campaigns::{
 use crate::domain::conditions::Condition;
 use crate::error::{FieldViolation, ViolationCode};
 use crate::graphql::actions::{EffectInput, effect};
+use crate::graphql::channel::Channel;
 use crate::graphql::conditions::{ConditionInput, to_condition};
 use crate::graphql::events::EventKind;
 use crate::graphql::orders::OrderStatus;
-use crate::graphql::templates::Channel;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined, OneofObject, SimpleObject};
 
 /// An order placed: only the customer's `nth` order when given, and only orders whose status

@@ -8,11 +8,11 @@ mod figures;
 pub use figures::Figures;
 
 use super::auth::Require;
+use super::channel::Channel;
 use super::connection::{encode_cursor, page_request};
 use super::errors::to_graphql;
 use super::state;
-use super::templates::Channel;
-use crate::domain::stats::fold::{date_of, day_number};
+use crate::domain::stats::days::{date_of, day_number};
 use crate::domain::stats::read::{self, Basis, Range, Tally};
 use crate::domain::stats::{Metric, Scope};
 use crate::domain::templates::Channel as DomainChannel;

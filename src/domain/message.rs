@@ -1,5 +1,6 @@
-//! The channel a message goes out on. Templates are written for one, deliveries are sent on
-//! one and suppressions hold addresses of one; the stored text of each is named here only.
+//! What every area says of a message: the channel it goes out on (templates are written for
+//! one, deliveries are sent on one, suppressions hold addresses of one) and why it is sent.
+//! The stored text of each is named here only.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,5 +53,39 @@ impl Channel {
 impl std::fmt::Display for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a message is sent, which decides the checks it must pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Needs consent; obeys quiet hours and frequency caps.
+    Marketing,
+    /// To the shop's staff (`notifyStaff`).
+    Staff,
+    /// `sendTestMessage`.
+    Test,
+}
+
+impl Purpose {
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "staff" => Purpose::Staff,
+            "test" => Purpose::Test,
+            _ => Purpose::Marketing,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Marketing => "marketing",
+            Purpose::Staff => "staff",
+            Purpose::Test => "test",
+        }
+    }
+
+    /// Whether consent, quiet hours and caps apply.
+    pub fn is_marketing(self) -> bool {
+        self == Purpose::Marketing
     }
 }
