@@ -75,20 +75,17 @@ pub async fn open(
 /// The delivery event of an open that looks automatic.
 pub const MACHINE_OPENED: &str = "machineOpened";
 
-/// Locks the delivery for the rest of the transaction (PostgreSQL; SQLite has one writer) and
-/// reads it again, so that two hits at once decide "first" once.
+/// Reads the delivery again inside the write transaction, locked for the rest of it on
+/// PostgreSQL (SQLite has one writer at a time), so that two hits at once decide "first" once.
 async fn lock(
     txn: &impl sea_orm::ConnectionTrait,
     d: delivery::Model,
 ) -> AppResult<delivery::Model> {
-    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return Ok(d);
+    let mut again = delivery::Entity::find_by_id(d.id);
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        again = again.lock(LockType::Update);
     }
-    Ok(delivery::Entity::find_by_id(d.id)
-        .lock(LockType::Update)
-        .one(txn)
-        .await?
-        .unwrap_or(d))
+    Ok(again.one(txn).await?.unwrap_or(d))
 }
 
 /// Notes `facts` when `d` is a marketing message (staff and test messages are not counted).
@@ -394,6 +391,7 @@ async fn mark(
 ) -> AppResult<()> {
     delivery::Entity::update_many()
         .filter(delivery::Column::Id.eq(id))
+        .filter(column.is_null())
         .col_expr(column, Expr::value(at_ms))
         .exec(db)
         .await?;

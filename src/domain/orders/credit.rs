@@ -16,8 +16,9 @@ use crate::domain::records::group_by;
 use crate::domain::stats::{Dims, Fact, Metric, note};
 use crate::error::AppResult;
 use entity::{delivery, delivery_event, order, order_credit};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, JoinType,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, JoinType,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 use std::collections::HashMap;
@@ -84,7 +85,12 @@ pub async fn reconcile(
 ) -> AppResult<()> {
     let mut facts = Vec::new();
     for o in orders {
-        let existing = order_credit::Entity::find_by_id(o.id).one(txn).await?;
+        let mut existing = order_credit::Entity::find_by_id(o.id);
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // Two writes of one order at once move what it counts once each, in turn.
+            existing = existing.lock(LockType::Update);
+        }
+        let existing = existing.one(txn).await?;
         let live = is_live(o);
         let revenue = if live && o.currency == store_currency {
             o.total

@@ -341,3 +341,28 @@ async fn integrators_read_statistics_a_bad_range_is_refused_and_storefronts_see_
     assert_eq!(stats["to"], "2026-11-22", "{default}");
     assert_eq!(stats["from"], "2026-10-24");
 }
+
+#[tokio::test]
+async fn hits_at_the_same_moment_make_one_unique_open_and_one_unique_click() {
+    // Arrange
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    customer_and_action(&app, email_effect(), json!({})).await;
+    log_in(&app, "l1").await;
+    let (pixel, links) = tracking_urls(&app, 0).await;
+    app.clock.advance(chrono::Duration::hours(1));
+
+    // Act: ten opens and ten clicks, all at once.
+    let hits = (0..10).flat_map(|_| [pixel.clone(), links[0].clone()]);
+    let all: Vec<_> = hits
+        .map(|url| async move { hit(&url, PERSON).await })
+        .collect();
+    futures_util::future::join_all(all).await;
+
+    // Assert
+    let totals = &shop(&app, "ACTIVITY").await["totals"];
+    assert_eq!(totals["opens"], 10, "{totals}");
+    assert_eq!(totals["uniqueOpens"], 1);
+    assert_eq!(totals["clicks"], 10);
+    assert_eq!(totals["uniqueClicks"], 1);
+}
