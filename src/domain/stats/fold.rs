@@ -11,7 +11,8 @@ use chrono_tz::Tz;
 use entity::{stat_day, stat_fact};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -117,15 +118,37 @@ pub async fn fold_all(db: &DatabaseConnection, tz: Tz) -> AppResult<usize> {
 
 /// Runs the folder until the process stops.
 pub async fn run(db: DatabaseConnection, tz: Tz, supervisor: crate::supervisor::Supervisor) {
+    let mut unvacuumed = 0;
+    let mut vacuumed = std::time::Instant::now();
     loop {
         supervisor.check(TASK);
         match fold_all(&db, tz).await {
             Ok(folded) if folded > 0 => {
                 metrics::counter!("nudge_stat_facts_folded_total").increment(folded as u64);
+                unvacuumed += folded;
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "folding statistics failed"),
         }
+        if unvacuumed > 0 && vacuumed.elapsed() >= VACUUM_EVERY {
+            vacuum(&db).await;
+            (unvacuumed, vacuumed) = (0, std::time::Instant::now());
+        }
         tokio::time::sleep(EVERY).await;
+    }
+}
+
+/// How often the fact queue is vacuumed on PostgreSQL, at most.
+const VACUUM_EVERY: Duration = Duration::from_secs(60);
+
+/// Vacuums the fact queue on PostgreSQL. Every fact is inserted and deleted: without a vacuum
+/// (autovacuum off, or behind) its dead rows would pile up and every read that adds the facts
+/// not folded yet would walk them. SQLite reuses the freed pages itself.
+async fn vacuum(db: &DatabaseConnection) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    if let Err(e) = db.execute_unprepared("VACUUM stat_facts").await {
+        tracing::warn!(error = %e, "vacuuming the statistics fact queue failed");
     }
 }
