@@ -131,7 +131,9 @@ pub async fn run(db: DatabaseConnection, tz: Tz, supervisor: crate::supervisor::
             Err(e) => tracing::error!(error = %e, "folding statistics failed"),
         }
         if unvacuumed > 0 && vacuumed.elapsed() >= VACUUM_EVERY {
-            vacuum(&db).await;
+            if let Err(e) = vacuum(&db).await {
+                tracing::warn!(error = %e, "vacuuming the statistics fact queue failed");
+            }
             (unvacuumed, vacuumed) = (0, std::time::Instant::now());
         }
         tokio::time::sleep(EVERY).await;
@@ -144,11 +146,9 @@ const VACUUM_EVERY: Duration = Duration::from_secs(60);
 /// Vacuums the fact queue on PostgreSQL. Every fact is inserted and deleted: without a vacuum
 /// (autovacuum off, or behind) its dead rows would pile up and every read that adds the facts
 /// not folded yet would walk them. SQLite reuses the freed pages itself.
-async fn vacuum(db: &DatabaseConnection) {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return;
+pub async fn vacuum(db: &DatabaseConnection) -> AppResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared("VACUUM stat_facts").await?;
     }
-    if let Err(e) = db.execute_unprepared("VACUUM stat_facts").await {
-        tracing::warn!(error = %e, "vacuuming the statistics fact queue failed");
-    }
+    Ok(())
 }

@@ -260,6 +260,7 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
     assert!(raw.iter().any(|(f, v)| *f == "sent" && *v > 5), "{raw:?}");
     assert_eq!(read_figures(&app).await, raw, "before folding");
     fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
+    fold::vacuum(&db).await.expect("the fact queue is vacuumed");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM stat_facts").await, 0);
     assert_eq!(read_figures(&app).await, raw, "after folding");
 
