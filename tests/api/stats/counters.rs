@@ -366,3 +366,166 @@ async fn hits_at_the_same_moment_make_one_unique_open_and_one_unique_click() {
     assert_eq!(totals["clicks"], 10);
     assert_eq!(totals["uniqueClicks"], 1);
 }
+
+#[tokio::test]
+async fn a_refused_address_a_quiet_hour_and_a_silent_provider_each_count_as_what_they_are() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // Arrange: quiet hours; Ann lives in Auckland (01:00 there), Bob's mailbox is refused,
+    // and the SMS provider never answers in time.
+    let sink = SmtpSink::start().await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "sid": "SM9" }))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&api)
+        .await;
+    let (smtp, sms) = (sink.url(), api.uri());
+    let app = crate::helpers::spawn_app_with(move |s| {
+        crate::deliveries::fast(s);
+        s.delivery.quiet_hours = Some("21:00-08:00".parse().expect("valid"));
+        s.delivery.email.smtp_url = Some(smtp.into());
+        s.delivery.sms = Some(nudge::delivery::SmsSettings {
+            api_url: sms,
+            account_sid: "AC123".into(),
+            auth_token: "secret-token".into(),
+            from: Some("+14155550100".into()),
+            messaging_service_sid: None,
+            timeout: std::time::Duration::from_millis(500),
+        });
+        s.delivery.public_url = "https://nudge.example".into();
+    })
+    .await;
+    customer_and_action(
+        &app,
+        email_effect(),
+        json!({ "timeZone": "Pacific/Auckland" }),
+    )
+    .await;
+    app.create_customer(json!({ "externalId": "bob", "email": "bounce@example.com",
+        "phone": "+14155550122", "timeZone": "UTC",
+        "emailConsent": { "granted": true, "source": "checkout" },
+        "smsConsent": { "granted": true, "source": "checkout" } }))
+        .await;
+    app.create_action(json!({ "name": "SMS on login", "trigger": "LOGGED_IN",
+        "effects": [{ "sendSms": { "body": "Hi" } }], "repeat": { "kind": "EVERY_TIME" } }))
+        .await;
+
+    // Act
+    log_in(&app, "l1").await;
+    event(
+        &app,
+        "b1",
+        "bob",
+        "2026-11-22T11:00:00Z",
+        json!({ "loggedIn": true }),
+    )
+    .await;
+    wait_until(&app, |l| {
+        l.iter().filter(|d| d["status"] == "FAILED").count() == 1
+            && l.iter().filter(|d| d["status"] == "UNKNOWN").count() == 1
+    })
+    .await;
+
+    // Assert
+    let totals = &shop(&app, "ACTIVITY").await["totals"];
+    assert_eq!(totals["queued"], 4, "{totals}");
+    assert_eq!(totals["deferred"], 2, "{totals}");
+    assert_eq!(totals["failed"], 1);
+    assert_eq!(totals["bounced"], 1);
+    assert_eq!(totals["unknown"], 1);
+    assert_eq!(totals["sent"], 0);
+}
+
+#[tokio::test]
+async fn runs_count_as_entered_not_in_the_audience_completed_and_exited_with_the_reason() {
+    // Arrange: a two-message campaign for customers who are not wholesale; Ann and Cid are in
+    // its audience, Bob (wholesale) is not.
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_smtp(&sink).await;
+    app.create_products(&["p1"]).await;
+    for (who, wholesale) in [("ann", false), ("bob", true), ("cid", false)] {
+        app.create_customer(
+            json!({ "externalId": who, "email": format!("{who}@example.com"),
+            "wholesale": wholesale, "emailConsent": { "granted": true, "source": "checkout" } }),
+        )
+        .await;
+    }
+    let template = app
+        .admin_data(
+            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
+            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" } }),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    let campaign = app
+        .admin_data(
+            "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
+            json!({ "input": { "name": "after order", "status": "ACTIVE", "anchor": { "orderPlaced": {} },
+                "audience": { "not": { "wholesale": true } },
+                "steps": [
+                    { "id": "first", "message": { "channel": "EMAIL", "templateId": template } },
+                    { "id": "pause", "wait": { "days": 1 } },
+                    { "id": "second", "message": { "channel": "EMAIL", "templateId": template } }
+                ] } }),
+        )
+        .await["createCampaign"]["campaign"]["id"]
+        .clone();
+    for who in ["ann", "bob", "cid"] {
+        let order = json!({ "orderPlaced": { "orderExternalId": format!("o-{who}"), "total": "10.00",
+            "currency": "USD", "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" }] } });
+        event(
+            &app,
+            &format!("o-{who}"),
+            who,
+            "2026-11-22T11:00:00Z",
+            order,
+        )
+        .await;
+    }
+    let tick = |at: &str| format!("mutation {{ runCampaignTick(at: \"{at}\") {{ advanced }} }}");
+    app.admin_data(&tick("2026-11-22T12:00:00Z"), json!({}))
+        .await;
+    let read = async || {
+        app.admin_data(
+            &format!("query($id: ID!) {{ campaign(id: $id) {{ stats(from: \"2026-11-20\", to: \"2026-11-30\") {{ totals {{ {FIGURES} exitedByReason {{ reason count }} }} }} }} }}"),
+            json!({ "id": campaign }),
+        )
+        .await["campaign"]["stats"]["totals"]
+            .clone()
+    };
+    let going = read().await;
+    assert_eq!(going["entered"], 2, "{going}");
+    assert_eq!(going["notInAudience"], 1);
+    assert_eq!(going["active"], 2);
+
+    // Act: Cid's order is cancelled; a day later Ann's run takes its last step.
+    event(
+        &app,
+        "c1",
+        "cid",
+        "2026-11-22T13:00:00Z",
+        json!({ "orderStatusChanged": { "orderExternalId": "o-cid", "status": "CANCELLED" } }),
+    )
+    .await;
+    app.clock.advance(chrono::Duration::days(1));
+    app.admin_data(&tick("2026-11-23T12:00:00Z"), json!({}))
+        .await;
+
+    // Assert
+    let ended = read().await;
+    assert_eq!(ended["entered"], 2, "{ended}");
+    assert_eq!(ended["notInAudience"], 1);
+    assert_eq!(ended["active"], 0);
+    assert_eq!(ended["completed"], 1);
+    assert_eq!(ended["exited"], 1);
+    assert_eq!(
+        ended["exitedByReason"],
+        json!([{ "reason": "the order was cancelled", "count": 1 }])
+    );
+    assert_eq!(ended["runsFailed"], 0);
+    assert_eq!(ended["queued"], 3);
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 pub const PERSON: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Thunderbird/128.0";
 
 /// The figures asked for in these tests.
-pub const FIGURES: &str = "entered notInAudience active completed converted exited runsFailed reached fired queued sent skipped skippedByReason { reason count } failed unknown delivered bounced unsubscribed opens uniqueOpens machineOpens clicks uniqueClicks conversions revenue { amount currency } openRate clickRate conversionRate";
+pub const FIGURES: &str = "entered notInAudience active completed converted exited runsFailed reached fired queued sent skipped skippedByReason { reason count } deferred failed unknown delivered bounced unsubscribed opens uniqueOpens machineOpens clicks uniqueClicks conversions revenue { amount currency } openRate clickRate conversionRate";
 
 /// The shop's statistics over 2026-11-20 … 2026-11-30 by `basis`.
 pub async fn shop(app: &TestApp, basis: &str) -> Value {
