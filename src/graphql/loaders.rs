@@ -4,10 +4,13 @@
 //! created per request, never kept in schema data, so nothing is cached across callers.
 
 use crate::domain::deliveries::query;
+use crate::domain::stats::Scope;
+use crate::domain::stats::read::{self, Basis, Range, Tally};
 use crate::domain::storefront::shelves::Shelf;
 use crate::domain::{campaigns, customers, orders, roles, tags, templates};
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
+use chrono_tz::Tz;
 use entity::{
     campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_credit,
     order_line, product, role, template_locale,
@@ -77,6 +80,53 @@ rows_by_parent!(
     RunLogs => Vec<campaign_run_step::Model>, campaigns::run_logs
 );
 
+/// What statistics one scope is read for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TallyKey {
+    pub scope: Scope,
+    pub range: Range,
+    pub basis: Basis,
+}
+
+/// (scope, range, basis) → its figures. The scopes a request asks for at once with the same
+/// range and basis — say every campaign of a list with its steps — are read together.
+pub struct Tallies {
+    db: DatabaseConnection,
+    tz: Tz,
+}
+
+impl Loader<TallyKey> for Tallies {
+    type Value = Tally;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TallyKey]) -> Result<HashMap<TallyKey, Tally>, Self::Error> {
+        let mut asked: HashMap<(Range, Basis), Vec<Scope>> = HashMap::new();
+        for key in keys {
+            asked
+                .entry((key.range, key.basis))
+                .or_default()
+                .push(key.scope.clone());
+        }
+        let mut found = HashMap::with_capacity(keys.len());
+        for ((range, basis), scopes) in asked {
+            let tallies = read::tallies(&self.db, &scopes, range, basis, self.tz)
+                .await
+                .map_err(Arc::new)?;
+            for (scope, tally) in tallies {
+                found.insert(
+                    TallyKey {
+                        scope,
+                        range,
+                        basis,
+                    },
+                    tally,
+                );
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// (customer id, how many) → the customer's latest orders. Keys of one batch usually ask for
 /// the same number; each number asked for is one query.
 pub struct CustomerOrders(pub DatabaseConnection);
@@ -117,15 +167,19 @@ pub struct Loaders {
     pub delivery_events: DataLoader<DeliveryEvents>,
     pub template_locales: DataLoader<TemplateLocales>,
     pub run_logs: DataLoader<RunLogs>,
+    /// The figures of each scope asked for, a read for all scopes of one range and basis.
+    pub tallies: DataLoader<Tallies>,
     /// The storefront shelf of each customer this request read, so its fields (say
     /// `recommendations` and `banners`, resolved at once) read it once and see the same.
     pub shelves: tokio::sync::Mutex<HashMap<String, Arc<Shelf>>>,
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection) -> Self {
+    /// The loaders of one request; statistics days are cut in `tz`, the store's zone.
+    pub fn new(db: &DatabaseConnection, tz: Tz) -> Self {
         let db = || db.clone();
         Self {
+            tallies: DataLoader::new(Tallies { db: db(), tz }, tokio::spawn),
             customer_roles: DataLoader::new(CustomerRoles(db()), tokio::spawn),
             customer_tags: DataLoader::new(CustomerTags(db()), tokio::spawn),
             role_products: DataLoader::new(RoleProducts(db()), tokio::spawn),

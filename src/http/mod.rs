@@ -146,7 +146,9 @@ async fn execute_named(
         if over_get {
             single.data.insert(ArrivedOverGet);
         }
-        single.data.insert(Loaders::new(&state.db));
+        single
+            .data
+            .insert(Loaders::new(&state.db, state.settings.store.time_zone));
     }
     let response = schema.execute_batch(request).await;
     HttpResponse::Ok().json(response)

@@ -227,7 +227,7 @@ impl CheckedExecutor {
     fn prepare(&self, request: Request) -> Request {
         let state = &self.state;
         request
-            .data(Loaders::new(&state.db))
+            .data(Loaders::new(&state.db, state.settings.store.time_zone))
             .data(RequestBudget::new(
                 state.settings.limits.request_connections,
             ))

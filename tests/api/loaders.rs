@@ -174,7 +174,7 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
     }
 
     // Act: each list at two page sizes.
-    let customers = "query($n: Int) { customers(first: $n) { edges { node { id roles { id } tags { name } cart { quantity product { id } } orders(first: 5) { id lines { quantity product { id } } } } } } }";
+    let customers = "query($n: Int) { customers(first: $n) { edges { node { id roles { id } tags { name } cart { quantity product { id } } orders(first: 5) { id attribution { touch } lines { quantity product { id } } } } } } }";
     let deliveries = "query($n: Int) { deliveries(first: $n) { edges { node { id attempts { attempt outcome } trackingEvents { kind } } } } }";
     let runs =
         "query($c: ID, $n: Int) { campaignRuns(campaignId: $c, first: $n) { id log { outcome } } }";
@@ -202,6 +202,31 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         metrics,
         "query($id: ID!) { template(id: $id) { id locales { locale } } }",
         json!({ "id": templates[0] }),
+    )
+    .await;
+    for n in 1..10 {
+        post(
+            server,
+            &admin,
+            "mutation($input: CampaignInput!) { createCampaign(input: $input) { userErrors { message } } }",
+            json!({ "input": { "name": format!("c{n}"), "status": "ACTIVE", "anchor": { "registered": true },
+                "steps": [{ "id": "mail", "message": { "channel": "EMAIL", "templateId": templates[n] } }] } }),
+        )
+        .await;
+    }
+    let stats = "totals { sent } steps { totals { sent } }";
+    let all_campaigns = cost(
+        server,
+        metrics,
+        &format!("{{ campaigns {{ id stats {{ {stats} }} }} }}"),
+        json!({}),
+    )
+    .await;
+    let one_campaign = cost(
+        server,
+        metrics,
+        &format!("query($id: ID!) {{ campaign(id: $id) {{ id stats {{ {stats} }} }} }}"),
+        json!({ "id": campaign }),
     )
     .await;
     let shown = post(server, &admin, customers, json!({ "n": 20 })).await;
@@ -234,6 +259,10 @@ async fn a_page_of_twenty_parents_costs_as_many_statements_as_a_page_of_two() {
         costs[4], costs[5]
     );
     assert!(costs[0] > 0.0, "statements are counted");
+    assert!(
+        all_campaigns <= one_campaign + 1.0,
+        "ten campaigns' statistics cost {all_campaigns}, one's {one_campaign}"
+    );
     assert!(
         all_templates <= one_template + 1.0,
         "ten templates cost {all_templates}, one {one_template}"

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const MAX_DAYS: i64 = 400;
 
 /// Which day a figure counts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Basis {
     /// The day it happened (the open, the click, the order).
     Activity,
@@ -29,7 +29,7 @@ pub enum Basis {
 }
 
 /// Days from `from` to `to`, both included, in the store's time zone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Range {
     pub from: NaiveDate,
     pub to: NaiveDate,

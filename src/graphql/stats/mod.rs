@@ -11,9 +11,10 @@ use super::auth::Require;
 use super::channel::Channel;
 use super::connection::{encode_cursor, page_request};
 use super::errors::to_graphql;
+use super::loaders::{Loaders, TallyKey, load_error};
 use super::state;
 use crate::domain::stats::days::{date_of, day_number};
-use crate::domain::stats::read::{self, Basis, Range, Tally};
+use crate::domain::stats::read::{Basis, Range, Tally};
 use crate::domain::stats::{Metric, Scope};
 use crate::domain::templates::Channel as DomainChannel;
 use crate::domain::time::local_date;
@@ -231,16 +232,18 @@ async fn read_scopes(
         .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAYS - 1));
     let range = Range::new(from, to, &["from"]).map_err(to_graphql)?;
     let basis = ask.basis.unwrap_or_default();
-    let mut scopes = vec![main.clone()];
-    scopes.extend(parts.iter().cloned());
-    let mut tallies = read::tallies(&state.db, &scopes, range, basis.into(), tz)
-        .await
-        .map_err(to_graphql)?;
-    let tally = tallies.remove(&main).unwrap_or_default();
-    let parts = parts
-        .iter()
-        .map(|p| tallies.get(p).cloned().unwrap_or_default())
-        .collect();
+    let key = |scope: &Scope| TallyKey {
+        scope: scope.clone(),
+        range,
+        basis: basis.into(),
+    };
+    let loader = &ctx.data::<Loaders>()?.tallies;
+    let mut keys = vec![key(&main)];
+    keys.extend(parts.iter().map(key));
+    let mut tallies = loader.load_many(keys.clone()).await.map_err(load_error)?;
+    let mut take = |k: &TallyKey| tallies.remove(k).unwrap_or_default();
+    let tally = take(&keys[0]);
+    let parts = keys[1..].iter().map(&mut take).collect();
     let statistics = Statistics {
         range,
         basis,
