@@ -9,6 +9,7 @@ mod campaign_runs;
 mod campaigns;
 mod catalog;
 mod cli;
+mod conditions_sql;
 mod customers;
 mod deliveries;
 mod erasure;

@@ -6,6 +6,7 @@
 mod eval;
 mod facts;
 pub mod load;
+pub mod sql;
 
 pub use eval::evaluate;
 pub use facts::{EventFacts, Facts, Item, OrderFacts};
