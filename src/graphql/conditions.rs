@@ -9,6 +9,7 @@ use crate::domain::values::{Currency, parse_amount};
 use crate::error::{FieldViolation, ViolationCode};
 use async_graphql::{Enum, ID, InputObject, Json, OneofObject};
 
+use super::channel::Channel;
 use super::customers::CustomerKind;
 
 macro_rules! mirror_enum {
@@ -140,6 +141,12 @@ pub enum ConditionInput {
     Url(UrlConditionInput),
     Attribute(AttributeConditionInput),
     DaysSince(DaysSinceInput),
+    /// The customer's birthday falls in one of these months (1–12).
+    BirthdayMonth(Vec<i32>),
+    /// The customer consents to marketing on this channel.
+    Consent(Channel),
+    /// The customer's own IANA time zone is one of these (a customer without one matches none).
+    TimeZone(Vec<String>),
 }
 
 /// Converts an input condition; `path` names where it sits in the operation's input.
@@ -250,6 +257,16 @@ pub fn to_condition(
                 min: d.min.map(i64::from),
                 max: d.max.map(i64::from),
             },
+        },
+        ConditionInput::BirthdayMonth(months) => Condition::BirthdayMonth {
+            // A month outside 1–12 (0 stands for a negative one) is refused on save.
+            months: months.into_iter().map(|m| m.max(0) as u32).collect(),
+        },
+        ConditionInput::Consent(channel) => Condition::Consent {
+            channel: channel.into(),
+        },
+        ConditionInput::TimeZone(zones) => Condition::TimeZone {
+            zones: zones.into_iter().map(|z| z.trim().to_owned()).collect(),
         },
     }
 }

@@ -556,3 +556,49 @@ async fn a_user_error_deep_inside_a_condition_names_its_full_path() {
         "{errors}"
     );
 }
+
+#[tokio::test]
+async fn birthday_months_time_zones_and_consent_are_conditions_and_bad_ones_are_user_errors() {
+    // Arrange
+    let app = spawn_app().await;
+    let tag = app.create_tag("seen").await;
+    let create = |condition: serde_json::Value| {
+        let (app, tag) = (&app, tag.clone());
+        async move {
+            app.admin_data(
+                "mutation($input: CustomerActionInput!) { createCustomerAction(input: $input) { action { condition } userErrors { field code message } } }",
+                json!({ "input": { "name": "x", "trigger": "LOGGED_IN", "condition": condition,
+                    "effects": [{ "setTag": { "tagId": tag } }] } }),
+            )
+            .await["createCustomerAction"]
+                .clone()
+        }
+    };
+
+    // Act
+    let bad =
+        create(json!({ "all": [{ "birthdayMonth": [13] }, { "timeZone": ["Mars/Base"] }] })).await;
+    let good = create(json!({ "any": [{ "birthdayMonth": [12, 1] }, { "consent": "SMS" }, { "timeZone": ["Europe/Warsaw"] }] })).await;
+
+    // Assert
+    let fields: Vec<&serde_json::Value> = bad["userErrors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| &e["field"])
+        .collect();
+    assert!(
+        fields.contains(&&json!(["input", "condition", "all", "0", "birthdayMonth"])),
+        "{bad}"
+    );
+    assert!(
+        fields.contains(&&json!(["input", "condition", "all", "1", "timeZone"])),
+        "{bad}"
+    );
+    assert_eq!(
+        good["action"]["condition"],
+        json!({ "any": [{ "birthdayMonth": { "months": [12, 1] } }, { "consent": { "channel": "sms" } },
+            { "timeZone": { "zones": ["Europe/Warsaw"] } }] }),
+        "{good}"
+    );
+}

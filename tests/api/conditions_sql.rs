@@ -5,6 +5,7 @@ use crate::helpers::{spawn_app, test_start};
 use nudge::db::raw_statement;
 use nudge::domain::conditions::sql::compile;
 use nudge::domain::conditions::{Condition, DatedFact, Facts, Range, evaluate};
+use nudge::domain::message::Channel;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Value};
@@ -48,7 +49,24 @@ fn condition(rng: &mut StdRng, roles: &[i64], tags: &[i64], depth: u32) -> Condi
             _ => Condition::Not(Box::new(condition(rng, roles, tags, depth - 1))),
         };
     }
-    match rng.random_range(0..9) {
+    match rng.random_range(0..12) {
+        9 => Condition::BirthdayMonth {
+            months: (0..rng.random_range(1..4))
+                .map(|_| rng.random_range(1..=12))
+                .collect(),
+        },
+        10 => Condition::Consent {
+            channel: if rng.random_bool(0.5) {
+                Channel::Email
+            } else {
+                Channel::Sms
+            },
+        },
+        11 => Condition::TimeZone {
+            zones: vec![
+                ["Europe/Warsaw", "UTC", "America/New_York"][rng.random_range(0..3)].into(),
+            ],
+        },
         0 => Condition::HasRole {
             role_ids: vec![roles[rng.random_range(0..roles.len())]],
         },
@@ -145,23 +163,33 @@ async fn a_condition_as_sql_selects_exactly_the_customers_the_evaluator_holds_it
             dated(&mut rng),
             now_ms.into(),
             now_ms.into(),
+            rng.random_bool(0.5).into(),
+            rng.random_bool(0.5).into(),
+            rng.random_bool(0.7)
+                .then(|| rng.random_range(1..=12_i16))
+                .into(),
+            rng.random_bool(0.7)
+                .then(|| ["Europe/Warsaw", "UTC", "Asia/Tokyo"][rng.random_range(0..3)].to_owned())
+                .into(),
         ];
         db.execute_raw(raw_statement(
             backend,
             &format!(
                 "INSERT INTO customers (external_id, customer_type, wholesale, affiliate_id, orders_count, \
                  total_spent, attributes, registered_at, last_login_at, last_order_at, created_at, updated_at, \
-                 email_consent, sms_consent) VALUES (?, ?, ?, ?, ?, ?, {json_param}, ?, ?, ?, ?, ?, false, false)"
+                 email_consent, sms_consent, birthday_month, time_zone) \
+                 VALUES (?, ?, ?, ?, ?, ?, {json_param}, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ),
             values,
         ))
         .await
         .expect("a customer");
     }
-    let customers = entity::customer::Entity::find()
+    let mut customers = entity::customer::Entity::find()
         .all(&db)
         .await
         .expect("customers");
+    customers.sort_by_key(|c| c.id);
     let mut role_sets: HashMap<i64, HashSet<i64>> = HashMap::new();
     let mut tag_maps: HashMap<i64, HashMap<i64, Option<String>>> = HashMap::new();
     for c in &customers {

@@ -3,6 +3,7 @@
 use super::{
     Condition, DatedFact, Facts, Item, ItemAttribute, ItemScope, Quantifier, TextMatch, UrlField,
 };
+use crate::domain::message::Channel;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -75,6 +76,20 @@ pub fn evaluate(condition: &Condition, facts: &Facts<'_>) -> bool {
             };
             at.is_some_and(|at| range.contains((facts.now_ms - at).div_euclid(DAY_MS)))
         }
+        Condition::BirthdayMonth { months } => facts.customer.birthday_month.is_some_and(|m| {
+            months
+                .iter()
+                .any(|wanted| i64::from(*wanted) == i64::from(m))
+        }),
+        Condition::Consent { channel } => match channel {
+            Channel::Email => facts.customer.email_consent,
+            Channel::Sms => facts.customer.sms_consent,
+        },
+        Condition::TimeZone { zones } => facts
+            .customer
+            .time_zone
+            .as_deref()
+            .is_some_and(|zone| zones.iter().any(|z| z == zone)),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod sql;
 pub use eval::evaluate;
 pub use facts::{EventFacts, Facts, Item, OrderFacts};
 
+use crate::domain::message::Channel;
 use crate::domain::validate::Checker;
 use crate::error::ViolationCode;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,18 @@ pub enum Condition {
     DaysSince {
         fact: DatedFact,
         range: Range,
+    },
+    /// The customer's birthday falls in one of these months (1–12).
+    BirthdayMonth {
+        months: Vec<u32>,
+    },
+    /// The customer consents to marketing on this channel.
+    Consent {
+        channel: Channel,
+    },
+    /// The customer's own IANA time zone is one of these (a customer without one has none).
+    TimeZone {
+        zones: Vec<String>,
     },
 }
 
@@ -265,6 +278,22 @@ impl Condition {
                 Condition::Attribute { key, .. } if key.trim().is_empty() => {
                     Some("attribute needs a key")
                 }
+                Condition::BirthdayMonth { months } if months.is_empty() => {
+                    Some("birthdayMonth needs at least one month")
+                }
+                Condition::BirthdayMonth { months }
+                    if months.iter().any(|m| !(1..=12).contains(m)) =>
+                {
+                    Some("a month is from 1 to 12")
+                }
+                Condition::TimeZone { zones } if zones.is_empty() => {
+                    Some("timeZone needs at least one zone")
+                }
+                Condition::TimeZone { zones }
+                    if zones.iter().any(|z| z.parse::<chrono_tz::Tz>().is_err()) =>
+                {
+                    Some("a time zone is not an IANA name such as Europe/Warsaw")
+                }
                 Condition::OrderTotal(r)
                 | Condition::LifetimeSpent(r)
                 | Condition::OrdersCount(r)
@@ -302,6 +331,9 @@ impl Condition {
             Condition::Url(_) => "url",
             Condition::Attribute { .. } => "attribute",
             Condition::DaysSince { .. } => "daysSince",
+            Condition::BirthdayMonth { .. } => "birthdayMonth",
+            Condition::Consent { .. } => "consent",
+            Condition::TimeZone { .. } => "timeZone",
         }
     }
 

@@ -7,6 +7,7 @@
 //! the path of the offending part.
 
 use super::{Condition, DatedFact, ItemScope};
+use crate::domain::message::Channel;
 use sea_orm::{DbBackend, Value};
 
 const DAY_MS: i64 = 86_400_000;
@@ -45,8 +46,10 @@ fn write(
     out: &mut Fragment,
 ) -> Result<(), Unsupported> {
     let refuse = |path: &[String], what: &str| {
+        let mut path = path.to_vec();
+        path.push(c.part_name().to_owned());
         Err(Unsupported {
-            path: path.to_vec(),
+            path,
             message: format!("{what} is about an event and has no meaning for a customer alone"),
         })
     };
@@ -86,8 +89,10 @@ fn write(
             return refuse(path, "items of the event");
         }
         Condition::Items(_) => {
+            let mut path = path.clone();
+            path.push(c.part_name().to_owned());
             return Err(Unsupported {
-                path: path.clone(),
+                path,
                 message: "the items of the cart cannot define a segment yet".into(),
             });
         }
@@ -177,6 +182,25 @@ fn write(
             }
             out.sql.push(')');
         }
+        Condition::BirthdayMonth { months } => {
+            out.sql
+                .push_str("(c.birthday_month IS NOT NULL AND c.birthday_month IN (");
+            list(out, months.iter().map(|m| Value::from(*m as i32)));
+            out.sql.push_str("))");
+        }
+        Condition::Consent { channel } => out.sql.push_str(match channel {
+            Channel::Email => "c.email_consent = ?",
+            Channel::Sms => "c.sms_consent = ?",
+        }),
+        Condition::TimeZone { zones } => {
+            out.sql
+                .push_str("(c.time_zone IS NOT NULL AND c.time_zone IN (");
+            list(out, zones.iter().map(|z| Value::from(z.clone())));
+            out.sql.push_str("))");
+        }
+    }
+    if matches!(c, Condition::Consent { .. }) {
+        out.values.push(true.into());
     }
     Ok(())
 }
@@ -229,7 +253,7 @@ mod tests {
             }))),
         ]);
         let refused = compile(&c, DbBackend::Sqlite, 0).unwrap_err();
-        assert_eq!(refused.path, vec!["all", "1", "not"]);
+        assert_eq!(refused.path, vec!["all", "1", "not", "url"]);
         assert!(refused.message.starts_with("url is about an event"));
     }
 
