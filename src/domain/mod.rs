@@ -18,6 +18,7 @@ pub mod products;
 pub mod react;
 pub mod records;
 pub mod roles;
+pub mod segments;
 pub mod stale;
 pub mod stats;
 pub mod storefront;

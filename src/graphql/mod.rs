@@ -23,6 +23,7 @@ pub mod nesting;
 mod orders;
 mod roles;
 mod scalars;
+mod segments;
 mod stats;
 mod storefront;
 mod tags;
@@ -52,6 +53,7 @@ pub struct Query(
     deliveries::DeliveryQuery,
     storefront::StorefrontQuery,
     stats::StatsQuery,
+    segments::SegmentQuery,
 );
 
 /// Every mutation field.

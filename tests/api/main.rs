@@ -31,6 +31,7 @@ mod processors;
 mod roles;
 mod rounds;
 mod schema;
+mod segments;
 mod shelves;
 mod slow_clients;
 mod smtp_sink;
