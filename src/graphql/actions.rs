@@ -2,10 +2,10 @@
 
 use super::auth::Require;
 use super::conditions::{ConditionInput, to_condition};
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::events::EventKind;
 use super::scalars::{id_arg, opt_id_arg};
-use super::state;
 use super::stats::{self, Statistics, StatsBasis};
 use crate::clock::from_millis;
 use crate::domain::actions::{self, Action, ActionInput, Effect, RepeatPolicy};

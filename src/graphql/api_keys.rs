@@ -1,9 +1,9 @@
 //! API keys on the API, and `viewer`: who the caller is.
 
 use super::auth::Require;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::api_keys::{self, Principal, Scope, Verification};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};

@@ -2,9 +2,9 @@
 
 use super::auth::Require;
 use super::connection::{connection, page_request};
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::money::Money;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::products::{self, ProductInput as DomainProductInput};
 use async_graphql::connection::Connection;

@@ -4,13 +4,13 @@
 use super::auth::Require;
 use super::catalog::Product;
 use super::connection::{connection, page_request};
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::loaders::{Loaders, rows_of};
 use super::money::Money;
 use super::orders::Order;
 use super::roles::Role;
 use super::scalars::{id_arg, opt_id_arg, to_change};
-use super::state;
 use super::tags::AppliedTag;
 use crate::clock::from_millis;
 use crate::domain::customers::{self, ConsentInput as DomainConsent, CustomerFilter, CustomerType};

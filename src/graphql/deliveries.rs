@@ -4,9 +4,9 @@
 use super::auth::Require;
 use super::channel::Channel;
 use super::connection::{connection, page_request};
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::{id_arg, opt_id_arg};
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::deliveries::query::{self, DeliveryFilter as DomainFilter};
 use crate::domain::deliveries::{Status, suppressions, test_message};

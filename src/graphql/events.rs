@@ -1,8 +1,8 @@
 //! Storefront events on the API: `recordEvents` and `event(eventId)`.
 
 use super::auth::{Require, check_customer};
+use super::context::state;
 use super::errors::{coded, payload, respond, to_graphql};
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::api_keys::Principal;
 use crate::domain::ingest::{

@@ -1,9 +1,9 @@
 //! The membership change feed: role and tag changes of customers, streamed in log order.
 
 use super::auth::Require;
+use super::context::state;
 use super::errors::to_graphql;
 use super::scalars::{id_arg, opt_id_arg};
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::membership::{self, MembershipFilter};
 use crate::events::{MembershipChange as DomainChange, MembershipKind};

@@ -10,6 +10,7 @@ mod catalog;
 mod channel;
 mod conditions;
 mod connection;
+mod context;
 mod customers;
 mod deliveries;
 mod documents;
@@ -31,7 +32,7 @@ mod templates;
 
 use crate::config::ApiLimits;
 use crate::state::AppState;
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use std::sync::Arc;
 
 pub use errors::coded;
@@ -108,9 +109,4 @@ pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     builder().finish().sdl()
-}
-
-/// The application state of a resolver's request.
-pub(crate) fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
-    ctx.data::<AppState>()
 }

@@ -3,9 +3,9 @@
 use super::auth::Require;
 use super::catalog::Product;
 use super::channel::Channel;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::money::Money;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::orders::credit::Touch;
 use crate::domain::orders::{

@@ -2,10 +2,10 @@
 
 use super::auth::Require;
 use super::catalog::Product;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::loaders::{Loaders, rows_of};
 use super::scalars::id_arg;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::membership::MembershipOutcome;
 use crate::domain::roles::{self, RoleInput as DomainRoleInput};

@@ -2,9 +2,9 @@
 
 use super::auth::Require;
 use super::conditions::{ConditionInput, to_condition};
+use super::context::state;
 use super::customers::Customer;
 use super::errors::to_graphql;
-use super::state;
 use crate::clock::to_millis;
 use crate::domain::segments::preview;
 use crate::domain::validate::Checker;

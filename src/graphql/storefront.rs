@@ -2,10 +2,10 @@
 
 use super::auth::{Require, check_customer};
 use super::catalog::Product;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::loaders::Loaders;
 use super::scalars::id_arg;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::storefront;
 use crate::domain::storefront::shelves::Shelf;

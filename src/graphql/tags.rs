@@ -1,10 +1,10 @@
 //! Tags on the API: CRUD, and setting or removing a tag (with a value) on a customer.
 
 use super::auth::Require;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::roles::MembershipPayload;
 use super::scalars::id_arg;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::membership::MembershipOutcome;
 use crate::domain::tags::{self, CustomerTag};

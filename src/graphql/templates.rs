@@ -2,9 +2,9 @@
 
 use super::auth::Require;
 use super::channel::Channel;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
-use super::state;
 use super::stats::{self, Statistics, StatsBasis};
 use crate::clock::from_millis;
 use crate::domain::campaigns::CampaignSenders;

@@ -7,9 +7,9 @@ mod runs;
 pub use runs::{CampaignRunMutation, CampaignRunQuery};
 
 use super::auth::Require;
+use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
-use super::state;
 use crate::clock::from_millis;
 use crate::domain::campaigns::{self, Campaign as DomainCampaign, CampaignStatus, Reentry};
 use crate::graphql::stats::{self, Statistics, StatsBasis};

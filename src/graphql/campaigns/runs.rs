@@ -5,10 +5,10 @@ use crate::clock::from_millis;
 use crate::domain::campaigns::{self, preview::preview_audience};
 use crate::error::ErrorCode;
 use crate::graphql::auth::Require;
+use crate::graphql::context::state;
 use crate::graphql::errors::{coded, to_graphql};
 use crate::graphql::loaders::{Loaders, rows_of};
 use crate::graphql::scalars::{id_arg, opt_id_arg};
-use crate::graphql::state;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
