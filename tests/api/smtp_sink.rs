@@ -1,7 +1,8 @@
 //! A real SMTP server for the tests (and the delivery bench): it listens on a free local
 //! port, speaks enough SMTP for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and keeps
 //! every message it accepts. Recipients whose address starts with `bounce` are refused with
-//! 550, as by a server that has no such mailbox.
+//! 550, as by a server that has no such mailbox; those starting with `busy` are put off with
+//! 451 at every other try (the first included), as by a server that greylists.
 
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -53,11 +54,12 @@ impl SmtpSink {
         let port = listener.local_addr().expect("an address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
+        let tries: Tries = Arc::default();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 // Replies are small writes: do not let Nagle hold them back.
                 let _ = socket.set_nodelay(true);
-                tokio::spawn(session(socket, store.clone()));
+                tokio::spawn(session(socket, store.clone(), tries.clone()));
             }
         });
         Self { port, received }
@@ -85,7 +87,14 @@ fn ack_now(socket: &tokio::net::TcpStream) {
     let _ = socket2::SockRef::from(socket).set_tcp_quickack(true);
 }
 
-async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) {
+/// How many times each `busy` address was tried.
+type Tries = Arc<Mutex<std::collections::HashMap<String, u32>>>;
+
+async fn session(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    tries: Tries,
+) {
     let mut lines = BufReader::new(socket);
     let reply = async |lines: &mut BufReader<tokio::net::TcpStream>, text: &str| {
         let written = lines.get_mut().write_all(text.as_bytes()).await.is_ok();
@@ -115,6 +124,16 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
         } else if upper.starts_with("RCPT TO:<BOUNCE") {
             // Addresses starting with `bounce` do not exist here.
             "550 5.1.1 no such user\r\n".to_owned()
+        } else if upper.starts_with("RCPT TO:<BUSY") {
+            let mut tries = tries.lock().expect("not poisoned");
+            let count = tries.entry(upper.clone()).or_default();
+            *count += 1;
+            if *count % 2 == 1 {
+                "451 4.7.1 greylisted, try again later\r\n".to_owned()
+            } else {
+                to.push(command[8..].trim().to_owned());
+                "250 OK\r\n".to_owned()
+            }
         } else if upper.starts_with("RCPT TO:") {
             to.push(command[8..].trim().to_owned());
             "250 OK\r\n".to_owned()

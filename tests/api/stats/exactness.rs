@@ -80,6 +80,11 @@ async fn raw_figures(db: &DatabaseConnection) -> Vec<(&'static str, i64)> {
             count(db, &format!("{m} AND unsubscribed_at IS NOT NULL")).await,
         ),
         (
+            "bounced",
+            count(db, &format!("{m} AND bounced_at IS NOT NULL")).await,
+        ),
+        ("deferred", count(db, &e("deferred")).await),
+        (
             "conversions",
             count(db, "SELECT COUNT(*) FROM order_credits WHERE counted").await,
         ),
@@ -115,6 +120,8 @@ async fn read_figures(app: &TestApp) -> Vec<(&'static str, i64)> {
         "clicks",
         "uniqueClicks",
         "unsubscribed",
+        "bounced",
+        "deferred",
         "conversions",
     ]
     .into_iter()
@@ -132,8 +139,14 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
     app.create_products(&["p1"]).await;
     for c in 0..CUSTOMERS {
         let consent = c % 3 != 0;
+        // One mailbox that is refused, one that is put off at every other try.
+        let mailbox = match c {
+            1 => "bounce".to_owned(),
+            2 => "busy".to_owned(),
+            _ => format!("c{c}"),
+        };
         app.create_customer(
-            json!({ "externalId": format!("c{c}"), "email": format!("c{c}@example.com"),
+            json!({ "externalId": format!("c{c}"), "email": format!("{mailbox}@example.com"),
             "emailConsent": { "granted": consent, "source": "checkout" } }),
         )
         .await;
@@ -249,6 +262,8 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
         app.clock
             .advance(chrono::Duration::minutes(rng.random_range(1..600)));
     }
+    // Retries still waiting for their backoff come due.
+    app.clock.advance(chrono::Duration::hours(2));
     wait_until(&app, |l| {
         l.iter()
             .all(|d| d["status"] != "QUEUED" && d["status"] != "SENDING")
@@ -258,6 +273,15 @@ async fn every_figure_equals_the_count_over_the_raw_tables_under_a_random_worklo
     // Assert: exact with facts not folded yet, and exact once all are folded.
     let raw = raw_figures(&db).await;
     assert!(raw.iter().any(|(f, v)| *f == "sent" && *v > 5), "{raw:?}");
+    let retried = "SELECT COUNT(*) FROM deliveries WHERE attempts > 1 AND status = 'sent'";
+    assert!(
+        count(&db, retried).await > 0,
+        "a message was sent on a second try"
+    );
+    assert!(
+        raw.iter().any(|(f, v)| *f == "bounced" && *v > 0),
+        "{raw:?}"
+    );
     assert_eq!(read_figures(&app).await, raw, "before folding");
     fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
     fold::vacuum(&db).await.expect("the fact queue is vacuumed");
