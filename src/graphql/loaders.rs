@@ -86,6 +86,8 @@ pub struct TallyKey {
     pub scope: Scope,
     pub range: Range,
     pub basis: Basis,
+    /// Per day, or only over the whole range.
+    pub by_day: bool,
 }
 
 /// (scope, range, basis) → its figures. The scopes a request asks for at once with the same
@@ -100,27 +102,27 @@ impl Loader<TallyKey> for Tallies {
     type Error = LoadError;
 
     async fn load(&self, keys: &[TallyKey]) -> Result<HashMap<TallyKey, Tally>, Self::Error> {
-        let mut asked: HashMap<(Range, Basis), Vec<Scope>> = HashMap::new();
+        // Per (range, basis): the scopes asked for by day, and those asked for whole only.
+        type Asked = (Vec<Scope>, Vec<Scope>);
+        let mut asked: HashMap<(Range, Basis), Asked> = HashMap::new();
         for key in keys {
-            asked
-                .entry((key.range, key.basis))
-                .or_default()
-                .push(key.scope.clone());
+            let (daily, whole) = asked.entry((key.range, key.basis)).or_default();
+            if key.by_day {
+                daily.push(key.scope.clone());
+            } else {
+                whole.push(key.scope.clone());
+            }
         }
         let mut found = HashMap::with_capacity(keys.len());
-        for ((range, basis), scopes) in asked {
-            let tallies = read::tallies(&self.db, &scopes, range, basis, self.tz)
+        for ((range, basis), (daily, mut whole)) in asked {
+            // A scope asked for both ways is read by day: its totals are the same.
+            whole.retain(|s| !daily.contains(s));
+            let tallies = read::tallies(&self.db, &daily, &whole, range, basis, self.tz)
                 .await
                 .map_err(Arc::new)?;
-            for (scope, tally) in tallies {
-                found.insert(
-                    TallyKey {
-                        scope,
-                        range,
-                        basis,
-                    },
-                    tally,
-                );
+            for key in keys.iter().filter(|k| k.range == range && k.basis == basis) {
+                let tally = tallies.get(&key.scope).cloned().unwrap_or_default();
+                found.insert(key.clone(), tally);
             }
         }
         Ok(found)

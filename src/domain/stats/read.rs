@@ -70,10 +70,13 @@ impl Range {
 /// Sums by (metric, key).
 pub type Counts = BTreeMap<(Metric, String), i64>;
 
-/// One scope's figures over a range: per day, and the gauges now.
+/// One scope's figures over a range: per day (or only for the whole range), and the gauges
+/// now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub days: BTreeMap<i32, Counts>,
+    /// Sums over the range not split by day (scopes read whole).
+    pub whole: Counts,
     /// Runs going now (whatever the range).
     pub active: i64,
 }
@@ -81,7 +84,7 @@ pub struct Tally {
 impl Tally {
     /// The sums over every day of the range.
     pub fn totals(&self) -> Counts {
-        let mut totals = Counts::new();
+        let mut totals = self.whole.clone();
         for counts in self.days.values() {
             for (k, v) in counts {
                 *totals.entry(k.clone()).or_default() += v;
@@ -105,14 +108,18 @@ fn pending_filter(scope: &Scope) -> Condition {
     }
 }
 
-/// The figures of each of `scopes` over `range`, by `basis`.
+/// The figures of each of `daily` per day, and of each of `whole` over the whole range only
+/// (fewer rows to read: a campaign's steps need their totals, not their days), over `range`
+/// by `basis`.
 pub async fn tallies(
     db: &DatabaseConnection,
-    scopes: &[Scope],
+    daily: &[Scope],
+    whole: &[Scope],
     range: Range,
     basis: Basis,
     tz: Tz,
 ) -> AppResult<HashMap<Scope, Tally>> {
+    let scopes: Vec<Scope> = daily.iter().chain(whole).cloned().collect();
     let mut out: HashMap<Scope, Tally> = scopes
         .iter()
         .map(|s| (s.clone(), Tally::default()))
@@ -121,6 +128,11 @@ pub async fn tallies(
         return Ok(out);
     }
     let by_key: HashMap<String, Scope> = scopes.iter().map(|s| (s.key(), s.clone())).collect();
+    let split: HashMap<&Scope, bool> = daily
+        .iter()
+        .map(|s| (s, true))
+        .chain(whole.iter().map(|s| (s, false)))
+        .collect();
     let (from, to) = range.days();
     // One snapshot: a fact the folder moves meanwhile is seen in one place, not both.
     let txn = match db.get_database_backend() {
@@ -137,30 +149,57 @@ pub async fn tallies(
         Basis::Activity => stat_day::Column::Day,
         Basis::Cohort => stat_day::Column::Cohort,
     };
-    let rows: Vec<(String, i32, String, String, i64)> = stat_day::Entity::find()
-        .select_only()
-        .column(stat_day::Column::Scope)
-        .column(day_column)
-        .column(stat_day::Column::Metric)
-        .column(stat_day::Column::Key)
-        .column_as(Expr::cust("CAST(SUM(value) AS BIGINT)"), "value")
-        .filter(stat_day::Column::Scope.is_in(by_key.keys().cloned()))
-        .filter(
-            Condition::any().add(day_column.between(from, to)).add(
-                Condition::all()
-                    .add(stat_day::Column::Day.eq(ALL_TIME))
-                    .add(stat_day::Column::Metric.eq(Metric::Active.as_str())),
-            ),
+    let in_range = || {
+        Condition::any().add(day_column.between(from, to)).add(
+            Condition::all()
+                .add(stat_day::Column::Day.eq(ALL_TIME))
+                .add(stat_day::Column::Metric.eq(Metric::Active.as_str())),
         )
-        .group_by(stat_day::Column::Scope)
-        .group_by(day_column)
-        .group_by(stat_day::Column::Metric)
-        .group_by(stat_day::Column::Key)
-        .into_tuple()
-        .all(&txn)
-        .await?;
+    };
+    let keys = |list: &[Scope]| list.iter().map(Scope::key).collect::<Vec<_>>();
+    let mut rows: Vec<(String, Option<i32>, String, String, i64)> = Vec::new();
+    if !daily.is_empty() {
+        let by_day: Vec<(String, i32, String, String, i64)> = stat_day::Entity::find()
+            .select_only()
+            .column(stat_day::Column::Scope)
+            .column(day_column)
+            .column(stat_day::Column::Metric)
+            .column(stat_day::Column::Key)
+            .column_as(Expr::cust("CAST(SUM(value) AS BIGINT)"), "value")
+            .filter(stat_day::Column::Scope.is_in(keys(daily)))
+            .filter(in_range())
+            .group_by(stat_day::Column::Scope)
+            .group_by(day_column)
+            .group_by(stat_day::Column::Metric)
+            .group_by(stat_day::Column::Key)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        rows.extend(
+            by_day
+                .into_iter()
+                .map(|(s, d, m, k, v)| (s, Some(d), m, k, v)),
+        );
+    }
+    if !whole.is_empty() {
+        let summed: Vec<(String, String, String, i64)> = stat_day::Entity::find()
+            .select_only()
+            .column(stat_day::Column::Scope)
+            .column(stat_day::Column::Metric)
+            .column(stat_day::Column::Key)
+            .column_as(Expr::cust("CAST(SUM(value) AS BIGINT)"), "value")
+            .filter(stat_day::Column::Scope.is_in(keys(whole)))
+            .filter(in_range())
+            .group_by(stat_day::Column::Scope)
+            .group_by(stat_day::Column::Metric)
+            .group_by(stat_day::Column::Key)
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        rows.extend(summed.into_iter().map(|(s, m, k, v)| (s, None, m, k, v)));
+    }
     let mut pending_filters = Condition::any();
-    for scope in scopes {
+    for scope in &scopes {
         pending_filters = pending_filters.add(pending_filter(scope));
     }
     let pending = stat_fact::Entity::find()
@@ -168,20 +207,23 @@ pub async fn tallies(
         .all(&txn)
         .await?;
     txn.commit().await?;
-    let mut add = |scope: &Scope, day: i32, metric: Metric, key: String, value: i64| {
+    // `day` is `None` for a row already summed over the range.
+    let mut add = |scope: &Scope, day: Option<i32>, metric: Metric, key: String, value: i64| {
         let Some(tally) = out.get_mut(scope) else {
             return;
         };
         if metric.is_gauge() {
             tally.active += value;
-        } else if (from..=to).contains(&day) {
-            *tally
-                .days
-                .entry(day)
-                .or_default()
-                .entry((metric, key))
-                .or_default() += value;
+            return;
         }
+        let counts = match day {
+            Some(day) if !(from..=to).contains(&day) => return,
+            Some(day) if split.get(scope).copied().unwrap_or(true) => {
+                tally.days.entry(day).or_default()
+            }
+            _ => &mut tally.whole,
+        };
+        *counts.entry((metric, key)).or_default() += value;
     };
     for (scope, day, metric, key, value) in rows {
         if let (Some(scope), Some(metric)) = (by_key.get(&scope), Metric::from_stored(&metric)) {
@@ -199,7 +241,7 @@ pub async fn tallies(
         };
         let dims = Dims::of_fact(&fact);
         for scope in scopes.iter().filter(|s| s.covers(&dims)) {
-            add(scope, day, metric, fact.key.clone(), fact.delta);
+            add(scope, Some(day), metric, fact.key.clone(), fact.delta);
         }
     }
     Ok(out)

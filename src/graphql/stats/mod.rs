@@ -232,14 +232,16 @@ async fn read_scopes(
         .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAYS - 1));
     let range = Range::new(from, to, &["from"]).map_err(to_graphql)?;
     let basis = ask.basis.unwrap_or_default();
-    let key = |scope: &Scope| TallyKey {
+    // The scope is shown per day; its parts (steps, variants) as totals only.
+    let key = |scope: &Scope, by_day: bool| TallyKey {
         scope: scope.clone(),
         range,
         basis: basis.into(),
+        by_day,
     };
     let loader = &ctx.data::<Loaders>()?.tallies;
-    let mut keys = vec![key(&main)];
-    keys.extend(parts.iter().map(key));
+    let mut keys = vec![key(&main, true)];
+    keys.extend(parts.iter().map(|p| key(p, false)));
     let mut tallies = loader.load_many(keys.clone()).await.map_err(load_error)?;
     let mut take = |k: &TallyKey| tallies.remove(k).unwrap_or_default();
     let tally = take(&keys[0]);

@@ -348,12 +348,13 @@ async fn a_read_adds_the_facts_not_folded_yet_to_the_folded_sums_in_every_scope(
     ];
     let sums = |t: &nudge::domain::stats::read::Tally| t.totals().values().sum::<i64>();
 
-    // Act
-    let before = tallies(&db, &scopes, range, Basis::Activity, chrono_tz::UTC)
+    // Act: the first scopes read per day, the others whole.
+    let (daily, whole) = scopes.split_at(2);
+    let before = tallies(&db, daily, whole, range, Basis::Activity, chrono_tz::UTC)
         .await
         .expect("read");
     fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
-    let after = tallies(&db, &scopes, range, Basis::Activity, chrono_tz::UTC)
+    let after = tallies(&db, daily, whole, range, Basis::Activity, chrono_tz::UTC)
         .await
         .expect("read");
 
@@ -363,4 +364,7 @@ async fn a_read_adds_the_facts_not_folded_yet_to_the_folded_sums_in_every_scope(
         assert_eq!(sums(&before[scope]), want, "{scope:?} before folding");
         assert_eq!(sums(&after[scope]), want, "{scope:?} after folding");
     }
+    assert!(after[&Scope::Shop].whole.is_empty() && !after[&Scope::Shop].days.is_empty());
+    let step = &after[&Scope::Step(4, "a".into())];
+    assert!(step.days.is_empty() && !step.whole.is_empty());
 }
