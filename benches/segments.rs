@@ -10,36 +10,22 @@
 //!
 //! `NUDGE_BENCH_CUSTOMERS` changes the number of customers (default 1,000,000).
 
-use nudge::clock::{SharedClock, SystemClock, to_millis};
-use nudge::config::Settings;
-use nudge::db::{connect, raw_statement};
+#[path = "bench_db.rs"]
+#[allow(dead_code)]
+mod bench_db;
+
+use bench_db::{BenchDb, exec, numbers, size};
+use nudge::clock::to_millis;
 use nudge::domain::conditions::{Condition, DatedFact, Range};
 use nudge::domain::message::Channel;
 use nudge::domain::segments::preview::preview;
-use nudge::startup::{Bootstrap, prepare_database};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
-use std::sync::Arc;
+use sea_orm::{DatabaseConnection, DbBackend};
 use std::time::Instant;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DAY_MS: i64 = 86_400_000;
-
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(raw_statement(db.get_database_backend(), sql, []))
-        .await
-        .expect("statement");
-}
-
-fn numbers(db: &DatabaseConnection, n: i64) -> String {
-    match db.get_database_backend() {
-        DbBackend::Postgres => format!("SELECT CAST(generate_series(1, {n}) AS BIGINT) AS i"),
-        _ => format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
-        ),
-    }
-}
 
 /// `n` customers whose facts vary with their number; one role held by a third, one tag by a
 /// fifth.
@@ -139,39 +125,24 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let n: i64 = std::env::var("NUDGE_BENCH_CUSTOMERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000);
-        let temp = std::env::temp_dir().join(format!("nudge-segments-{}.db", std::process::id()));
-        let url = std::env::var("NUDGE_BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", temp.display()));
-        let mut settings = Settings::from_env().expect("settings");
-        settings.database_url = url.clone();
-        let clock: SharedClock = Arc::new(SystemClock);
-        prepare_database(&settings, &clock, Bootstrap::MigrateOnly)
-            .await
-            .expect("migrated");
-        let db = connect(&url, 2).await.expect("database");
+        let n = size("NUDGE_BENCH_CUSTOMERS", 1_000_000);
+        let opened = BenchDb::open("segments", 2).await;
+        let (clock, db) = (&opened.clock, &opened.db);
         let now_ms = to_millis(clock.now());
         let started = Instant::now();
-        seed(&db, n, now_ms).await;
+        seed(db, n, now_ms).await;
         if db.get_database_backend() == DbBackend::Postgres {
-            exec(&db, "VACUUM ANALYZE customers").await;
-            exec(&db, "VACUUM ANALYZE customer_roles").await;
+            exec(db, "VACUUM ANALYZE customers").await;
+            exec(db, "VACUUM ANALYZE customer_roles").await;
         }
         println!(
             "database: {}; {n} customers seeded in {:.1} s",
-            if url.starts_with("sqlite") {
-                "SQLite"
-            } else {
-                "PostgreSQL"
-            },
+            opened.label(),
             started.elapsed().as_secs_f64()
         );
         let floor = {
             let started = Instant::now();
-            exec(&db, "SELECT COUNT(*) FROM customers").await;
+            exec(db, "SELECT COUNT(*) FROM customers").await;
             started.elapsed().as_secs_f64() * 1000.0
         };
         println!("floor: COUNT(*) over customers {floor:.0} ms");
@@ -181,7 +152,7 @@ fn main() {
             let mut count = 0;
             for _ in 0..3 {
                 let started = Instant::now();
-                let found = preview(&db, &condition, now_ms, &field)
+                let found = preview(db, &condition, now_ms, &field)
                     .await
                     .expect("preview");
                 best = best.min(started.elapsed().as_secs_f64() * 1000.0);
@@ -192,6 +163,6 @@ fn main() {
                 best / floor
             );
         }
-        let _ = std::fs::remove_file(&temp);
+        opened.remove();
     });
 }

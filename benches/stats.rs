@@ -16,20 +16,22 @@
 //!
 //! `NUDGE_BENCH_DELIVERIES` changes the shop's size (default 1,000,000).
 
+#[path = "bench_db.rs"]
+mod bench_db;
 #[path = "../tests/api/smtp_sink.rs"]
 #[allow(dead_code)]
 mod smtp_sink;
 
+use bench_db::{BenchDb, exec, numbers, scalar, size};
 use chrono::{Days, NaiveDate};
-use nudge::clock::{SharedClock, SystemClock, to_millis};
+use nudge::clock::{SharedClock, to_millis};
 use nudge::config::Settings;
-use nudge::db::{connect, raw_statement};
 use nudge::domain::deliveries::Dispatcher;
 use nudge::domain::stats::fold;
 use nudge::domain::stats::read::{self, Basis, Range};
 use nudge::domain::stats::{Scope, set_recording};
-use nudge::startup::{Bootstrap, build_senders, prepare_database};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use nudge::startup::build_senders;
+use sea_orm::{DatabaseConnection, DbBackend};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,30 +43,6 @@ const STEPS: i64 = 5;
 const DAY_MS: i64 = 86_400_000;
 /// The first day of the shop's 90 days: 2026-09-01 (UTC).
 const START_MS: i64 = 1_788_220_800_000;
-
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(raw_statement(db.get_database_backend(), sql, []))
-        .await
-        .expect("statement");
-}
-
-async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(raw_statement(db.get_database_backend(), sql, []))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("n")
-}
-
-fn numbers(db: &DatabaseConnection, n: i64) -> String {
-    match db.get_database_backend() {
-        DbBackend::Postgres => format!("SELECT generate_series(1, {n}) AS i"),
-        _ => format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
-        ),
-    }
-}
 
 /// The raw tables: deliveries spread evenly over 90 days, opens on 3 in 10, clicks on 1 in
 /// 10, a credited order on 1 in 50 — and the facts their writes note.
@@ -344,53 +322,39 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let n: i64 = std::env::var("NUDGE_BENCH_DELIVERIES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000);
-        let temp = std::env::temp_dir().join(format!("nudge-stats-{}.db", std::process::id()));
-        let url = std::env::var("NUDGE_BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", temp.display()));
-        let mut settings = Settings::from_env().expect("settings");
-        settings.database_url = url.clone();
-        let clock: SharedClock = Arc::new(SystemClock);
-        prepare_database(&settings, &clock, Bootstrap::MigrateOnly)
-            .await
-            .expect("migrated");
-        let db = connect(&url, settings.database_max_connections)
-            .await
-            .expect("database");
-        println!(
-            "database: {}; {n} deliveries",
-            if url.starts_with("sqlite") {
-                "SQLite"
-            } else {
-                "PostgreSQL"
-            }
-        );
+        let n = size("NUDGE_BENCH_DELIVERIES", 1_000_000);
+        let opened = BenchDb::open(
+            "stats",
+            Settings::from_env()
+                .expect("settings")
+                .database_max_connections,
+        )
+        .await;
+        let (settings, clock, db) = (&opened.settings, &opened.clock, &opened.db);
+        println!("database: {}; {n} deliveries", opened.label());
         let started = Instant::now();
-        seed(&db, n).await;
-        let facts = scalar(&db, "SELECT COUNT(*) AS n FROM stat_facts").await;
+        seed(db, n).await;
+        let facts = scalar(db, "SELECT COUNT(*) AS n FROM stat_facts").await;
         println!(
             "seeded in {:.1} s: {facts} facts",
             started.elapsed().as_secs_f64()
         );
         let started = Instant::now();
-        let folded = fold::fold_all(&db, chrono_tz::UTC).await.expect("folded");
+        let folded = fold::fold_all(db, chrono_tz::UTC).await.expect("folded");
         let seconds = started.elapsed().as_secs_f64();
-        let rows = scalar(&db, "SELECT COUNT(*) AS n FROM stat_days").await;
+        let rows = scalar(db, "SELECT COUNT(*) AS n FROM stat_days").await;
         println!(
             "folded {folded} facts in {seconds:.1} s = {:.0} facts/s into {rows} day rows",
             folded as f64 / seconds
         );
         if db.get_database_backend() == DbBackend::Postgres {
-            exec(&db, "VACUUM ANALYZE stat_days").await;
-            exec(&db, "VACUUM ANALYZE stat_facts").await;
+            exec(db, "VACUUM ANALYZE stat_days").await;
+            exec(db, "VACUUM ANALYZE stat_facts").await;
         } else {
-            exec(&db, "ANALYZE").await;
+            exec(db, "ANALYZE").await;
         }
-        reads(&db).await;
-        dispatch(&settings, &db, &clock).await;
-        let _ = std::fs::remove_file(&temp);
+        reads(db).await;
+        dispatch(settings, db, clock).await;
+        opened.remove();
     });
 }

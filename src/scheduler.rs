@@ -1,6 +1,7 @@
 //! Cron wiring only: the campaign engine ticks on `NUDGE_TICK_SCHEDULE` (every minute by
-//! default), and old message texts are forgotten hourly (`NUDGE_RETENTION_DAYS`). tokio-cron-scheduler serves as a local UTC ticker; a tick still running when the
-//! next one is due makes that one skip. Correctness lives in the domain and the database: a
+//! default), and old message texts are forgotten hourly (`NUDGE_RETENTION_DAYS`).
+//! tokio-cron-scheduler serves as a local UTC ticker; a tick still running when the next one
+//! is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
 use crate::domain::{campaigns, deliveries};
@@ -16,40 +17,34 @@ const RETENTION_SCHEDULE: &str = "0 17 * * * *";
 pub async fn start(
     state: AppState,
 ) -> Result<Option<JobScheduler>, Box<dyn std::error::Error + Send + Sync>> {
-    let retention = (state.settings.retention_days > 0).then(|| {
-        let state = state.clone();
-        Job::new_async(RETENTION_SCHEDULE, move |_, _| {
+    let mut jobs = Vec::new();
+    if let Some(schedule) = state.settings.tick_schedule.clone() {
+        let (state, running) = (state.clone(), Arc::new(tokio::sync::Mutex::new(())));
+        let tick = Job::new_async(schedule.as_str(), move |_, _| {
+            let (state, running) = (state.clone(), running.clone());
+            Box::pin(async move {
+                let Ok(_turn) = running.try_lock() else {
+                    tracing::warn!("campaign tick skipped: the previous one is still running");
+                    return;
+                };
+                run_tick(&state).await;
+            })
+        })
+        .map_err(|e| format!("NUDGE_TICK_SCHEDULE {schedule:?} is not a cron expression: {e}"))?;
+        jobs.push(tick);
+    }
+    if state.settings.retention_days > 0 {
+        jobs.push(Job::new_async(RETENTION_SCHEDULE, move |_, _| {
             let state = state.clone();
             Box::pin(async move { run_retention(&state).await })
-        })
-    });
-    let Some(schedule) = state.settings.tick_schedule.clone() else {
-        return match retention {
-            Some(job) => {
-                let scheduler = JobScheduler::new().await?;
-                scheduler.add(job?).await?;
-                scheduler.start().await?;
-                Ok(Some(scheduler))
-            }
-            None => Ok(None),
-        };
-    };
-    let running = Arc::new(tokio::sync::Mutex::new(()));
-    let job = Job::new_async(schedule.as_str(), move |_, _| {
-        let (state, running) = (state.clone(), running.clone());
-        Box::pin(async move {
-            let Ok(_turn) = running.try_lock() else {
-                tracing::warn!("campaign tick skipped: the previous one is still running");
-                return;
-            };
-            run_tick(&state).await;
-        })
-    })
-    .map_err(|e| format!("NUDGE_TICK_SCHEDULE {schedule:?} is not a cron expression: {e}"))?;
+        })?);
+    }
+    if jobs.is_empty() {
+        return Ok(None);
+    }
     let scheduler = JobScheduler::new().await?;
-    scheduler.add(job).await?;
-    if let Some(retention) = retention {
-        scheduler.add(retention?).await?;
+    for job in jobs {
+        scheduler.add(job).await?;
     }
     scheduler.start().await?;
     Ok(Some(scheduler))
@@ -76,10 +71,8 @@ pub async fn run_tick(state: &AppState) {
 /// Forgets the texts of messages older than the retention period; a failure is logged and the
 /// next hour tries again.
 pub async fn run_retention(state: &AppState) {
-    let days = i64::from(state.settings.retention_days);
-    let cutoff = state.clock.now() - chrono::Duration::days(days);
-    match deliveries::retention::purge_texts(&state.work_db, crate::clock::to_millis(cutoff)).await
-    {
+    let (now, days) = (state.clock.now(), state.settings.retention_days);
+    match deliveries::retention::forget_texts(&state.work_db, now, days).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(deliveries.purged = purged, "old message texts forgotten"),
         Err(e) => tracing::error!(error = %e, "forgetting old message texts failed"),

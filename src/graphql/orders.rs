@@ -12,6 +12,7 @@ use crate::domain::orders::{
     self, OrderInput as DomainOrderInput, OrderLineInput as DomainLine, OrderStatus as DomainStatus,
 };
 use crate::domain::templates::Channel as DomainChannel;
+use crate::error::AppError;
 use crate::graphql::loaders::{Loaders, rows_of};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -157,11 +158,15 @@ impl Attribution {
         self.0.template_id.map(|id| ID(id.to_string()))
     }
     /// What earned the credit.
-    async fn touch(&self) -> AttributionTouch {
+    async fn touch(&self) -> async_graphql::Result<AttributionTouch> {
         match Touch::from_stored(&self.0.touch) {
-            Some(Touch::Click) => AttributionTouch::Click,
-            Some(Touch::Open) => AttributionTouch::Open,
-            _ => AttributionTouch::Delivery,
+            Some(Touch::Click) => Ok(AttributionTouch::Click),
+            Some(Touch::Open) => Ok(AttributionTouch::Open),
+            Some(Touch::Delivery) => Ok(AttributionTouch::Delivery),
+            None => Err(to_graphql(AppError::internal(format!(
+                "the credit of order {} has an unknown touch {:?}",
+                self.0.order_id, self.0.touch
+            )))),
         }
     }
     async fn touched_at(&self) -> DateTime<Utc> {

@@ -7,7 +7,7 @@ use super::customers::Customer;
 use super::errors::to_graphql;
 use crate::clock::to_millis;
 use crate::domain::segments::preview;
-use crate::domain::validate::Checker;
+use crate::error::AppError;
 use async_graphql::{Context, Object, SimpleObject};
 
 /// What a condition selects now.
@@ -39,10 +39,9 @@ impl SegmentQuery {
         let field = vec!["condition".to_owned()];
         let mut violations = Vec::new();
         let condition = to_condition(condition, currency, &field, &mut violations);
-        let mut checker = Checker::new();
-        checker.absorb_flat(violations);
-        condition.check("condition", &mut checker);
-        checker.finish().map_err(to_graphql)?;
+        if !violations.is_empty() {
+            return Err(to_graphql(AppError::Invalid(violations)));
+        }
         let now_ms = to_millis(state.clock.now());
         let found = preview::preview(&state.db, &condition, now_ms, &field)
             .await

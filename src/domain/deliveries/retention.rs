@@ -14,6 +14,20 @@ use sea_orm::{
 /// Rows looked at per statement.
 const BATCH: u64 = 2_000;
 
+/// Clears the texts of messages finished more than `days` days before `now`; returns how many.
+/// `days` of 0 keeps everything.
+pub async fn forget_texts(
+    db: &DatabaseConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    days: u32,
+) -> AppResult<u64> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let cutoff = now - chrono::Duration::days(i64::from(days));
+    purge_texts(db, crate::clock::to_millis(cutoff)).await
+}
+
 /// Clears the texts of messages finished and created before `cutoff_ms`; returns how many.
 /// Walks the table by id (ids grow with creation time) and stops at the first batch made
 /// entirely after the cutoff.

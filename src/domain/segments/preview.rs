@@ -5,6 +5,7 @@
 use crate::db::raw_statement;
 use crate::domain::conditions::Condition;
 use crate::domain::conditions::sql::compile;
+use crate::domain::validate::Checker;
 use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
 use entity::customer;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
@@ -21,13 +22,17 @@ pub struct Preview {
 }
 
 /// Counts and lists the customers `condition` holds for at `now_ms`; `field` names the
-/// condition in the caller's input, for errors.
+/// condition in the caller's input, for errors. A condition that nests too deep, is too large
+/// or has a part that can never be meaningful is refused like one saved with an action.
 pub async fn preview(
     db: &DatabaseConnection,
     condition: &Condition,
     now_ms: i64,
     field: &[String],
 ) -> AppResult<Preview> {
+    let mut checker = Checker::new();
+    condition.check(&field.join("."), &mut checker);
+    checker.finish()?;
     let backend = db.get_database_backend();
     let fragment = compile(condition, backend, now_ms).map_err(|refused| {
         let mut path = field.to_vec();

@@ -5,6 +5,7 @@
 use super::days::{day_number, days_of};
 use super::metric::ALL_TIME;
 use super::{Dims, Metric, Scope};
+use crate::domain::time::local_date;
 use crate::error::{AppError, AppResult, ViolationCode};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The longest range one read may ask for, in days.
 pub const MAX_DAYS: i64 = 400;
+/// Days read when a range is not given: the last 30, today included.
+pub const DEFAULT_DAYS: u64 = 30;
 
 /// Which day a figure counts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +63,19 @@ impl Range {
             ));
         }
         Ok(Range { from, to })
+    }
+
+    /// The range a caller asks for: `to` is today (in `tz`, at `now_ms`) when not given, and
+    /// `from` the [`DEFAULT_DAYS`]th day before `to`, both included.
+    pub fn asked(
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        now_ms: i64,
+        tz: Tz,
+    ) -> AppResult<Self> {
+        let to = to.unwrap_or_else(|| local_date(now_ms, tz));
+        let from = from.unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAYS - 1));
+        Range::new(from, to, &["from"])
     }
 
     fn days(&self) -> (i32, i32) {

@@ -17,15 +17,11 @@ use crate::domain::stats::days::{date_of, day_number};
 use crate::domain::stats::read::{Basis, Range, Tally};
 use crate::domain::stats::{Metric, Scope};
 use crate::domain::templates::Channel as DomainChannel;
-use crate::domain::time::local_date;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use std::collections::HashMap;
-
-/// Days shown when a range is not given: the last 30, today included.
-const DEFAULT_DAYS: u64 = 30;
 
 /// Which day a figure is counted on.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -225,12 +221,8 @@ async fn read_scopes(
 ) -> async_graphql::Result<(Statistics, Vec<Tally>)> {
     let state = state(ctx)?;
     let tz = state.settings.store.time_zone;
-    let today = local_date(crate::clock::to_millis(state.clock.now()), tz);
-    let to = ask.to.unwrap_or(today);
-    let from = ask
-        .from
-        .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAYS - 1));
-    let range = Range::new(from, to, &["from"]).map_err(to_graphql)?;
+    let now_ms = crate::clock::to_millis(state.clock.now());
+    let range = Range::asked(ask.from, ask.to, now_ms, tz).map_err(to_graphql)?;
     let basis = ask.basis.unwrap_or_default();
     // The scope is shown per day; its parts (steps, variants) as totals only.
     let key = |scope: &Scope, by_day: bool| TallyKey {
