@@ -13,6 +13,16 @@ async fn event(app: &TestApp, id: &str, customer: &str, at: &str, payload: Value
     app.processed(id).await;
 }
 
+/// Creates a template from `input`; returns its id.
+async fn create_template(app: &TestApp, input: Value) -> Value {
+    app.admin_data(
+        "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
+        json!({ "input": input }),
+    )
+    .await["createTemplate"]["template"]["id"]
+        .clone()
+}
+
 #[tokio::test]
 async fn every_message_figure_counts_what_happened_to_its_messages() {
     // Arrange: Ann consents to email, Bob does not; both log in, the action sends to each.
@@ -144,13 +154,11 @@ async fn a_converted_run_credits_the_step_that_sent_last_and_no_other() {
     app.create_customer(json!({ "externalId": "ann", "email": "ann@example.com",
         "emailConsent": { "granted": true, "source": "checkout" } }))
         .await;
-    let template = app
-        .admin_data(
-            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
-            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" } }),
-        )
-        .await["createTemplate"]["template"]["id"]
-        .clone();
+    let template = create_template(
+        &app,
+        json!({ "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" }),
+    )
+    .await;
     let campaign = app
         .admin_data(
             "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
@@ -227,14 +235,12 @@ async fn a_template_counts_each_variant_its_messages_were_sent_in() {
         )
         .await;
     }
-    let template = app
-        .admin_data(
-            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
-            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Thanks", "bodyText": "Thanks",
-                "locales": [{ "locale": "de", "subject": "Danke", "bodyText": "Danke" }] } }),
-        )
-        .await["createTemplate"]["template"]["id"]
-        .clone();
+    let template = create_template(
+        &app,
+        json!({ "name": "t", "channel": "EMAIL", "subject": "Thanks", "bodyText": "Thanks",
+            "locales": [{ "locale": "de", "subject": "Danke", "bodyText": "Danke" }] }),
+    )
+    .await;
     app.admin_data(
         "mutation($input: CampaignInput!) { createCampaign(input: $input) { userErrors { message } } }",
         json!({ "input": { "name": "thanks", "status": "ACTIVE", "anchor": { "orderPlaced": {} },
@@ -454,13 +460,11 @@ async fn runs_count_as_entered_not_in_the_audience_completed_and_exited_with_the
         )
         .await;
     }
-    let template = app
-        .admin_data(
-            "mutation($input: TemplateInput!) { createTemplate(input: $input) { template { id } } }",
-            json!({ "input": { "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" } }),
-        )
-        .await["createTemplate"]["template"]["id"]
-        .clone();
+    let template = create_template(
+        &app,
+        json!({ "name": "t", "channel": "EMAIL", "subject": "Hi", "bodyText": "Hello" }),
+    )
+    .await;
     let campaign = app
         .admin_data(
             "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { message } } }",
