@@ -215,9 +215,20 @@ async fn one_by_one(
     };
     let mut answers = Vec::with_capacity(batches.len());
     for batch in batches {
-        let alone = txn
-            .in_savepoint(async |sp| record_one(sp, store, batch).await)
-            .await;
+        let mut tries = 0;
+        let alone = loop {
+            tries += 1;
+            let alone = txn
+                .in_savepoint(async |sp| record_one(sp, store, batch).await)
+                .await;
+            match alone {
+                // Another writer's copy of one of its event ids committed while this one
+                // waited: the next try finds that copy. Each conflict is one more id found, so
+                // a call meets at most as many as it has events.
+                Err(AppError::Conflict(_)) if tries <= batch.len() => {}
+                alone => break alone,
+            }
+        };
         answers.push(alone);
     }
     let committed = txn.commit().await;
