@@ -18,6 +18,8 @@ pub enum MembershipKind {
     RoleRemoved,
     TagSet,
     TagRemoved,
+    SegmentJoined,
+    SegmentLeft,
 }
 
 impl MembershipKind {
@@ -27,6 +29,8 @@ impl MembershipKind {
             MembershipKind::RoleRemoved => "role_removed",
             MembershipKind::TagSet => "tag_set",
             MembershipKind::TagRemoved => "tag_removed",
+            MembershipKind::SegmentJoined => "segment_joined",
+            MembershipKind::SegmentLeft => "segment_left",
         }
     }
 
@@ -36,12 +40,14 @@ impl MembershipKind {
             "role_removed" => Some(MembershipKind::RoleRemoved),
             "tag_set" => Some(MembershipKind::TagSet),
             "tag_removed" => Some(MembershipKind::TagRemoved),
+            "segment_joined" => Some(MembershipKind::SegmentJoined),
+            "segment_left" => Some(MembershipKind::SegmentLeft),
             _ => None,
         }
     }
 }
 
-/// One change of a customer's roles or tags, as logged.
+/// One change of a customer's roles, tags or segments, as logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MembershipChange {
     /// Position in the change log; later changes have larger ids.
@@ -53,8 +59,13 @@ pub struct MembershipChange {
     pub tag_id: Option<i64>,
     pub value: Option<String>,
     pub previous_value: Option<String>,
-    /// `admin`, or `action:<id>` for a customer action's effect.
+    pub segment_id: Option<i64>,
+    /// `admin`, `action:<id>` for a customer action's effect, `campaign:<id>` for a campaign
+    /// step's, `segment:<id>` for a segment's membership.
     pub source: String,
+    /// Why a segment's membership changed: `event:<event id>`, `admin`, `time:<boundary>`,
+    /// `definition` or `erased`.
+    pub reason: Option<String>,
     /// Epoch milliseconds.
     pub occurred_at: i64,
 }
@@ -68,11 +79,21 @@ pub enum BusMode {
     Postgres,
 }
 
+/// What the bus carries.
+#[derive(Clone, Debug)]
+pub enum Announced {
+    /// One change, as logged.
+    Change(Arc<MembershipChange>),
+    /// Many changes were logged at once, up to this id (a segment rebuilt, say): each
+    /// subscriber reads them from the log at its own pace rather than the bus carrying them.
+    Logged(i64),
+}
+
 /// The membership change bus of one process. Bounded: a subscriber that falls more than
-/// [`BUS_CAPACITY`] changes behind is told so and must catch up from the change log.
+/// [`BUS_CAPACITY`] announcements behind is told so and must catch up from the change log.
 #[derive(Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<MembershipChange>>,
+    sender: broadcast::Sender<Announced>,
     mode: BusMode,
 }
 
@@ -89,7 +110,12 @@ impl EventBus {
     /// Hands a change to every current subscriber.
     pub fn publish(&self, change: MembershipChange) {
         // No subscriber is not an error: the change is in the log.
-        let _ = self.sender.send(Arc::new(change));
+        let _ = self.sender.send(Announced::Change(Arc::new(change)));
+    }
+
+    /// Tells every current subscriber that changes up to `upto` were logged in bulk.
+    pub fn publish_logged(&self, upto: i64) {
+        let _ = self.sender.send(Announced::Logged(upto));
     }
 
     /// Whether anyone in this process listens (a subscriber that comes later starts from the
@@ -98,7 +124,7 @@ impl EventBus {
         self.sender.receiver_count() > 0
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<MembershipChange>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Announced> {
         self.sender.subscribe()
     }
 }

@@ -1,10 +1,10 @@
-//! Cron wiring only: the campaign engine ticks on `NUDGE_TICK_SCHEDULE` (every minute by
-//! default), and old message texts are forgotten hourly (`NUDGE_RETENTION_DAYS`).
+//! Cron wiring only: the clock ticks on `NUDGE_TICK_SCHEDULE` (every minute by default) —
+//! segments whose members cross a time boundary, then the campaign engine — and old message texts are forgotten hourly (`NUDGE_RETENTION_DAYS`).
 //! tokio-cron-scheduler serves as a local UTC ticker; a tick still running when the next one
 //! is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
-use crate::domain::{campaigns, deliveries};
+use crate::domain::{campaigns, deliveries, segments};
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -50,10 +50,20 @@ pub async fn start(
     Ok(Some(scheduler))
 }
 
-/// One tick at the clock's instant; a failure is logged and the next tick tries again.
+/// One tick at the clock's instant: segments, then campaigns (which may read segments), each
+/// on its own — a failure is logged, the other goes on, and the next tick tries again.
 pub async fn run_tick(state: &AppState) {
-    let store = &state.settings.store;
-    match campaigns::tick(&state.work_db, &state.bus, state.clock.now(), store).await {
+    let (store, now) = (&state.settings.store, state.clock.now());
+    match segments::tick::tick(&state.work_db, &state.bus, now).await {
+        Ok(crossed) if crossed.joined > 0 || crossed.left > 0 => tracing::info!(
+            segment.joined = crossed.joined,
+            segment.left = crossed.left,
+            "segments crossed a time boundary"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "segment tick failed"),
+    }
+    match campaigns::tick(&state.work_db, &state.bus, now, store).await {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
             tracing::info!(
                 campaign.enrolled = report.enrolled,

@@ -27,6 +27,8 @@ pub mod order_line;
 pub mod product;
 pub mod role;
 pub mod role_product;
+pub mod segment;
+pub mod segment_member;
 pub mod stat_day;
 pub mod stat_fact;
 pub mod suppression;

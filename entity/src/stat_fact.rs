@@ -19,6 +19,7 @@ pub struct Model {
     pub action_id: Option<i64>,
     pub template_id: Option<i64>,
     pub locale: Option<String>,
+    pub segment_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261201_000007_storefront_identity;
 mod m20261201_000008_broken_definitions;
 mod m20261201_000009_message_effects;
 mod m20261206_000010_statistics;
+mod m20261207_000011_segments;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_broken_definitions::Migration),
             Box::new(m20261201_000009_message_effects::Migration),
             Box::new(m20261206_000010_statistics::Migration),
+            Box::new(m20261207_000011_segments::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::membership::{self, ChangeSource, MembershipOutcome};
 use crate::domain::records::delete_by_id;
+use crate::domain::segments;
 use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
@@ -138,7 +139,14 @@ pub async fn assign(
         ChangeSource::Admin,
     )
     .await?;
+    let followed = segments::follow_customers(
+        &txn,
+        vec![(customer.id, segments::ADMIN.to_owned())],
+        to_millis(now),
+    )
+    .await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(membership::conclude(bus, change))
 }
 
@@ -160,7 +168,14 @@ pub async fn remove(
         ChangeSource::Admin,
     )
     .await?;
+    let followed = segments::follow_customers(
+        &txn,
+        vec![(customer.id, segments::ADMIN.to_owned())],
+        to_millis(now),
+    )
+    .await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(membership::conclude(bus, change))
 }
 

@@ -4,6 +4,7 @@ use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::membership::{self, ChangeSource, MembershipOutcome};
 use crate::domain::records::delete_by_id;
+use crate::domain::segments;
 use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
@@ -123,7 +124,14 @@ pub async fn set_on_customer(
         ChangeSource::Admin,
     )
     .await?;
+    let followed = segments::follow_customers(
+        &txn,
+        vec![(customer.id, segments::ADMIN.to_owned())],
+        to_millis(now),
+    )
+    .await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(membership::conclude(bus, change))
 }
 
@@ -144,7 +152,14 @@ pub async fn remove_from_customer(
     };
     let change =
         membership::clear_tag(&txn, to_millis(now), &customer, tag_id, ChangeSource::Admin).await?;
+    let followed = segments::follow_customers(
+        &txn,
+        vec![(customer.id, segments::ADMIN.to_owned())],
+        to_millis(now),
+    )
+    .await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(membership::conclude(bus, change))
 }
 

@@ -147,6 +147,8 @@ pub enum ConditionInput {
     Consent(Channel),
     /// The customer's own IANA time zone is one of these (a customer without one matches none).
     TimeZone(Vec<String>),
+    /// The customer is a member of one of these segments.
+    InSegment(Vec<ID>),
 }
 
 /// Converts an input condition; `path` names where it sits in the operation's input.
@@ -215,6 +217,13 @@ pub fn to_condition(
                 .iter()
                 .enumerate()
                 .map(|(n, raw)| id(raw, at(&["hasRole", &n.to_string()]), &mut refuse))
+                .collect(),
+        },
+        ConditionInput::InSegment(ids) => Condition::InSegment {
+            segment_ids: ids
+                .iter()
+                .enumerate()
+                .map(|(n, raw)| id(raw, at(&["inSegment", &n.to_string()]), &mut refuse))
                 .collect(),
         },
         ConditionInput::HasTag(t) => Condition::HasTag {

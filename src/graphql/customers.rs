@@ -364,7 +364,8 @@ impl CustomerMutation {
         input: CustomerInput,
     ) -> async_graphql::Result<CustomerPayload> {
         let state = state(ctx)?;
-        let result = customers::create(&state.db, state.clock.now(), input.into()).await;
+        let result =
+            customers::create(&state.db, &state.bus, state.clock.now(), input.into()).await;
         respond(
             result.map(|m| Customer::from_model(m, &state.settings.store.currency)),
             "input",
@@ -380,7 +381,8 @@ impl CustomerMutation {
     ) -> async_graphql::Result<CustomerPayload> {
         let state = state(ctx)?;
         let id = id_arg("id", &id)?;
-        let result = customers::update(&state.db, state.clock.now(), id, input.into()).await;
+        let result =
+            customers::update(&state.db, &state.bus, state.clock.now(), id, input.into()).await;
         respond(
             result.map(|m| Customer::from_model(m, &state.settings.store.currency)),
             "input",
@@ -396,7 +398,7 @@ impl CustomerMutation {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
         respond(
-            erasure::erase_customer(&state.db, row_id, state.clock.now())
+            erasure::erase_customer(&state.db, &state.bus, row_id, state.clock.now())
                 .await
                 .map(|()| id),
             "",

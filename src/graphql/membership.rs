@@ -1,4 +1,5 @@
-//! The membership change feed: role and tag changes of customers, streamed in log order.
+//! The membership change feed: role, tag and segment changes of customers, streamed in log
+//! order.
 
 use super::auth::Require;
 use super::context::state;
@@ -18,6 +19,8 @@ pub enum MembershipChangeKind {
     RoleRemoved,
     TagSet,
     TagRemoved,
+    SegmentJoined,
+    SegmentLeft,
 }
 
 impl From<MembershipKind> for MembershipChangeKind {
@@ -27,6 +30,8 @@ impl From<MembershipKind> for MembershipChangeKind {
             MembershipKind::RoleRemoved => MembershipChangeKind::RoleRemoved,
             MembershipKind::TagSet => MembershipChangeKind::TagSet,
             MembershipKind::TagRemoved => MembershipChangeKind::TagRemoved,
+            MembershipKind::SegmentJoined => MembershipChangeKind::SegmentJoined,
+            MembershipKind::SegmentLeft => MembershipChangeKind::SegmentLeft,
         }
     }
 }
@@ -38,11 +43,13 @@ impl From<MembershipChangeKind> for MembershipKind {
             MembershipChangeKind::RoleRemoved => MembershipKind::RoleRemoved,
             MembershipChangeKind::TagSet => MembershipKind::TagSet,
             MembershipChangeKind::TagRemoved => MembershipKind::TagRemoved,
+            MembershipChangeKind::SegmentJoined => MembershipKind::SegmentJoined,
+            MembershipChangeKind::SegmentLeft => MembershipKind::SegmentLeft,
         }
     }
 }
 
-/// One change of a customer's roles or tags.
+/// One change of a customer's roles, tags or segments.
 #[derive(SimpleObject)]
 pub struct MembershipChange {
     /// Position in the change log: pass it as `after` to resume a feed.
@@ -56,9 +63,15 @@ pub struct MembershipChange {
     pub value: Option<String>,
     /// The tag's value before the change.
     pub previous_value: Option<String>,
-    /// `admin`, `action:<id>` when a customer action made the change, or `campaign:<id>`
-    /// when a campaign step did.
+    pub segment_id: Option<ID>,
+    /// `admin`, `action:<id>` when a customer action made the change, `campaign:<id>` when a
+    /// campaign step did, `segment:<id>` for a segment's join or leave.
     pub source: String,
+    /// Why a segment's membership changed: `event:<eventId>` (the event whose facts changed
+    /// it), `admin` (an admin write), `time:<fact> <days>d` (time passed a boundary of
+    /// `daysSince`), `definition` (the segment was created or its condition changed) or
+    /// `erased` (the customer was deleted). None for roles and tags.
+    pub reason: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -74,7 +87,9 @@ impl From<DomainChange> for MembershipChange {
             tag_id: c.tag_id.map(id),
             value: c.value,
             previous_value: c.previous_value,
+            segment_id: c.segment_id.map(id),
             source: c.source,
+            reason: c.reason,
             occurred_at: from_millis(c.occurred_at),
         }
     }
@@ -88,6 +103,7 @@ pub struct MembershipChangeFilter {
     pub kinds: Option<Vec<MembershipChangeKind>>,
     pub role_ids: Option<Vec<ID>>,
     pub tag_ids: Option<Vec<ID>>,
+    pub segment_ids: Option<Vec<ID>>,
 }
 
 #[derive(Default)]
@@ -95,7 +111,7 @@ pub struct MembershipSubscription;
 
 #[Subscription]
 impl MembershipSubscription {
-    /// Role and tag changes, in the order they happened. With `after`, the feed first replays
+    /// Role, tag and segment changes, in the order they happened. With `after`, the feed first replays
     /// the logged changes after that id (`"0"`: the whole log), then goes on live — so a client
     /// that reconnects with the last id it saw misses nothing.
     #[graphql(guard = "Require::READ")]
@@ -128,6 +144,7 @@ impl MembershipSubscription {
                 .collect(),
             role_ids: ids(filter.role_ids, "filter.roleIds")?,
             tag_ids: ids(filter.tag_ids, "filter.tagIds")?,
+            segment_ids: ids(filter.segment_ids, "filter.segmentIds")?,
         };
         // `after: "0"` replays the whole log.
         let after = match after {

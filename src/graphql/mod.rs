@@ -73,6 +73,7 @@ pub struct Mutation(
     templates::TemplateMutation,
     deliveries::DeliveryMutation,
     storefront::StorefrontMutation,
+    segments::SegmentMutation,
 );
 
 /// Every subscription field.

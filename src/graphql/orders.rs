@@ -303,8 +303,14 @@ impl OrderMutation {
     ) -> async_graphql::Result<UpsertOrdersPayload> {
         let state = state(ctx)?;
         let inputs = orders.into_iter().map(Into::into).collect();
-        let result =
-            orders::upsert(&state.db, state.clock.now(), &state.settings.store, inputs).await;
+        let result = orders::upsert(
+            &state.db,
+            &state.bus,
+            state.clock.now(),
+            &state.settings.store,
+            inputs,
+        )
+        .await;
         respond(
             result.map(|rows| rows.into_iter().map(Order::from).collect()),
             "orders",

@@ -143,11 +143,11 @@ async fn a_tick_at_an_instant_runs_the_campaign_engine_from_the_command_line() {
     );
     assert_eq!(
         stdout(&first).trim(),
-        "tick at 2026-11-22T12:00:00+00:00: 1 runs enrolled, 1 runs advanced"
+        "tick at 2026-11-22T12:00:00+00:00: 0 segment joins and 0 leaves, 1 runs enrolled, 1 runs advanced"
     );
     assert_eq!(
         stdout(&again).trim(),
-        "tick at 2026-11-22T12:00:00+00:00: 0 runs enrolled, 0 runs advanced"
+        "tick at 2026-11-22T12:00:00+00:00: 0 segment joins and 0 leaves, 0 runs enrolled, 0 runs advanced"
     );
 }
 

@@ -252,6 +252,7 @@ async fn a_condition_as_sql_selects_exactly_the_customers_the_evaluator_holds_it
                     customer: c,
                     role_ids: role_sets.get(&c.id).unwrap_or(&no_roles),
                     tags: tag_maps.get(&c.id).unwrap_or(&no_tags),
+                    segment_ids: &Default::default(),
                     cart: &[],
                     event: None,
                 };

@@ -85,3 +85,320 @@ async fn a_condition_about_an_event_cannot_define_a_group_and_storefronts_cannot
     assert_eq!(error_code(&bad_month), "VALIDATION", "{bad_month}");
     assert_eq!(error_code(&forbidden), "FORBIDDEN");
 }
+
+const CREATE: &str = "mutation($input: SegmentInput!) { createSegment(input: $input) { segment { id memberCount members(first: 50) { edges { node { externalId } } } } userErrors { field code message } } }";
+const UPDATE: &str = "mutation($id: ID!, $input: SegmentInput!) { updateSegment(id: $id, input: $input) { segment { id memberCount } userErrors { field code message } } }";
+const SEGMENT: &str = "query($id: ID!) { segment(id: $id) { name memberCount members(first: 50) { edges { node { externalId } } } } }";
+const FEED: &str = "subscription($after: ID, $filter: MembershipChangeFilter) { membershipChanges(after: $after, filter: $filter) { id customerExternalId kind segmentId source reason } }";
+
+/// Creates a segment and returns its id, asserting it was accepted.
+async fn create_segment(
+    app: &crate::helpers::TestApp,
+    name: &str,
+    condition: serde_json::Value,
+) -> String {
+    let data = app
+        .admin_data(
+            CREATE,
+            json!({ "input": { "name": name, "condition": condition } }),
+        )
+        .await;
+    let payload = &data["createSegment"];
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    payload["segment"]["id"].as_str().expect("an id").to_owned()
+}
+
+/// The external ids of a segment's members, in id order.
+async fn members(app: &crate::helpers::TestApp, id: &str) -> Vec<String> {
+    let data = app.admin_data(SEGMENT, json!({ "id": id })).await;
+    data["segment"]["members"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["externalId"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// Every change of segment `id` in the log: (customer, kind, reason).
+async fn changes_of(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    count: usize,
+) -> Vec<(String, String, String)> {
+    let key = app.create_key("INTEGRATOR").await;
+    let mut client = crate::helpers::WsClient::connect(app, &key).await;
+    client
+        .subscribe(
+            "1",
+            FEED,
+            json!({ "after": "0", "filter": { "segmentIds": [id] } }),
+        )
+        .await;
+    let mut seen = Vec::new();
+    for _ in 0..count {
+        let change = client.next_data().await["membershipChanges"].clone();
+        assert_eq!(change["segmentId"], json!(id), "{change}");
+        assert_eq!(change["source"], json!(format!("segment:{id}")), "{change}");
+        seen.push((
+            change["customerExternalId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            change["kind"].as_str().unwrap_or_default().to_owned(),
+            change["reason"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    seen
+}
+
+fn change(customer: &str, kind: &str, reason: &str) -> (String, String, String) {
+    (customer.to_owned(), kind.to_owned(), reason.to_owned())
+}
+
+#[tokio::test]
+async fn a_new_segment_is_built_and_a_new_condition_writes_only_the_difference() {
+    // Arrange: c0–c3 wholesale, c4–c5 not; c0 and c4 companies.
+    let app = spawn_app().await;
+    for n in 0..6 {
+        app.create_customer(json!({ "externalId": format!("c{n}"), "wholesale": n < 4,
+            "type": if n % 4 == 0 { "COMPANY" } else { "PERSON" } }))
+            .await;
+    }
+
+    // Act: build on wholesale, then move to companies.
+    let id = create_segment(&app, "Wholesale", json!({ "wholesale": true })).await;
+    let before = members(&app, &id).await;
+    let updated = app
+        .admin_data(
+            UPDATE,
+            json!({ "id": id, "input": { "condition": { "customerType": "COMPANY" } } }),
+        )
+        .await;
+
+    // Assert: c0 stays (no change), c1–c3 leave, c4 joins — each logged once, in order.
+    assert_eq!(before, vec!["c0", "c1", "c2", "c3"]);
+    assert_eq!(
+        updated["updateSegment"]["segment"]["memberCount"], 2,
+        "{updated}"
+    );
+    assert_eq!(members(&app, &id).await, vec!["c0", "c4"]);
+    let log = changes_of(&app, &id, 8).await;
+    let joined = "SEGMENT_JOINED";
+    let left = "SEGMENT_LEFT";
+    assert_eq!(
+        log,
+        vec![
+            change("c0", joined, "definition"),
+            change("c1", joined, "definition"),
+            change("c2", joined, "definition"),
+            change("c3", joined, "definition"),
+            change("c4", joined, "definition"),
+            change("c1", left, "definition"),
+            change("c2", left, "definition"),
+            change("c3", left, "definition"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn facts_changed_by_an_event_or_an_admin_write_move_customers_with_the_reason() {
+    // Arrange: a Gold tier over lifetime spent, and a wholesale group.
+    let app = spawn_app().await;
+    app.create_products(&["p1"]).await;
+    let ann = app.create_customer(json!({ "externalId": "ann" })).await;
+    let gold = create_segment(
+        &app,
+        "Gold",
+        json!({ "lifetimeSpent": { "min": "2000.00" } }),
+    )
+    .await;
+    let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let key = app.create_key("STOREFRONT").await;
+
+    // Act: ann orders for 2,500 (an event); an admin makes her wholesale, then not.
+    app.record(
+        &key,
+        json!([crate::helpers::ev(
+            "o-1",
+            "ann",
+            "2026-11-22T11:00:00Z",
+            json!({ "orderPlaced": {
+            "orderExternalId": "A-1", "total": "2500.00", "currency": "USD",
+            "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "2500.00" }] } })
+        )]),
+    )
+    .await;
+    app.processed("o-1").await;
+    let update = "mutation($id: ID!, $w: Boolean!) { updateCustomer(id: $id, input: { wholesale: $w }) { userErrors { field } } }";
+    app.admin_data(update, json!({ "id": ann, "w": true }))
+        .await;
+    app.admin_data(update, json!({ "id": ann, "w": false }))
+        .await;
+
+    // Assert
+    assert_eq!(members(&app, &gold).await, vec!["ann"]);
+    assert_eq!(
+        changes_of(&app, &gold, 1).await,
+        vec![change("ann", "SEGMENT_JOINED", "event:o-1")]
+    );
+    assert!(members(&app, &trade).await.is_empty());
+    assert_eq!(
+        changes_of(&app, &trade, 2).await,
+        vec![
+            change("ann", "SEGMENT_JOINED", "admin"),
+            change("ann", "SEGMENT_LEFT", "admin"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn time_passing_a_boundary_moves_exactly_the_customers_who_crossed_it_once() {
+    // Arrange: "registered 30 to 59 days ago"; ann registered 29 days before the clock,
+    // bob 59, cid 10.
+    let app = spawn_app().await;
+    let start = crate::helpers::test_start();
+    let days_ago = |d: i64| (start - chrono::Duration::days(d)).to_rfc3339();
+    for (who, days) in [("ann", 29), ("bob", 59), ("cid", 10)] {
+        app.create_customer(json!({ "externalId": who, "registeredAt": days_ago(days) }))
+            .await;
+    }
+    let id = create_segment(
+        &app,
+        "Settling in",
+        json!({ "daysSince": { "fact": "REGISTRATION", "min": 30, "max": 59 } }),
+    )
+    .await;
+    assert_eq!(members(&app, &id).await, vec!["bob"]);
+
+    // Act: a tick a day and an hour later, and again at the same instant.
+    let tick =
+        "mutation($at: DateTime!) { runCampaignTick(at: $at) { segmentJoins segmentLeaves } }";
+    let at = (start + chrono::Duration::hours(25)).to_rfc3339();
+    let first = app.admin_data(tick, json!({ "at": at })).await;
+    let again = app.admin_data(tick, json!({ "at": at })).await;
+
+    // Assert: ann crossed 30 days and joined, bob crossed 60 and left; cid did not move.
+    assert_eq!(
+        first["runCampaignTick"],
+        json!({ "segmentJoins": 1, "segmentLeaves": 1 })
+    );
+    assert_eq!(
+        again["runCampaignTick"],
+        json!({ "segmentJoins": 0, "segmentLeaves": 0 })
+    );
+    assert_eq!(members(&app, &id).await, vec!["ann"]);
+    assert_eq!(
+        changes_of(&app, &id, 3).await,
+        vec![
+            change("bob", "SEGMENT_JOINED", "definition"),
+            change("ann", "SEGMENT_JOINED", "time:registration 30d"),
+            change("bob", "SEGMENT_LEFT", "time:registration 60d"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_segment_may_name_another_but_never_itself_and_follows_it() {
+    // Arrange: Trade = wholesale; Big trade = in Trade and a company.
+    let app = spawn_app().await;
+    let ann = app
+        .create_customer(json!({ "externalId": "ann", "type": "COMPANY" }))
+        .await;
+    let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let big = create_segment(
+        &app,
+        "Big trade",
+        json!({ "all": [{ "inSegment": [trade] }, { "customerType": "COMPANY" }] }),
+    )
+    .await;
+
+    // Act: Trade tries to name Big trade (a cycle); a missing segment; ann becomes wholesale.
+    let cycle = app
+        .admin_data(UPDATE, json!({ "id": trade, "input": { "condition": { "any": [{ "wholesale": true }, { "inSegment": [big] }] } } }))
+        .await;
+    let missing = app
+        .admin_data(
+            CREATE,
+            json!({ "input": { "name": "Ghost", "condition": { "inSegment": ["999"] } } }),
+        )
+        .await;
+    app.admin_data(
+        "mutation($id: ID!) { updateCustomer(id: $id, input: { wholesale: true }) { userErrors { field } } }",
+        json!({ "id": ann }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(
+        crate::helpers::user_errors(&cycle["updateSegment"]),
+        vec![(
+            "input.condition.any.1.inSegment.0".to_owned(),
+            "INVALID".to_owned()
+        )]
+    );
+    assert_eq!(
+        crate::helpers::user_errors(&missing["createSegment"]),
+        vec![(
+            "input.condition.inSegment.0".to_owned(),
+            "NOT_FOUND".to_owned()
+        )]
+    );
+    assert_eq!(members(&app, &trade).await, vec!["ann"]);
+    assert_eq!(members(&app, &big).await, vec!["ann"]);
+}
+
+#[tokio::test]
+async fn an_erased_customer_leaves_every_segment_and_the_leave_outlives_them() {
+    // Arrange
+    let app = spawn_app().await;
+    let ann = app
+        .create_customer(json!({ "externalId": "ann", "wholesale": true }))
+        .await;
+    let id = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+
+    // Act
+    let deleted = app
+        .admin_data(
+            "mutation($id: ID!) { deleteCustomer(id: $id) { userErrors { field } } }",
+            json!({ "id": ann }),
+        )
+        .await;
+
+    // Assert: the join went with her history; her leave stays, under her external id.
+    assert_eq!(
+        deleted["deleteCustomer"]["userErrors"],
+        json!([]),
+        "{deleted}"
+    );
+    assert!(members(&app, &id).await.is_empty());
+    assert_eq!(
+        changes_of(&app, &id, 1).await,
+        vec![change("ann", "SEGMENT_LEFT", "erased")]
+    );
+}
+
+#[tokio::test]
+async fn a_segment_about_an_event_or_without_a_name_is_refused_with_paths() {
+    let app = spawn_app().await;
+    let refused = app
+        .admin_data(
+            CREATE,
+            json!({ "input": { "name": " ", "condition": { "all": [{ "wholesale": true },
+                { "orderTotal": { "min": "10.00" } }] } } }),
+        )
+        .await;
+    let mut errors = crate::helpers::user_errors(&refused["createSegment"]);
+    errors.sort();
+    assert_eq!(
+        errors,
+        vec![
+            (
+                "input.condition.all.1.orderTotal".to_owned(),
+                "INVALID".to_owned()
+            ),
+            ("input.name".to_owned(), "BLANK".to_owned()),
+        ]
+    );
+    let listed = app.admin_data("{ segments { id } }", json!({})).await;
+    assert_eq!(listed["segments"], json!([]));
+}

@@ -175,6 +175,7 @@ impl<'a> Round<'a> {
                 customer,
                 role_ids: &held.roles,
                 tags: &held.tags,
+                segment_ids: &held.segments,
                 cart,
                 event: Some(&event_facts),
             };

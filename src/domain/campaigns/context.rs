@@ -3,7 +3,9 @@
 
 use super::Campaign;
 use crate::config::StoreSettings;
-use crate::domain::conditions::load::{cart_items, order_subject_facts, roles_of, tags_of};
+use crate::domain::conditions::load::{
+    cart_items, order_subject_facts, roles_of, segments_of, tags_of,
+};
 use crate::domain::conditions::{Condition, Facts, evaluate};
 use crate::error::AppResult;
 use chrono_tz::Tz;
@@ -32,6 +34,7 @@ pub(super) async fn holds(
     }
     let roles = roles_of(txn, ctx.customer.id).await?;
     let tags = tags_of(txn, ctx.customer.id).await?;
+    let segments = segments_of(txn, ctx.customer.id).await?;
     let cart = cart_items(txn, ctx.customer.id).await?;
     let order = match ctx.order_id {
         Some(id) => order_subject_facts(txn, id).await?,
@@ -45,6 +48,7 @@ pub(super) async fn holds(
             customer: &ctx.customer,
             role_ids: &roles,
             tags: &tags,
+            segment_ids: &segments,
             cart: &cart,
             event: order.as_ref(),
         },

@@ -26,6 +26,9 @@ pub fn evaluate(condition: &Condition, facts: &Facts<'_>) -> bool {
             }
         }
         Condition::HasRole { role_ids } => role_ids.iter().any(|id| facts.role_ids.contains(id)),
+        Condition::InSegment { segment_ids } => {
+            segment_ids.iter().any(|id| facts.segment_ids.contains(id))
+        }
         Condition::HasTag { tag_id, value } => match (facts.tags.get(tag_id), value) {
             (None, _) => false,
             (Some(_), None) => true,
@@ -193,6 +196,7 @@ mod tests {
                     customer: &self.customer,
                     role_ids: &self.roles,
                     tags: &self.tags,
+                    segment_ids: &HashSet::new(),
                     cart: &self.cart,
                     event: self.event.as_ref(),
                 },

@@ -44,6 +44,8 @@ pub struct Facts<'a> {
     pub role_ids: &'a HashSet<i64>,
     /// Tag id → value.
     pub tags: &'a HashMap<i64, Option<String>>,
+    /// The segments the customer is a member of.
+    pub segment_ids: &'a HashSet<i64>,
     pub cart: &'a [Item],
     pub event: Option<&'a EventFacts>,
 }

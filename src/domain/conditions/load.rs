@@ -4,7 +4,9 @@
 use super::{EventFacts, Item, OrderFacts};
 use crate::db::in_list;
 use crate::error::AppResult;
-use entity::{cart_line, customer, customer_role, customer_tag, order, order_line, product};
+use entity::{
+    cart_line, customer, customer_role, customer_tag, order, order_line, product, segment_member,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +35,20 @@ pub(crate) async fn tags_of(
         .await?
         .into_iter()
         .map(|t| (t.tag_id, t.value))
+        .collect())
+}
+
+/// The segments the customer is a member of.
+pub(crate) async fn segments_of(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<HashSet<i64>> {
+    Ok(segment_member::Entity::find()
+        .filter(segment_member::Column::CustomerId.eq(customer_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|m| m.segment_id)
         .collect())
 }
 

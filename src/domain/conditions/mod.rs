@@ -90,6 +90,10 @@ pub enum Condition {
     TimeZone {
         zones: Vec<String>,
     },
+    /// The customer is a member of one of these segments.
+    InSegment {
+        segment_ids: Vec<i64>,
+    },
 }
 
 /// Which property of an item a predicate looks at.
@@ -244,6 +248,33 @@ impl Condition {
         refs
     }
 
+    /// Every segment the condition refers to, with its path (`[…, "inSegment", "0"]`).
+    pub fn segment_refs(&self) -> Vec<(Vec<String>, i64)> {
+        let mut refs = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
+            if let Condition::InSegment { segment_ids } = c {
+                for (n, id) in segment_ids.iter().enumerate() {
+                    let mut at = path.to_vec();
+                    at.push(n.to_string());
+                    refs.push((at, *id));
+                }
+            }
+        });
+        refs
+    }
+
+    /// Whether the condition reads the passing of time (days since …): membership can change
+    /// with nothing but the clock.
+    pub fn time_boundaries(&self) -> Vec<(DatedFact, Range)> {
+        let mut found = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |_, c| {
+            if let Condition::DaysSince { fact, range } = c {
+                found.push((*fact, *range));
+            }
+        });
+        found
+    }
+
     /// Every tag the condition refers to, with its path (`[…, "hasTag", "tagId"]`).
     pub fn tag_refs(&self) -> Vec<(Vec<String>, i64)> {
         let mut refs = Vec::new();
@@ -285,6 +316,9 @@ impl Condition {
                     if months.iter().any(|m| !(1..=12).contains(m)) =>
                 {
                     Some("a month is from 1 to 12")
+                }
+                Condition::InSegment { segment_ids } if segment_ids.is_empty() => {
+                    Some("inSegment needs at least one segment")
                 }
                 Condition::TimeZone { zones } if zones.is_empty() => {
                     Some("timeZone needs at least one zone")
@@ -334,6 +368,7 @@ impl Condition {
             Condition::BirthdayMonth { .. } => "birthdayMonth",
             Condition::Consent { .. } => "consent",
             Condition::TimeZone { .. } => "timeZone",
+            Condition::InSegment { .. } => "inSegment",
         }
     }
 

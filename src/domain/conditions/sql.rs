@@ -19,6 +19,29 @@ pub struct Fragment {
     pub values: Vec<Value>,
 }
 
+impl Fragment {
+    /// A fragment of `sql` with the values of its placeholders.
+    pub fn new(sql: impl Into<String>, values: Vec<Value>) -> Self {
+        Fragment {
+            sql: sql.into(),
+            values,
+        }
+    }
+
+    /// Adds text without placeholders.
+    pub fn text(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Adds another fragment, its values after these.
+    pub fn push(&mut self, other: &Fragment) -> &mut Self {
+        self.sql.push_str(&other.sql);
+        self.values.extend(other.values.iter().cloned());
+        self
+    }
+}
+
 /// A part of a condition that has no SQL form: its path inside the condition and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported {
@@ -105,6 +128,13 @@ fn write(
                 "EXISTS (SELECT 1 FROM customer_roles cr WHERE cr.customer_id = c.id AND cr.role_id IN (",
             );
             list(out, role_ids.iter().map(|id| Value::from(*id)));
+            out.sql.push_str("))");
+        }
+        Condition::InSegment { segment_ids } => {
+            out.sql.push_str(
+                "EXISTS (SELECT 1 FROM segment_members sm WHERE sm.customer_id = c.id AND sm.segment_id IN (",
+            );
+            list(out, segment_ids.iter().map(|id| Value::from(*id)));
             out.sql.push_str("))");
         }
         Condition::HasTag { tag_id, value } => {

@@ -3,7 +3,9 @@
 use super::{CustomerType, find_by_external_id};
 use crate::clock::to_millis;
 use crate::db::begin_write;
+use crate::domain::membership::announce_logged;
 use crate::domain::records::delete_by_id;
+use crate::domain::segments;
 use crate::domain::stale::{Stale, stale};
 use crate::domain::validate::{Change, Checker};
 use crate::domain::values::{
@@ -11,6 +13,7 @@ use crate::domain::values::{
     required_text,
 };
 use crate::error::{AppResult, ViolationCode};
+use crate::events::EventBus;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use entity::customer;
 use sea_orm::{
@@ -50,6 +53,7 @@ pub struct CustomerInput {
 /// external id is taken.
 pub async fn create(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     input: CustomerInput,
 ) -> AppResult<customer::Model> {
@@ -65,7 +69,10 @@ pub async fn create(
     active = active.reset_all();
     active.id = ActiveValue::NotSet;
     let saved = active.insert(&txn).await?;
+    let followed =
+        segments::follow_customers(&txn, vec![(saved.id, segments::ADMIN.into())], now_ms).await?;
     txn.commit().await?;
+    announce_logged(bus, followed.logged_upto);
     Ok(saved)
 }
 
@@ -107,6 +114,7 @@ pub(crate) fn blank_customer(now_ms: i64) -> customer::Model {
 /// Changes the fields `input` names. `NOT_FOUND` when the customer does not exist.
 pub async fn update(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     id: i64,
     input: CustomerInput,
@@ -117,13 +125,16 @@ pub async fn update(
     let model = apply(&txn, current, input, now_ms, Checker::new()).await?;
     let active: customer::ActiveModel = model.into();
     let saved = active.reset_all().update(&txn).await?;
+    let followed =
+        segments::follow_customers(&txn, vec![(saved.id, segments::ADMIN.into())], now_ms).await?;
     txn.commit().await?;
+    announce_logged(bus, followed.logged_upto);
     Ok(saved)
 }
 
 /// Deletes a customer inside the caller's transaction, with what hangs on them by foreign
-/// key (roles, tags, cart, orders, events, firings, banners, membership log) and their
-/// campaign runs. `NOT_FOUND` when missing. Erasure ([`crate::domain::erasure`]) calls it.
+/// key (roles, tags, segment memberships, cart, orders, events, firings, banners) and their
+/// campaign runs (the change log is the caller's: see [`crate::domain::erasure`]). `NOT_FOUND` when missing. Erasure ([`crate::domain::erasure`]) calls it.
 pub async fn delete_in(txn: &impl sea_orm::ConnectionTrait, id: i64) -> AppResult<()> {
     // Runs hold no foreign key (see the campaigns migration): they go explicitly.
     entity::campaign_run::Entity::delete_many()

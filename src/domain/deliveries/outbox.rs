@@ -60,6 +60,7 @@ pub async fn enqueue_many(
                 action_id: new.action_id,
                 template_id: new.template_id,
                 locale: None,
+                segment_id: None,
             };
             (new.dedupe_key.clone(), dims)
         })

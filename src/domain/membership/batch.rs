@@ -10,7 +10,7 @@ use super::{ChangeSource, Logged, NewChange, write_log};
 use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::error::AppResult;
 use crate::events::{MembershipChange, MembershipKind};
-use entity::{customer, customer_role, customer_tag};
+use entity::{customer, customer_role, customer_tag, segment_member};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,11 +18,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Rows of a membership table per statement, at most.
 const ROWS: usize = 500;
 
-/// What one customer holds: roles, and tags with their values.
+/// What one customer holds: roles, tags with their values, and the segments they are in
+/// (which automation reads, never writes).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Held {
     pub roles: HashSet<i64>,
     pub tags: HashMap<i64, Option<String>>,
+    pub segments: HashSet<i64>,
 }
 
 /// The memberships of a set of customers, as written and as changed since.
@@ -42,7 +44,7 @@ enum Key {
 }
 
 impl MembershipBatch {
-    /// What `customer_ids` hold now: two statements (none for no customers).
+    /// What `customer_ids` hold now: three statements (none for no customers).
     pub async fn load(txn: &impl ConnectionTrait, customer_ids: &[i64]) -> AppResult<Self> {
         let mut held: HashMap<i64, Held> = customer_ids
             .iter()
@@ -69,6 +71,16 @@ impl MembershipBatch {
                     .or_default()
                     .tags
                     .insert(row.tag_id, row.value);
+            }
+            let segments = segment_member::Entity::find()
+                .filter(segment_member::Column::CustomerId.is_in(in_list(chunk.to_vec())))
+                .all(txn)
+                .await?;
+            for row in segments {
+                held.entry(row.customer_id)
+                    .or_default()
+                    .segments
+                    .insert(row.segment_id);
             }
         }
         Ok(MembershipBatch {

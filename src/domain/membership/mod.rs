@@ -1,5 +1,6 @@
 //! Role and tag membership of customers: the primitives every writer uses (admin mutations
-//! and action effects), the change log they write, and the stream integrators subscribe to.
+//! and action effects), the change log they write — segments' joins and leaves go in it too
+//! ([`log_selected`]) — and the stream integrators subscribe to.
 
 mod batch;
 
@@ -8,7 +9,7 @@ pub use batch::{Held, MembershipBatch};
 use crate::db::{PARAMETER_BYTES, statement_chunks};
 use crate::domain::stale::{Stale, stale};
 use crate::error::{AppError, AppResult};
-use crate::events::{BusMode, EventBus, MembershipChange, MembershipKind};
+use crate::events::{Announced, BusMode, EventBus, MembershipChange, MembershipKind};
 use entity::{customer, customer_role, customer_tag, membership_change};
 use futures_util::Stream;
 use sea_orm::sea_query::OnConflict;
@@ -32,6 +33,7 @@ pub enum ChangeSource {
     Admin,
     Action(i64),
     Campaign(i64),
+    Segment(i64),
 }
 
 impl ChangeSource {
@@ -40,6 +42,7 @@ impl ChangeSource {
             ChangeSource::Admin => "admin".to_owned(),
             ChangeSource::Action(id) => format!("action:{id}"),
             ChangeSource::Campaign(id) => format!("campaign:{id}"),
+            ChangeSource::Segment(id) => format!("segment:{id}"),
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct MembershipFilter {
     pub kinds: Vec<MembershipKind>,
     pub role_ids: Vec<i64>,
     pub tag_ids: Vec<i64>,
+    pub segment_ids: Vec<i64>,
 }
 
 impl MembershipFilter {
@@ -67,6 +71,10 @@ impl MembershipFilter {
                 || change.role_id.is_some_and(|id| self.role_ids.contains(&id)))
             && (self.tag_ids.is_empty()
                 || change.tag_id.is_some_and(|id| self.tag_ids.contains(&id)))
+            && (self.segment_ids.is_empty()
+                || change
+                    .segment_id
+                    .is_some_and(|id| self.segment_ids.contains(&id)))
     }
 }
 
@@ -278,6 +286,11 @@ async fn write_log(
                 previous_value: ActiveValue::Set(row.change.previous_value),
                 source: ActiveValue::Set(row.source.as_string()),
                 occurred_at: ActiveValue::Set(row.occurred_at),
+                segment_id: ActiveValue::Set(None),
+                reason: ActiveValue::Set(None),
+                customer_external_id: ActiveValue::Set(Some(
+                    external_ids[&row.customer_id].clone(),
+                )),
             }
         })
         .collect();
@@ -286,7 +299,11 @@ async fn write_log(
             ActiveValue::Set(Some(s)) => s.len(),
             _ => 0,
         };
-        text(&m.value) + text(&m.previous_value) + 8 * PARAMETER_BYTES + 32
+        text(&m.value)
+            + text(&m.previous_value)
+            + text(&m.customer_external_id)
+            + 11 * PARAMETER_BYTES
+            + 32
     };
     for chunk in statement_chunks(backend, &models, LOG_ROWS, false, size) {
         let mut inserted = membership_change::Entity::insert_many(chunk.to_vec())
@@ -307,11 +324,7 @@ async fn write_log(
             .await?;
         }
         for row in inserted {
-            let external = external_ids
-                .get(&row.customer_id)
-                .cloned()
-                .unwrap_or_default();
-            written.push(to_change(row, &external)?);
+            written.push(to_change(row, "")?);
         }
     }
     Ok(written)
@@ -335,6 +348,72 @@ pub fn conclude(bus: &EventBus, change: Option<MembershipChange>) -> MembershipO
     }
 }
 
+/// The notification that says changes up to an id were logged in bulk: `logged:<id>`.
+const LOGGED_PREFIX: &str = "logged:";
+
+/// Deletes a customer's changes from the log (erasure: their history goes with them).
+pub async fn forget_customer(txn: &impl ConnectionTrait, customer_id: i64) -> AppResult<()> {
+    membership_change::Entity::delete_many()
+        .filter(membership_change::Column::CustomerId.eq(customer_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The start of a statement that logs one segment change per selected row, in one statement:
+/// `INSERT INTO membership_changes (…) SELECT ?, ?, ?, ?,` with the values of its
+/// placeholders; the caller adds `<customer id>, <reason>, <external id> FROM …`. After such
+/// statements, [`logged_in_bulk`] announces what they logged.
+pub fn segment_log_head(
+    kind: MembershipKind,
+    segment_id: i64,
+    occurred_at: i64,
+) -> (&'static str, Vec<sea_orm::Value>) {
+    (
+        "INSERT INTO membership_changes (kind, source, occurred_at, segment_id, customer_id, \
+         reason, customer_external_id) SELECT ?, ?, ?, ?, ",
+        vec![
+            kind.as_str().into(),
+            ChangeSource::Segment(segment_id).as_string().into(),
+            occurred_at.into(),
+            segment_id.into(),
+        ],
+    )
+}
+
+/// The last change id now, when changes were logged in bulk since `before` (`None` when
+/// none were); on PostgreSQL one notification says so when the transaction commits, and
+/// after the commit [`announce_logged`] does on the in-process bus. Subscribers read such
+/// changes from the log at their own pace.
+pub async fn logged_in_bulk(txn: &impl ConnectionTrait, before: i64) -> AppResult<Option<i64>> {
+    let upto = latest_id(txn).await?;
+    if upto <= before {
+        return Ok(None);
+    }
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                NOTIFY_CHANNEL.into(),
+                format!("{LOGGED_PREFIX}{upto}").into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(Some(upto))
+}
+
+/// Tells an in-process bus that changes up to `upto` were logged in bulk and committed; with
+/// PostgreSQL the listener does it.
+pub fn announce_logged(bus: &EventBus, upto: Option<i64>) {
+    if let Some(upto) = upto
+        && bus.mode() == BusMode::InProcess
+    {
+        bus.publish_logged(upto);
+    }
+}
+
 /// Publishes committed changes on an in-process bus; with PostgreSQL the listener does it.
 pub fn announce(bus: &EventBus, changes: impl IntoIterator<Item = MembershipChange>) {
     if bus.mode() == BusMode::InProcess {
@@ -344,8 +423,9 @@ pub fn announce(bus: &EventBus, changes: impl IntoIterator<Item = MembershipChan
     }
 }
 
-/// A logged change as the bus carries it. A row whose kind Nudge does not know (it never
-/// should: only Nudge writes the log) is an error naming it, never another kind.
+/// A logged change as the bus carries it; `customer_external_id` stands in for a row logged
+/// before the log kept it. A row whose kind Nudge does not know (it never should: only Nudge
+/// writes the log) is an error naming it, never another kind.
 fn to_change(
     row: membership_change::Model,
     customer_external_id: &str,
@@ -359,13 +439,17 @@ fn to_change(
     Ok(MembershipChange {
         id: row.id,
         customer_id: row.customer_id,
-        customer_external_id: customer_external_id.to_owned(),
+        customer_external_id: row
+            .customer_external_id
+            .unwrap_or_else(|| customer_external_id.to_owned()),
         kind,
         role_id: row.role_id,
         tag_id: row.tag_id,
         value: row.value,
         previous_value: row.previous_value,
+        segment_id: row.segment_id,
         source: row.source,
+        reason: row.reason,
         occurred_at: row.occurred_at,
     })
 }
@@ -399,7 +483,15 @@ impl FindWithCustomer for sea_orm::Select<membership_change::Entity> {
         db: &impl ConnectionTrait,
     ) -> AppResult<Vec<MembershipChange>> {
         let rows = self.all(db).await?;
-        let ids: HashSet<i64> = rows.iter().map(|r| r.customer_id).collect();
+        // Rows logged before the log kept the customer's external id read it from the customer.
+        let ids: HashSet<i64> = rows
+            .iter()
+            .filter(|r| r.customer_external_id.is_none())
+            .map(|r| r.customer_id)
+            .collect();
+        if ids.is_empty() {
+            return rows.into_iter().map(|row| to_change(row, "")).collect();
+        }
         let customers: std::collections::HashMap<i64, String> = customer::Entity::find()
             .filter(customer::Column::Id.is_in(ids))
             .all(db)
@@ -446,12 +538,13 @@ pub fn stream(
                 continue;
             }
             match live.recv().await {
-                Ok(change) if change.id > last => {
+                Ok(Announced::Change(change)) if change.id > last => {
                     last = change.id;
                     if filter.matches(&change) {
                         yield change.as_ref().clone();
                     }
                 }
+                Ok(Announced::Logged(upto)) if upto > last => catching_up = true,
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => catching_up = true,
                 Err(RecvError::Closed) => break,
@@ -503,10 +596,23 @@ pub async fn relay_postgres_notifications(
                 if !bus.has_subscribers() {
                     continue;
                 }
+                let mut logged = None;
                 let ids: Vec<i64> = ids
                     .iter()
-                    .filter_map(|n| n.payload().parse().ok())
+                    .filter_map(|n| match n.payload().strip_prefix(LOGGED_PREFIX) {
+                        Some(upto) => {
+                            logged = logged.max(upto.parse::<i64>().ok());
+                            None
+                        }
+                        None => n.payload().parse().ok(),
+                    })
                     .collect();
+                if let Some(upto) = logged {
+                    bus.publish_logged(upto);
+                }
+                if ids.is_empty() {
+                    continue;
+                }
                 let found = membership_change::Entity::find()
                     .filter(membership_change::Column::Id.is_in(ids))
                     .order_by_asc(membership_change::Column::Id)
@@ -541,6 +647,9 @@ mod tests {
             previous_value: None,
             source: "admin".to_owned(),
             occurred_at: 0,
+            segment_id: None,
+            reason: None,
+            customer_external_id: None,
         }
     }
 

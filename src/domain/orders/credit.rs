@@ -187,6 +187,7 @@ fn dims_of(c: &order_credit::Model) -> Dims {
         action_id: c.action_id,
         template_id: c.template_id,
         locale: c.locale.clone(),
+        segment_id: None,
     }
 }
 

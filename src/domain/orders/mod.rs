@@ -3,6 +3,8 @@
 pub mod credit;
 mod validate;
 
+use crate::domain::{membership, segments};
+use crate::events::EventBus;
 use validate::validate;
 
 use crate::clock::to_millis;
@@ -180,6 +182,7 @@ pub async fn lines(
 /// up to date. Unknown customers or products are refused. Returns the orders in input order.
 pub async fn upsert(
     db: &DatabaseConnection,
+    bus: &EventBus,
     now: DateTime<Utc>,
     store: &StoreSettings,
     inputs: Vec<OrderInput>,
@@ -193,7 +196,15 @@ pub async fn upsert(
     }
     let txn = begin_write(db).await?;
     let saved = upsert_in(&txn, now, store, inputs).await?;
+    let mut touched: Vec<(i64, String)> = saved
+        .iter()
+        .map(|o| (o.customer_id, segments::ADMIN.to_owned()))
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    let followed = segments::follow_customers(&txn, touched, to_millis(now)).await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(saved)
 }
 

@@ -20,7 +20,7 @@ use crate::domain::campaigns::Campaign;
 use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
 use crate::domain::campaigns::run::advance_runs_of;
 use crate::domain::campaigns::tick::active_campaigns;
-use crate::domain::membership;
+use crate::domain::{membership, segments};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use chrono::{DateTime, Utc};
@@ -86,6 +86,7 @@ pub async fn process_pending(
         campaigns,
         events,
         quiet,
+        touched,
     } = &taken;
     let handled = events.len() + quiet.len();
     if handled == 0 {
@@ -94,10 +95,17 @@ pub async fn process_pending(
     }
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
-    match react(&txn, round, events, campaigns, now_ms, store).await {
-        Ok(announced) => {
+    let reacted = match react(&txn, round, events, campaigns, now_ms, store).await {
+        Ok(announced) => segments::follow_customers(&txn, touched.clone(), now_ms)
+            .await
+            .map(|followed| (announced, followed)),
+        Err(err) => Err(err),
+    };
+    match reacted {
+        Ok((announced, followed)) => {
             txn.commit().await?;
             membership::announce(bus, announced);
+            membership::announce_logged(bus, followed.logged_upto);
             return Ok(handled);
         }
         Err(err) => {
@@ -123,10 +131,18 @@ pub async fn process_pending(
             Ok(round) => react(&txn, round, alone, campaigns, now_ms, store).await,
             Err(e) => Err(e),
         };
+        let reason = vec![(e.customer_id, segments::event_reason(&e.event_id))];
+        let reacted = match reacted {
+            Ok(changes) => segments::follow_customers(&txn, reason, now_ms)
+                .await
+                .map(|followed| (changes, followed)),
+            Err(err) => Err(err),
+        };
         match reacted {
-            Ok(changes) => {
+            Ok((changes, followed)) => {
                 txn.commit().await?;
                 membership::announce(bus, changes);
+                membership::announce_logged(bus, followed.logged_upto);
             }
             Err(err) => {
                 txn.rollback().await?;
@@ -193,13 +209,15 @@ async fn react(
     Ok(announced)
 }
 
-/// What a round takes: the rules that react, the events they listen to (in full) and the ids
-/// of those nothing listens to.
+/// What a round takes: the rules that react, the events they listen to (in full), the ids
+/// of those nothing listens to, and every customer whose events the round takes, with the
+/// last of them (their segments follow what the events changed).
 struct Taken {
     actions: Vec<Action>,
     campaigns: Vec<Campaign>,
     events: Vec<event::Model>,
     quiet: Vec<i64>,
+    touched: Vec<(i64, String)>,
 }
 
 /// Takes up to `limit` unprocessed events of `share` (locked for the caller's transaction,
@@ -212,9 +230,10 @@ async fn take(
 ) -> AppResult<Taken> {
     // Ids and kinds first: most events usually have no listener and need nothing more.
     let waiting = pending(share)
+        .columns([event::Column::CustomerId, event::Column::EventId])
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .into_tuple::<(i64, String)>()
+        .into_tuple::<(i64, String, i64, String)>()
         .all(conn);
     let (waiting, actions, campaigns) = futures_util::try_join!(
         async { waiting.await.map_err(AppError::from) },
@@ -224,7 +243,9 @@ async fn take(
     let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
     triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
     let (mut listened, mut quiet) = (Vec::new(), Vec::new());
-    for (id, kind) in waiting {
+    let mut touched: HashMap<i64, String> = HashMap::new();
+    for (id, kind, customer_id, event_id) in waiting {
+        touched.insert(customer_id, segments::event_reason(&event_id));
         if triggers.contains(kind.as_str()) {
             listened.push(id);
         } else {
@@ -240,11 +261,14 @@ async fn take(
             .all(conn)
             .await?
     };
+    let mut touched: Vec<(i64, String)> = touched.into_iter().collect();
+    touched.sort_unstable();
     Ok(Taken {
         actions,
         campaigns,
         events,
         quiet,
+        touched,
     })
 }
 

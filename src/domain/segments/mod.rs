@@ -1,5 +1,225 @@
-//! Segments: customer groups defined by a condition over customer facts. A segment's
-//! condition is compiled to SQL ([`crate::domain::conditions::sql`]), so a group is counted
-//! and listed with one statement over the customers table, never a customer at a time.
+//! Segments: customer groups defined by a condition over customer facts, with membership kept
+//! materialised and always current. A segment's condition is compiled to SQL
+//! ([`crate::domain::conditions::sql`]), so membership is decided set-based — for everyone when
+//! a definition changes, for the customers whose facts changed, or for those whose dates
+//! crossed a boundary as time passed ([`refresh`]) — and only the difference is written: each
+//! join and leave is a change in the one change log, with its reason.
 
 pub mod preview;
+pub mod refresh;
+pub mod tick;
+mod write;
+
+pub use refresh::Candidates;
+pub use write::{SegmentInput, create, delete, update};
+
+use crate::domain::conditions::Condition;
+use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::error::{AppError, AppResult};
+use entity::{customer, segment, segment_member};
+use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A stored segment, decoded.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub model: segment::Model,
+    pub condition: Condition,
+}
+
+impl Segment {
+    /// Decodes a row; a condition that does not decode is an error naming the segment (rows
+    /// are checked when written, so it never should).
+    pub fn decode(model: segment::Model) -> AppResult<Self> {
+        let condition = serde_json::from_str(&model.condition).map_err(|e| {
+            AppError::internal(format!(
+                "segment {}'s condition does not decode: {e}",
+                model.id
+            ))
+        })?;
+        Ok(Segment { model, condition })
+    }
+
+    pub fn id(&self) -> i64 {
+        self.model.id
+    }
+
+    /// The segments this one's condition names.
+    pub fn depends_on(&self) -> HashSet<i64> {
+        self.condition
+            .segment_refs()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    }
+}
+
+/// Why an event's customer's membership changed: `event:<the client's event id>`.
+pub fn event_reason(event_id: &str) -> String {
+    format!("event:{event_id}")
+}
+
+/// Why an admin write changed it.
+pub const ADMIN: &str = "admin";
+
+/// Re-evaluates every segment for `customers` (each with the reason their facts changed) in
+/// the caller's transaction, writing only the difference. Nothing to do costs one look at the
+/// segments.
+pub async fn follow_customers(
+    txn: &impl ConnectionTrait,
+    customers: Vec<(i64, String)>,
+    now_ms: i64,
+) -> AppResult<refresh::Refreshed> {
+    if customers.is_empty() {
+        return Ok(refresh::Refreshed::default());
+    }
+    let segments = in_dependency_order(list(txn).await?)?;
+    refresh::refresh(txn, &segments, &Candidates::Customers(customers), now_ms).await
+}
+
+/// Takes a customer out of every segment (reason `erased`), in the caller's transaction: what
+/// erasure does before the customer's row goes, so integrators hear that they left.
+pub async fn leave_all(
+    txn: &impl ConnectionTrait,
+    customer_id: i64,
+    now_ms: i64,
+) -> AppResult<refresh::Refreshed> {
+    let emptied: Vec<Segment> = list(txn)
+        .await?
+        .into_iter()
+        .map(|s| Segment {
+            condition: Condition::Any(Vec::new()),
+            ..s
+        })
+        .collect();
+    let candidates = Candidates::Customers(vec![(customer_id, "erased".to_owned())]);
+    refresh::refresh(txn, &emptied, &candidates, now_ms).await
+}
+
+/// Every segment, by name.
+pub async fn list(db: &impl ConnectionTrait) -> AppResult<Vec<Segment>> {
+    segment::Entity::find()
+        .order_by_asc(segment::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Segment::decode)
+        .collect()
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<Segment>> {
+    segment::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Segment::decode)
+        .transpose()
+}
+
+/// Segments in an order where each comes after every segment its condition names (conditions
+/// are checked for cycles when saved; one found anyway is an error).
+pub fn in_dependency_order(segments: Vec<Segment>) -> AppResult<Vec<Segment>> {
+    let mut pending: BTreeMap<i64, Segment> = segments.into_iter().map(|s| (s.id(), s)).collect();
+    let mut done: HashSet<i64> = HashSet::new();
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready: Vec<i64> = pending
+            .values()
+            .filter(|s| {
+                s.depends_on()
+                    .iter()
+                    .all(|d| done.contains(d) || !pending.contains_key(d))
+            })
+            .map(Segment::id)
+            .collect();
+        if ready.is_empty() {
+            return Err(AppError::internal("segments name each other in a cycle"));
+        }
+        for id in ready {
+            if let Some(segment) = pending.remove(&id) {
+                done.insert(id);
+                ordered.push(segment);
+            }
+        }
+    }
+    Ok(ordered)
+}
+
+/// The segments that name `id`, directly or through others, in dependency order.
+pub fn dependents_of(id: i64, all: &[Segment]) -> Vec<Segment> {
+    let mut reached: HashSet<i64> = HashSet::from([id]);
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for s in all {
+            if !reached.contains(&s.id()) && s.depends_on().iter().any(|d| reached.contains(d)) {
+                reached.insert(s.id());
+                grew = true;
+            }
+        }
+    }
+    all.iter()
+        .filter(|s| s.id() != id && reached.contains(&s.id()))
+        .cloned()
+        .collect()
+}
+
+/// How many customers are in a segment now.
+pub async fn member_count(db: &impl ConnectionTrait, id: i64) -> AppResult<u64> {
+    Ok(segment_member::Entity::find()
+        .filter(segment_member::Column::SegmentId.eq(id))
+        .count(db)
+        .await?)
+}
+
+/// Member counts of several segments, in one statement.
+pub async fn member_counts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+    let rows: Vec<(i64, i64)> = segment_member::Entity::find()
+        .select_only()
+        .column(segment_member::Column::SegmentId)
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
+        .filter(segment_member::Column::SegmentId.is_in(ids.to_vec()))
+        .group_by(segment_member::Column::SegmentId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// One page of a segment's members, by customer id.
+pub async fn members_page(
+    db: &impl ConnectionTrait,
+    id: i64,
+    request: PageRequest,
+) -> AppResult<Page<customer::Model>> {
+    let select = customer::Entity::find().filter(
+        customer::Column::Id.in_subquery(
+            Query::select()
+                .column(segment_member::Column::CustomerId)
+                .from(segment_member::Entity)
+                .and_where(segment_member::Column::SegmentId.eq(id))
+                .to_owned(),
+        ),
+    );
+    Ok(fetch_page(db, select, customer::Column::Id, request).await?)
+}
+
+/// Members of a segment after customer id `after`, by id, at most `limit`.
+pub async fn members(
+    db: &impl ConnectionTrait,
+    id: i64,
+    after: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<segment_member::Model>> {
+    let mut select = segment_member::Entity::find()
+        .filter(segment_member::Column::SegmentId.eq(id))
+        .order_by_asc(segment_member::Column::CustomerId)
+        .limit(limit);
+    if let Some(after) = after {
+        select = select.filter(segment_member::Column::CustomerId.gt(after));
+    }
+    Ok(select.all(db).await?)
+}

@@ -53,13 +53,18 @@ pub enum Metric {
     Conversions,
     /// Revenue of credited orders, in minor units of the store currency.
     Revenue,
+    // Segments.
+    /// Customers who joined a segment.
+    Joined,
+    /// Customers who left a segment.
+    Left,
 }
 
 /// The day gauges ([`Metric::Active`]) are counted on, which no real event has.
 pub const ALL_TIME: i32 = 0;
 
 impl Metric {
-    pub const ALL: [Metric; 27] = [
+    pub const ALL: [Metric; 29] = [
         Metric::Entered,
         Metric::NotInAudience,
         Metric::Completed,
@@ -87,6 +92,8 @@ impl Metric {
         Metric::LinkUniqueClicks,
         Metric::Conversions,
         Metric::Revenue,
+        Metric::Joined,
+        Metric::Left,
     ];
 
     /// The stored text.
@@ -119,6 +126,8 @@ impl Metric {
             Metric::LinkUniqueClicks => "linkUniqueClicks",
             Metric::Conversions => "conversions",
             Metric::Revenue => "revenue",
+            Metric::Joined => "joined",
+            Metric::Left => "left",
         }
     }
 

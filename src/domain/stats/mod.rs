@@ -109,6 +109,7 @@ pub async fn note(db: &impl ConnectionTrait, facts: Vec<Fact>) -> AppResult<()> 
             action_id: ActiveValue::Set(f.dims.action_id),
             template_id: ActiveValue::Set(f.dims.template_id),
             locale: ActiveValue::Set(f.dims.locale),
+            segment_id: ActiveValue::Set(f.dims.segment_id),
         })
         .collect();
     if rows.is_empty() {
@@ -118,7 +119,7 @@ pub async fn note(db: &impl ConnectionTrait, facts: Vec<Fact>) -> AppResult<()> 
         ActiveValue::Set(s) => s.len(),
         _ => 0,
     };
-    let size = |row: &stat_fact::ActiveModel| text(&row.key) + 12 * PARAMETER_BYTES + 64;
+    let size = |row: &stat_fact::ActiveModel| text(&row.key) + 13 * PARAMETER_BYTES + 64;
     for chunk in statement_chunks(db.get_database_backend(), &rows, ROWS, false, size) {
         stat_fact::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(db)

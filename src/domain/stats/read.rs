@@ -121,6 +121,7 @@ fn pending_filter(scope: &Scope) -> Condition {
         Scope::Template(id) | Scope::Variant(id, _) => {
             all.add(stat_fact::Column::TemplateId.eq(*id))
         }
+        Scope::Segment(id) => all.add(stat_fact::Column::SegmentId.eq(*id)),
     }
 }
 

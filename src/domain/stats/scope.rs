@@ -17,6 +17,8 @@ pub struct Dims {
     pub template_id: Option<i64>,
     /// The template variant's locale (`default` for the template's own texts).
     pub locale: Option<String>,
+    /// A segment's joins and leaves count for the segment alone.
+    pub segment_id: Option<i64>,
 }
 
 impl Dims {
@@ -29,6 +31,7 @@ impl Dims {
             action_id: d.action_id,
             template_id: d.template_id,
             locale: None,
+            segment_id: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl Dims {
             action_id: f.action_id,
             template_id: f.template_id,
             locale: f.locale.clone(),
+            segment_id: f.segment_id,
         }
     }
 
@@ -60,6 +64,14 @@ impl Dims {
         Dims {
             campaign_id: Some(campaign_id),
             step_id: step.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    /// A segment's dimensions.
+    pub fn of_segment(segment_id: i64) -> Self {
+        Dims {
+            segment_id: Some(segment_id),
             ..Default::default()
         }
     }
@@ -74,6 +86,9 @@ impl Dims {
 
     /// The scopes a fact with these dimensions counts in.
     pub fn scopes(&self) -> Vec<Scope> {
+        if let Some(segment) = self.segment_id {
+            return vec![Scope::Segment(segment)];
+        }
         let mut scopes = vec![Scope::Shop];
         if let Some(channel) = &self.channel {
             scopes.push(Scope::Channel(channel.clone()));
@@ -111,6 +126,8 @@ pub enum Scope {
     Template(i64),
     /// A template's variant in one locale.
     Variant(i64, String),
+    /// A segment's joins and leaves.
+    Segment(i64),
 }
 
 impl Scope {
@@ -124,13 +141,14 @@ impl Scope {
             Scope::Action(id) => format!("action:{id}"),
             Scope::Template(id) => format!("template:{id}"),
             Scope::Variant(id, locale) => format!("variant:{id}:{locale}"),
+            Scope::Segment(id) => format!("segment:{id}"),
         }
     }
 
     /// Whether a fact with `dims` counts in this scope.
     pub fn covers(&self, dims: &Dims) -> bool {
         match self {
-            Scope::Shop => true,
+            Scope::Shop => dims.segment_id.is_none(),
             Scope::Channel(c) => dims.channel.as_ref() == Some(c),
             Scope::Campaign(id) => dims.campaign_id == Some(*id),
             Scope::Step(id, step) => {
@@ -141,6 +159,7 @@ impl Scope {
             Scope::Variant(id, locale) => {
                 dims.template_id == Some(*id) && dims.locale.as_ref() == Some(locale)
             }
+            Scope::Segment(id) => dims.segment_id == Some(*id),
         }
     }
 }

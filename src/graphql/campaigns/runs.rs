@@ -3,6 +3,7 @@
 
 use crate::clock::from_millis;
 use crate::domain::campaigns::{self, preview::preview_audience};
+use crate::domain::segments;
 use crate::error::ErrorCode;
 use crate::graphql::auth::Require;
 use crate::graphql::context::state;
@@ -34,6 +35,10 @@ pub struct TickResult {
     pub enrolled: i64,
     /// Runs the runner looked at.
     pub advanced: i64,
+    /// Customers who joined a segment because time passed one of its boundaries.
+    pub segment_joins: i64,
+    /// Customers who left a segment because time passed one of its boundaries.
+    pub segment_leaves: i64,
 }
 
 #[derive(Default)]
@@ -183,8 +188,9 @@ pub struct CampaignRunMutation;
 
 #[Object(guard = "Require::ADMIN")]
 impl CampaignRunMutation {
-    /// Runs the campaign engine once at `at` (the server's clock when omitted): the planner,
-    /// then the runner, as the scheduler does every minute. For tests and demos: refused with
+    /// Runs the clock's work once at `at` (the server's clock when omitted): segments whose
+    /// members cross a time boundary, then the campaign planner and runner, as the scheduler
+    /// does every minute. For tests and demos: refused with
     /// `FORBIDDEN` unless `NUDGE_TICK_MUTATION` is on.
     async fn run_campaign_tick(
         &self,
@@ -200,6 +206,9 @@ impl CampaignRunMutation {
             ));
         }
         let at = at.unwrap_or_else(|| state.clock.now());
+        let crossed = segments::tick::tick(&state.db, &state.bus, at)
+            .await
+            .map_err(to_graphql)?;
         let report = campaigns::tick(&state.db, &state.bus, at, &settings.store)
             .await
             .map_err(to_graphql)?;
@@ -208,6 +217,8 @@ impl CampaignRunMutation {
             at,
             enrolled: i64::try_from(report.enrolled).unwrap_or(i64::MAX),
             advanced: i64::try_from(report.advanced).unwrap_or(i64::MAX),
+            segment_joins: i64::try_from(crossed.joined).unwrap_or(i64::MAX),
+            segment_leaves: i64::try_from(crossed.left).unwrap_or(i64::MAX),
         })
     }
 }

@@ -1,0 +1,354 @@
+//! Keeping membership current, set-based: for a set of candidate customers — everyone (a
+//! definition changed), the customers whose facts changed (with the event or write that
+//! changed them), or the customers whose dates crossed a boundary as time passed — each
+//! segment's condition is evaluated by the database over the candidates, and only the
+//! difference is written: members who no longer match leave, matching non-members join, and
+//! each join and leave is logged with its reason, in the caller's transaction. Segments are
+//! taken in dependency order, so one that names another (`inSegment`) sees its new members.
+//!
+//! On PostgreSQL each difference is one statement (the membership write feeds the log in a
+//! common table expression, so two processes refreshing the same customer log a change once);
+//! on SQLite, where one transaction writes at a time, two.
+
+use super::Segment;
+use crate::db::raw_statement;
+use crate::domain::conditions::DatedFact;
+use crate::domain::conditions::sql::{Fragment, compile};
+use crate::domain::membership::{latest_id, logged_in_bulk, segment_log_head};
+use crate::domain::stats::{self, Dims, Fact, Metric};
+use crate::error::{AppError, AppResult};
+use crate::events::MembershipKind;
+use sea_orm::{ConnectionTrait, DbBackend, Value};
+
+const DAY_MS: i64 = 86_400_000;
+/// Customers per statement when they are named one by one.
+pub const CUSTOMERS_PER_STATEMENT: usize = 500;
+
+/// Which customers to look at, and why their membership may have changed.
+#[derive(Clone, Debug)]
+pub enum Candidates {
+    /// Everyone, for `reason` (`definition`).
+    All(String),
+    /// These customers, each with its reason (`event:<event id>`, `admin`).
+    Customers(Vec<(i64, String)>),
+    /// Customers whose dates crossed a boundary as time passed.
+    Crossed(Vec<Crossing>),
+}
+
+/// Customers whose `fact` lies in `(after, upto]`: `days` whole days passed since it between
+/// the previous check and this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crossing {
+    pub fact: DatedFact,
+    pub days: i64,
+    pub after: i64,
+    pub upto: i64,
+}
+
+impl Crossing {
+    fn column(&self) -> &'static str {
+        match self.fact {
+            DatedFact::Registration => "c.registered_at",
+            DatedFact::LastLogin => "c.last_login_at",
+            DatedFact::LastOrder => "c.last_order_at",
+        }
+    }
+
+    fn reason(&self) -> String {
+        let fact = match self.fact {
+            DatedFact::Registration => "registration",
+            DatedFact::LastLogin => "lastLogin",
+            DatedFact::LastOrder => "lastOrder",
+        };
+        format!("time:{fact} {}d", self.days)
+    }
+
+    /// The boundaries of `range` (whole days since `fact`) crossed between `from_ms` and
+    /// `to_ms`: a customer enters `[min, max]` when `min` days have passed and leaves when
+    /// `max + 1` have.
+    pub fn of(
+        fact: DatedFact,
+        min: Option<i64>,
+        max: Option<i64>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Vec<Self> {
+        [min, max.map(|m| m.saturating_add(1))]
+            .into_iter()
+            .flatten()
+            .filter(|days| *days >= 0)
+            .map(|days| {
+                let span = days.saturating_mul(DAY_MS);
+                Crossing {
+                    fact,
+                    days,
+                    after: from_ms.saturating_sub(span),
+                    upto: to_ms.saturating_sub(span),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Candidates {
+    /// `WITH r(id, reason) AS (VALUES …)` for named customers.
+    fn with(&self) -> Option<Fragment> {
+        let Candidates::Customers(named) = self else {
+            return None;
+        };
+        let mut f = Fragment::new("r(id, reason) AS (VALUES ", Vec::new());
+        for (i, (id, reason)) in named.iter().enumerate() {
+            f.text(if i == 0 { "(?, ?)" } else { ", (?, ?)" });
+            f.values.push((*id).into());
+            f.values.push(reason.clone().into());
+        }
+        f.text(")");
+        Some(f)
+    }
+
+    /// The customers `c` to look at: a join and a `WHERE` fragment.
+    fn restrict(&self) -> (&'static str, Fragment) {
+        match self {
+            Candidates::All(_) => ("", Fragment::new("1 = 1", Vec::new())),
+            Candidates::Customers(_) => {
+                (" JOIN r ON r.id = c.id", Fragment::new("1 = 1", Vec::new()))
+            }
+            Candidates::Crossed(crossings) => {
+                let mut f = Fragment::new("(", Vec::new());
+                for (i, x) in crossings.iter().enumerate() {
+                    if i > 0 {
+                        f.text(" OR ");
+                    }
+                    let column = x.column();
+                    f.sql.push_str(&format!("({column} > ? AND {column} <= ?)"));
+                    f.values.extend([Value::from(x.after), Value::from(x.upto)]);
+                }
+                if crossings.is_empty() {
+                    f.text("1 = 0");
+                }
+                f.text(")");
+                ("", f)
+            }
+        }
+    }
+
+    /// The customers to look at, for a check of whether there are any.
+    pub(super) fn restrict_for_check(&self) -> (&'static str, Fragment) {
+        self.restrict()
+    }
+
+    /// Why each selected customer `c` changed.
+    fn reason(&self) -> Fragment {
+        match self {
+            Candidates::All(reason) => Fragment::new("?", vec![reason.clone().into()]),
+            Candidates::Customers(_) => Fragment::new("r.reason", Vec::new()),
+            Candidates::Crossed(crossings) => {
+                let mut f = Fragment::new("CASE", Vec::new());
+                for x in crossings {
+                    let column = x.column();
+                    f.sql
+                        .push_str(&format!(" WHEN {column} > ? AND {column} <= ? THEN ?"));
+                    f.values.extend([
+                        Value::from(x.after),
+                        Value::from(x.upto),
+                        Value::from(x.reason()),
+                    ]);
+                }
+                f.text(" ELSE 'time' END");
+                f
+            }
+        }
+    }
+}
+
+/// What a refresh changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    pub joined: u64,
+    pub left: u64,
+    /// The last change logged, to announce once the transaction commits.
+    pub logged_upto: Option<i64>,
+}
+
+impl Refreshed {
+    pub fn add(&mut self, other: Refreshed) {
+        self.joined += other.joined;
+        self.left += other.left;
+        self.logged_upto = self.logged_upto.max(other.logged_upto);
+    }
+}
+
+/// Brings `segments` (in dependency order) up to date for `candidates` at `now_ms`, in the
+/// caller's transaction. Named customers are taken [`CUSTOMERS_PER_STATEMENT`] at a time.
+pub async fn refresh(
+    txn: &impl ConnectionTrait,
+    segments: &[Segment],
+    candidates: &Candidates,
+    now_ms: i64,
+) -> AppResult<Refreshed> {
+    if segments.is_empty() {
+        return Ok(Refreshed::default());
+    }
+    if let Candidates::Customers(named) = candidates
+        && named.len() > CUSTOMERS_PER_STATEMENT
+    {
+        let mut total = Refreshed::default();
+        for chunk in named.chunks(CUSTOMERS_PER_STATEMENT) {
+            let part = Candidates::Customers(chunk.to_vec());
+            total.add(Box::pin(refresh(txn, segments, &part, now_ms)).await?);
+        }
+        return Ok(total);
+    }
+    let before = latest_id(txn).await?;
+    let mut total = Refreshed::default();
+    for segment in segments {
+        let (joined, left) = differ(txn, segment, candidates, now_ms).await?;
+        let dims = Dims::of_segment(segment.id());
+        stats::note(
+            txn,
+            vec![
+                Fact::one(Metric::Joined, dims.clone(), now_ms, now_ms).times(joined as i64),
+                Fact::one(Metric::Left, dims, now_ms, now_ms).times(left as i64),
+            ],
+        )
+        .await?;
+        total.joined += joined;
+        total.left += left;
+    }
+    total.logged_upto = logged_in_bulk(txn, before).await?;
+    Ok(total)
+}
+
+/// Writes one segment's difference over `candidates`: (joined, left).
+async fn differ(
+    txn: &impl ConnectionTrait,
+    segment: &Segment,
+    candidates: &Candidates,
+    now_ms: i64,
+) -> AppResult<(u64, u64)> {
+    let backend = txn.get_database_backend();
+    let matches = compile(&segment.condition, backend, now_ms).map_err(|refused| {
+        AppError::internal(format!(
+            "segment {}'s condition has no SQL form at {}: {}",
+            segment.id(),
+            refused.path.join("."),
+            refused.message
+        ))
+    })?;
+    let id = segment.id();
+    let with = candidates.with();
+    let (join_r, restrict) = candidates.restrict();
+    let reason = candidates.reason();
+    // The candidates `c` that match (or not) and are not members (or are).
+    let chosen = |matching: bool| {
+        let mut f = Fragment::new(format!("FROM customers c{join_r} WHERE "), Vec::new());
+        f.push(&restrict).text(" AND ");
+        if !matching {
+            f.text("NOT ");
+        }
+        f.text("(").push(&matches).text(")");
+        f.text(if matching {
+            " AND NOT EXISTS"
+        } else {
+            " AND EXISTS"
+        });
+        f.text(
+            " (SELECT 1 FROM segment_members m WHERE m.segment_id = ? AND m.customer_id = c.id)",
+        );
+        f.values.push(id.into());
+        f
+    };
+    let log_head = |kind| {
+        let (sql, values) = segment_log_head(kind, id, now_ms);
+        Fragment::new(sql, values)
+    };
+    let run = |f: Fragment| async move {
+        Ok::<u64, AppError>(
+            txn.execute_raw(raw_statement(backend, &f.sql, f.values))
+                .await?
+                .rows_affected(),
+        )
+    };
+    // `WITH r AS (…) ` for named customers; `more` adds a second table expression.
+    let prefix = |more: &str| {
+        let mut f = Fragment::default();
+        match (&with, more.is_empty()) {
+            (Some(with), true) => f.text("WITH ").push(with).text(" "),
+            (Some(with), false) => f.text("WITH ").push(with).text(", ").text(more),
+            (None, true) => &mut f,
+            (None, false) => f.text("WITH ").text(more),
+        };
+        f
+    };
+
+    if backend == DbBackend::Postgres {
+        // Joins: the members written feed the log.
+        let mut joins = prefix(
+            "j AS (INSERT INTO segment_members (segment_id, customer_id, joined_at) \
+             SELECT ?, c.id, ? ",
+        );
+        joins.values.extend([Value::from(id), Value::from(now_ms)]);
+        joins.push(&chosen(true));
+        joins.text(" ON CONFLICT DO NOTHING RETURNING customer_id) ");
+        joins.push(&log_head(MembershipKind::SegmentJoined));
+        joins
+            .text("c.id, ")
+            .push(&reason)
+            .text(", c.external_id FROM j JOIN customers c ON c.id = j.customer_id");
+        joins.text(join_r).text(" ORDER BY c.id");
+        let joined = run(joins).await?;
+
+        let mut leaves = prefix(
+            "l AS (DELETE FROM segment_members d WHERE d.segment_id = ? \
+             AND d.customer_id IN (SELECT c.id ",
+        );
+        leaves.values.push(id.into());
+        leaves.push(&chosen(false));
+        leaves.text(") RETURNING d.customer_id) ");
+        leaves.push(&log_head(MembershipKind::SegmentLeft));
+        leaves
+            .text("c.id, ")
+            .push(&reason)
+            .text(", c.external_id FROM l JOIN customers c ON c.id = l.customer_id");
+        leaves.text(join_r).text(" ORDER BY c.id");
+        let left = run(leaves).await?;
+        return Ok((joined, left));
+    }
+
+    // SQLite: log, then write, over the same choice (nothing else writes meanwhile).
+    let mut log_joins = prefix("");
+    log_joins.push(&log_head(MembershipKind::SegmentJoined));
+    log_joins
+        .text("c.id, ")
+        .push(&reason)
+        .text(", c.external_id ");
+    log_joins.push(&chosen(true)).text(" ORDER BY c.id");
+    let joined = run(log_joins).await?;
+    if joined > 0 {
+        let mut join = prefix("");
+        join.text(
+            "INSERT INTO segment_members (segment_id, customer_id, joined_at) SELECT ?, c.id, ? ",
+        );
+        join.values.extend([Value::from(id), Value::from(now_ms)]);
+        join.push(&chosen(true));
+        run(join).await?;
+    }
+    let mut log_leaves = prefix("");
+    log_leaves.push(&log_head(MembershipKind::SegmentLeft));
+    log_leaves
+        .text("c.id, ")
+        .push(&reason)
+        .text(", c.external_id ");
+    log_leaves.push(&chosen(false)).text(" ORDER BY c.id");
+    let left = run(log_leaves).await?;
+    if left > 0 {
+        let mut leave = prefix("");
+        leave.text(
+            "DELETE FROM segment_members WHERE segment_id = ? AND customer_id IN (SELECT c.id ",
+        );
+        leave.values.push(id.into());
+        leave.push(&chosen(false)).text(")");
+        run(leave).await?;
+    }
+    Ok((joined, left))
+}

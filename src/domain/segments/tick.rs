@@ -1,0 +1,114 @@
+//! Time passing: a segment whose condition reads `daysSince` (itself or through the segments
+//! it names) changes with nothing but the clock. Each tick finds exactly the customers whose
+//! dates crossed one of its boundaries since the segment was last checked — range queries on
+//! the indexed date columns, never a scan of all customers — refreshes them (reason
+//! `time:<fact> <days>d`) and moves the segment's `checked_up_to` on. Idempotent: a second tick
+//! at the same instant finds nothing; on PostgreSQL one process ticks at a time.
+
+use super::refresh::{Candidates, Crossing, Refreshed, refresh};
+use super::{Segment, in_dependency_order, list};
+use crate::clock::to_millis;
+use crate::db::{begin_write, raw_statement};
+use crate::domain::membership::announce_logged;
+use crate::error::AppResult;
+use crate::events::EventBus;
+use chrono::{DateTime, Utc};
+use entity::segment;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+};
+use std::collections::HashMap;
+
+/// The advisory lock that lets one PostgreSQL process tick segments at a time.
+const TICK_LOCK: i64 = 0x6e75_6467_6573_6567; // "nudgeseg"
+
+/// Brings every time-dependent segment up to `now`; returns what changed.
+pub async fn tick(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+) -> AppResult<Refreshed> {
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let row = txn
+            .query_one_raw(raw_statement(
+                DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(?) AS taken",
+                [TICK_LOCK.into()],
+            ))
+            .await?;
+        let taken = match row {
+            Some(row) => row.try_get::<bool>("", "taken")?,
+            None => false,
+        };
+        if !taken {
+            txn.rollback().await?;
+            return Ok(Refreshed::default());
+        }
+    }
+    let segments = in_dependency_order(list(&txn).await?)?;
+    let mut crossings: HashMap<i64, Vec<Crossing>> = HashMap::new();
+    let mut due: Vec<(&Segment, Vec<Crossing>)> = Vec::new();
+    for s in &segments {
+        let from = s.model.checked_up_to;
+        let mut own: Vec<Crossing> = if now_ms > from {
+            s.condition
+                .time_boundaries()
+                .into_iter()
+                .flat_map(|(fact, range)| Crossing::of(fact, range.min, range.max, from, now_ms))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // A segment that names a time-dependent one changes when that one does.
+        for named in s.depends_on() {
+            if let Some(theirs) = crossings.get(&named) {
+                own.extend(theirs.iter().cloned());
+            }
+        }
+        own.dedup();
+        if !own.is_empty() {
+            crossings.insert(s.id(), own.clone());
+            due.push((s, own));
+        }
+    }
+    if due.is_empty() {
+        txn.rollback().await?;
+        return Ok(Refreshed::default());
+    }
+    let mut total = Refreshed::default();
+    let every: Vec<Crossing> = due.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+    if anyone_crossed(&txn, &every).await? {
+        for (segment, crossed) in &due {
+            let candidates = Candidates::Crossed(crossed.clone());
+            total.add(refresh(&txn, std::slice::from_ref(*segment), &candidates, now_ms).await?);
+        }
+    }
+    segment::Entity::update_many()
+        .col_expr(segment::Column::CheckedUpTo, Expr::value(now_ms))
+        .filter(segment::Column::Id.is_in(due.iter().map(|(s, _)| s.id())))
+        .filter(segment::Column::CheckedUpTo.lt(now_ms))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    announce_logged(bus, total.logged_upto);
+    Ok(total)
+}
+
+/// Whether any customer's date lies in one of the crossed spans: one indexed look for all.
+async fn anyone_crossed(txn: &impl ConnectionTrait, crossings: &[Crossing]) -> AppResult<bool> {
+    let (_, restrict) = Candidates::Crossed(crossings.to_vec()).restrict_for_check();
+    let found = txn
+        .query_one_raw(raw_statement(
+            txn.get_database_backend(),
+            &format!(
+                "SELECT 1 AS found FROM customers c WHERE {} LIMIT 1",
+                restrict.sql
+            ),
+            restrict.values,
+        ))
+        .await?;
+    Ok(found.is_some())
+}
