@@ -11,6 +11,8 @@ pub struct Model {
     pub active_from: Option<i64>,
     pub active_to: Option<i64>,
     pub trigger: String,
+    /// The segment a `segment_joined` / `segment_left` trigger listens to.
+    pub trigger_segment_id: Option<i64>,
     pub condition: Json,
     pub effects: Json,
     pub repeat_policy: String,

@@ -4,7 +4,8 @@
 //! customer's external id as it was — so a customer's last leave outlives their erasure: the
 //! log no longer cascades from customers (erasure deletes their earlier changes itself), and a
 //! deleted segment's joins and leaves keep its id (no foreign key).
-//! Statistics facts learn the segment they count for (joins and leaves per day).
+//! Statistics facts learn the segment they count for (joins and leaves per day), and customer
+//! actions the segment a join or leave trigger listens to.
 
 use crate::helpers::{foreign_key, index};
 use sea_orm_migration::prelude::*;
@@ -67,6 +68,12 @@ enum MembershipChanges {
     SegmentId,
     Reason,
     CustomerExternalId,
+}
+
+#[derive(DeriveIden)]
+enum CustomerActions {
+    Table,
+    TriggerSegmentId,
 }
 
 #[derive(DeriveIden)]
@@ -230,10 +237,26 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(CustomerActions::Table)
+                    .add_column(big_integer_null(CustomerActions::TriggerSegmentId))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(CustomerActions::Table)
+                    .drop_column(CustomerActions::TriggerSegmentId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

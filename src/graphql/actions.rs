@@ -119,8 +119,12 @@ pub struct CustomerActionInput {
     pub active: Option<bool>,
     pub active_from: MaybeUndefined<DateTime<Utc>>,
     pub active_to: MaybeUndefined<DateTime<Utc>>,
-    /// The kind of event that triggers the action.
+    /// The kind of event that triggers the action. `SEGMENT_JOINED` and `SEGMENT_LEFT` fire
+    /// when a customer joins or leaves the segment `triggerSegmentId` names.
     pub trigger: Option<EventKind>,
+    /// The segment a `SEGMENT_JOINED` / `SEGMENT_LEFT` trigger listens to (required with
+    /// them, ignored with other triggers).
+    pub trigger_segment_id: Option<ID>,
     /// When omitted on create: always.
     pub condition: Option<ConditionInput>,
     pub effects: Option<Vec<EffectInput>>,
@@ -222,6 +226,17 @@ fn to_domain(input: CustomerActionInput, currency: &str) -> Result<ActionInput, 
             None
         }
     };
+    let trigger_segment_id = input.trigger_segment_id.and_then(|raw| {
+        let parsed = raw.parse::<i64>().ok().filter(|n| *n > 0);
+        if parsed.is_none() {
+            violations.push(FieldViolation::new(
+                &["triggerSegmentId"],
+                ViolationCode::Invalid,
+                "is not a valid id",
+            ));
+        }
+        parsed
+    });
     let window = |v: MaybeUndefined<DateTime<Utc>>| match v {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
@@ -236,6 +251,7 @@ fn to_domain(input: CustomerActionInput, currency: &str) -> Result<ActionInput, 
         active_from: window(input.active_from),
         active_to: window(input.active_to),
         trigger: input.trigger.map(Into::into),
+        trigger_segment_id,
         condition,
         effects,
         repeat,
@@ -272,6 +288,10 @@ impl CustomerAction {
     }
     async fn trigger(&self) -> EventKind {
         self.0.trigger.into()
+    }
+    /// The segment a `SEGMENT_JOINED` / `SEGMENT_LEFT` trigger listens to.
+    async fn trigger_segment_id(&self) -> Option<ID> {
+        self.0.model.trigger_segment_id.map(|id| ID(id.to_string()))
     }
     /// The condition, as JSON in the shape of `ConditionInput` (amounts in minor units).
     async fn condition(&self) -> Json<serde_json::Value> {

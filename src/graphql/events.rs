@@ -31,6 +31,10 @@ pub enum EventKind {
     PageVisited,
     NewsletterSubscribed,
     NewsletterUnsubscribed,
+    /// The customer joined a segment (recorded by Nudge, never by a storefront).
+    SegmentJoined,
+    /// The customer left a segment (recorded by Nudge, never by a storefront).
+    SegmentLeft,
 }
 
 impl From<DomainKind> for EventKind {
@@ -47,6 +51,8 @@ impl From<DomainKind> for EventKind {
             DomainKind::PageVisited => EventKind::PageVisited,
             DomainKind::NewsletterSubscribed => EventKind::NewsletterSubscribed,
             DomainKind::NewsletterUnsubscribed => EventKind::NewsletterUnsubscribed,
+            DomainKind::SegmentJoined => EventKind::SegmentJoined,
+            DomainKind::SegmentLeft => EventKind::SegmentLeft,
         }
     }
 }

@@ -402,3 +402,104 @@ async fn a_segment_about_an_event_or_without_a_name_is_refused_with_paths() {
     let listed = app.admin_data("{ segments { id } }", json!({})).await;
     assert_eq!(listed["segments"], json!([]));
 }
+
+/// Waits (10 s at most) until `query`'s data satisfies `done`; returns it.
+async fn eventually(
+    app: &crate::helpers::TestApp,
+    query: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let data = app.admin_data(query, json!({})).await;
+        if done(&data) {
+            return data;
+        }
+        assert!(std::time::Instant::now() < deadline, "never came: {data}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn joining_a_segment_fires_the_actions_and_enrols_the_campaigns_that_listen_to_it() {
+    // Arrange: Trade = wholesale. An action tags who joins Trade; another listens to Gold
+    // (which ann never joins); a campaign is anchored to joining Trade.
+    let app = spawn_app().await;
+    let ann = app.create_customer(json!({ "externalId": "ann" })).await;
+    let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let gold = create_segment(
+        &app,
+        "Gold",
+        json!({ "lifetimeSpent": { "min": "2000.00" } }),
+    )
+    .await;
+    let welcomed = app.create_tag("welcomed").await;
+    let golden = app.create_tag("golden").await;
+    let gone = app.create_tag("gone").await;
+    for (trigger, segment, tag) in [
+        ("SEGMENT_JOINED", &trade, &welcomed),
+        ("SEGMENT_JOINED", &gold, &golden),
+        ("SEGMENT_LEFT", &trade, &gone),
+    ] {
+        app.create_action(
+            json!({ "name": format!("{trigger} {segment} {tag}"), "trigger": trigger,
+            "triggerSegmentId": segment, "effects": [{ "setTag": { "tagId": tag } }] }),
+        )
+        .await;
+    }
+    let missing = app
+        .admin(
+            "mutation { createCustomerAction(input: { name: \"x\", trigger: SEGMENT_JOINED, effects: [{ removeTag: \"1\" }] }) { userErrors { field code } } }",
+            json!({}),
+        )
+        .await;
+    let campaign = app
+        .admin_data(
+            "mutation($input: CampaignInput!) { createCampaign(input: $input) { campaign { id } userErrors { field code message } } }",
+            json!({ "input": { "name": "Welcome to trade", "status": "ACTIVE",
+                "anchor": { "segmentJoined": { "segmentId": trade } },
+                "steps": [{ "id": "wait", "wait": { "days": 1 } }] } }),
+        )
+        .await;
+    assert_eq!(
+        campaign["createCampaign"]["userErrors"],
+        json!([]),
+        "{campaign}"
+    );
+    let campaign_id = campaign["createCampaign"]["campaign"]["id"].clone();
+
+    // Act: an admin makes ann wholesale, then not.
+    let update = "mutation($id: ID!, $w: Boolean!) { updateCustomer(id: $id, input: { wholesale: $w }) { userErrors { field } } }";
+    app.admin_data(update, json!({ "id": ann, "w": true }))
+        .await;
+    let tags = "{ customer(externalId: \"ann\") { tags { name } } }";
+    let has = |name: &'static str| {
+        move |d: &serde_json::Value| {
+            d["customer"]["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["name"] == name))
+        }
+    };
+    eventually(&app, tags, has("welcomed")).await;
+    app.admin_data(update, json!({ "id": ann, "w": false }))
+        .await;
+    let after = eventually(&app, tags, has("gone")).await;
+
+    // Assert: the Trade actions fired, the Gold one did not; the campaign enrolled ann once.
+    assert!(!has("golden")(&after), "{after}");
+    assert_eq!(
+        crate::helpers::user_errors(&missing["data"]["createCustomerAction"]),
+        vec![("input.triggerSegmentId".to_owned(), "BLANK".to_owned())]
+    );
+    let runs = app
+        .admin_data(
+            "query($c: ID) { campaignRuns(campaignId: $c, first: 10) { id } }",
+            json!({ "c": campaign_id }),
+        )
+        .await;
+    assert_eq!(
+        runs["campaignRuns"].as_array().map(Vec::len),
+        Some(1),
+        "{runs}"
+    );
+}

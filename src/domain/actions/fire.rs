@@ -67,9 +67,16 @@ pub struct Round<'a> {
 /// The actions of `actions` event `e` triggers.
 fn candidates<'a>(actions: &'a [Action], e: &event::Model) -> impl Iterator<Item = &'a Action> {
     let kind = EventKind::from_stored(&e.kind);
-    actions
-        .iter()
-        .filter(move |a| Some(a.trigger) == kind && a.is_live_at(e.occurred_at))
+    // A segment's join or leave triggers the actions that listen to that segment.
+    let segment = kind
+        .filter(|k| k.is_internal())
+        .and_then(|_| serde_json::from_value::<EventPayload>(e.payload.clone()).ok())
+        .and_then(|p| p.segment_id());
+    actions.iter().filter(move |a| {
+        Some(a.trigger) == kind
+            && a.is_live_at(e.occurred_at)
+            && (!a.trigger.is_internal() || a.model.trigger_segment_id == segment)
+    })
 }
 
 impl<'a> Round<'a> {

@@ -11,7 +11,7 @@ use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
 use chrono::{DateTime, Utc};
-use entity::{customer_action, role, tag};
+use entity::{customer_action, role, segment, tag};
 use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseConnection, EntityTrait};
 use std::collections::BTreeSet;
 
@@ -27,6 +27,8 @@ pub struct ActionInput {
     pub active_from: Option<Option<DateTime<Utc>>>,
     pub active_to: Option<Option<DateTime<Utc>>>,
     pub trigger: Option<EventKind>,
+    /// The segment a `SegmentJoined` / `SegmentLeft` trigger listens to.
+    pub trigger_segment_id: Option<i64>,
     pub condition: Option<Condition>,
     pub effects: Option<Vec<Effect>>,
     pub repeat: Option<RepeatPolicy>,
@@ -62,6 +64,7 @@ pub async fn create(
         active_from: None,
         active_to: None,
         trigger: EventKind::LoggedIn.as_str().to_owned(),
+        trigger_segment_id: None,
         condition: serde_json::to_value(Condition::always()).map_err(AppError::internal)?,
         effects: serde_json::json!([]),
         repeat_policy: policy.to_owned(),
@@ -146,6 +149,26 @@ async fn apply(
     if let Some(trigger) = input.trigger {
         model.trigger = trigger.as_str().to_owned();
     }
+    if let Some(segment_id) = input.trigger_segment_id {
+        model.trigger_segment_id = Some(segment_id);
+    }
+    let on_segment = EventKind::from_stored(&model.trigger).is_some_and(EventKind::is_internal);
+    if !on_segment {
+        model.trigger_segment_id = None;
+    }
+    match model.trigger_segment_id {
+        None if on_segment => checker.refuse(
+            "triggerSegmentId",
+            ViolationCode::Blank,
+            "a segment trigger needs the segment it listens to",
+        ),
+        Some(id) if !exists::<segment::Entity>(db, id).await? => checker.refuse(
+            "triggerSegmentId",
+            ViolationCode::NotFound,
+            format!("segment {id} does not exist"),
+        ),
+        _ => {}
+    }
     if let Some(repeat) = input.repeat {
         if let RepeatPolicy::AtMostEveryDays(days) = repeat
             && !(1..=3650).contains(&days)
@@ -162,6 +185,7 @@ async fn apply(
     }
     let mut roles = BTreeSet::new();
     let mut tags = BTreeSet::new();
+    let mut segments = BTreeSet::new();
     if let Some(condition) = input.condition {
         condition.check("condition", &mut checker);
         let under = |(path, id): (Vec<String>, i64)| {
@@ -174,6 +198,7 @@ async fn apply(
         };
         roles.extend(condition.role_refs().into_iter().map(under));
         tags.extend(condition.tag_refs().into_iter().map(under));
+        segments.extend(condition.segment_refs().into_iter().map(under));
         model.condition = serde_json::to_value(&condition).map_err(AppError::internal)?;
     }
     if let Some(effects) = input.effects {
@@ -222,6 +247,15 @@ async fn apply(
                 &path.iter().map(String::as_str).collect::<Vec<_>>(),
                 ViolationCode::NotFound,
                 format!("tag {id} does not exist"),
+            );
+        }
+    }
+    for (path, id) in segments {
+        if !exists::<segment::Entity>(db, id).await? {
+            checker.refuse_at(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
+                ViolationCode::NotFound,
+                format!("segment {id} does not exist"),
             );
         }
     }

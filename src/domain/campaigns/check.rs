@@ -7,7 +7,7 @@ use crate::domain::conditions::Condition;
 use crate::domain::records::exists;
 use crate::domain::validate::Checker;
 use crate::error::{AppResult, FieldViolation, ViolationCode};
-use entity::{role, tag, template};
+use entity::{role, segment, tag, template};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{BTreeSet, HashSet};
 
@@ -24,6 +24,7 @@ const DAY_MS: i64 = 86_400_000;
 pub(super) struct References {
     pub(super) roles: BTreeSet<(String, i64)>,
     pub(super) tags: BTreeSet<(String, i64)>,
+    pub(super) segments: BTreeSet<(String, i64)>,
     /// (field, template id, channel the step sends on).
     pub(super) templates: BTreeSet<(String, i64, &'static str)>,
 }
@@ -36,6 +37,8 @@ impl References {
             .extend(condition.role_refs().into_iter().map(under));
         self.tags
             .extend(condition.tag_refs().into_iter().map(under));
+        self.segments
+            .extend(condition.segment_refs().into_iter().map(under));
     }
 }
 
@@ -393,6 +396,11 @@ pub(super) async fn check_references(
     for (field, id) in refs.tags {
         if !exists::<tag::Entity>(db, id).await? {
             refuse(&field, format!("tag {id} does not exist"));
+        }
+    }
+    for (field, id) in refs.segments {
+        if !exists::<segment::Entity>(db, id).await? {
+            refuse(&field, format!("segment {id} does not exist"));
         }
     }
     for (field, id, channel) in refs.templates {

@@ -38,6 +38,7 @@ pub fn kinds_seen(campaigns: &[Campaign]) -> Vec<EventKind> {
             }
             Anchor::Registered {} => vec![EventKind::Registered],
             Anchor::NewsletterSubscribed {} => vec![EventKind::NewsletterSubscribed],
+            Anchor::SegmentJoined { .. } => vec![EventKind::SegmentJoined],
             Anchor::CartAbandoned { .. } => vec![
                 EventKind::OrderPlaced,
                 EventKind::AddedToCart,
@@ -148,6 +149,19 @@ async fn anchored(
         (Anchor::NewsletterSubscribed {}, EventPayload::NewsletterSubscribed {}, _) => Some(one(
             e.customer_id,
             (format!("newsletter:{}", e.occurred_at), e.occurred_at),
+            None,
+            e.occurred_at,
+        )),
+        (
+            Anchor::SegmentJoined { segment_id },
+            EventPayload::SegmentJoined { segment_id: s },
+            _,
+        ) if s == segment_id => Some(one(
+            e.customer_id,
+            (
+                format!("segment:{segment_id}:{}", e.occurred_at),
+                e.occurred_at,
+            ),
             None,
             e.occurred_at,
         )),

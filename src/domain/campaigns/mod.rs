@@ -118,6 +118,9 @@ pub enum Anchor {
     Birthday {},
     /// The customer subscribed to the newsletter.
     NewsletterSubscribed {},
+    /// The customer joined a segment; each join anchors a run (the re-entry policy decides
+    /// whether a customer who left and joined again goes through once more).
+    SegmentJoined { segment_id: i64 },
 }
 
 impl Anchor {
@@ -133,6 +136,7 @@ impl Anchor {
             Anchor::Inactive { .. } => "inactive",
             Anchor::Birthday {} => "birthday",
             Anchor::NewsletterSubscribed {} => "newsletterSubscribed",
+            Anchor::SegmentJoined { .. } => "segmentJoined",
         }
     }
 
@@ -148,7 +152,8 @@ impl Anchor {
             | Anchor::OrderPaid {}
             | Anchor::Delivered {}
             | Anchor::Registered {}
-            | Anchor::NewsletterSubscribed {} => Some(anchor_at),
+            | Anchor::NewsletterSubscribed {}
+            | Anchor::SegmentJoined { .. } => Some(anchor_at),
             Anchor::OrderUnpaid { after_hours } => {
                 Some(anchor_at + i64::from(*after_hours) * HOUR_MS)
             }

@@ -164,6 +164,17 @@ fn recent_events(campaign: &Campaign, at_ms: i64) -> Candidates {
              CAST(NULL AS BIGINT) AS order_id, c.{column} AS anchor_at FROM customers c WHERE c.{column} > ? AND c.{column} <= ?"
         )
     };
+    if let Anchor::SegmentJoined { segment_id } = campaign.anchor {
+        return Candidates {
+            sql: "SELECT m.customer_id AS customer_id, \
+                  'segment:' || m.segment_id || ':' || m.joined_at AS subject_key, \
+                  m.joined_at AS subject_ref, CAST(NULL AS BIGINT) AS order_id, \
+                  m.joined_at AS anchor_at FROM segment_members m \
+                  WHERE m.segment_id = ? AND m.joined_at > ? AND m.joined_at <= ?"
+                .to_owned(),
+            values: vec![segment_id.into(), (at_ms - DAY_MS).into(), at_ms.into()],
+        };
+    }
     let sql = match campaign.anchor {
         Anchor::OrderPaid {} => order("paid_at"),
         Anchor::Delivered {} => order("delivered_at"),

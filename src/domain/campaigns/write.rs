@@ -214,6 +214,10 @@ async fn apply(
     }
     if let Some(anchor) = input.anchor {
         check_anchor(&anchor, &mut checker);
+        if let Anchor::SegmentJoined { segment_id } = anchor {
+            refs.segments
+                .insert(("anchor.segmentJoined.segmentId".to_owned(), segment_id));
+        }
         model.anchor_kind = anchor.kind().to_owned();
         model.anchor = serde_json::to_value(&anchor).map_err(AppError::internal)?;
     }

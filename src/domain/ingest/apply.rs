@@ -240,6 +240,8 @@ async fn apply_kind(
                 customer.email_consent_source = Some(NEWSLETTER_SOURCE.to_owned());
             }
         }
+        // Nudge records these after the change; they change no fact.
+        EventPayload::SegmentJoined { .. } | EventPayload::SegmentLeft { .. } => {}
     }
     Ok(())
 }

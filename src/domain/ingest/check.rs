@@ -112,5 +112,7 @@ pub(super) fn payload_field(payload: &EventPayload) -> &'static str {
         EventPayload::PageVisited { .. } => "pageVisited",
         EventPayload::NewsletterSubscribed {} => "newsletterSubscribed",
         EventPayload::NewsletterUnsubscribed {} => "newsletterUnsubscribed",
+        EventPayload::SegmentJoined { .. } => "segmentJoined",
+        EventPayload::SegmentLeft { .. } => "segmentLeft",
     }
 }

@@ -36,10 +36,14 @@ pub enum EventKind {
     PageVisited,
     NewsletterSubscribed,
     NewsletterUnsubscribed,
+    /// The customer joined a segment (Nudge records it; storefronts cannot).
+    SegmentJoined,
+    /// The customer left a segment (Nudge records it; storefronts cannot).
+    SegmentLeft,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Registered,
         EventKind::LoggedIn,
         EventKind::ProfileUpdated,
@@ -51,6 +55,8 @@ impl EventKind {
         EventKind::PageVisited,
         EventKind::NewsletterSubscribed,
         EventKind::NewsletterUnsubscribed,
+        EventKind::SegmentJoined,
+        EventKind::SegmentLeft,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,7 +72,14 @@ impl EventKind {
             EventKind::PageVisited => "page_visited",
             EventKind::NewsletterSubscribed => "newsletter_subscribed",
             EventKind::NewsletterUnsubscribed => "newsletter_unsubscribed",
+            EventKind::SegmentJoined => "segment_joined",
+            EventKind::SegmentLeft => "segment_left",
         }
+    }
+
+    /// Whether Nudge records events of this kind itself (a segment's joins and leaves).
+    pub fn is_internal(self) -> bool {
+        matches!(self, EventKind::SegmentJoined | EventKind::SegmentLeft)
     }
 
     pub fn from_stored(s: &str) -> Option<Self> {
@@ -155,6 +168,14 @@ pub enum EventPayload {
     },
     NewsletterSubscribed {},
     NewsletterUnsubscribed {},
+    /// Recorded by Nudge when the customer joins a segment.
+    SegmentJoined {
+        segment_id: i64,
+    },
+    /// Recorded by Nudge when the customer leaves a segment.
+    SegmentLeft {
+        segment_id: i64,
+    },
 }
 
 impl EventPayload {
@@ -171,6 +192,17 @@ impl EventPayload {
             EventPayload::PageVisited { .. } => EventKind::PageVisited,
             EventPayload::NewsletterSubscribed {} => EventKind::NewsletterSubscribed,
             EventPayload::NewsletterUnsubscribed {} => EventKind::NewsletterUnsubscribed,
+            EventPayload::SegmentJoined { .. } => EventKind::SegmentJoined,
+            EventPayload::SegmentLeft { .. } => EventKind::SegmentLeft,
+        }
+    }
+
+    /// The segment a join or leave is about.
+    pub fn segment_id(&self) -> Option<i64> {
+        match self {
+            EventPayload::SegmentJoined { segment_id }
+            | EventPayload::SegmentLeft { segment_id } => Some(*segment_id),
+            _ => None,
         }
     }
 

@@ -6,19 +6,30 @@
 //! each join and leave is logged with its reason, in the caller's transaction. Segments are
 //! taken in dependency order, so one that names another (`inSegment`) sees its new members.
 //!
+//! A join or leave that a live customer action or an active campaign listens to is also
+//! recorded as an event of the customer (`segmentJoined` / `segmentLeft`), which the event
+//! processor handles like any other — in order with the customer's other events, each failing
+//! alone — so automation on segments uses the one effect executor.
+//!
 //! On PostgreSQL each difference is one statement (the membership write feeds the log in a
 //! common table expression, so two processes refreshing the same customer log a change once);
 //! on SQLite, where one transaction writes at a time, two.
 
 use super::Segment;
 use crate::db::raw_statement;
+use crate::domain::campaigns::{Anchor, CampaignStatus};
 use crate::domain::conditions::DatedFact;
 use crate::domain::conditions::sql::{Fragment, compile};
+use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::{latest_id, logged_in_bulk, segment_log_head};
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipKind;
-use sea_orm::{ConnectionTrait, DbBackend, Value};
+use entity::{campaign, customer_action};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Value,
+};
+use std::collections::HashSet;
 
 const DAY_MS: i64 = 86_400_000;
 /// Customers per statement when they are named one by one.
@@ -201,8 +212,26 @@ pub async fn refresh(
     }
     let before = latest_id(txn).await?;
     let mut total = Refreshed::default();
+    let mut listened: Option<HashSet<(i64, EventKind)>> = None;
     for segment in segments {
         let (joined, left) = differ(txn, segment, candidates, now_ms).await?;
+        for (count, kind) in [
+            (joined, EventKind::SegmentJoined),
+            (left, EventKind::SegmentLeft),
+        ] {
+            if count == 0 {
+                continue;
+            }
+            if listened.is_none() {
+                listened = Some(listeners(txn).await?);
+            }
+            if listened
+                .as_ref()
+                .is_some_and(|l| l.contains(&(segment.id(), kind)))
+            {
+                record_events(txn, segment.id(), kind, before).await?;
+            }
+        }
         let dims = Dims::of_segment(segment.id());
         stats::note(
             txn,
@@ -217,6 +246,77 @@ pub async fn refresh(
     }
     total.logged_upto = logged_in_bulk(txn, before).await?;
     Ok(total)
+}
+
+/// The (segment, join or leave) pairs that live customer actions trigger on or active
+/// campaigns are anchored to.
+async fn listeners(txn: &impl ConnectionTrait) -> AppResult<HashSet<(i64, EventKind)>> {
+    let kinds = [EventKind::SegmentJoined, EventKind::SegmentLeft];
+    let mut found = HashSet::new();
+    let triggers: Vec<(String, Option<i64>)> = customer_action::Entity::find()
+        .select_only()
+        .columns([
+            customer_action::Column::Trigger,
+            customer_action::Column::TriggerSegmentId,
+        ])
+        .filter(customer_action::Column::Active.eq(true))
+        .filter(customer_action::Column::Trigger.is_in(kinds.map(EventKind::as_str)))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    for (trigger, segment) in triggers {
+        if let (Some(kind), Some(segment)) = (EventKind::from_stored(&trigger), segment) {
+            found.insert((segment, kind));
+        }
+    }
+    let anchored = campaign::Entity::find()
+        .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
+        .filter(campaign::Column::AnchorKind.eq("segmentJoined"))
+        .all(txn)
+        .await?;
+    for row in anchored {
+        if let Ok(Anchor::SegmentJoined { segment_id }) = serde_json::from_value(row.anchor) {
+            found.insert((segment_id, EventKind::SegmentJoined));
+        }
+    }
+    Ok(found)
+}
+
+/// Records an event of `kind` for each change of `segment_id` of that kind logged after
+/// `after`, for the processor to react to; its id names the change, so it is recorded once.
+async fn record_events(
+    txn: &impl ConnectionTrait,
+    segment_id: i64,
+    kind: EventKind,
+    after: i64,
+) -> AppResult<()> {
+    let payload = match kind {
+        EventKind::SegmentJoined => EventPayload::SegmentJoined { segment_id },
+        _ => EventPayload::SegmentLeft { segment_id },
+    };
+    let payload = serde_json::to_value(&payload).map_err(AppError::internal)?;
+    let logged = match kind {
+        EventKind::SegmentJoined => MembershipKind::SegmentJoined,
+        _ => MembershipKind::SegmentLeft,
+    };
+    let backend = txn.get_database_backend();
+    txn.execute_raw(raw_statement(
+        backend,
+        "INSERT INTO events (event_id, customer_id, kind, payload, fingerprint, occurred_at, \
+         received_at) SELECT 'segment:' || mc.segment_id || ':' || mc.id, mc.customer_id, ?, ?, \
+         ?, mc.occurred_at, mc.occurred_at FROM membership_changes mc \
+         WHERE mc.id > ? AND mc.segment_id = ? AND mc.kind = ? ORDER BY mc.id",
+        [
+            Value::from(kind.as_str()),
+            Value::Json(Some(Box::new(payload))),
+            Value::from("nudge:segment"),
+            Value::from(after),
+            Value::from(segment_id),
+            Value::from(logged.as_str()),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Writes one segment's difference over `candidates`: (joined, left).

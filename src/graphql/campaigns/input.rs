@@ -66,6 +66,14 @@ pub enum AnchorInput {
     /// The customer's birthday in their time zone; wait steps go days before or after it.
     Birthday(bool),
     NewsletterSubscribed(bool),
+    /// The customer joined this segment.
+    SegmentJoined(SegmentJoinedAnchorInput),
+}
+
+/// A join of one segment anchors a run.
+#[derive(InputObject)]
+pub struct SegmentJoinedAnchorInput {
+    pub segment_id: ID,
 }
 
 fn to_anchor(input: AnchorInput) -> Anchor {
@@ -93,6 +101,10 @@ fn to_anchor(input: AnchorInput) -> Anchor {
         },
         AnchorInput::Birthday(_) => Anchor::Birthday {},
         AnchorInput::NewsletterSubscribed(_) => Anchor::NewsletterSubscribed {},
+        AnchorInput::SegmentJoined(a) => Anchor::SegmentJoined {
+            // An id that is not one is refused as a segment that does not exist.
+            segment_id: a.segment_id.parse().unwrap_or(0),
+        },
     }
 }
 
