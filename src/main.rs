@@ -82,6 +82,14 @@ enum Command {
         #[arg(long)]
         at: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Write the members of a segment, a role or a tag as CSV to standard output (the columns
+    /// of `GET /export/…`), with a progress bar on standard error when it is a terminal.
+    Export {
+        /// segment, role or tag.
+        kind: String,
+        /// The group's id.
+        id: i64,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -164,6 +172,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), StartupError> {
         Command::Schema => Ok(()),
         Command::Keys { command } => keys(command, settings, clock).await,
         Command::Tick { at } => tick(settings, at.unwrap_or_else(|| clock.now())).await,
+        Command::Export { kind, id } => export(settings, clock, &kind, id).await,
     }
 }
 
@@ -182,6 +191,49 @@ async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(
         report.enrolled,
         report.advanced
     );
+    db.close().await?;
+    Ok(())
+}
+
+async fn export(
+    settings: Settings,
+    clock: SharedClock,
+    kind: &str,
+    id: i64,
+) -> Result<(), StartupError> {
+    use futures_util::StreamExt;
+    use nudge::domain::export::{self, Group};
+    use std::io::{IsTerminal, Write};
+    let group =
+        Group::parse(kind, id).ok_or_else(|| format!("{kind:?} is not segment, role or tag"))?;
+    prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
+    let db = nudge::db::connect(&settings.database_url, 2).await?;
+    export::check(&db, group).await?;
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(export::count(&db, group).await?);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} members {per_sec} eta {eta}",
+            )
+            .map_err(|e| e.to_string())?,
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut chunks = std::pin::pin!(export::csv(
+        db.clone(),
+        group,
+        settings.store.currency.clone()
+    ));
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        out.write_all(&chunk.bytes).map_err(|e| e.to_string())?;
+        progress.inc(chunk.members);
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    progress.finish_and_clear();
     db.close().await?;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod conditions;
 pub mod customers;
 pub mod deliveries;
 pub mod erasure;
+pub mod export;
 pub mod ingest;
 pub mod membership;
 pub mod message;

@@ -1,8 +1,9 @@
 //! The HTTP surface: `/graphql` (POST operations, GET GraphiQL or read-only queries,
-//! WebSocket subscriptions), `/healthz` and `/readyz`, and the links messages carry and the
-//! SMS provider calls (see [`tracking`]).
+//! WebSocket subscriptions), `/healthz` and `/readyz`, the links messages carry and the
+//! SMS provider calls (see [`tracking`]), and spreadsheet exports (see [`export`]).
 
 mod deadline;
+mod export;
 mod logging;
 mod socket;
 mod tracking;
@@ -30,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/graphql", web::get().to(graphql_get))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .configure(tracking::routes);
+        .configure(tracking::routes)
+        .configure(export::routes);
 }
 
 /// A JSON body with one GraphQL error and its code.
@@ -47,6 +49,7 @@ fn app_error_response(err: AppError) -> HttpResponse {
     let status = match err.code() {
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

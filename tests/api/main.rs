@@ -14,6 +14,7 @@ mod customers;
 mod deliveries;
 mod erasure;
 mod events;
+mod export;
 mod fairness;
 mod health;
 mod helpers;

@@ -1,0 +1,131 @@
+//! Spreadsheet export of segments, roles and tags: over HTTP and from the command line.
+
+use crate::helpers::spawn_app;
+use serde_json::json;
+
+const HEADER: &str = "customer_id,external_id,email,phone,first_name,last_name,type,wholesale,locale,time_zone,email_consent,sms_consent,registered_at,last_login_at,last_order_at,orders_count,total_spent,member_since,tag_value";
+
+#[tokio::test]
+async fn a_segment_role_and_tag_export_as_quoted_csv_with_formulas_neutralised() {
+    // Arrange: a hostile name, a quote and a comma; a tag with a value.
+    let app = spawn_app().await;
+    let hostile = app
+        .create_customer(
+            json!({ "externalId": "=cmd|' /C calc'!A0", "firstName": "Zoë, \"Z\"",
+            "lastName": "@SUM(1+1)", "wholesale": true }),
+        )
+        .await;
+    app.create_customer(json!({ "externalId": "plain", "wholesale": true }))
+        .await;
+    app.create_customer(json!({ "externalId": "out" })).await;
+    let segment = app
+        .admin_data(
+            "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
+            json!({}),
+        )
+        .await["createSegment"]["segment"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let tag = app.create_tag("tier").await;
+    app.admin_data(
+        "mutation($c: ID!, $t: ID!) { setCustomerTag(customerId: $c, tagId: $t, value: \"-gold\") { changed } }",
+        json!({ "c": hostile, "t": tag }),
+    )
+    .await;
+    let integrator = app.create_key("INTEGRATOR").await;
+    let get = |path: String, key: Option<String>| {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        async move {
+            let mut request = client.get(format!("{address}{path}"));
+            if let Some(key) = key {
+                request = request.bearer_auth(key);
+            }
+            let response = request.send().await.expect("answered");
+            let status = response.status().as_u16();
+            let kind = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (status, kind, response.text().await.expect("a body"))
+        }
+    };
+
+    // Act
+    let (status, kind, segment_csv) = get(
+        format!("/export/segments/{segment}.csv"),
+        Some(integrator.clone()),
+    )
+    .await;
+    let (_, _, tag_csv) = get(format!("/export/tags/{tag}.csv"), Some(integrator.clone())).await;
+    let storefront = app.create_key("STOREFRONT").await;
+    let refused = get(format!("/export/segments/{segment}.csv"), Some(storefront)).await;
+    let anonymous = get(format!("/export/segments/{segment}.csv"), None).await;
+    let missing = get(
+        "/export/segments/999.csv".to_owned(),
+        Some(integrator.clone()),
+    )
+    .await;
+
+    // Assert: a header, then the two members by id, formulas neutralised and quoted per RFC 4180.
+    assert_eq!(status, 200);
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = segment_csv.split("\r\n").collect();
+    assert_eq!(lines.len(), 4, "{segment_csv}");
+    assert_eq!(lines[0], HEADER);
+    assert!(
+        lines[1].starts_with(&format!(
+            "{hostile},'=cmd|' /C calc'!A0,,,\"Zoë, \"\"Z\"\"\",'@SUM(1+1),person,true,"
+        )),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains(",plain,"), "{}", lines[2]);
+    assert_eq!(lines[3], "");
+    assert!(tag_csv.trim_end().ends_with(",'-gold"), "{tag_csv}");
+    assert_eq!(tag_csv.split("\r\n").count(), 3, "{tag_csv}");
+    assert_eq!((refused.0, anonymous.0, missing.0), (403, 401, 404));
+}
+
+#[tokio::test]
+async fn the_command_line_writes_the_same_csv() {
+    let app = spawn_app().await;
+    app.create_customer(json!({ "externalId": "ann", "wholesale": true }))
+        .await;
+    let segment = app
+        .admin_data(
+            "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
+            json!({}),
+        )
+        .await["createSegment"]["segment"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nudge"))
+        .args(["export", "segment", &segment])
+        .env("NUDGE_DATABASE_URL", &app.database_url)
+        .env("NUDGE_LOG", "warn")
+        .output()
+        .expect("nudge runs");
+    let from_http = app
+        .client
+        .get(format!("{}/export/segments/{segment}.csv", app.address))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("a body");
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), from_http);
+    assert!(from_http.contains(",ann,"), "{from_http}");
+}
