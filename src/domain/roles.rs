@@ -113,11 +113,21 @@ pub async fn update(
 }
 
 /// Deletes a role and its memberships. `NOT_FOUND` when it does not exist.
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+    id: i64,
+) -> AppResult<()> {
     let txn = begin_write(db).await?;
     delete_by_id::<role::Entity>(&txn, id, "role").await?;
     stale(&txn, Stale::Everyone).await?;
+    let names = |c: &crate::domain::conditions::Condition| {
+        c.role_refs().iter().any(|(_, role)| *role == id)
+    };
+    let followed = segments::follow_deletion(&txn, to_millis(now), names).await?;
     txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(())
 }
 

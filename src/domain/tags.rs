@@ -88,9 +88,22 @@ pub async fn rename(
     Ok(saved)
 }
 
-/// Deletes a tag and takes it off every customer. `NOT_FOUND` when it does not exist.
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<()> {
-    delete_by_id::<tag::Entity>(db, id, "tag").await
+/// Deletes a tag and takes it off every customer; the segments that name it follow.
+/// `NOT_FOUND` when it does not exist.
+pub async fn delete(
+    db: &DatabaseConnection,
+    bus: &EventBus,
+    now: DateTime<Utc>,
+    id: i64,
+) -> AppResult<()> {
+    let txn = begin_write(db).await?;
+    delete_by_id::<tag::Entity>(&txn, id, "tag").await?;
+    let names =
+        |c: &crate::domain::conditions::Condition| c.tag_refs().iter().any(|(_, tag)| *tag == id);
+    let followed = segments::follow_deletion(&txn, to_millis(now), names).await?;
+    txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
+    Ok(())
 }
 
 /// Sets a tag (and its value) on a customer. Setting the same value again changes nothing.

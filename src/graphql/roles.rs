@@ -146,7 +146,12 @@ impl RoleMutation {
     ) -> async_graphql::Result<DeleteRolePayload> {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
-        respond(roles::delete(&state.db, row_id).await.map(|()| id), "")
+        respond(
+            roles::delete(&state.db, &state.bus, state.clock.now(), row_id)
+                .await
+                .map(|()| id),
+            "",
+        )
     }
 
     /// Puts a customer in a role. `changed` is false when they were in it already.

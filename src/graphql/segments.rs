@@ -9,12 +9,13 @@ use super::errors::{payload, respond, to_graphql};
 use super::scalars::{id_arg, to_change};
 use crate::clock::{from_millis, to_millis};
 use crate::domain::segments::{
-    self, Segment as DomainSegment, SegmentInput as DomainInput, preview,
+    self, Segment as DomainSegment, SegmentInput as DomainInput, history, preview,
 };
+use crate::domain::stats::read::Range;
 use crate::error::AppError;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// A customer group defined by a condition over customer facts, with its members kept current
 /// as facts change, time passes and the definition changes. Every join and leave is a
@@ -72,6 +73,31 @@ impl Segment {
         ))
     }
 
+    /// The member count at the end of each day from `from` to `to` (the store's time zone;
+    /// the last 30 days by default, at most 400), with the joins and leaves of the day.
+    async fn count_history(
+        &self,
+        ctx: &Context<'_>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> async_graphql::Result<Vec<SegmentDay>> {
+        let state = state(ctx)?;
+        let tz = state.settings.store.time_zone;
+        let range = Range::asked(from, to, to_millis(state.clock.now()), tz).map_err(to_graphql)?;
+        let days = history::count_history(&state.db, self.0.id(), range, tz)
+            .await
+            .map_err(to_graphql)?;
+        Ok(days
+            .into_iter()
+            .map(|d| SegmentDay {
+                date: d.date,
+                members: d.members,
+                joined: d.joined,
+                left: d.left,
+            })
+            .collect())
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         from_millis(self.0.model.created_at)
     }
@@ -79,6 +105,18 @@ impl Segment {
     async fn updated_at(&self) -> DateTime<Utc> {
         from_millis(self.0.model.updated_at)
     }
+}
+
+/// One day of a segment's history.
+#[derive(SimpleObject)]
+pub struct SegmentDay {
+    pub date: NaiveDate,
+    /// Members at the end of the day.
+    pub members: i64,
+    /// Customers who joined that day.
+    pub joined: i64,
+    /// Customers who left that day.
+    pub left: i64,
 }
 
 /// What a segment is made of; on update, omitted fields stay as they are.

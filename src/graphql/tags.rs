@@ -120,7 +120,12 @@ impl TagMutation {
     ) -> async_graphql::Result<DeleteTagPayload> {
         let state = state(ctx)?;
         let row_id = id_arg("id", &id)?;
-        respond(tags::delete(&state.db, row_id).await.map(|()| id), "")
+        respond(
+            tags::delete(&state.db, &state.bus, state.clock.now(), row_id)
+                .await
+                .map(|()| id),
+            "",
+        )
     }
 
     /// Sets a tag on a customer, with an optional value (`vip=reviewed`). `changed` is false

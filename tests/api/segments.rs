@@ -503,3 +503,126 @@ async fn joining_a_segment_fires_the_actions_and_enrols_the_campaigns_that_liste
         "{runs}"
     );
 }
+
+#[tokio::test]
+async fn the_count_history_shows_members_at_the_end_of_each_day_with_its_joins_and_leaves() {
+    // Arrange: on 22 November two wholesale customers join; on the 24th one leaves and
+    // another joins; on the 25th one more leaves.
+    let app = spawn_app().await;
+    let ann = app
+        .create_customer(json!({ "externalId": "ann", "wholesale": true }))
+        .await;
+    let bob = app
+        .create_customer(json!({ "externalId": "bob", "wholesale": true }))
+        .await;
+    let cid = app.create_customer(json!({ "externalId": "cid" })).await;
+    let id = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let update = "mutation($id: ID!, $w: Boolean!) { updateCustomer(id: $id, input: { wholesale: $w }) { userErrors { field } } }";
+    app.clock.advance(chrono::Duration::days(2));
+    app.admin_data(update, json!({ "id": ann, "w": false }))
+        .await;
+    app.admin_data(update, json!({ "id": cid, "w": true }))
+        .await;
+    app.clock.advance(chrono::Duration::days(1));
+    app.admin_data(update, json!({ "id": bob, "w": false }))
+        .await;
+
+    // Act
+    let history = app
+        .admin_data(
+            "query($id: ID!) { segment(id: $id) { countHistory(from: \"2026-11-21\", to: \"2026-11-26\") { date members joined left } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let later = app
+        .admin_data(
+            "query($id: ID!) { segment(id: $id) { countHistory(from: \"2026-11-25\", to: \"2026-11-25\") { members } } }",
+            json!({ "id": id }),
+        )
+        .await;
+
+    // Assert
+    let day = |date: &str, members: i64, joined: i64, left: i64| json!({ "date": date, "members": members, "joined": joined, "left": left });
+    assert_eq!(
+        history["segment"]["countHistory"],
+        json!([
+            day("2026-11-21", 0, 0, 0),
+            day("2026-11-22", 2, 2, 0),
+            day("2026-11-23", 2, 0, 0),
+            day("2026-11-24", 2, 1, 1),
+            day("2026-11-25", 1, 0, 1),
+            day("2026-11-26", 1, 0, 0),
+        ])
+    );
+    assert_eq!(later["segment"]["countHistory"], json!([{ "members": 1 }]));
+}
+
+#[tokio::test]
+async fn a_live_subscriber_receives_a_rebuild_in_order_and_a_deleted_role_moves_its_segment() {
+    // Arrange: three customers in a role, a live subscriber to everything.
+    let app = spawn_app().await;
+    let role = app.create_role("VIP", "vip", &[]).await;
+    for who in ["ann", "bob", "cid"] {
+        let id = app.create_customer(json!({ "externalId": who })).await;
+        app.admin_data(
+            "mutation($c: ID!, $r: ID!) { assignRole(customerId: $c, roleId: $r) { changed } }",
+            json!({ "c": id, "r": role }),
+        )
+        .await;
+    }
+    let key = app.create_key("INTEGRATOR").await;
+    let mut live = crate::helpers::WsClient::connect(&app, &key).await;
+    live.subscribe(
+        "1",
+        FEED,
+        json!({ "filter": { "kinds": ["SEGMENT_JOINED", "SEGMENT_LEFT"] } }),
+    )
+    .await;
+    // The subscription is live once a change made after it arrives: a first segment proves it.
+    let probe = create_segment(&app, "Probe", json!({ "hasRole": [role] })).await;
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        received.push(live.next_data().await["membershipChanges"].clone());
+    }
+
+    // Act: a second segment over the role, then the role is deleted.
+    let vip = create_segment(&app, "VIPs", json!({ "hasRole": [role] })).await;
+    app.delete_role(&role).await;
+    for _ in 0..9 {
+        received.push(live.next_data().await["membershipChanges"].clone());
+    }
+
+    // Assert: every change in log order, each segment's joins then both segments' leaves.
+    let ids: Vec<i64> = received
+        .iter()
+        .map(|c| {
+            c["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("an id")
+        })
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let summary: Vec<(String, String, String)> = received
+        .iter()
+        .map(|c| {
+            (
+                c["segmentId"].as_str().unwrap_or_default().to_owned(),
+                c["kind"].as_str().unwrap_or_default().to_owned(),
+                c["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |segment: &str, kind: &str, reason: &str, n: usize| {
+        vec![(segment.to_owned(), kind.to_owned(), reason.to_owned()); n]
+    };
+    let mut wanted = expect(&probe, "SEGMENT_JOINED", "definition", 3);
+    wanted.extend(expect(&vip, "SEGMENT_JOINED", "definition", 3));
+    let mut leaves: Vec<(String, String, String)> = summary[6..].to_vec();
+    leaves.sort();
+    let mut wanted_leaves = expect(&probe, "SEGMENT_LEFT", "admin", 3);
+    wanted_leaves.extend(expect(&vip, "SEGMENT_LEFT", "admin", 3));
+    wanted_leaves.sort();
+    assert_eq!(summary[..6].to_vec(), wanted);
+    assert_eq!(leaves, wanted_leaves);
+}

@@ -15,6 +15,7 @@ use crate::domain::actions::effects::{EffectScope, apply_effects, references};
 use crate::domain::deliveries::Status;
 use crate::domain::deliveries::follow::{Follow, Settled};
 use crate::domain::membership::{self, ChangeSource};
+use crate::domain::segments;
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use entity::{customer, message_effect};
@@ -167,7 +168,8 @@ impl StepEffects {
 }
 
 /// Applies the effects of a run's step (`run` is (campaign, run), `step` its id and the staff
-/// address) to the run's customer at `at_ms`; returns the membership changes to announce.
+/// address) to the run's customer at `at_ms`, and the customer's segments follow what they
+/// changed (reason `campaign:<id>`); returns the membership changes to announce.
 pub(super) async fn apply_step_effects(
     txn: &impl ConnectionTrait,
     customer: &customer::Model,
@@ -190,8 +192,22 @@ pub(super) async fn apply_step_effects(
     };
     let mut batch = EffectBatch::load(txn, &[customer.id], references(effects), at_ms).await?;
     apply_effects(&mut batch, &scope, effects)?;
-    batch.flush(txn).await
+    let mut changes = batch.flush(txn).await?;
+    if !changes.is_empty() {
+        let before = membership::latest_id(txn).await?;
+        let reason = format!("campaign:{campaign_id}");
+        let followed = segments::follow_customers(txn, vec![(customer.id, reason)], at_ms).await?;
+        if followed.logged_upto.is_some() {
+            // A customer's few joins and leaves go on the bus one by one, with the rest.
+            changes.extend(membership::changes_after(txn, before, FOLLOWED_AT_MOST).await?);
+        }
+    }
+    Ok(changes)
 }
+
+/// The most segment changes one customer's step effects can make (one per segment, and a
+/// join or a leave each).
+const FOLLOWED_AT_MOST: u64 = 10_000;
 
 async fn customer_of_run(
     txn: &impl ConnectionTrait,

@@ -538,6 +538,11 @@ pub fn stream(
                 continue;
             }
             match live.recv().await {
+                // A change after one this subscriber has not seen (logged in bulk, or by a
+                // writer that announced nothing): read the log from where it is.
+                Ok(Announced::Change(change)) if change.id > last + 1 && last > 0 => {
+                    catching_up = true;
+                }
                 Ok(Announced::Change(change)) if change.id > last => {
                     last = change.id;
                     if filter.matches(&change) {

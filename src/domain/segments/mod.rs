@@ -5,6 +5,7 @@
 //! crossed a boundary as time passed ([`refresh`]) — and only the difference is written: each
 //! join and leave is a change in the one change log, with its reason.
 
+pub mod history;
 pub mod preview;
 pub mod refresh;
 pub mod tick;
@@ -79,6 +80,29 @@ pub async fn follow_customers(
     }
     let segments = in_dependency_order(list(txn).await?)?;
     refresh::refresh(txn, &segments, &Candidates::Customers(customers), now_ms).await
+}
+
+/// Rebuilds, for everyone, the segments whose condition `names` (a role or tag just deleted,
+/// say) and those that name them (reason `admin`), in the caller's transaction.
+pub async fn follow_deletion(
+    txn: &impl ConnectionTrait,
+    now_ms: i64,
+    names: impl Fn(&Condition) -> bool,
+) -> AppResult<refresh::Refreshed> {
+    let all = list(txn).await?;
+    let mut affected: Vec<Segment> = Vec::new();
+    for s in all.iter().filter(|s| names(&s.condition)) {
+        if !affected.iter().any(|a| a.id() == s.id()) {
+            affected.push(s.clone());
+        }
+        for d in dependents_of(s.id(), &all) {
+            if !affected.iter().any(|a| a.id() == d.id()) {
+                affected.push(d);
+            }
+        }
+    }
+    let affected = in_dependency_order(affected)?;
+    refresh::refresh(txn, &affected, &Candidates::All(ADMIN.to_owned()), now_ms).await
 }
 
 /// Takes a customer out of every segment (reason `erased`), in the caller's transaction: what

@@ -17,7 +17,6 @@
 
 use super::Segment;
 use crate::db::raw_statement;
-use crate::domain::campaigns::{Anchor, CampaignStatus};
 use crate::domain::conditions::DatedFact;
 use crate::domain::conditions::sql::{Fragment, compile};
 use crate::domain::ingest::{EventKind, EventPayload};
@@ -269,13 +268,18 @@ async fn listeners(txn: &impl ConnectionTrait) -> AppResult<HashSet<(i64, EventK
             found.insert((segment, kind));
         }
     }
-    let anchored = campaign::Entity::find()
-        .filter(campaign::Column::Status.eq(CampaignStatus::Active.as_str()))
+    // Read from the table as stored (the campaigns room sits above this one): an active
+    // campaign whose anchor is `{ "segmentJoined": { "segmentId": … } }`.
+    let anchors: Vec<serde_json::Value> = campaign::Entity::find()
+        .select_only()
+        .column(campaign::Column::Anchor)
+        .filter(campaign::Column::Status.eq("active"))
         .filter(campaign::Column::AnchorKind.eq("segmentJoined"))
+        .into_tuple()
         .all(txn)
         .await?;
-    for row in anchored {
-        if let Ok(Anchor::SegmentJoined { segment_id }) = serde_json::from_value(row.anchor) {
+    for anchor in anchors {
+        if let Some(segment_id) = anchor["segmentJoined"]["segmentId"].as_i64() {
             found.insert((segment_id, EventKind::SegmentJoined));
         }
     }
