@@ -213,9 +213,15 @@ async fn facts_changed_by_an_event_or_an_admin_write_move_customers_with_the_rea
     )
     .await;
     let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let active = app.create_tag("active").await;
+    let tagged = create_segment(&app, "Active", json!({ "hasTag": { "tagId": active } })).await;
+    app.create_action(json!({ "name": "mark logins", "trigger": "LOGGED_IN",
+        "effects": [{ "setTag": { "tagId": active } }] }))
+        .await;
     let key = app.create_key("STOREFRONT").await;
 
-    // Act: ann orders for 2,500 (an event); an admin makes her wholesale, then not.
+    // Act: ann orders for 2,500 (an event) and logs in (an action tags her); an admin makes
+    // her wholesale, then not.
     app.record(
         &key,
         json!([crate::helpers::ev(
@@ -229,6 +235,17 @@ async fn facts_changed_by_an_event_or_an_admin_write_move_customers_with_the_rea
     )
     .await;
     app.processed("o-1").await;
+    app.record(
+        &key,
+        json!([crate::helpers::ev(
+            "l-1",
+            "ann",
+            "2026-11-22T11:30:00Z",
+            json!({ "loggedIn": true })
+        )]),
+    )
+    .await;
+    app.processed("l-1").await;
     let update = "mutation($id: ID!, $w: Boolean!) { updateCustomer(id: $id, input: { wholesale: $w }) { userErrors { field } } }";
     app.admin_data(update, json!({ "id": ann, "w": true }))
         .await;
@@ -240,6 +257,10 @@ async fn facts_changed_by_an_event_or_an_admin_write_move_customers_with_the_rea
     assert_eq!(
         changes_of(&app, &gold, 1).await,
         vec![change("ann", "SEGMENT_JOINED", "event:o-1")]
+    );
+    assert_eq!(
+        changes_of(&app, &tagged, 1).await,
+        vec![change("ann", "SEGMENT_JOINED", "event:l-1")]
     );
     assert!(members(&app, &trade).await.is_empty());
     assert_eq!(
@@ -572,13 +593,14 @@ async fn a_live_subscriber_receives_a_rebuild_in_order_and_a_deleted_role_moves_
     }
     let key = app.create_key("INTEGRATOR").await;
     let mut live = crate::helpers::WsClient::connect(&app, &key).await;
+    // From the start of the log (no segment change is in it yet), so none is missed however
+    // soon the server starts the feed.
     live.subscribe(
         "1",
         FEED,
-        json!({ "filter": { "kinds": ["SEGMENT_JOINED", "SEGMENT_LEFT"] } }),
+        json!({ "after": "0", "filter": { "kinds": ["SEGMENT_JOINED", "SEGMENT_LEFT"] } }),
     )
     .await;
-    // The subscription is live once a change made after it arrives: a first segment proves it.
     let probe = create_segment(&app, "Probe", json!({ "hasRole": [role] })).await;
     let mut received = Vec::new();
     for _ in 0..3 {

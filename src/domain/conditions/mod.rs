@@ -170,6 +170,37 @@ pub struct UrlPredicate {
     pub value: String,
 }
 
+/// Which facts of a customer a condition reads, as a set: a segment is evaluated again for a
+/// customer only when one of the facts it reads changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reads(u16);
+
+impl Reads {
+    pub const NOTHING: Reads = Reads(0);
+    pub const ROLES: Reads = Reads(1);
+    pub const TAGS: Reads = Reads(1 << 1);
+    /// Lifetime spent, orders count and the last order's date.
+    pub const ORDERS: Reads = Reads(1 << 2);
+    pub const REGISTRATION: Reads = Reads(1 << 3);
+    pub const LAST_LOGIN: Reads = Reads(1 << 4);
+    /// Type, wholesale, affiliate, custom attributes, birthday and time zone.
+    pub const PROFILE: Reads = Reads(1 << 5);
+    pub const CONSENT: Reads = Reads(1 << 6);
+    pub const SEGMENTS: Reads = Reads(1 << 7);
+    /// The event at hand or the cart (never part of a segment).
+    pub const EVENT: Reads = Reads(1 << 8);
+    pub const EVERYTHING: Reads = Reads(u16::MAX);
+
+    pub fn union(self, other: Reads) -> Reads {
+        Reads(self.0 | other.0)
+    }
+
+    /// Whether the two sets share a fact.
+    pub fn meets(self, other: Reads) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
 /// A dated fact of a customer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -273,6 +304,38 @@ impl Condition {
             }
         });
         found
+    }
+
+    /// The facts the condition reads.
+    pub fn reads(&self) -> Reads {
+        let mut reads = Reads::NOTHING;
+        self.visit_predicates(&mut Vec::new(), &mut |_, c| {
+            reads = reads.union(match c {
+                Condition::HasRole { .. } => Reads::ROLES,
+                Condition::HasTag { .. } => Reads::TAGS,
+                Condition::LifetimeSpent(_) | Condition::OrdersCount(_) => Reads::ORDERS,
+                Condition::DaysSince { fact, .. } => match fact {
+                    DatedFact::Registration => Reads::REGISTRATION,
+                    DatedFact::LastLogin => Reads::LAST_LOGIN,
+                    DatedFact::LastOrder => Reads::ORDERS,
+                },
+                Condition::CustomerType { .. }
+                | Condition::Wholesale { .. }
+                | Condition::Affiliate { .. }
+                | Condition::Attribute { .. }
+                | Condition::BirthdayMonth { .. }
+                | Condition::TimeZone { .. } => Reads::PROFILE,
+                Condition::Consent { .. } => Reads::CONSENT,
+                Condition::InSegment { .. } => Reads::SEGMENTS,
+                Condition::Items(_)
+                | Condition::OrderTotal(_)
+                | Condition::NthOrder { .. }
+                | Condition::PaymentMethod { .. }
+                | Condition::Url(_) => Reads::EVENT,
+                Condition::All(_) | Condition::Any(_) | Condition::Not(_) => Reads::NOTHING,
+            });
+        });
+        reads
     }
 
     /// Every tag the condition refers to, with its path (`[…, "hasTag", "tagId"]`).

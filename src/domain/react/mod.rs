@@ -20,6 +20,8 @@ use crate::domain::campaigns::Campaign;
 use crate::domain::campaigns::entry::{self as campaign_entry, kinds_seen};
 use crate::domain::campaigns::run::advance_runs_of;
 use crate::domain::campaigns::tick::active_campaigns;
+use crate::domain::conditions::Reads;
+use crate::domain::ingest::EventKind;
 use crate::domain::{membership, segments};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
@@ -96,7 +98,7 @@ pub async fn process_pending(
     // Events no action listens to are done in one statement.
     mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
     let reacted = match react(&txn, round, events, campaigns, now_ms, store).await {
-        Ok(announced) => segments::follow_customers(&txn, touched.clone(), now_ms)
+        Ok(announced) => segments::follow_changes(&txn, changed_facts(touched, &announced), now_ms)
             .await
             .map(|followed| (announced, followed)),
         Err(err) => Err(err),
@@ -131,11 +133,16 @@ pub async fn process_pending(
             Ok(round) => react(&txn, round, alone, campaigns, now_ms, store).await,
             Err(e) => Err(e),
         };
-        let reason = vec![(e.customer_id, segments::event_reason(&e.event_id))];
         let reacted = match reacted {
-            Ok(changes) => segments::follow_customers(&txn, reason, now_ms)
-                .await
-                .map(|followed| (changes, followed)),
+            Ok(changes) => {
+                let kind = EventKind::from_stored(&e.kind);
+                let facts = kind.map_or(Reads::EVERYTHING, segments::changed_by);
+                let alone =
+                    HashMap::from([(e.customer_id, (segments::event_reason(&e.event_id), facts))]);
+                segments::follow_changes(&txn, changed_facts(&alone, &changes), now_ms)
+                    .await
+                    .map(|followed| (changes, followed))
+            }
             Err(err) => Err(err),
         };
         match reacted {
@@ -157,7 +164,13 @@ pub async fn process_pending(
             }
         }
     }
-    mark_processed(db, quiet.iter().copied(), now_ms, no_actions()).await?;
+    // The quiet events, and the facts every event of the round changed: segments follow
+    // (again, for those handled above: it changes nothing twice).
+    let txn = begin_write(db).await?;
+    mark_processed(&txn, quiet.iter().copied(), now_ms, no_actions()).await?;
+    let followed = segments::follow_changes(&txn, changed_facts(touched, &[]), now_ms).await?;
+    txn.commit().await?;
+    membership::announce_logged(bus, followed.logged_upto);
     Ok(handled)
 }
 
@@ -211,13 +224,38 @@ async fn react(
 
 /// What a round takes: the rules that react, the events they listen to (in full), the ids
 /// of those nothing listens to, and every customer whose events the round takes, with the
-/// last of them (their segments follow what the events changed).
+/// last of them and the facts they changed (their segments follow).
 struct Taken {
     actions: Vec<Action>,
     campaigns: Vec<Campaign>,
     events: Vec<event::Model>,
     quiet: Vec<i64>,
-    touched: Vec<(i64, String)>,
+    touched: HashMap<i64, (String, Reads)>,
+}
+
+/// The customers whose facts a round changed: what their events changed, and their roles or
+/// tags when the round's effects changed those; each with the last event's reason.
+fn changed_facts(
+    touched: &HashMap<i64, (String, Reads)>,
+    announced: &[MembershipChange],
+) -> Vec<(i64, String, Reads)> {
+    let mut changed = touched.clone();
+    for change in announced {
+        let facts = match (change.role_id, change.tag_id) {
+            (Some(_), _) => Reads::ROLES,
+            (_, Some(_)) => Reads::TAGS,
+            _ => Reads::NOTHING,
+        };
+        if let Some((_, reads)) = changed.get_mut(&change.customer_id) {
+            *reads = reads.union(facts);
+        }
+    }
+    let mut changed: Vec<(i64, String, Reads)> = changed
+        .into_iter()
+        .map(|(id, (reason, reads))| (id, reason, reads))
+        .collect();
+    changed.sort_unstable_by_key(|(id, _, _)| *id);
+    changed
 }
 
 /// Takes up to `limit` unprocessed events of `share` (locked for the caller's transaction,
@@ -243,9 +281,13 @@ async fn take(
     let mut triggers: HashSet<&str> = actions.iter().map(|a| a.trigger.as_str()).collect();
     triggers.extend(kinds_seen(&campaigns).into_iter().map(|k| k.as_str()));
     let (mut listened, mut quiet) = (Vec::new(), Vec::new());
-    let mut touched: HashMap<i64, String> = HashMap::new();
+    let mut touched: HashMap<i64, (String, Reads)> = HashMap::new();
     for (id, kind, customer_id, event_id) in waiting {
-        touched.insert(customer_id, segments::event_reason(&event_id));
+        let facts = EventKind::from_stored(&kind).map_or(Reads::EVERYTHING, segments::changed_by);
+        let entry = touched
+            .entry(customer_id)
+            .or_insert_with(|| (String::new(), Reads::NOTHING));
+        *entry = (segments::event_reason(&event_id), entry.1.union(facts));
         if triggers.contains(kind.as_str()) {
             listened.push(id);
         } else {
@@ -261,8 +303,6 @@ async fn take(
             .all(conn)
             .await?
     };
-    let mut touched: Vec<(i64, String)> = touched.into_iter().collect();
-    touched.sort_unstable();
     Ok(Taken {
         actions,
         campaigns,

@@ -14,7 +14,8 @@ mod write;
 pub use refresh::Candidates;
 pub use write::{SegmentInput, create, delete, update};
 
-use crate::domain::conditions::Condition;
+use crate::domain::conditions::{Condition, Reads};
+use crate::domain::ingest::EventKind;
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::error::{AppError, AppResult};
 use entity::{customer, segment, segment_member};
@@ -67,19 +68,78 @@ pub fn event_reason(event_id: &str) -> String {
 /// Why an admin write changed it.
 pub const ADMIN: &str = "admin";
 
-/// Re-evaluates every segment for `customers` (each with the reason their facts changed) in
-/// the caller's transaction, writing only the difference. Nothing to do costs one look at the
-/// segments.
+/// The facts an event of `kind` changes when it is recorded.
+pub fn changed_by(kind: EventKind) -> Reads {
+    match kind {
+        EventKind::Registered => Reads::REGISTRATION
+            .union(Reads::PROFILE)
+            .union(Reads::CONSENT),
+        EventKind::ProfileUpdated => Reads::PROFILE.union(Reads::CONSENT),
+        EventKind::LoggedIn => Reads::LAST_LOGIN,
+        EventKind::OrderPlaced | EventKind::OrderStatusChanged => Reads::ORDERS,
+        EventKind::NewsletterSubscribed | EventKind::NewsletterUnsubscribed => Reads::CONSENT,
+        EventKind::AddedToCart | EventKind::CartUpdated => Reads::EVENT,
+        EventKind::ProductViewed
+        | EventKind::PageVisited
+        | EventKind::SegmentJoined
+        | EventKind::SegmentLeft => Reads::NOTHING,
+    }
+}
+
+/// Re-evaluates every segment for `customers` (each with the reason their facts changed, any
+/// of them) in the caller's transaction, writing only the difference. Nothing to do costs one
+/// look at the segments.
 pub async fn follow_customers(
     txn: &impl ConnectionTrait,
     customers: Vec<(i64, String)>,
     now_ms: i64,
 ) -> AppResult<refresh::Refreshed> {
-    if customers.is_empty() {
-        return Ok(refresh::Refreshed::default());
+    let changed = customers
+        .into_iter()
+        .map(|(id, reason)| (id, reason, Reads::EVERYTHING))
+        .collect();
+    follow_changes(txn, changed, now_ms).await
+}
+
+/// Re-evaluates, for each customer in `changed` (with the reason and the facts that changed),
+/// the segments that read one of those facts — directly, or through the segments they name —
+/// in the caller's transaction, writing only the difference.
+pub async fn follow_changes(
+    txn: &impl ConnectionTrait,
+    changed: Vec<(i64, String, Reads)>,
+    now_ms: i64,
+) -> AppResult<refresh::Refreshed> {
+    let mut total = refresh::Refreshed::default();
+    if changed.iter().all(|(_, _, reads)| *reads == Reads::NOTHING) {
+        return Ok(total);
     }
     let segments = in_dependency_order(list(txn).await?)?;
-    refresh::refresh(txn, &segments, &Candidates::Customers(customers), now_ms).await
+    let mut reads: HashMap<i64, Reads> = HashMap::new();
+    for segment in &segments {
+        let own = segment
+            .depends_on()
+            .iter()
+            .filter_map(|d| reads.get(d))
+            .fold(segment.condition.reads(), |a, b| a.union(*b));
+        reads.insert(segment.id(), own);
+        let candidates: Vec<(i64, String)> = changed
+            .iter()
+            .filter(|(_, _, r)| r.meets(own))
+            .map(|(id, reason, _)| (*id, reason.clone()))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let part = refresh::refresh(
+            txn,
+            std::slice::from_ref(segment),
+            &Candidates::Customers(candidates),
+            now_ms,
+        )
+        .await?;
+        total.add(part);
+    }
+    Ok(total)
 }
 
 /// Rebuilds, for everyone, the segments whose condition `names` (a role or tag just deleted,

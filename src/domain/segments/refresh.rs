@@ -323,7 +323,8 @@ async fn record_events(
     Ok(())
 }
 
-/// Writes one segment's difference over `candidates`: (joined, left).
+/// Writes one segment's difference over `candidates`: (joined, left). Joins are looked for
+/// among the candidates, leaves among the members.
 async fn differ(
     txn: &impl ConnectionTrait,
     segment: &Segment,
@@ -343,25 +344,31 @@ async fn differ(
     let with = candidates.with();
     let (join_r, restrict) = candidates.restrict();
     let reason = candidates.reason();
-    // The candidates `c` that match (or not) and are not members (or are).
-    let chosen = |matching: bool| {
-        let mut f = Fragment::new(format!("FROM customers c{join_r} WHERE "), Vec::new());
-        f.push(&restrict).text(" AND ");
-        if !matching {
-            f.text("NOT ");
-        }
-        f.text("(").push(&matches).text(")");
-        f.text(if matching {
-            " AND NOT EXISTS"
-        } else {
-            " AND EXISTS"
-        });
-        f.text(
-            " (SELECT 1 FROM segment_members m WHERE m.segment_id = ? AND m.customer_id = c.id)",
-        );
-        f.values.push(id.into());
-        f
-    };
+    // Candidates `c` who match and are not members.
+    let mut joining = Fragment::new(format!("FROM customers c{join_r} WHERE "), Vec::new());
+    joining
+        .push(&restrict)
+        .text(" AND (")
+        .push(&matches)
+        .text(")");
+    joining.text(
+        " AND NOT EXISTS (SELECT 1 FROM segment_members m \
+         WHERE m.segment_id = ? AND m.customer_id = c.id)",
+    );
+    joining.values.push(id.into());
+    // Members `c` among the candidates who no longer match.
+    let mut leaving = Fragment::new(
+        format!(
+            "FROM segment_members m JOIN customers c ON c.id = m.customer_id{join_r} \
+             WHERE m.segment_id = ? AND "
+        ),
+        vec![id.into()],
+    );
+    leaving
+        .push(&restrict)
+        .text(" AND NOT (")
+        .push(&matches)
+        .text(")");
     let log_head = |kind| {
         let (sql, values) = segment_log_head(kind, id, now_ms);
         Fragment::new(sql, values)
@@ -386,19 +393,17 @@ async fn differ(
     };
 
     if backend == DbBackend::Postgres {
-        // Joins: the members written feed the log.
+        // Each difference in one statement: the membership write feeds the log.
         let mut joins = prefix(
             "j AS (INSERT INTO segment_members (segment_id, customer_id, joined_at) \
              SELECT ?, c.id, ? ",
         );
         joins.values.extend([Value::from(id), Value::from(now_ms)]);
-        joins.push(&chosen(true));
+        joins.push(&joining);
         joins.text(" ON CONFLICT DO NOTHING RETURNING customer_id) ");
         joins.push(&log_head(MembershipKind::SegmentJoined));
-        joins
-            .text("c.id, ")
-            .push(&reason)
-            .text(", c.external_id FROM j JOIN customers c ON c.id = j.customer_id");
+        joins.text("c.id, ").push(&reason);
+        joins.text(", c.external_id FROM j JOIN customers c ON c.id = j.customer_id");
         joins.text(join_r).text(" ORDER BY c.id");
         let joined = run(joins).await?;
 
@@ -407,35 +412,45 @@ async fn differ(
              AND d.customer_id IN (SELECT c.id ",
         );
         leaves.values.push(id.into());
-        leaves.push(&chosen(false));
+        leaves.push(&leaving);
         leaves.text(") RETURNING d.customer_id) ");
         leaves.push(&log_head(MembershipKind::SegmentLeft));
-        leaves
-            .text("c.id, ")
-            .push(&reason)
-            .text(", c.external_id FROM l JOIN customers c ON c.id = l.customer_id");
+        leaves.text("c.id, ").push(&reason);
+        leaves.text(", c.external_id FROM l JOIN customers c ON c.id = l.customer_id");
         leaves.text(join_r).text(" ORDER BY c.id");
         let left = run(leaves).await?;
         return Ok((joined, left));
     }
 
-    // SQLite: log, then write, over the same choice (nothing else writes meanwhile).
-    let mut log_joins = prefix("");
-    log_joins.push(&log_head(MembershipKind::SegmentJoined));
-    log_joins
-        .text("c.id, ")
-        .push(&reason)
-        .text(", c.external_id ");
-    log_joins.push(&chosen(true)).text(" ORDER BY c.id");
-    let joined = run(log_joins).await?;
+    // SQLite (one writer): the joins are written, then logged from the rows just added (a
+    // rowid table's new rows come after its last one); the leaves logged, then deleted.
+    let last_row = txn
+        .query_one_raw(raw_statement(
+            backend,
+            "SELECT CAST(COALESCE(MAX(rowid), 0) AS BIGINT) AS n FROM segment_members",
+            [],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    let mut join = prefix("");
+    join.text(
+        "INSERT INTO segment_members (segment_id, customer_id, joined_at) SELECT ?, c.id, ? ",
+    );
+    join.values.extend([Value::from(id), Value::from(now_ms)]);
+    join.push(&joining).text(" ORDER BY c.id");
+    let joined = run(join).await?;
     if joined > 0 {
-        let mut join = prefix("");
-        join.text(
-            "INSERT INTO segment_members (segment_id, customer_id, joined_at) SELECT ?, c.id, ? ",
-        );
-        join.values.extend([Value::from(id), Value::from(now_ms)]);
-        join.push(&chosen(true));
-        run(join).await?;
+        let mut log = prefix("");
+        log.push(&log_head(MembershipKind::SegmentJoined));
+        log.text("c.id, ").push(&reason).text(", c.external_id ");
+        log.text(&format!(
+            "FROM segment_members m JOIN customers c ON c.id = m.customer_id{join_r} \
+             WHERE m.rowid > ? AND m.segment_id = ? ORDER BY m.rowid"
+        ));
+        log.values.extend([Value::from(last_row), Value::from(id)]);
+        run(log).await?;
     }
     let mut log_leaves = prefix("");
     log_leaves.push(&log_head(MembershipKind::SegmentLeft));
@@ -443,7 +458,7 @@ async fn differ(
         .text("c.id, ")
         .push(&reason)
         .text(", c.external_id ");
-    log_leaves.push(&chosen(false)).text(" ORDER BY c.id");
+    log_leaves.push(&leaving).text(" ORDER BY c.id");
     let left = run(log_leaves).await?;
     if left > 0 {
         let mut leave = prefix("");
@@ -451,7 +466,7 @@ async fn differ(
             "DELETE FROM segment_members WHERE segment_id = ? AND customer_id IN (SELECT c.id ",
         );
         leave.values.push(id.into());
-        leave.push(&chosen(false)).text(")");
+        leave.push(&leaving).text(")");
         run(leave).await?;
     }
     Ok((joined, left))
