@@ -11,6 +11,7 @@ use crate::domain::orders::credit::Touch;
 use crate::domain::orders::{
     self, OrderInput as DomainOrderInput, OrderLineInput as DomainLine, OrderStatus as DomainStatus,
 };
+use crate::domain::shop_orders;
 use crate::domain::templates::Channel as DomainChannel;
 use crate::error::AppError;
 use crate::graphql::loaders::{Loaders, rows_of};
@@ -303,7 +304,7 @@ impl OrderMutation {
     ) -> async_graphql::Result<UpsertOrdersPayload> {
         let state = state(ctx)?;
         let inputs = orders.into_iter().map(Into::into).collect();
-        let result = orders::upsert(
+        let result = shop_orders::upsert(
             &state.db,
             &state.bus,
             state.clock.now(),

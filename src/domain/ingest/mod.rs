@@ -11,6 +11,7 @@ mod check;
 mod queue;
 mod record;
 
+pub use crate::domain::event_kind::EventKind;
 pub use check::{CheckedBatch, check_batch};
 pub use queue::IngestQueue;
 pub use record::{CallResult, RecordedEvent, find_by_event_id, record_events, record_group};
@@ -20,72 +21,6 @@ use serde::{Deserialize, Serialize};
 
 /// The most events one call may carry.
 pub const MAX_BATCH: usize = 500;
-
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Registered,
-    LoggedIn,
-    ProfileUpdated,
-    ProductViewed,
-    AddedToCart,
-    CartUpdated,
-    OrderPlaced,
-    OrderStatusChanged,
-    PageVisited,
-    NewsletterSubscribed,
-    NewsletterUnsubscribed,
-    /// The customer joined a segment (Nudge records it; storefronts cannot).
-    SegmentJoined,
-    /// The customer left a segment (Nudge records it; storefronts cannot).
-    SegmentLeft,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 13] = [
-        EventKind::Registered,
-        EventKind::LoggedIn,
-        EventKind::ProfileUpdated,
-        EventKind::ProductViewed,
-        EventKind::AddedToCart,
-        EventKind::CartUpdated,
-        EventKind::OrderPlaced,
-        EventKind::OrderStatusChanged,
-        EventKind::PageVisited,
-        EventKind::NewsletterSubscribed,
-        EventKind::NewsletterUnsubscribed,
-        EventKind::SegmentJoined,
-        EventKind::SegmentLeft,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Registered => "registered",
-            EventKind::LoggedIn => "logged_in",
-            EventKind::ProfileUpdated => "profile_updated",
-            EventKind::ProductViewed => "product_viewed",
-            EventKind::AddedToCart => "added_to_cart",
-            EventKind::CartUpdated => "cart_updated",
-            EventKind::OrderPlaced => "order_placed",
-            EventKind::OrderStatusChanged => "order_status_changed",
-            EventKind::PageVisited => "page_visited",
-            EventKind::NewsletterSubscribed => "newsletter_subscribed",
-            EventKind::NewsletterUnsubscribed => "newsletter_unsubscribed",
-            EventKind::SegmentJoined => "segment_joined",
-            EventKind::SegmentLeft => "segment_left",
-        }
-    }
-
-    /// Whether Nudge records events of this kind itself (a segment's joins and leaves).
-    pub fn is_internal(self) -> bool {
-        matches!(self, EventKind::SegmentJoined | EventKind::SegmentLeft)
-    }
-
-    pub fn from_stored(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
 
 /// Profile fields an event may carry; absent fields are left as they are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -253,4 +188,29 @@ pub async fn oldest_pending_received_at(
         .into_tuple::<i64>()
         .one(db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event_kind::segment_payload;
+
+    #[test]
+    fn a_segment_event_is_stored_in_the_shape_of_its_payload() {
+        for (kind, payload) in [
+            (
+                EventKind::SegmentJoined,
+                EventPayload::SegmentJoined { segment_id: 7 },
+            ),
+            (
+                EventKind::SegmentLeft,
+                EventPayload::SegmentLeft { segment_id: 7 },
+            ),
+        ] {
+            let stored = segment_payload(kind, 7);
+            assert_eq!(stored, serde_json::to_value(&payload).expect("json"));
+            let read: EventPayload = serde_json::from_value(stored).expect("decodes");
+            assert_eq!(read.kind(), kind);
+        }
+    }
 }

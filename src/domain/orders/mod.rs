@@ -3,22 +3,19 @@
 pub mod credit;
 mod validate;
 
-use crate::domain::{membership, segments};
-use crate::events::EventBus;
 use validate::validate;
 
 use crate::clock::to_millis;
 use crate::config::StoreSettings;
-use crate::db::{begin_write, in_list, raw_statement};
+use crate::db::{in_list, raw_statement};
 use crate::domain::records::group_by;
 use crate::domain::validate::Checker;
-use crate::error::{AppError, AppResult, FieldViolation, ViolationCode};
+use crate::error::{AppResult, FieldViolation, ViolationCode};
 use chrono::{DateTime, Utc};
 use entity::{customer, order, order_line, product};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -177,39 +174,11 @@ pub async fn lines(
     Ok(lines.remove(&order_id).unwrap_or_default())
 }
 
-/// Creates or replaces orders by external id, all or nothing, then brings the order facts of
-/// every affected customer (orders count, lifetime spent in `store_currency`, last order)
-/// up to date. Unknown customers or products are refused. Returns the orders in input order.
-pub async fn upsert(
-    db: &DatabaseConnection,
-    bus: &EventBus,
-    now: DateTime<Utc>,
-    store: &StoreSettings,
-    inputs: Vec<OrderInput>,
-) -> AppResult<Vec<order::Model>> {
-    if inputs.len() > MAX_BATCH {
-        return Err(AppError::invalid(
-            &["orders"],
-            ViolationCode::OutOfRange,
-            format!("at most {MAX_BATCH} orders per call"),
-        ));
-    }
-    let txn = begin_write(db).await?;
-    let saved = upsert_in(&txn, now, store, inputs).await?;
-    let mut touched: Vec<(i64, String)> = saved
-        .iter()
-        .map(|o| (o.customer_id, segments::ADMIN.to_owned()))
-        .collect();
-    touched.sort_unstable();
-    touched.dedup();
-    let followed = segments::follow_customers(&txn, touched, to_millis(now)).await?;
-    txn.commit().await?;
-    membership::announce_logged(bus, followed.logged_upto);
-    Ok(saved)
-}
-
-/// [`upsert`] inside the caller's transaction; violations are indexed by input position.
-/// Orders are credited to messages ([`stats::credit`]) in the same transaction.
+/// Creates or replaces orders by external id inside the caller's transaction (all or nothing),
+/// then brings the order facts of every affected customer (orders count, lifetime spent in the
+/// store currency, last order) up to date. Unknown customers or products are refused;
+/// violations are indexed by input position. Orders are credited to messages
+/// ([`credit`]) in the same transaction.
 pub async fn upsert_in(
     txn: &impl ConnectionTrait,
     now: DateTime<Utc>,

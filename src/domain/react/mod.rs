@@ -136,7 +136,7 @@ pub async fn process_pending(
         let reacted = match reacted {
             Ok(changes) => {
                 let kind = EventKind::from_stored(&e.kind);
-                let facts = kind.map_or(Reads::EVERYTHING, segments::changed_by);
+                let facts = kind.map_or(Reads::EVERYTHING, changed_by);
                 let alone =
                     HashMap::from([(e.customer_id, (segments::event_reason(&e.event_id), facts))]);
                 segments::follow_changes(&txn, changed_facts(&alone, &changes), now_ms)
@@ -233,6 +233,24 @@ struct Taken {
     touched: HashMap<i64, (String, Reads)>,
 }
 
+/// The facts an event of `kind` changes when it is recorded.
+fn changed_by(kind: EventKind) -> Reads {
+    match kind {
+        EventKind::Registered => Reads::REGISTRATION
+            .union(Reads::PROFILE)
+            .union(Reads::CONSENT),
+        EventKind::ProfileUpdated => Reads::PROFILE.union(Reads::CONSENT),
+        EventKind::LoggedIn => Reads::LAST_LOGIN,
+        EventKind::OrderPlaced | EventKind::OrderStatusChanged => Reads::ORDERS,
+        EventKind::NewsletterSubscribed | EventKind::NewsletterUnsubscribed => Reads::CONSENT,
+        EventKind::AddedToCart | EventKind::CartUpdated => Reads::EVENT,
+        EventKind::ProductViewed
+        | EventKind::PageVisited
+        | EventKind::SegmentJoined
+        | EventKind::SegmentLeft => Reads::NOTHING,
+    }
+}
+
 /// The customers whose facts a round changed: what their events changed, and their roles or
 /// tags when the round's effects changed those; each with the last event's reason.
 fn changed_facts(
@@ -283,7 +301,7 @@ async fn take(
     let (mut listened, mut quiet) = (Vec::new(), Vec::new());
     let mut touched: HashMap<i64, (String, Reads)> = HashMap::new();
     for (id, kind, customer_id, event_id) in waiting {
-        let facts = EventKind::from_stored(&kind).map_or(Reads::EVERYTHING, segments::changed_by);
+        let facts = EventKind::from_stored(&kind).map_or(Reads::EVERYTHING, changed_by);
         let entry = touched
             .entry(customer_id)
             .or_insert_with(|| (String::new(), Reads::NOTHING));

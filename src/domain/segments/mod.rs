@@ -15,7 +15,6 @@ pub use refresh::Candidates;
 pub use write::{SegmentInput, create, delete, update};
 
 use crate::domain::conditions::{Condition, Reads};
-use crate::domain::ingest::EventKind;
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::error::{AppError, AppResult};
 use entity::{customer, segment, segment_member};
@@ -67,24 +66,6 @@ pub fn event_reason(event_id: &str) -> String {
 
 /// Why an admin write changed it.
 pub const ADMIN: &str = "admin";
-
-/// The facts an event of `kind` changes when it is recorded.
-pub fn changed_by(kind: EventKind) -> Reads {
-    match kind {
-        EventKind::Registered => Reads::REGISTRATION
-            .union(Reads::PROFILE)
-            .union(Reads::CONSENT),
-        EventKind::ProfileUpdated => Reads::PROFILE.union(Reads::CONSENT),
-        EventKind::LoggedIn => Reads::LAST_LOGIN,
-        EventKind::OrderPlaced | EventKind::OrderStatusChanged => Reads::ORDERS,
-        EventKind::NewsletterSubscribed | EventKind::NewsletterUnsubscribed => Reads::CONSENT,
-        EventKind::AddedToCart | EventKind::CartUpdated => Reads::EVENT,
-        EventKind::ProductViewed
-        | EventKind::PageVisited
-        | EventKind::SegmentJoined
-        | EventKind::SegmentLeft => Reads::NOTHING,
-    }
-}
 
 /// Re-evaluates every segment for `customers` (each with the reason their facts changed, any
 /// of them) in the caller's transaction, writing only the difference. Nothing to do costs one

@@ -19,7 +19,7 @@ use super::Segment;
 use crate::db::raw_statement;
 use crate::domain::conditions::DatedFact;
 use crate::domain::conditions::sql::{Fragment, compile};
-use crate::domain::ingest::{EventKind, EventPayload};
+use crate::domain::event_kind::{EventKind, segment_payload};
 use crate::domain::membership::{latest_id, logged_in_bulk, segment_log_head};
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::error::{AppError, AppResult};
@@ -294,11 +294,7 @@ async fn record_events(
     kind: EventKind,
     after: i64,
 ) -> AppResult<()> {
-    let payload = match kind {
-        EventKind::SegmentJoined => EventPayload::SegmentJoined { segment_id },
-        _ => EventPayload::SegmentLeft { segment_id },
-    };
-    let payload = serde_json::to_value(&payload).map_err(AppError::internal)?;
+    let payload = segment_payload(kind, segment_id);
     let logged = match kind {
         EventKind::SegmentJoined => MembershipKind::SegmentJoined,
         _ => MembershipKind::SegmentLeft,

@@ -7,7 +7,7 @@
 //! per-day sums and deletes them in one transaction, so each fact counts once whatever
 //! crashes; a read ([`read`]) adds the sums and the few facts not folded yet, so figures are
 //! exact at any moment without scanning deliveries or tracking events. Orders are credited to
-//! one message by [`crate::domain::orders::credit`].
+//! one message by the orders area (`orders::credit`), which notes its facts here.
 
 pub mod days;
 pub mod fold;
