@@ -1,6 +1,6 @@
 //! Role and tag membership of customers: the primitives every writer uses (admin mutations
 //! and action effects), the change log they write — segments' joins and leaves go in it too
-//! ([`log_selected`]) — and the stream integrators subscribe to.
+//! ([`segment_log_head`]) — and the stream integrators subscribe to.
 
 mod batch;
 

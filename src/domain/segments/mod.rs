@@ -18,11 +18,8 @@ use crate::domain::conditions::{Condition, Reads};
 use crate::domain::page::{Page, PageRequest, fetch_page};
 use crate::error::{AppError, AppResult};
 use entity::{customer, segment, segment_member};
-use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::Query;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A stored segment, decoded.
@@ -240,20 +237,6 @@ pub async fn member_count(db: &impl ConnectionTrait, id: i64) -> AppResult<u64> 
         .await?)
 }
 
-/// Member counts of several segments, in one statement.
-pub async fn member_counts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
-    let rows: Vec<(i64, i64)> = segment_member::Entity::find()
-        .select_only()
-        .column(segment_member::Column::SegmentId)
-        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
-        .filter(segment_member::Column::SegmentId.is_in(ids.to_vec()))
-        .group_by(segment_member::Column::SegmentId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// One page of a segment's members, by customer id.
 pub async fn members_page(
     db: &impl ConnectionTrait,
@@ -270,21 +253,4 @@ pub async fn members_page(
         ),
     );
     Ok(fetch_page(db, select, customer::Column::Id, request).await?)
-}
-
-/// Members of a segment after customer id `after`, by id, at most `limit`.
-pub async fn members(
-    db: &impl ConnectionTrait,
-    id: i64,
-    after: Option<i64>,
-    limit: u64,
-) -> AppResult<Vec<segment_member::Model>> {
-    let mut select = segment_member::Entity::find()
-        .filter(segment_member::Column::SegmentId.eq(id))
-        .order_by_asc(segment_member::Column::CustomerId)
-        .limit(limit);
-    if let Some(after) = after {
-        select = select.filter(segment_member::Column::CustomerId.gt(after));
-    }
-    Ok(select.all(db).await?)
 }

@@ -32,7 +32,7 @@ use std::collections::HashSet;
 
 const DAY_MS: i64 = 86_400_000;
 /// Customers per statement when they are named one by one.
-pub const CUSTOMERS_PER_STATEMENT: usize = 500;
+const CUSTOMERS_PER_STATEMENT: usize = 500;
 
 /// Which customers to look at, and why their membership may have changed.
 #[derive(Clone, Debug)]
@@ -117,7 +117,7 @@ impl Candidates {
     }
 
     /// The customers `c` to look at: a join and a `WHERE` fragment.
-    fn restrict(&self) -> (&'static str, Fragment) {
+    pub(super) fn restrict(&self) -> (&'static str, Fragment) {
         match self {
             Candidates::All(_) => ("", Fragment::new("1 = 1", Vec::new())),
             Candidates::Customers(_) => {
@@ -140,11 +140,6 @@ impl Candidates {
                 ("", f)
             }
         }
-    }
-
-    /// The customers to look at, for a check of whether there are any.
-    pub(super) fn restrict_for_check(&self) -> (&'static str, Fragment) {
-        self.restrict()
     }
 
     /// Why each selected customer `c` changed.

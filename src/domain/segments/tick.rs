@@ -99,7 +99,7 @@ pub async fn tick(
 
 /// Whether any customer's date lies in one of the crossed spans: one indexed look for all.
 async fn anyone_crossed(txn: &impl ConnectionTrait, crossings: &[Crossing]) -> AppResult<bool> {
-    let (_, restrict) = Candidates::Crossed(crossings.to_vec()).restrict_for_check();
+    let (_, restrict) = Candidates::Crossed(crossings.to_vec()).restrict();
     let found = txn
         .query_one_raw(raw_statement(
             txn.get_database_backend(),
