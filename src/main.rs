@@ -181,8 +181,8 @@ async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(
     prepare_database(&settings, &clock, Bootstrap::MigrateOnly).await?;
     let db = nudge::db::connect(&settings.database_url, 2).await?;
     let bus = nudge::events::EventBus::new(nudge::events::BusMode::InProcess);
-    let crossed = nudge::domain::segments::tick::tick(&db, &bus, at).await?;
-    let report = nudge::domain::campaigns::tick(&db, &bus, at, &settings.store).await?;
+    let ticked = nudge::domain::clockwork::tick(&db, &bus, at, &settings.store).await;
+    let (crossed, report) = (ticked.segments?, ticked.campaigns?);
     println!(
         "tick at {}: {} segment joins and {} leaves, {} runs enrolled, {} runs advanced",
         at.to_rfc3339(),

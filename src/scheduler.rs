@@ -4,7 +4,7 @@
 //! is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
-use crate::domain::{campaigns, deliveries, segments};
+use crate::domain::{clockwork, deliveries};
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -50,11 +50,12 @@ pub async fn start(
     Ok(Some(scheduler))
 }
 
-/// One tick at the clock's instant: segments, then campaigns (which may read segments), each
-/// on its own — a failure is logged, the other goes on, and the next tick tries again.
+/// One tick at the clock's instant ([`clockwork::tick`]); each part's failure is logged and
+/// the next tick tries it again.
 pub async fn run_tick(state: &AppState) {
     let (store, now) = (&state.settings.store, state.clock.now());
-    match segments::tick::tick(&state.work_db, &state.bus, now).await {
+    let ticked = clockwork::tick(&state.work_db, &state.bus, now, store).await;
+    match ticked.segments {
         Ok(crossed) if crossed.joined > 0 || crossed.left > 0 => tracing::info!(
             segment.joined = crossed.joined,
             segment.left = crossed.left,
@@ -63,7 +64,7 @@ pub async fn run_tick(state: &AppState) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "segment tick failed"),
     }
-    match campaigns::tick(&state.work_db, &state.bus, now, store).await {
+    match ticked.campaigns {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
             tracing::info!(
                 campaign.enrolled = report.enrolled,

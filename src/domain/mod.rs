@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod api_keys;
 pub mod campaigns;
+pub mod clockwork;
 pub mod conditions;
 pub mod customers;
 pub mod deliveries;

@@ -3,7 +3,7 @@
 
 use crate::clock::from_millis;
 use crate::domain::campaigns::{self, preview::preview_audience};
-use crate::domain::segments;
+use crate::domain::clockwork;
 use crate::error::ErrorCode;
 use crate::graphql::auth::Require;
 use crate::graphql::context::state;
@@ -206,12 +206,9 @@ impl CampaignRunMutation {
             ));
         }
         let at = at.unwrap_or_else(|| state.clock.now());
-        let crossed = segments::tick::tick(&state.db, &state.bus, at)
-            .await
-            .map_err(to_graphql)?;
-        let report = campaigns::tick(&state.db, &state.bus, at, &settings.store)
-            .await
-            .map_err(to_graphql)?;
+        let ticked = clockwork::tick(&state.db, &state.bus, at, &settings.store).await;
+        let crossed = ticked.segments.map_err(to_graphql)?;
+        let report = ticked.campaigns.map_err(to_graphql)?;
         state.senders.wake.notify_one();
         Ok(TickResult {
             at,
