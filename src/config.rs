@@ -36,6 +36,9 @@ pub struct ApiLimits {
     pub max_batch: usize,
     /// How long a request's head, and then its whole body, may take to arrive.
     pub body_timeout: Duration,
+    /// How long a WebSocket client may leave a waiting message untaken before it is cut off
+    /// as too slow (it resumes with `after`).
+    pub socket_send_timeout: Duration,
     /// Root fields of one request (a batch, a WebSocket connection) resolving at once, and
     /// so about the most pooled connections one request holds.
     pub request_connections: usize,
@@ -287,6 +290,9 @@ impl Settings {
                 max_batch: parse::<usize>(&get, "NUDGE_MAX_BATCH_OPERATIONS", 20)?.max(1),
                 body_timeout: Duration::from_millis(
                     parse::<u64>(&get, "NUDGE_REQUEST_TIMEOUT_MS", 5_000)?.max(1),
+                ),
+                socket_send_timeout: Duration::from_millis(
+                    parse::<u64>(&get, "NUDGE_SOCKET_SEND_TIMEOUT_MS", 10_000)?.max(1),
                 ),
                 request_connections: parse::<usize>(&get, "NUDGE_REQUEST_CONNECTIONS", 4)?.max(1),
                 max_depth: parse(&get, "NUDGE_MAX_QUERY_DEPTH", 12)?,

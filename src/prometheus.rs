@@ -15,6 +15,7 @@
 //! | `nudge_sends_total` | `channel`, `outcome` |
 //! | `nudge_provider_latency_seconds` | `channel` |
 //! | `nudge_task_restarts_total`, `nudge_task_running` | `task` |
+//! | `nudge_websocket_cut_offs_total` | |
 //! | `nudge_database_statements_total`, `nudge_database_statement_duration_seconds` | `pool`, `outcome` |
 
 use crate::clock::to_millis;
@@ -123,6 +124,10 @@ fn describe() {
     describe_histogram!(
         "nudge_provider_latency_seconds",
         "time the SMTP server or SMS API took per attempt"
+    );
+    describe_counter!(
+        "nudge_websocket_cut_offs_total",
+        "WebSocket clients cut off for taking no message within NUDGE_SOCKET_SEND_TIMEOUT_MS"
     );
     describe_counter!(
         "nudge_task_restarts_total",

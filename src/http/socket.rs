@@ -27,6 +27,9 @@ const KEY_REVOKED: u16 = 4403;
 /// The close code of a connection that sent no `connection_init` in time
 /// (graphql-transport-ws): within `NUDGE_REQUEST_TIMEOUT_MS` of the upgrade.
 const INIT_TIMEOUT: u16 = 4408;
+/// The close code of a connection whose client took no message for
+/// `NUDGE_SOCKET_SEND_TIMEOUT_MS` while one waited: it is too slow for the feed it asked for.
+const TOO_SLOW: u16 = 4008;
 /// How often the server pings, and how long a silent client is kept.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -115,6 +118,7 @@ async fn serve(
     let mut hearing_revocations = true;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut heard = Instant::now();
+    let send_timeout = state.settings.limits.socket_send_timeout;
     let init_deadline = tokio::time::sleep(state.settings.limits.body_timeout);
     tokio::pin!(init_deadline);
     let close = loop {
@@ -154,11 +158,21 @@ async fn serve(
                 }
             },
             reply = graphql.next() => match reply {
-                Some(WsMessage::Text(text)) => {
-                    if session.text(text).await.is_err() {
-                        return;
+                // The outgoing queue is short and the response body is written only as fast as
+                // the client reads, so a client that stops reading stops the feed here: the
+                // socket's memory stays bounded, and past the timeout the client is cut off.
+                Some(WsMessage::Text(text)) => match tokio::time::timeout(send_timeout, session.text(text)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        tracing::info!(timeout_ms = send_timeout.as_millis() as u64, "cutting off a WebSocket client that stopped reading");
+                        metrics::counter!("nudge_websocket_cut_offs_total").increment(1);
+                        break Some(CloseReason {
+                            code: CloseCode::Other(TOO_SLOW),
+                            description: Some("too slow: no message was taken in time; reconnect and resume with after".into()),
+                        });
                     }
-                }
+                },
                 Some(WsMessage::Close(code, description)) => {
                     break Some(CloseReason { code: CloseCode::Other(code), description: Some(description) });
                 }
@@ -192,7 +206,9 @@ async fn serve(
             }
         }
     };
-    let _ = session.close(close).await;
+    // Behind what waits to be sent, or never when the client reads nothing: then the
+    // connection ends without the frame.
+    let _ = tokio::time::timeout(send_timeout, session.close(close)).await;
 }
 
 /// The schema, behind a check of the connection's key before every operation.

@@ -351,12 +351,58 @@ impl WsClient {
         Self { socket }
     }
 
+    /// Like [`WsClient::connect`], over a socket whose receive buffer is about `bytes`: a
+    /// client that stops reading fills it soon.
+    pub async fn connect_with_receive_buffer(app: &TestApp, key: &str, bytes: u32) -> Self {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let address: std::net::SocketAddr = app
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(bytes).expect("a buffer size");
+        let stream = socket.connect(address).await.expect("connected");
+        let url = app.address.replacen("http", "ws", 1) + "/graphql";
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::client_async(
+            request,
+            tokio_tungstenite::MaybeTlsStream::Plain(stream),
+        )
+        .await
+        .expect("upgraded");
+        socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {key}") } }).to_string(),
+            ))
+            .await
+            .expect("sent");
+        let mut client = Self { socket };
+        let ack = client.next_json().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        client
+    }
+
     /// Opens a connection with `key` and waits for `connection_ack`.
     pub async fn connect(app: &TestApp, key: &str) -> Self {
         let mut client = Self::open(app, json!({ "Authorization": format!("Bearer {key}") })).await;
         let ack = client.next_json().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client
+    }
+
+    /// Lets the socket's receive buffer grow to `bytes` (a client that starts reading fast).
+    pub fn widen_receive_buffer(&self, bytes: usize) {
+        if let tokio_tungstenite::MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
+            socket2::SockRef::from(stream)
+                .set_recv_buffer_size(bytes)
+                .expect("a buffer size");
+        }
     }
 
     /// Like [`WsClient::next_frame`], but `None` when the connection ended instead (closed or

@@ -1,6 +1,7 @@
 //! Segments: what a condition selects, previewed without saving anything.
 
 use crate::helpers::{error_code, spawn_app};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 const PREVIEW: &str = "query($c: ConditionInput!) { previewSegment(condition: $c) { memberCount members { externalId } } }";
@@ -647,4 +648,133 @@ async fn a_live_subscriber_receives_a_rebuild_in_order_and_a_deleted_role_moves_
     wanted_leaves.sort();
     assert_eq!(summary[..6].to_vec(), wanted);
     assert_eq!(leaves, wanted_leaves);
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason_and_resumes_with_after() {
+    // Arrange: wholesale customers written straight to the database, so many that their joins
+    // (each message about 200 bytes) are more than twice what the kernel may buffer for the
+    // server's socket; a segment of them logs a join each.
+    let send_buffer_ceiling: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(2).and_then(|n| n.parse().ok()))
+        .unwrap_or(4 << 20);
+    let customers = send_buffer_ceiling / 100 + 2_000;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.limits.socket_send_timeout = std::time::Duration::from_millis(2_000);
+        s.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
+    })
+    .await;
+    let db = nudge::db::connect(&app.database_url, 1)
+        .await
+        .expect("connected");
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let numbers = if postgres {
+        format!("SELECT CAST(generate_series(1, {customers}) AS BIGINT) AS i")
+    } else {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {customers}) SELECT i FROM n"
+        )
+    };
+    let attributes = if postgres { "'{}'::json" } else { "'{}'" };
+    db.execute_unprepared(&format!(
+        "INSERT INTO customers (external_id, customer_type, wholesale, email_consent, sms_consent, \
+         orders_count, total_spent, attributes, created_at, updated_at) \
+         SELECT 'w' || i, 'person', true, false, false, 0, 0, {attributes}, 0, 0 FROM ({numbers}) s"
+    ))
+    .await
+    .expect("customers");
+    let segment = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let key = app.create_key("INTEGRATOR").await;
+    let joins = json!({ "after": "0", "filter": { "segmentIds": [segment] } });
+
+    // Act: subscribe from the start and read nothing until the server says it cut a client
+    // off (the buffers between are the kernel's: how long they take to fill varies); then
+    // read what comes.
+    let mut slow = crate::helpers::WsClient::connect_with_receive_buffer(&app, &key, 4096).await;
+    slow.subscribe("1", FEED, joins).await;
+    let cut_offs_before = cut_offs(&app).await;
+    while cut_offs(&app).await == cut_offs_before {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    slow.widen_receive_buffer(1 << 20);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last = 0_i64;
+    let close = loop {
+        match slow.next_frame_or_end().await {
+            Some(tokio_tungstenite::tungstenite::Message::Text(text)) => {
+                let message: serde_json::Value = serde_json::from_str(&text).expect("json");
+                let change = &message["payload"]["data"]["membershipChanges"];
+                let id: i64 = change["id"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .expect("an id");
+                assert!(id > last, "in order: {id} after {last}");
+                last = id;
+                seen.insert(
+                    change["customerExternalId"]
+                        .as_str()
+                        .expect("a customer")
+                        .to_owned(),
+                );
+            }
+            Some(tokio_tungstenite::tungstenite::Message::Close(frame)) => break frame,
+            other => panic!("expected changes, then a close frame: {other:?}"),
+        }
+    };
+    let cut_off_after = seen.len();
+    let mut resumed = crate::helpers::WsClient::connect(&app, &key).await;
+    resumed
+        .subscribe(
+            "1",
+            FEED,
+            json!({ "after": last.to_string(), "filter": { "segmentIds": [segment] } }),
+        )
+        .await;
+    while seen.len() < customers {
+        let change = resumed.next_data().await["membershipChanges"].clone();
+        let id: i64 = change["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("an id");
+        assert!(id > last, "in order: {id} after {last}");
+        last = id;
+        assert!(
+            seen.insert(
+                change["customerExternalId"]
+                    .as_str()
+                    .expect("a customer")
+                    .to_owned()
+            ),
+            "each join once: {change}"
+        );
+    }
+
+    // Assert: cut off part-way with the reason, and nothing lost or repeated on resuming.
+    let frame = close.expect("a close frame with a reason");
+    assert_eq!(u16::from(frame.code), 4008, "{frame:?}");
+    assert!(frame.reason.contains("resume with after"), "{frame:?}");
+    assert!(
+        cut_off_after < customers,
+        "the slow client was cut off before the end"
+    );
+    assert_eq!(seen.len(), customers);
+}
+
+/// How many WebSocket clients the server's process has cut off (its Prometheus counter).
+async fn cut_offs(app: &crate::helpers::TestApp) -> u64 {
+    let metrics = app.metrics_address.clone().expect("metrics are served");
+    let text = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("a body");
+    text.lines()
+        .find_map(|line| line.strip_prefix("nudge_websocket_cut_offs_total "))
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .map_or(0, |n| n as u64)
 }
