@@ -9,7 +9,7 @@
 
 use crate::clock::from_millis;
 use crate::db::raw_statement;
-use crate::domain::values::format_amount;
+use crate::domain::values::{format_minor_units, minor_unit_exponent};
 use crate::error::{AppError, AppResult};
 use entity::{role, segment, tag};
 use futures_util::Stream;
@@ -142,27 +142,29 @@ struct Member {
 }
 
 impl Member {
+    /// A row of the page query, by position (in the order of [`CUSTOMER_COLUMNS`], then
+    /// `member_since`, `tag_value`): a million rows make looking columns up by name show.
     fn read(r: &sea_orm::QueryResult) -> Result<Self, sea_orm::DbErr> {
         Ok(Member {
-            id: r.try_get("", "id")?,
-            external_id: r.try_get("", "external_id")?,
-            email: r.try_get("", "email")?,
-            phone: r.try_get("", "phone")?,
-            first_name: r.try_get("", "first_name")?,
-            last_name: r.try_get("", "last_name")?,
-            customer_type: r.try_get("", "customer_type")?,
-            wholesale: r.try_get("", "wholesale")?,
-            locale: r.try_get("", "locale")?,
-            time_zone: r.try_get("", "time_zone")?,
-            email_consent: r.try_get("", "email_consent")?,
-            sms_consent: r.try_get("", "sms_consent")?,
-            registered_at: r.try_get("", "registered_at")?,
-            last_login_at: r.try_get("", "last_login_at")?,
-            last_order_at: r.try_get("", "last_order_at")?,
-            orders_count: r.try_get("", "orders_count")?,
-            total_spent: r.try_get("", "total_spent")?,
-            member_since: r.try_get("", "member_since")?,
-            tag_value: r.try_get("", "tag_value")?,
+            id: r.try_get_by_index(0)?,
+            external_id: r.try_get_by_index(1)?,
+            email: r.try_get_by_index(2)?,
+            phone: r.try_get_by_index(3)?,
+            first_name: r.try_get_by_index(4)?,
+            last_name: r.try_get_by_index(5)?,
+            customer_type: r.try_get_by_index(6)?,
+            wholesale: r.try_get_by_index(7)?,
+            locale: r.try_get_by_index(8)?,
+            time_zone: r.try_get_by_index(9)?,
+            email_consent: r.try_get_by_index(10)?,
+            sms_consent: r.try_get_by_index(11)?,
+            registered_at: r.try_get_by_index(12)?,
+            last_login_at: r.try_get_by_index(13)?,
+            last_order_at: r.try_get_by_index(14)?,
+            orders_count: r.try_get_by_index(15)?,
+            total_spent: r.try_get_by_index(16)?,
+            member_since: r.try_get_by_index(17)?,
+            tag_value: r.try_get_by_index(18)?,
         })
     }
 }
@@ -174,23 +176,48 @@ pub struct Chunk {
 }
 
 /// The export as chunks of CSV text: the header row, then a chunk per page of members, by
-/// customer id. `currency` is the store's, which lifetime spent is kept in.
+/// customer id. `currency` is the store's, which lifetime spent is kept in. The next page is
+/// read while this one is written out (a task of its own, which stops when the export is
+/// dropped).
 pub fn csv(
     db: DatabaseConnection,
     group: Group,
     currency: String,
 ) -> impl Stream<Item = AppResult<Chunk>> {
+    let (pages, mut read) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(read_pages(db, group, pages));
+    let exponent = minor_unit_exponent(&currency);
     async_stream::try_stream! {
-        let header = write_rows(std::iter::once(COLUMNS.map(str::to_owned).to_vec()))?;
-        yield Chunk { bytes: header, members: 0 };
-        let (table, column, since, value, id) = group.table();
-        let mut after = 0_i64;
-        loop {
-            let sql = format!(
-                "SELECT {CUSTOMER_COLUMNS}, m.{since} AS member_since, {value} AS tag_value \
-                 FROM {table} m JOIN customers c ON c.id = m.customer_id \
-                 WHERE m.{column} = ? AND m.customer_id > ? ORDER BY m.customer_id LIMIT {PAGE}"
-            );
+        let mut header = writer();
+        header.write_record(COLUMNS).map_err(AppError::internal)?;
+        yield Chunk { bytes: finish(header)?, members: 0 };
+        while let Some(page) = read.recv().await {
+            let page: Vec<Member> = page?;
+            let mut out = writer();
+            for member in &page {
+                write_row(&mut out, member, exponent)?;
+            }
+            yield Chunk { bytes: finish(out)?, members: page.len() as u64 };
+        }
+    }
+}
+
+/// Reads the group's members a page at a time, by customer id, into `pages` until the last
+/// page, a failure (sent on) or the reader going away.
+async fn read_pages(
+    db: DatabaseConnection,
+    group: Group,
+    pages: tokio::sync::mpsc::Sender<AppResult<Vec<Member>>>,
+) {
+    let (table, column, since, value, id) = group.table();
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS}, m.{since} AS member_since, {value} AS tag_value \
+         FROM {table} m JOIN customers c ON c.id = m.customer_id \
+         WHERE m.{column} = ? AND m.customer_id > ? ORDER BY m.customer_id LIMIT {PAGE}"
+    );
+    let mut after = 0_i64;
+    loop {
+        let page = async {
             let rows = db
                 .query_all_raw(raw_statement(
                     db.get_database_backend(),
@@ -198,72 +225,84 @@ pub fn csv(
                     [Value::from(id), Value::from(after)],
                 ))
                 .await?;
-            let page = rows
+            Ok(rows
                 .iter()
                 .map(Member::read)
-                .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = last.id;
-            let full = page.len() as u64 == PAGE;
-            let members = page.len() as u64;
-            let bytes = write_rows(page.into_iter().map(|m| row(m, &currency)))?;
-            yield Chunk { bytes, members };
-            if !full {
-                break;
-            }
+                .collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
+        }
+        .await;
+        let last = match &page {
+            Ok(members) => members.last().map(|m| (m.id, members.len() as u64 == PAGE)),
+            Err(_) => None,
+        };
+        let failed = page.is_err();
+        if (failed || last.is_some()) && pages.send(page).await.is_err() {
+            return;
+        }
+        match last {
+            Some((id, true)) => after = id,
+            _ => return,
         }
     }
 }
 
-/// One member's cells, in the order of [`COLUMNS`].
-fn row(c: Member, currency: &str) -> Vec<String> {
-    let text = |s: Option<String>| s.map(neutralise).unwrap_or_default();
-    let instant = |t: Option<i64>| t.map(|t| from_millis(t).to_rfc3339()).unwrap_or_default();
-    vec![
-        c.id.to_string(),
-        neutralise(c.external_id),
-        text(c.email),
-        text(c.phone),
-        text(c.first_name),
-        text(c.last_name),
-        c.customer_type,
-        c.wholesale.to_string(),
-        text(c.locale),
-        text(c.time_zone),
-        c.email_consent.to_string(),
-        c.sms_consent.to_string(),
-        instant(c.registered_at),
-        instant(c.last_login_at),
-        instant(c.last_order_at),
-        c.orders_count.to_string(),
-        format_amount(c.total_spent, currency),
-        instant(Some(c.member_since)),
-        text(c.tag_value),
-    ]
-}
-
-/// A text a spreadsheet would take for a formula, made plain text with a leading `'`.
-pub fn neutralise(text: String) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text
-    }
-}
-
-/// Rows as CSV text (RFC 4180: quoted where needed, CRLF line ends).
-fn write_rows(rows: impl IntoIterator<Item = Vec<String>>) -> AppResult<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new()
+/// A CSV writer into memory (RFC 4180: quoted where needed, CRLF line ends).
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    for row in rows {
-        writer.write_record(&row).map_err(AppError::internal)?;
-    }
+        .from_writer(Vec::with_capacity(256 * PAGE as usize))
+}
+
+fn finish(writer: csv::Writer<Vec<u8>>) -> AppResult<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| AppError::internal(e.to_string()))
+}
+
+/// One member's row, in the order of [`COLUMNS`]; lifetime spent with `exponent` decimals.
+/// Texts from the shop or the customer are neutralised; numbers, flags and instants Nudge
+/// writes itself are written as they are.
+fn write_row(out: &mut csv::Writer<Vec<u8>>, c: &Member, exponent: u32) -> AppResult<()> {
+    let instant = |t: Option<i64>| t.map(|t| from_millis(t).to_rfc3339()).unwrap_or_default();
+    let flag = |b: bool| if b { "true" } else { "false" };
+    let cells: [std::borrow::Cow<'_, str>; 19] = [
+        c.id.to_string().into(),
+        neutralise(&c.external_id),
+        text(&c.email),
+        text(&c.phone),
+        text(&c.first_name),
+        text(&c.last_name),
+        c.customer_type.as_str().into(),
+        flag(c.wholesale).into(),
+        text(&c.locale),
+        text(&c.time_zone),
+        flag(c.email_consent).into(),
+        flag(c.sms_consent).into(),
+        instant(c.registered_at).into(),
+        instant(c.last_login_at).into(),
+        instant(c.last_order_at).into(),
+        c.orders_count.to_string().into(),
+        format_minor_units(c.total_spent, exponent).into(),
+        instant(Some(c.member_since)).into(),
+        text(&c.tag_value),
+    ];
+    out.write_record(cells.iter().map(|cell| cell.as_bytes()))
+        .map_err(AppError::internal)
+}
+
+/// An optional text cell: empty when there is none.
+fn text(cell: &Option<String>) -> std::borrow::Cow<'_, str> {
+    cell.as_deref().map(neutralise).unwrap_or_default()
+}
+
+/// A text a spreadsheet would take for a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return), made plain text with a leading `'`; any other as it is.
+fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
 }
 
 #[cfg(test)]
@@ -272,18 +311,53 @@ mod tests {
 
     #[test]
     fn formulas_are_neutralised_and_quotes_doubled() {
-        let rows = vec![vec![
-            neutralise("=HYPERLINK(\"x\")".into()),
-            neutralise("+1".into()),
-            neutralise("-2".into()),
-            neutralise("@cmd".into()),
-            neutralise("\tx".into()),
-            neutralise("Zoë, \"the\" best\nline".into()),
-        ]];
-        let text = String::from_utf8(write_rows(rows).unwrap()).unwrap();
+        let cells = [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2",
+            "@cmd",
+            "\tx",
+            "Zoë, \"the\" best\nline",
+        ]
+        .map(neutralise);
+        let mut out = writer();
+        out.write_record(cells.iter().map(|c| c.as_bytes())).unwrap();
+        let text = String::from_utf8(finish(out).unwrap()).unwrap();
         assert_eq!(
             text,
             "\"'=HYPERLINK(\"\"x\"\")\",'+1,'-2,'@cmd,'\tx,\"Zoë, \"\"the\"\" best\nline\"\r\n"
+        );
+    }
+
+    #[test]
+    fn a_member_row_neutralises_texts_but_not_the_numbers_nudge_writes() {
+        let member = Member {
+            id: 7,
+            external_id: "-x".into(),
+            email: Some("a@b.c".into()),
+            phone: None,
+            first_name: Some("=1+1".into()),
+            last_name: None,
+            customer_type: "person".into(),
+            wholesale: true,
+            locale: None,
+            time_zone: Some("UTC".into()),
+            email_consent: true,
+            sms_consent: false,
+            registered_at: Some(0),
+            last_login_at: None,
+            last_order_at: None,
+            orders_count: 2,
+            total_spent: -1250,
+            member_since: 86_400_000,
+            tag_value: Some("+gold".into()),
+        };
+        let mut out = writer();
+        write_row(&mut out, &member, 2).unwrap();
+        let text = String::from_utf8(finish(out).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "7,'-x,a@b.c,,'=1+1,,person,true,,UTC,true,false,1970-01-01T00:00:00+00:00,,,2,-12.50,1970-01-02T00:00:00+00:00,'+gold\r\n"
         );
     }
 }

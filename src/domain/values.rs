@@ -232,8 +232,17 @@ pub fn parse_amount(raw: &str, currency: &Currency) -> Result<i64, Refusal> {
 
 /// Formats minor units of `currency_code` as a decimal string ("1234" USD → "12.34").
 pub fn format_amount(minor: i64, currency_code: &str) -> String {
-    // Stored codes were checked on the way in; anything else shows with two decimals.
-    let exponent = Currency::parse(currency_code).map_or(2, |c| c.exponent());
+    format_minor_units(minor, minor_unit_exponent(currency_code))
+}
+
+/// How many decimals a currency's amounts have (2 for a code that is not one: stored codes
+/// were checked on the way in).
+pub fn minor_unit_exponent(currency_code: &str) -> u32 {
+    Currency::parse(currency_code).map_or(2, |c| c.exponent())
+}
+
+/// An amount in minor units as a decimal with `exponent` decimals (`1234`, 2 → `12.34`).
+pub fn format_minor_units(minor: i64, exponent: u32) -> String {
     if exponent == 0 {
         return minor.to_string();
     }
