@@ -342,11 +342,23 @@ async fn differ(
         .text(" AND (")
         .push(&matches)
         .text(")");
-    joining.text(
-        " AND NOT EXISTS (SELECT 1 FROM segment_members m \
-         WHERE m.segment_id = ? AND m.customer_id = c.id)",
-    );
-    joining.values.push(id.into());
+    // A segment rebuilt with no members (a new one) has no member to skip and none to leave.
+    let fresh = matches!(candidates, Candidates::All(_))
+        && txn
+            .query_one_raw(raw_statement(
+                backend,
+                "SELECT 1 AS one FROM segment_members WHERE segment_id = ? LIMIT 1",
+                [Value::from(id)],
+            ))
+            .await?
+            .is_none();
+    if !fresh {
+        joining.text(
+            " AND NOT EXISTS (SELECT 1 FROM segment_members m \
+             WHERE m.segment_id = ? AND m.customer_id = c.id)",
+        );
+        joining.values.push(id.into());
+    }
     // Members `c` among the candidates who no longer match.
     let mut leaving = Fragment::new(
         format!(
@@ -397,6 +409,9 @@ async fn differ(
         joins.text(", c.external_id FROM j JOIN customers c ON c.id = j.customer_id");
         joins.text(join_r).text(" ORDER BY c.id");
         let joined = run(joins).await?;
+        if fresh {
+            return Ok((joined, 0));
+        }
 
         let mut leaves = prefix(
             "l AS (DELETE FROM segment_members d WHERE d.segment_id = ? \
@@ -442,6 +457,9 @@ async fn differ(
         ));
         log.values.extend([Value::from(last_row), Value::from(id)]);
         run(log).await?;
+    }
+    if fresh {
+        return Ok((joined, 0));
     }
     let mut log_leaves = prefix("");
     log_leaves.push(&log_head(MembershipKind::SegmentLeft));
