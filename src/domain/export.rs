@@ -321,7 +321,8 @@ mod tests {
         ]
         .map(neutralise);
         let mut out = writer();
-        out.write_record(cells.iter().map(|c| c.as_bytes())).unwrap();
+        out.write_record(cells.iter().map(|c| c.as_bytes()))
+            .unwrap();
         let text = String::from_utf8(finish(out).unwrap()).unwrap();
         assert_eq!(
             text,

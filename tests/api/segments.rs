@@ -705,18 +705,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason_and_resumes_wi
             Some(tokio_tungstenite::tungstenite::Message::Text(text)) => {
                 let message: serde_json::Value = serde_json::from_str(&text).expect("json");
                 let change = &message["payload"]["data"]["membershipChanges"];
-                let id: i64 = change["id"]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .expect("an id");
-                assert!(id > last, "in order: {id} after {last}");
-                last = id;
-                seen.insert(
-                    change["customerExternalId"]
-                        .as_str()
-                        .expect("a customer")
-                        .to_owned(),
-                );
+                take(change, &mut last, &mut seen);
             }
             Some(tokio_tungstenite::tungstenite::Message::Close(frame)) => break frame,
             other => panic!("expected changes, then a close frame: {other:?}"),
@@ -733,19 +722,8 @@ async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason_and_resumes_wi
         .await;
     while seen.len() < customers {
         let change = resumed.next_data().await["membershipChanges"].clone();
-        let id: i64 = change["id"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .expect("an id");
-        assert!(id > last, "in order: {id} after {last}");
-        last = id;
         assert!(
-            seen.insert(
-                change["customerExternalId"]
-                    .as_str()
-                    .expect("a customer")
-                    .to_owned()
-            ),
+            take(&change, &mut last, &mut seen),
             "each join once: {change}"
         );
     }
@@ -777,4 +755,25 @@ async fn cut_offs(app: &crate::helpers::TestApp) -> u64 {
         .find_map(|line| line.strip_prefix("nudge_websocket_cut_offs_total "))
         .and_then(|n| n.trim().parse::<f64>().ok())
         .map_or(0, |n| n as u64)
+}
+
+/// Notes a change of the feed: its id must come after `last`; whether its customer is new to
+/// `seen`.
+fn take(
+    change: &serde_json::Value,
+    last: &mut i64,
+    seen: &mut std::collections::BTreeSet<String>,
+) -> bool {
+    let id: i64 = change["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an id");
+    assert!(id > *last, "in order: {id} after {last}");
+    *last = id;
+    seen.insert(
+        change["customerExternalId"]
+            .as_str()
+            .expect("a customer")
+            .to_owned(),
+    )
 }
