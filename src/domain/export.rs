@@ -217,33 +217,44 @@ async fn read_pages(
     );
     let mut after = 0_i64;
     loop {
-        let page = async {
-            let rows = db
-                .query_all_raw(raw_statement(
-                    db.get_database_backend(),
-                    &sql,
-                    [Value::from(id), Value::from(after)],
-                ))
-                .await?;
-            Ok(rows
-                .iter()
-                .map(Member::read)
-                .collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
-        }
-        .await;
-        let last = match &page {
-            Ok(members) => members.last().map(|m| (m.id, members.len() as u64 == PAGE)),
+        let page = read_page(&db, &sql, id, after).await;
+        // The last member's id when the page is full (another may follow).
+        let next = match &page {
+            Ok(members) if members.is_empty() => return,
+            Ok(members) => members
+                .last()
+                .filter(|_| members.len() as u64 == PAGE)
+                .map(|m| m.id),
             Err(_) => None,
         };
-        let failed = page.is_err();
-        if (failed || last.is_some()) && pages.send(page).await.is_err() {
+        if pages.send(page).await.is_err() {
             return;
         }
-        match last {
-            Some((id, true)) => after = id,
-            _ => return,
+        match next {
+            Some(id) => after = id,
+            None => return,
         }
     }
+}
+
+/// One page of the group `id`'s members after customer `after`.
+async fn read_page(
+    db: &DatabaseConnection,
+    sql: &str,
+    id: i64,
+    after: i64,
+) -> AppResult<Vec<Member>> {
+    let rows = db
+        .query_all_raw(raw_statement(
+            db.get_database_backend(),
+            sql,
+            [Value::from(id), Value::from(after)],
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(Member::read)
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
 }
 
 /// A CSV writer into memory (RFC 4180: quoted where needed, CRLF line ends).

@@ -331,29 +331,12 @@ pub struct WsClient {
 impl WsClient {
     /// Opens `/graphql` as a WebSocket and sends `connection_init` with `payload`.
     pub async fn open(app: &TestApp, payload: Value) -> Self {
-        use futures_util::SinkExt;
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = app.address.replacen("http", "ws", 1) + "/graphql";
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connected");
-        socket
-            .send(tokio_tungstenite::tungstenite::Message::text(
-                json!({ "type": "connection_init", "payload": payload }).to_string(),
-            ))
-            .await
-            .expect("sent");
-        Self { socket }
+        Self::open_with(app, payload, None).await
     }
 
-    /// Like [`WsClient::connect`], over a socket whose receive buffer is about `bytes`: a
-    /// client that stops reading fills it soon.
-    pub async fn connect_with_receive_buffer(app: &TestApp, key: &str, bytes: u32) -> Self {
+    /// Like [`WsClient::open`], over a socket whose receive buffer is about `receive_buffer`
+    /// bytes when given.
+    async fn open_with(app: &TestApp, payload: Value, receive_buffer: Option<u32>) -> Self {
         use futures_util::SinkExt;
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let address: std::net::SocketAddr = app
@@ -362,7 +345,9 @@ impl WsClient {
             .parse()
             .expect("an address");
         let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
-        socket.set_recv_buffer_size(bytes).expect("a buffer size");
+        if let Some(bytes) = receive_buffer {
+            socket.set_recv_buffer_size(bytes).expect("a buffer size");
+        }
         let stream = socket.connect(address).await.expect("connected");
         let url = app.address.replacen("http", "ws", 1) + "/graphql";
         let mut request = url.into_client_request().expect("request");
@@ -378,19 +363,27 @@ impl WsClient {
         .expect("upgraded");
         socket
             .send(tokio_tungstenite::tungstenite::Message::text(
-                json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {key}") } }).to_string(),
+                json!({ "type": "connection_init", "payload": payload }).to_string(),
             ))
             .await
             .expect("sent");
-        let mut client = Self { socket };
-        let ack = client.next_json().await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        client
+        Self { socket }
     }
 
     /// Opens a connection with `key` and waits for `connection_ack`.
     pub async fn connect(app: &TestApp, key: &str) -> Self {
-        let mut client = Self::open(app, json!({ "Authorization": format!("Bearer {key}") })).await;
+        Self::connect_with(app, key, None).await
+    }
+
+    /// Like [`WsClient::connect`], over a socket whose receive buffer is about `bytes`: a
+    /// client that stops reading fills it soon.
+    pub async fn connect_with_receive_buffer(app: &TestApp, key: &str, bytes: u32) -> Self {
+        Self::connect_with(app, key, Some(bytes)).await
+    }
+
+    async fn connect_with(app: &TestApp, key: &str, receive_buffer: Option<u32>) -> Self {
+        let payload = json!({ "Authorization": format!("Bearer {key}") });
+        let mut client = Self::open_with(app, payload, receive_buffer).await;
         let ack = client.next_json().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client

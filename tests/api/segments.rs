@@ -751,10 +751,7 @@ async fn cut_offs(app: &crate::helpers::TestApp) -> u64 {
         .text()
         .await
         .expect("a body");
-    text.lines()
-        .find_map(|line| line.strip_prefix("nudge_websocket_cut_offs_total "))
-        .and_then(|n| n.trim().parse::<f64>().ok())
-        .map_or(0, |n| n as u64)
+    crate::metrics::sample(&text, "nudge_websocket_cut_offs_total", &[]).map_or(0, |n| n as u64)
 }
 
 /// Notes a change of the feed: its id must come after `last`; whether its customer is new to
