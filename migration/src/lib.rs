@@ -18,6 +18,7 @@ mod m20261201_000008_broken_definitions;
 mod m20261201_000009_message_effects;
 mod m20261206_000010_statistics;
 mod m20261207_000011_segments;
+mod m20261207_000012_unbound_members;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_message_effects::Migration),
             Box::new(m20261206_000010_statistics::Migration),
             Box::new(m20261207_000011_segments::Migration),
+            Box::new(m20261207_000012_unbound_members::Migration),
         ]
     }
 }

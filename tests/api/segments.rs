@@ -400,6 +400,59 @@ async fn an_erased_customer_leaves_every_segment_and_the_leave_outlives_them() {
 }
 
 #[tokio::test]
+async fn a_deleted_segment_logs_every_leave_takes_its_members_and_its_dependents_follow() {
+    // Arrange: Trade = wholesale (ann, bob); Trade again = in Trade.
+    let app = spawn_app().await;
+    for name in ["ann", "bob"] {
+        app.create_customer(json!({ "externalId": name, "wholesale": true }))
+            .await;
+    }
+    let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let again = create_segment(&app, "Trade again", json!({ "inSegment": [trade] })).await;
+
+    // Act
+    let deleted = app
+        .admin_data(
+            "mutation($id: ID!) { deleteSegment(id: $id) { userErrors { field } } }",
+            json!({ "id": trade }),
+        )
+        .await;
+
+    // Assert: the leaves are logged, no member row is left behind, the dependent emptied.
+    assert_eq!(
+        deleted["deleteSegment"]["userErrors"],
+        json!([]),
+        "{deleted}"
+    );
+    let gone = app.admin_data(SEGMENT, json!({ "id": trade })).await;
+    assert_eq!(gone["segment"], json!(null), "{gone}");
+    assert_eq!(
+        changes_of(&app, &trade, 4).await,
+        vec![
+            change("ann", "SEGMENT_JOINED", "definition"),
+            change("bob", "SEGMENT_JOINED", "definition"),
+            change("ann", "SEGMENT_LEFT", "deleted"),
+            change("bob", "SEGMENT_LEFT", "deleted"),
+        ]
+    );
+    assert!(members(&app, &again).await.is_empty());
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("connected");
+    let rows = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM segment_members WHERE segment_id = {trade}"),
+        ))
+        .await
+        .expect("read")
+        .expect("row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test]
 async fn a_segment_about_an_event_or_without_a_name_is_refused_with_paths() {
     let app = spawn_app().await;
     let refused = app

@@ -136,12 +136,19 @@ pub async fn update(
 /// key (roles, tags, segment memberships, cart, orders, events, firings, banners) and their
 /// campaign runs (the change log is the caller's: see [`crate::domain::erasure`]). `NOT_FOUND` when missing. Erasure ([`crate::domain::erasure`]) calls it.
 pub async fn delete_in(txn: &impl sea_orm::ConnectionTrait, id: i64) -> AppResult<()> {
-    // Runs hold no foreign key (see the campaigns migration): they go explicitly.
+    // Runs and segment memberships hold no foreign key (see their migrations): they go
+    // explicitly. Memberships go after the customer: on PostgreSQL deleting the row waits for
+    // a refresh that holds it while writing memberships, whose rows the delete then sees.
     entity::campaign_run::Entity::delete_many()
         .filter(entity::campaign_run::Column::CustomerId.eq(id))
         .exec(txn)
         .await?;
-    delete_by_id::<customer::Entity>(txn, id, "customer").await
+    delete_by_id::<customer::Entity>(txn, id, "customer").await?;
+    entity::segment_member::Entity::delete_many()
+        .filter(entity::segment_member::Column::CustomerId.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Validates `input` and applies it to `model`, or returns every violation.

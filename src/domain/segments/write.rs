@@ -14,10 +14,10 @@ use crate::domain::values::{optional_text, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
 use crate::events::EventBus;
 use chrono::{DateTime, Utc};
-use entity::segment;
+use entity::{segment, segment_member};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 use std::collections::HashSet;
 
@@ -133,8 +133,14 @@ pub async fn delete(
 ) -> AppResult<()> {
     let now_ms = to_millis(now);
     let txn = begin_write(db).await?;
-    let current = find(&txn, id)
+    // Held until the commit (PostgreSQL): a refresh writing members of this segment finishes
+    // first, and none starts (see `refresh`).
+    let current = segment::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(&txn)
         .await?
+        .map(Segment::decode)
+        .transpose()?
         .ok_or_else(|| AppError::NotFound(format!("segment {id} does not exist")))?;
     let all = list(&txn).await?;
     let emptied = Segment {
@@ -149,6 +155,11 @@ pub async fn delete(
     )
     .await?;
     segment::Entity::delete_by_id(id).exec(&txn).await?;
+    // Members hold no foreign key; the leaves above took them all.
+    segment_member::Entity::delete_many()
+        .filter(segment_member::Column::SegmentId.eq(id))
+        .exec(&txn)
+        .await?;
     let dependents = in_dependency_order(dependents_of(id, &all))?;
     refreshed.add(
         refresh(
