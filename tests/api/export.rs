@@ -5,6 +5,31 @@ use serde_json::json;
 
 const HEADER: &str = "customer_id,external_id,email,phone,first_name,last_name,type,wholesale,locale,time_zone,email_consent,sms_consent,registered_at,last_login_at,last_order_at,orders_count,total_spent,member_since,tag_value";
 
+/// Creates the segment "Trade" (wholesale customers) and returns its id.
+async fn trade(app: &crate::helpers::TestApp) -> String {
+    app.admin_data(
+        "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
+        json!({}),
+    )
+    .await["createSegment"]["segment"]["id"]
+    .as_str()
+    .expect("id")
+    .to_owned()
+}
+
+/// A segment's CSV over HTTP with the admin key.
+async fn exported(app: &crate::helpers::TestApp, segment: &str) -> String {
+    app.client
+        .get(format!("{}/export/segments/{segment}.csv", app.address))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .expect("answered")
+        .text()
+        .await
+        .expect("a body")
+}
+
 #[tokio::test]
 async fn a_segment_role_and_tag_export_as_quoted_csv_with_formulas_neutralised() {
     // Arrange: a hostile name, a quote and a comma; a tag with a value.
@@ -18,15 +43,7 @@ async fn a_segment_role_and_tag_export_as_quoted_csv_with_formulas_neutralised()
     app.create_customer(json!({ "externalId": "plain", "wholesale": true }))
         .await;
     app.create_customer(json!({ "externalId": "out" })).await;
-    let segment = app
-        .admin_data(
-            "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
-            json!({}),
-        )
-        .await["createSegment"]["segment"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let segment = trade(&app).await;
     let tag = app.create_tag("tier").await;
     app.admin_data(
         "mutation($c: ID!, $t: ID!) { setCustomerTag(customerId: $c, tagId: $t, value: \"-gold\") { changed } }",
@@ -94,15 +111,7 @@ async fn the_command_line_writes_the_same_csv() {
     let app = spawn_app().await;
     app.create_customer(json!({ "externalId": "ann", "wholesale": true }))
         .await;
-    let segment = app
-        .admin_data(
-            "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
-            json!({}),
-        )
-        .await["createSegment"]["segment"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let segment = trade(&app).await;
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_nudge"))
         .args(["export", "segment", &segment])
@@ -110,16 +119,7 @@ async fn the_command_line_writes_the_same_csv() {
         .env("NUDGE_LOG", "warn")
         .output()
         .expect("nudge runs");
-    let from_http = app
-        .client
-        .get(format!("{}/export/segments/{segment}.csv", app.address))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .expect("answered")
-        .text()
-        .await
-        .expect("a body");
+    let from_http = exported(&app, &segment).await;
 
     assert!(
         output.status.success(),
@@ -136,27 +136,10 @@ async fn an_export_of_several_pages_lists_every_member_once_in_order() {
     let app = spawn_app().await;
     let count = 12_001;
     app.insert_wholesale_customers("bulk-", count).await;
-    let segment = app
-        .admin_data(
-            "mutation { createSegment(input: { name: \"Trade\", condition: { wholesale: true } }) { segment { id } } }",
-            json!({}),
-        )
-        .await["createSegment"]["segment"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let segment = trade(&app).await;
 
     // Act
-    let csv = app
-        .client
-        .get(format!("{}/export/segments/{segment}.csv", app.address))
-        .bearer_auth(&app.admin_key)
-        .send()
-        .await
-        .expect("answered")
-        .text()
-        .await
-        .expect("a body");
+    let csv = exported(&app, &segment).await;
 
     // Assert: one row per member, by customer id, each with its own external id and flags.
     let rows: Vec<Vec<&str>> = csv

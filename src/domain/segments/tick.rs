@@ -2,8 +2,9 @@
 //! it names) changes with nothing but the clock. Each tick finds exactly the customers whose
 //! dates crossed one of its boundaries since the segment was last checked — range queries on
 //! the indexed date columns, never a scan of all customers — refreshes them (reason
-//! `time:<fact> <days>d`) and moves the segment's `checked_up_to` on. Idempotent: a second tick
-//! at the same instant finds nothing; on PostgreSQL one process ticks at a time.
+//! `time:<fact> <days>d`) and moves the segment's `checked_up_to` on (a tick that finds nobody
+//! writes nothing). Idempotent: a second tick at the same instant finds nothing; on PostgreSQL
+//! one process ticks at a time.
 
 use super::refresh::{Candidates, Crossing, Refreshed, refresh};
 use super::{Segment, in_dependency_order, list};
@@ -78,13 +79,18 @@ pub async fn tick(
         txn.rollback().await?;
         return Ok(Refreshed::default());
     }
-    let mut total = Refreshed::default();
     let every: Vec<Crossing> = due.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
-    if anyone_crossed(&txn, &every).await? {
-        for (segment, crossed) in &due {
-            let candidates = Candidates::Crossed(crossed.clone());
-            total.add(refresh(&txn, std::slice::from_ref(*segment), &candidates, now_ms).await?);
-        }
+    if !anyone_crossed(&txn, &every).await? {
+        // Nothing to write, not even how far the check went: the next tick looks again from
+        // the same instant, over a span that grows until somebody is in it. A quiet tick
+        // writes nothing and waits for no commit.
+        txn.rollback().await?;
+        return Ok(Refreshed::default());
+    }
+    let mut total = Refreshed::default();
+    for (segment, crossed) in &due {
+        let candidates = Candidates::Crossed(crossed.clone());
+        total.add(refresh(&txn, std::slice::from_ref(*segment), &candidates, now_ms).await?);
     }
     segment::Entity::update_many()
         .col_expr(segment::Column::CheckedUpTo, Expr::value(now_ms))
