@@ -59,7 +59,8 @@ pub struct Crossing {
 }
 
 impl Crossing {
-    fn column(&self) -> &'static str {
+    /// The date column, of customers `c`.
+    pub(super) fn column(&self) -> &'static str {
         match self.fact {
             DatedFact::Registration => "c.registered_at",
             DatedFact::LastLogin => "c.last_login_at",

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use entity::segment;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Value,
 };
 use std::collections::HashMap;
 
@@ -103,18 +103,31 @@ pub async fn tick(
     Ok(total)
 }
 
-/// Whether any customer's date lies in one of the crossed spans: one indexed look for all.
+/// Whether any customer's date lies in one of the crossed spans: one look per span, each along
+/// its date's index (ordered by the date, the first row only), so the plan does not rest on
+/// estimates. An OR of the spans did: with dates on whole days, a span that starts at a
+/// common date was estimated to hold many customers, and PostgreSQL scanned them all for a
+/// row that was not there (70–220 ms a tick instead of 1).
 async fn anyone_crossed(txn: &impl ConnectionTrait, crossings: &[Crossing]) -> AppResult<bool> {
-    let (_, restrict) = Candidates::Crossed(crossings.to_vec()).restrict();
+    if crossings.is_empty() {
+        return Ok(false);
+    }
+    let mut sql = String::from("SELECT found FROM (");
+    let mut values = Vec::new();
+    for (i, x) in crossings.iter().enumerate() {
+        let column = x.column();
+        if i > 0 {
+            sql.push_str(" UNION ALL ");
+        }
+        sql.push_str(&format!(
+            "SELECT found FROM (SELECT 1 AS found FROM customers c \
+             WHERE {column} > ? AND {column} <= ? ORDER BY {column} LIMIT 1) s{i}"
+        ));
+        values.extend([Value::from(x.after), Value::from(x.upto)]);
+    }
+    sql.push_str(") spans LIMIT 1");
     let found = txn
-        .query_one_raw(raw_statement(
-            txn.get_database_backend(),
-            &format!(
-                "SELECT 1 AS found FROM customers c WHERE {} LIMIT 1",
-                restrict.sql
-            ),
-            restrict.values,
-        ))
+        .query_one_raw(raw_statement(txn.get_database_backend(), &sql, values))
         .await?;
     Ok(found.is_some())
 }
