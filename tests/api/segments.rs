@@ -496,6 +496,54 @@ async fn eventually(
 }
 
 #[tokio::test]
+async fn an_action_condition_may_ask_whether_the_customer_is_in_a_segment() {
+    // Arrange: Trade = wholesale (ann, not bob); a login of someone in Trade tags them.
+    let app = spawn_app().await;
+    app.create_customer(json!({ "externalId": "ann", "wholesale": true }))
+        .await;
+    app.create_customer(json!({ "externalId": "bob" })).await;
+    let trade = create_segment(&app, "Trade", json!({ "wholesale": true })).await;
+    let tag = app.create_tag("trade-login").await;
+    app.create_action(json!({ "name": "trade logins", "trigger": "LOGGED_IN",
+        "condition": { "inSegment": [trade] }, "effects": [{ "setTag": { "tagId": tag } }] }))
+        .await;
+    let storefront = app.create_key("STOREFRONT").await;
+
+    // Act
+    app.record(
+        &storefront,
+        json!([
+            crate::helpers::ev(
+                "l-ann",
+                "ann",
+                "2026-11-22T12:00:00Z",
+                json!({ "loggedIn": true })
+            ),
+            crate::helpers::ev(
+                "l-bob",
+                "bob",
+                "2026-11-22T12:00:00Z",
+                json!({ "loggedIn": true })
+            ),
+        ]),
+    )
+    .await;
+    app.processed("l-ann").await;
+    app.processed("l-bob").await;
+
+    // Assert
+    let tags = |who: &str| format!("{{ customer(externalId: \"{who}\") {{ tags {{ name }} }} }}");
+    let ann = app.admin_data(&tags("ann"), json!({})).await;
+    let bob = app.admin_data(&tags("bob"), json!({})).await;
+    assert_eq!(
+        ann["customer"]["tags"],
+        json!([{ "name": "trade-login" }]),
+        "{ann}"
+    );
+    assert_eq!(bob["customer"]["tags"], json!([]), "{bob}");
+}
+
+#[tokio::test]
 async fn joining_a_segment_fires_the_actions_and_enrols_the_campaigns_that_listen_to_it() {
     // Arrange: Trade = wholesale. An action tags who joins Trade; another listens to Gold
     // (which ann never joins); a campaign is anchored to joining Trade.

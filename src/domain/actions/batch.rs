@@ -91,17 +91,19 @@ pub struct EffectBatch {
 }
 
 impl EffectBatch {
-    /// A batch for effects on `customer_ids` (their memberships are loaded) that may refer to
-    /// `references`, roles and tags (whether each still exists is loaded too).
+    /// A batch for effects on `customer_ids` (their memberships are loaded, the segments they
+    /// are in only when `segments` is read) that may refer to `references`, roles and tags
+    /// (whether each still exists is loaded too).
     pub async fn load(
         txn: &impl ConnectionTrait,
         customer_ids: &[i64],
+        segments: bool,
         references: (Vec<i64>, Vec<i64>),
         now_ms: i64,
     ) -> AppResult<Self> {
         let (roles, tags) = references;
         Ok(EffectBatch {
-            memberships: MembershipBatch::load(txn, customer_ids).await?,
+            memberships: MembershipBatch::load(txn, customer_ids, segments).await?,
             roles: existing::<role::Entity>(txn, roles, role::Column::Id).await?,
             tags: existing::<tag::Entity>(txn, tags, tag::Column::Id).await?,
             now_ms,

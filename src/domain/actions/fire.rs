@@ -10,7 +10,7 @@ use super::{Action, RepeatPolicy};
 use crate::config::StoreSettings;
 use crate::db::{in_list, raw_statement};
 use crate::domain::conditions::load::{carts_of, products_by_external_id};
-use crate::domain::conditions::{Facts, Item, evaluate};
+use crate::domain::conditions::{Facts, Item, Reads, evaluate};
 use crate::domain::ingest::{EventKind, EventPayload};
 use crate::domain::membership::{ChangeSource, MembershipBatch};
 use crate::error::{AppError, AppResult};
@@ -62,6 +62,14 @@ pub struct Round<'a> {
     /// The (action, event) pairs that fired.
     fired_on: HashSet<(i64, i64)>,
     pub batch: EffectBatch,
+}
+
+/// Whether a condition of `actions` names a segment (only then are the round's customers'
+/// segments read).
+fn reads_segments(actions: &[Action]) -> bool {
+    actions
+        .iter()
+        .any(|a| a.condition.reads().meets(Reads::SEGMENTS))
 }
 
 /// The actions of `actions` event `e` triggers.
@@ -136,7 +144,13 @@ impl<'a> Round<'a> {
             },
             last_fired(txn, &firing, &customer_ids),
             fired_on(txn, &event_ids),
-            EffectBatch::load(txn, &customer_ids, references, now_ms),
+            EffectBatch::load(
+                txn,
+                &customer_ids,
+                reads_segments(actions),
+                references,
+                now_ms
+            ),
         )?;
         Ok(Round {
             actions,
@@ -234,7 +248,8 @@ impl<'a> Round<'a> {
     /// yet): for a round read before its write lock, when others changed memberships since.
     pub async fn reload_memberships(&mut self, txn: &impl ConnectionTrait) -> AppResult<()> {
         let customer_ids: Vec<i64> = self.customers.keys().copied().collect();
-        self.batch.memberships = MembershipBatch::load(txn, &customer_ids).await?;
+        self.batch.memberships =
+            MembershipBatch::load(txn, &customer_ids, reads_segments(self.actions)).await?;
         Ok(())
     }
 

@@ -190,7 +190,9 @@ pub(super) async fn apply_step_effects(
         },
         staff_email,
     };
-    let mut batch = EffectBatch::load(txn, &[customer.id], references(effects), at_ms).await?;
+    // Effects write roles and tags; none reads the segments the customer is in.
+    let mut batch =
+        EffectBatch::load(txn, &[customer.id], false, references(effects), at_ms).await?;
     apply_effects(&mut batch, &scope, effects)?;
     let mut changes = batch.flush(txn).await?;
     if !changes.is_empty() {

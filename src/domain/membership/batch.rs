@@ -44,8 +44,14 @@ enum Key {
 }
 
 impl MembershipBatch {
-    /// What `customer_ids` hold now: three statements (none for no customers).
-    pub async fn load(txn: &impl ConnectionTrait, customer_ids: &[i64]) -> AppResult<Self> {
+    /// What `customer_ids` hold now: three statements (none for no customers), two when
+    /// nobody reads their `segments` (left empty then: a round whose conditions name no segment
+    /// does not read millions of members for nothing).
+    pub async fn load(
+        txn: &impl ConnectionTrait,
+        customer_ids: &[i64],
+        segments: bool,
+    ) -> AppResult<Self> {
         let mut held: HashMap<i64, Held> = customer_ids
             .iter()
             .map(|&id| (id, Held::default()))
@@ -71,6 +77,9 @@ impl MembershipBatch {
                     .or_default()
                     .tags
                     .insert(row.tag_id, row.value);
+            }
+            if !segments {
+                continue;
             }
             let segments = segment_member::Entity::find()
                 .filter(segment_member::Column::CustomerId.is_in(in_list(chunk.to_vec())))
