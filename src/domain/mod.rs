@@ -31,3 +31,4 @@ pub mod templates;
 pub mod time;
 pub mod validate;
 pub mod values;
+pub mod webhooks;

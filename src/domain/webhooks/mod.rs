@@ -1,0 +1,4 @@
+//! Webhooks: signed, durable calls to integrators' endpoints, following the Standard Webhooks
+//! specification.
+
+pub mod signature;
