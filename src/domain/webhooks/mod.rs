@@ -1,4 +1,5 @@
 //! Webhooks: signed, durable calls to integrators' endpoints, following the Standard Webhooks
 //! specification.
 
+pub mod address;
 pub mod signature;
