@@ -79,7 +79,13 @@ pub async fn tick(
         txn.rollback().await?;
         return Ok(Refreshed::default());
     }
-    let every: Vec<Crossing> = due.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+    // Segments with the same boundary share a span: each is looked at once.
+    let mut every: Vec<Crossing> = Vec::new();
+    for crossing in due.iter().flat_map(|(_, c)| c.iter()) {
+        if !every.contains(crossing) {
+            every.push(crossing.clone());
+        }
+    }
     if !anyone_crossed(&txn, &every).await? {
         // Nothing to write, not even how far the check went: the next tick looks again from
         // the same instant, over a span that grows until somebody is in it. A quiet tick
