@@ -115,6 +115,7 @@ pub struct Settings {
     /// tests and demos.
     pub tick_mutation: bool,
     pub delivery: DeliverySettings,
+    pub webhooks: WebhookSettings,
     /// Days a sent message's rendered texts are kept (0: forever); statistics outlive them.
     pub retention_days: u32,
     /// When `/readyz` says the engine is behind.
@@ -163,6 +164,34 @@ pub struct DeliverySettings {
     pub quiet_hours: Option<QuietHours>,
     /// An open this soon after the send counts as a machine's.
     pub machine_open_window: Duration,
+}
+
+/// How webhook messages are sent.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Whether this process sends webhook messages at all.
+    pub send: bool,
+    /// Whether endpoint URLs may be plain http.
+    pub allow_http: bool,
+    /// Whether endpoints may resolve to loopback, private or link-local addresses.
+    pub allow_private: bool,
+    /// The waits between attempts.
+    pub retry: RetryPolicy,
+    /// An endpoint failing without a success this long is disabled and staff are emailed.
+    pub disable_after: Duration,
+    /// How long a rotated secret still signs beside the new one.
+    pub secret_overlap: Duration,
+    pub connect_timeout: Duration,
+    /// The longest an attempt may take, answer included.
+    pub timeout: Duration,
+    /// Messages in flight at once.
+    pub concurrency: usize,
+    /// Messages claimed at once.
+    pub batch: usize,
+    /// How long a claimed message stays with its process before another may take it.
+    pub lease: Duration,
+    /// How often the sender looks for due messages when nothing woke it.
+    pub poll: Duration,
 }
 
 /// A daily span of local time, such as 21:00–08:00 (it may pass midnight).
@@ -306,6 +335,7 @@ impl Settings {
             },
             tick_mutation: parse_bool(&get, "NUDGE_TICK_MUTATION", false)?,
             delivery: delivery_settings(&get, listen)?,
+            webhooks: webhook_settings(&get)?,
             metrics_listen: parse_opt(&get, "NUDGE_METRICS_LISTEN")?,
             readiness: ReadinessBounds {
                 processor_lag: Duration::from_secs(parse(
@@ -400,7 +430,7 @@ fn delivery_settings(
             });
         }
     };
-    let retry = RetryPolicy {
+    let retry = RetryPolicy::Doubling {
         max_attempts: parse(get, "NUDGE_DELIVERY_MAX_ATTEMPTS", 5)?,
         base: secs("NUDGE_DELIVERY_RETRY_BASE_SECS", 30)?,
         cap: secs("NUDGE_DELIVERY_RETRY_CAP_SECS", 3600)?,
@@ -439,6 +469,26 @@ fn delivery_settings(
                 end: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),
             }),
         },
+    })
+}
+
+fn webhook_settings(
+    get: &impl Fn(&'static str) -> Option<String>,
+) -> Result<WebhookSettings, ConfigError> {
+    let secs = |name, default| parse(get, name, default).map(Duration::from_secs);
+    Ok(WebhookSettings {
+        send: parse_bool(get, "NUDGE_WEBHOOK_SEND", true)?,
+        allow_http: parse_bool(get, "NUDGE_WEBHOOK_ALLOW_HTTP", false)?,
+        allow_private: parse_bool(get, "NUDGE_WEBHOOK_ALLOW_PRIVATE", false)?,
+        retry: parse(get, "NUDGE_WEBHOOK_RETRY_SCHEDULE", RetryPolicy::webhooks())?,
+        disable_after: hours(get, "NUDGE_WEBHOOK_DISABLE_AFTER_HOURS", 120)?,
+        secret_overlap: hours(get, "NUDGE_WEBHOOK_SECRET_OVERLAP_HOURS", 24)?,
+        connect_timeout: secs("NUDGE_WEBHOOK_CONNECT_TIMEOUT_SECS", 5)?.max(Duration::from_secs(1)),
+        timeout: secs("NUDGE_WEBHOOK_TIMEOUT_SECS", 15)?.max(Duration::from_secs(1)),
+        concurrency: parse::<usize>(get, "NUDGE_WEBHOOK_CONCURRENCY", 64)?.clamp(1, 1024),
+        batch: parse::<usize>(get, "NUDGE_WEBHOOK_BATCH", 500)?.clamp(1, 5000),
+        lease: secs("NUDGE_WEBHOOK_LEASE_SECS", 120)?.max(Duration::from_secs(1)),
+        poll: Duration::from_millis(parse(get, "NUDGE_WEBHOOK_POLL_MS", 1000)?),
     })
 }
 

@@ -14,6 +14,7 @@ use crate::domain::react::runner;
 use crate::domain::stale;
 use crate::domain::stats::fold;
 use crate::domain::storefront::shelves::Shelves;
+use crate::domain::webhook_sender::{self, WebhookSender};
 use crate::events::{BusMode, EventBus};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
@@ -129,6 +130,7 @@ impl Application {
             keys: KeyCache::default(),
             shelves: Shelves::new(u64::from(settings.storefront_cache_mb) << 20),
             senders,
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
             settings: settings.clone(),
             supervisor: supervisor.clone(),
         };
@@ -146,6 +148,18 @@ impl Application {
             let faults = supervisor.clone();
             supervisor.spawn(dispatch::TASK, move || {
                 dispatcher.clone().run(faults.clone())
+            });
+        }
+        if settings.webhooks.send {
+            let sender = WebhookSender::new(
+                state.work_db.clone(),
+                state.clock.clone(),
+                settings.clone(),
+                state.webhook_wake.clone(),
+            )?;
+            let faults = supervisor.clone();
+            supervisor.spawn(webhook_sender::TASK, move || {
+                sender.clone().run(faults.clone())
             });
         }
         {

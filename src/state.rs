@@ -31,6 +31,9 @@ pub struct AppState {
     pub shelves: Arc<Shelves>,
     /// The mailer, the SMS client, the tracking-link signer and the dispatcher's bell.
     pub senders: Senders,
+    /// Woken when webhook messages are queued by hand (tests, replays), so this process's
+    /// webhook sender looks at once.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
     pub settings: Arc<Settings>,
     /// The process's long-running tasks, restarted when they fail.
     pub supervisor: Supervisor,

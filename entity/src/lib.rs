@@ -35,3 +35,7 @@ pub mod suppression;
 pub mod tag;
 pub mod template;
 pub mod template_locale;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;
+pub mod webhook_message;
+pub mod webhook_subscription;

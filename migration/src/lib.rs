@@ -19,6 +19,7 @@ mod m20261201_000009_message_effects;
 mod m20261206_000010_statistics;
 mod m20261207_000011_segments;
 mod m20261207_000012_unbound_members;
+mod m20261208_000013_webhooks;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_statistics::Migration),
             Box::new(m20261207_000011_segments::Migration),
             Box::new(m20261207_000012_unbound_members::Migration),
+            Box::new(m20261208_000013_webhooks::Migration),
         ]
     }
 }

@@ -1,13 +1,16 @@
 //! Sending messages: the email transport (lettre over SMTP, or a local recorder), the SMS
-//! client (a Twilio-compatible Messages API, or a local recorder), signed tracking tokens,
-//! link rewriting and the retry policy. Nothing here knows customers or campaigns: the domain
-//! decides what to send and records what happened.
+//! client (a Twilio-compatible Messages API, or a local recorder), the webhook client and the
+//! addresses it may reach, signed tracking tokens, link rewriting and the retry policies.
+//! Nothing here knows customers or campaigns: the domain decides what to send and records what
+//! happened.
 
+pub mod address;
 pub mod email;
 pub mod links;
 pub mod retry;
 pub mod sms;
 pub mod tokens;
+pub mod webhook;
 
 pub use email::{EmailSettings, Mailer, OutgoingEmail};
 pub use retry::RetryPolicy;

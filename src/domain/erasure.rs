@@ -2,14 +2,15 @@
 //! goes — the customer row with identity, contact, consent, attributes and facts, and with it
 //! their roles, tags, cart, orders, events, action firings, banners, membership log and
 //! campaign runs ([`customers::delete_in`]). Their last word in the change log is that they
-//! left each segment they were in (reason `erased`), so integrators can follow. Their message history stays without a person in
-//! it ([`deliveries::erasure`]): counts for statistics survive, addresses and content do not.
+//! left each segment they were in (reason `erased`), so integrators can follow; webhook messages
+//! about them not yet sent are dropped, except those leaves. Their message history stays
+//! without a person in it ([`deliveries::erasure`]): counts for statistics survive, addresses and content do not.
 //! This stage sits above both areas it touches.
 
 use crate::clock::to_millis;
 use crate::db::begin_write;
 use crate::domain::stale::{Stale, stale};
-use crate::domain::{campaigns, customers, deliveries, membership, segments};
+use crate::domain::{campaigns, customers, deliveries, membership, segments, webhooks};
 use crate::error::AppResult;
 use crate::events::EventBus;
 use chrono::{DateTime, Utc};
@@ -34,6 +35,7 @@ pub async fn erase_customer(
     let of_customer = Condition::all().add(campaign_run::Column::CustomerId.eq(id));
     campaigns::tally::note_runs_ending(&txn, of_customer, None, to_millis(now)).await?;
     membership::forget_customer(&txn, id).await?;
+    webhooks::outbox::forget_customer(&txn, id).await?;
     let left = segments::leave_all(&txn, id, now_ms).await?;
     customers::delete_in(&txn, id).await?;
     txn.commit().await?;

@@ -7,13 +7,13 @@ use crate::domain::deliveries::query;
 use crate::domain::stats::Scope;
 use crate::domain::stats::read::{self, Basis, Range, Tally};
 use crate::domain::storefront::shelves::Shelf;
-use crate::domain::{campaigns, customers, orders, roles, tags, templates};
+use crate::domain::{campaigns, customers, orders, roles, tags, templates, webhooks};
 use crate::error::AppError;
 use async_graphql::dataloader::{DataLoader, Loader};
 use chrono_tz::Tz;
 use entity::{
     campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_credit,
-    order_line, product, role, template_locale,
+    order_line, product, role, template_locale, webhook_attempt,
 };
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -74,6 +74,10 @@ rows_by_parent!(
 rows_by_parent!(
     /// template id → locale variants.
     TemplateLocales => Vec<template_locale::Model>, templates::locales_of
+);
+rows_by_parent!(
+    /// webhook message id → attempts.
+    WebhookAttempts => Vec<webhook_attempt::Model>, webhooks::messages::attempts_of
 );
 rows_by_parent!(
     /// run id → log lines.
@@ -169,6 +173,7 @@ pub struct Loaders {
     pub delivery_events: DataLoader<DeliveryEvents>,
     pub template_locales: DataLoader<TemplateLocales>,
     pub run_logs: DataLoader<RunLogs>,
+    pub webhook_attempts: DataLoader<WebhookAttempts>,
     /// The figures of each scope asked for, a read for all scopes of one range and basis.
     pub tallies: DataLoader<Tallies>,
     /// The storefront shelf of each customer this request read, so its fields (say
@@ -193,6 +198,7 @@ impl Loaders {
             delivery_events: DataLoader::new(DeliveryEvents(db()), tokio::spawn),
             template_locales: DataLoader::new(TemplateLocales(db()), tokio::spawn),
             run_logs: DataLoader::new(RunLogs(db()), tokio::spawn),
+            webhook_attempts: DataLoader::new(WebhookAttempts(db()), tokio::spawn),
             shelves: tokio::sync::Mutex::default(),
         }
     }

@@ -29,6 +29,8 @@ mod stats;
 mod storefront;
 mod tags;
 mod templates;
+mod webhook_messages;
+mod webhooks;
 
 use crate::config::ApiLimits;
 use crate::state::AppState;
@@ -55,6 +57,8 @@ pub struct Query(
     storefront::StorefrontQuery,
     stats::StatsQuery,
     segments::SegmentQuery,
+    webhooks::WebhookQuery,
+    webhook_messages::WebhookMessageQuery,
 );
 
 /// Every mutation field.
@@ -74,6 +78,8 @@ pub struct Mutation(
     deliveries::DeliveryMutation,
     storefront::StorefrontMutation,
     segments::SegmentMutation,
+    webhooks::WebhookMutation,
+    webhook_messages::WebhookMessageMutation,
 );
 
 /// Every subscription field.

@@ -42,3 +42,4 @@ mod stats;
 mod supervision;
 mod tags;
 mod validation;
+mod webhooks;

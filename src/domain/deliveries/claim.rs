@@ -15,6 +15,7 @@ use super::{Purpose, Status, settle};
 use crate::clock::{from_millis, to_millis};
 use crate::config::{DeliverySettings, QuietHours};
 use crate::db::begin_write;
+use crate::domain::lease;
 use crate::domain::stats::metric::SkipReason;
 use crate::domain::stats::{self, Fact, Metric};
 use crate::domain::templates::Channel;
@@ -24,7 +25,7 @@ use crate::error::AppResult;
 use chrono::{DateTime, Days, Timelike, Utc};
 use chrono_tz::Tz;
 use entity::{customer, delivery, delivery_event, suppression};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -81,8 +82,7 @@ pub async fn claim_due(
     let any_due = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
-        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
-        .filter(delivery::Column::DueAt.lte(now_ms))
+        .filter(lease::due::<delivery::Entity>(now_ms))
         .limit(1)
         .into_tuple::<i64>()
         .all(db)
@@ -92,8 +92,7 @@ pub async fn claim_due(
     }
     let txn = begin_write(db).await?;
     let due = delivery::Entity::find()
-        .filter(delivery::Column::Status.is_in([Status::Queued.as_str(), Status::Sending.as_str()]))
-        .filter(delivery::Column::DueAt.lte(now_ms))
+        .filter(lease::due::<delivery::Entity>(now_ms))
         .order_by_asc(delivery::Column::DueAt)
         .order_by_asc(delivery::Column::Id)
         .limit(limit as u64)
@@ -199,22 +198,10 @@ pub async fn claim_due(
     }
     if !claimed.is_empty() {
         // One statement for the whole batch; the address is recorded with the outcome.
-        delivery::Entity::update_many()
-            .filter(delivery::Column::Id.is_in(claimed.iter().map(|c| c.delivery.id)))
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(Status::Sending.as_str()),
-            )
-            .col_expr(delivery::Column::DueAt, Expr::value(lease_until))
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(lease_until))
-            .col_expr(delivery::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(
-                delivery::Column::Attempts,
-                Expr::col(delivery::Column::Attempts).add(1),
-            )
+        let ids = claimed.iter().map(|c| c.delivery.id);
+        lease::take::<delivery::Entity>(ids, owner, lease_until, now_ms)
             // Holds the frequency cap's slot while the message is in flight.
             .col_expr(delivery::Column::SentAt, Expr::value(now_ms))
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
             .exec(&txn)
             .await?;
     }

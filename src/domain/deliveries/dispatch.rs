@@ -18,14 +18,13 @@ use crate::db::begin_write;
 use crate::delivery::links::{add_open_pixel, track_links};
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
 use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient};
+use crate::domain::lease;
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::templates::{self, Channel, Rendered, Variant, context};
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue, DatabaseConnection, EntityTrait};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -74,7 +73,7 @@ impl Dispatcher {
         settings: Arc<Settings>,
         follow: Arc<dyn Follow>,
     ) -> Self {
-        let owner = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let owner = lease::owner_name();
         Self {
             db,
             clock,
@@ -126,44 +125,13 @@ impl Dispatcher {
         if claimed.is_empty() {
             return Ok(judged);
         }
-        // Outcomes are recorded as sends finish — whatever has finished, in one transaction,
-        // while the other sends go on — and a message counts against `concurrency` until its
-        // outcome is written: a crash can leave sent but unrecorded at most `concurrency`
-        // messages, not the whole claimed batch.
-        let mut waiting = claimed.into_iter();
-        let mut in_flight = FuturesUnordered::new();
-        let mut finished: Vec<Finished> = Vec::new();
-        let mut recording: Option<(usize, futures_util::future::BoxFuture<'_, AppResult<()>>)> =
-            None;
-        let mut occupied = 0;
-        loop {
-            while occupied < settings.concurrency
-                && let Some(next) = waiting.next()
-            {
-                in_flight.push(self.send_one(next));
-                occupied += 1;
-            }
-            if recording.is_none() && !finished.is_empty() {
-                let group = std::mem::take(&mut finished);
-                recording = Some((group.len(), Box::pin(self.record(group))));
-            }
-            if in_flight.is_empty() && recording.is_none() {
-                break;
-            }
-            tokio::select! {
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => finished.push(done),
-                written = async {
-                    match recording.as_mut() {
-                        Some((_, write)) => write.await,
-                        None => std::future::pending().await,
-                    }
-                }, if recording.is_some() => {
-                    let count = recording.take().map_or(0, |(count, _)| count);
-                    occupied -= count;
-                    written?;
-                }
-            }
-        }
+        lease::pump(
+            claimed,
+            settings.concurrency,
+            |c| self.send_one(c),
+            |group| self.record(group),
+        )
+        .await?;
         Ok(judged)
     }
 
@@ -335,7 +303,7 @@ impl Dispatcher {
 
     /// Records outcomes that have come in, in one transaction.
     async fn record(&self, finished: Vec<Finished>) -> AppResult<()> {
-        let retry = self.settings.delivery.retry;
+        let retry = &self.settings.delivery.retry;
         let mut attempts = Vec::with_capacity(finished.len());
         let mut settled = Vec::new();
         let mut facts = Vec::new();
@@ -377,11 +345,7 @@ impl Dispatcher {
                 SendOutcome::Sent { provider_id } => Some(provider_id.clone()),
                 _ => None,
             };
-            let fenced = delivery::Entity::update_many()
-                .filter(delivery::Column::Id.eq(d.id))
-                .filter(delivery::Column::Status.eq(Status::Sending.as_str()))
-                .filter(delivery::Column::LeaseOwner.eq(self.owner.as_str()))
-                .filter(delivery::Column::Attempts.eq(d.attempts));
+            let fenced = lease::fence::<delivery::Entity>(d.id, &self.owner, d.attempts);
             let mut update = settle(fenced, status, reason.clone(), now_ms)
                 .col_expr(delivery::Column::DueAt, Expr::value(due_at))
                 .col_expr(delivery::Column::Recipient, Expr::value(f.address.clone()));

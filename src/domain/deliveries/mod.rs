@@ -24,9 +24,24 @@ pub mod tracking;
 pub use crate::domain::message::Purpose;
 pub use dispatch::{Dispatcher, Senders};
 
+use crate::domain::lease::{self, LeaseColumns, Leased};
 use entity::delivery;
 use sea_orm::UpdateMany;
 use sea_orm::sea_query::Expr;
+
+impl Leased for delivery::Entity {
+    fn lease_columns() -> LeaseColumns<delivery::Column> {
+        LeaseColumns {
+            id: delivery::Column::Id,
+            status: delivery::Column::Status,
+            due_at: delivery::Column::DueAt,
+            attempts: delivery::Column::Attempts,
+            lease_owner: delivery::Column::LeaseOwner,
+            lease_until: delivery::Column::LeaseUntil,
+            updated_at: delivery::Column::UpdatedAt,
+        }
+    }
+}
 
 /// Sets a delivery's new status and reason and gives its lease back.
 pub(crate) fn settle(
@@ -35,18 +50,8 @@ pub(crate) fn settle(
     reason: Option<String>,
     now_ms: i64,
 ) -> UpdateMany<delivery::Entity> {
-    update
-        .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+    lease::release(update, status.as_str(), now_ms)
         .col_expr(delivery::Column::Reason, Expr::value(reason))
-        .col_expr(
-            delivery::Column::LeaseOwner,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            delivery::Column::LeaseUntil,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(delivery::Column::UpdatedAt, Expr::value(now_ms))
 }
 
 /// Where a delivery stands.
@@ -74,8 +79,8 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Queued => "queued",
-            Status::Sending => "sending",
+            Status::Queued => lease::QUEUED,
+            Status::Sending => lease::SENDING,
             Status::Sent => "sent",
             Status::Delivered => "delivered",
             Status::Failed => "failed",

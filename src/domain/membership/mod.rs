@@ -8,6 +8,7 @@ pub use batch::{Held, MembershipBatch};
 
 use crate::db::{PARAMETER_BYTES, statement_chunks};
 use crate::domain::stale::{Stale, stale};
+use crate::domain::webhooks::outbox::{self, enqueue_changes};
 use crate::error::{AppError, AppResult};
 use crate::events::{Announced, BusMode, EventBus, MembershipChange, MembershipKind};
 use entity::{customer, customer_role, customer_tag, membership_change};
@@ -261,6 +262,7 @@ async fn write_log(
     let backend = txn.get_database_backend();
     let mut external_ids: std::collections::HashMap<i64, String> = Default::default();
     let mut written = Vec::with_capacity(rows.len());
+    let now_ms = rows.iter().map(|row| row.occurred_at).max().unwrap_or(0);
     // A role changes what the storefront recommends; a tag does not.
     let mut shelved: Vec<String> = rows
         .iter()
@@ -323,6 +325,8 @@ async fn write_log(
             ))
             .await?;
         }
+        let ids: Vec<i64> = inserted.iter().map(|row| row.id).collect();
+        enqueue_changes(txn, outbox::Logged::Ids(&ids), now_ms).await?;
         for row in inserted {
             written.push(to_change(row, "")?);
         }

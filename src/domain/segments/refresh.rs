@@ -25,6 +25,7 @@ use crate::domain::conditions::sql::{Fragment, compile};
 use crate::domain::event_kind::{EventKind, segment_payload};
 use crate::domain::membership::{latest_id, logged_in_bulk, segment_log_head};
 use crate::domain::stats::{self, Dims, Fact, Metric};
+use crate::domain::webhooks::outbox::{Logged, enqueue_changes};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipKind;
 use entity::{campaign, customer_action};
@@ -229,6 +230,13 @@ pub async fn refresh(
             {
                 record_events(txn, segment.id(), kind, before).await?;
             }
+        }
+        if joined + left > 0 {
+            let logged = Logged::Segment {
+                segment_id: segment.id(),
+                after: before,
+            };
+            enqueue_changes(txn, logged, now_ms).await?;
         }
         let dims = Dims::of_segment(segment.id());
         stats::note(

@@ -1,0 +1,133 @@
+//! Reading and re-sending webhook messages: an endpoint's messages page by page (newest
+//! first by default), each message's attempts, `replayWebhooks` (what failed, or everything,
+//! since an instant, queued again with the same `webhook-id` and a fresh retry schedule), and
+//! `sendTestWebhook` (a ping to one endpoint, enabled or not).
+
+use super::endpoints::{Access, get};
+use super::event::EventType;
+use super::outbox::{Outgoing, Status, enqueue_to};
+use crate::clock::to_millis;
+use crate::db::{begin_write, in_list};
+use crate::domain::page::{Page, PageRequest, fetch_page};
+use crate::domain::records::group_by;
+use crate::error::AppResult;
+use chrono::{DateTime, Utc};
+use entity::{webhook_attempt, webhook_message};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A page of endpoint `endpoint_id`'s messages, optionally of one status.
+pub async fn page(
+    db: &impl ConnectionTrait,
+    endpoint_id: i64,
+    status: Option<Status>,
+    request: PageRequest,
+) -> AppResult<Page<webhook_message::Model>> {
+    let mut select =
+        webhook_message::Entity::find().filter(webhook_message::Column::EndpointId.eq(endpoint_id));
+    if let Some(status) = status {
+        select = select.filter(webhook_message::Column::Status.eq(status.as_str()));
+    }
+    Ok(fetch_page(db, select, webhook_message::Column::Id, request).await?)
+}
+
+/// Message `id`, when `access` may see its endpoint.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: i64,
+    access: Access,
+) -> AppResult<Option<webhook_message::Model>> {
+    let Some(message) = webhook_message::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    match super::endpoints::find(db, message.endpoint_id, access).await? {
+        Some(_) => Ok(Some(message)),
+        None => Ok(None),
+    }
+}
+
+/// The attempts of each of `message_ids`, oldest first.
+pub async fn attempts_of(
+    db: &impl ConnectionTrait,
+    message_ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<webhook_attempt::Model>>> {
+    let rows = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::MessageId.is_in(in_list(message_ids.iter().copied())))
+        .order_by_asc(webhook_attempt::Column::Id)
+        .all(db)
+        .await?;
+    Ok(group_by(rows, |a| a.message_id))
+}
+
+/// Queues again endpoint `endpoint_id`'s messages written since `since` that failed (or, with
+/// `everything`, that failed or succeeded), due now with a fresh retry schedule. Returns how
+/// many.
+pub async fn replay(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    endpoint_id: i64,
+    access: Access,
+    since: DateTime<Utc>,
+    everything: bool,
+) -> AppResult<u64> {
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    get(&txn, endpoint_id, access).await?;
+    let statuses: &[&str] = if everything {
+        &[Status::Failed.as_str(), Status::Succeeded.as_str()]
+    } else {
+        &[Status::Failed.as_str()]
+    };
+    let updated = webhook_message::Entity::update_many()
+        .filter(webhook_message::Column::EndpointId.eq(endpoint_id))
+        .filter(webhook_message::Column::CreatedAt.gte(to_millis(since)))
+        .filter(webhook_message::Column::Status.is_in(statuses.iter().copied()))
+        .col_expr(
+            webhook_message::Column::Status,
+            Expr::value(Status::Queued.as_str()),
+        )
+        .col_expr(webhook_message::Column::DueAt, Expr::value(now_ms))
+        .col_expr(webhook_message::Column::Attempts, Expr::value(0))
+        .col_expr(
+            webhook_message::Column::Reason,
+            Expr::value("replayed".to_owned()),
+        )
+        .col_expr(webhook_message::Column::UpdatedAt, Expr::value(now_ms))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(updated.rows_affected)
+}
+
+/// Queues a `webhook.test` ping to endpoint `endpoint_id`; returns the message.
+pub async fn send_test(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    endpoint_id: i64,
+    access: Access,
+) -> AppResult<webhook_message::Model> {
+    let now_ms = to_millis(now);
+    let txn = begin_write(db).await?;
+    get(&txn, endpoint_id, access).await?;
+    let ping = Outgoing {
+        event_type: EventType::Test,
+        customer_id: None,
+        object_id: None,
+        occurred_at: now_ms,
+        data: json!({
+            "endpointId": endpoint_id.to_string(),
+            "message": "A test from Nudge: this endpoint receives signed webhooks.",
+        }),
+    };
+    let id = enqueue_to(&txn, endpoint_id, &ping, now_ms).await?;
+    let message = webhook_message::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| crate::error::AppError::internal("the test message was not written"))?;
+    txn.commit().await?;
+    Ok(message)
+}

@@ -1,0 +1,117 @@
+//! What else reaches endpoints: segment joins, and an endpoint failing for days disabled with
+//! an email to the shop's staff.
+
+use super::*;
+use crate::smtp_sink::SmtpSink;
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_the_staff_are_emailed() {
+    // Arrange: an endpoint that always fails, retried once a day; staff mail to a real SMTP
+    // server.
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let receiver = Receiver::start().await;
+    receiver.script("/down", &[503; 10]);
+    let app = spawn_app_with(move |s| {
+        local_hooks(s);
+        crate::deliveries::fast(s);
+        s.delivery.email.smtp_url = Some(url.into());
+        s.store.staff_email = Some("ops@shop.example".into());
+        s.webhooks.retry = "1d,1d,1d,1d,1d,1d,1d".parse().expect("a schedule");
+    })
+    .await;
+    let (endpoint_id, _) = create_endpoint(&app, json!({ "url": receiver.url("/down") })).await;
+    let (customer, tag) = customer_and_tag(&app, "ann").await;
+    set_tag(&app, &customer, &tag, "a").await;
+    receiver.wait_for(1).await;
+
+    // Act: four days of failures leave it enabled; the fifth disables it.
+    for day in 1..=5 {
+        wait_messages(&app, &endpoint_id, |l| {
+            l.first()
+                .is_some_and(|m| m["attemptCount"] == day && m["status"] == "QUEUED")
+        })
+        .await;
+        assert_eq!(
+            endpoint(&app, &endpoint_id).await["enabled"],
+            true,
+            "day {day}"
+        );
+        app.clock.advance(chrono::Duration::days(1));
+        receiver.wait_for(day as usize + 1).await;
+    }
+
+    // Assert
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let disabled = loop {
+        let now = endpoint(&app, &endpoint_id).await;
+        if now["enabled"] == false {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "still enabled: {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        disabled["disabledReason"],
+        "failing without a success for 120 h"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sink.count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no staff email came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mail = sink.messages().remove(0);
+    assert_eq!(mail.to, vec!["<ops@shop.example>".to_owned()]);
+    assert!(
+        mail.data
+            .contains(&format!("Nudge disabled webhook endpoint {endpoint_id}")),
+        "{}",
+        mail.data
+    );
+}
+
+#[tokio::test]
+async fn segment_joins_reach_an_endpoint_that_wants_that_segment_only() {
+    // Arrange: two segments; the endpoint wants joins of the first.
+    let receiver = Receiver::start().await;
+    let app = spawn_local().await;
+    let segment = |name: &'static str, tag: String| {
+        let app = &app;
+        async move {
+            let data = app
+                .admin_data(
+                    "mutation($input: SegmentInput!) { createSegment(input: $input) { segment { id } } }",
+                    json!({ "input": { "name": name, "condition": { "hasTag": { "tagId": tag } } } }),
+                )
+                .await;
+            data["createSegment"]["segment"]["id"]
+                .as_str()
+                .expect("segment id")
+                .to_owned()
+        }
+    };
+    let (customer, vip) = customer_and_tag(&app, "ann").await;
+    let wanted = segment("VIPs", vip.clone()).await;
+    segment("Also VIPs", vip.clone()).await;
+    create_endpoint(
+        &app,
+        json!({ "url": receiver.url("/segments"), "eventTypes": ["SEGMENT_JOINED"], "segmentIds": [wanted] }),
+    )
+    .await;
+
+    // Act: the customer joins both segments.
+    set_tag(&app, &customer, &vip, "").await;
+
+    // Assert: only the wanted segment's join arrives, with the segment's name and reason.
+    let calls = receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.calls().len(), 1);
+    let body = calls[0].json();
+    assert_eq!(body["type"], "segment.joined");
+    assert_eq!(
+        body["data"]["segment"],
+        json!({ "id": wanted, "name": "VIPs" })
+    );
+    assert_eq!(body["data"]["customer"]["externalId"], "ann");
+    assert!(body["data"]["reason"].as_str().is_some());
+}
