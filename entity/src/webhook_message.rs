@@ -28,6 +28,10 @@ pub struct Model {
     /// Why its last attempt failed, or why it was given up.
     pub reason: Option<String>,
     pub updated_at: Option<i64>,
+    /// What wrote it, when writing it twice must not send it twice (an effect's owner and
+    /// index).
+    #[sea_orm(unique)]
+    pub dedupe_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -59,6 +59,7 @@ enum WebhookMessages {
     LeaseUntil,
     Reason,
     UpdatedAt,
+    DedupeKey,
 }
 
 #[derive(DeriveIden)]
@@ -151,6 +152,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(WebhookMessages::LeaseUntil))
                     .col(text_null(WebhookMessages::Reason))
                     .col(big_integer_null(WebhookMessages::UpdatedAt))
+                    .col(string_null(WebhookMessages::DedupeKey).unique_key())
                     .to_owned(),
             )
             .await?;

@@ -91,6 +91,15 @@ pub struct StaffEffectInput {
     pub body_text: String,
 }
 
+/// A signed `customer.called` webhook message to one endpoint (whatever event types it
+/// subscribes to), with the customer, what triggered it and `payload`.
+#[derive(InputObject)]
+pub struct CallWebhookEffectInput {
+    pub endpoint_id: ID,
+    /// Any JSON, at most 64 KiB, sent as `data.payload`.
+    pub payload: Option<async_graphql::Json<serde_json::Value>>,
+}
+
 /// A tag to set, with an optional value.
 #[derive(InputObject)]
 pub struct SetTagEffectInput {
@@ -109,6 +118,7 @@ pub enum EffectInput {
     SendEmail(EmailEffectInput),
     SendSms(SmsEffectInput),
     NotifyStaff(StaffEffectInput),
+    CallWebhook(CallWebhookEffectInput),
 }
 
 /// Fields of a customer action. On create, `name`, `trigger` and `effects` are required; on
@@ -185,6 +195,10 @@ pub(super) fn effect(
         EffectInput::NotifyStaff(s) => Effect::NotifyStaff {
             subject: s.subject,
             body_text: s.body_text,
+        },
+        EffectInput::CallWebhook(c) => Effect::CallWebhook {
+            endpoint_id: id(&c.endpoint_id, "endpointId", "callWebhook"),
+            payload: c.payload.map(|p| p.0),
         },
     }
 }

@@ -1,16 +1,19 @@
 //! What automation writes in one transaction, gathered and written set-wise: the customers'
 //! memberships (decided in memory, see [`MembershipBatch`]), the action firings, and the
-//! banners and messages effects put up and queue. [`EffectBatch::flush`] writes it all, a
+//! banners, messages and webhook calls effects put up and queue. [`EffectBatch::flush`] writes it all, a
 //! statement for many rows of a kind — firings first, since the rest names them.
 
+use super::effects::EffectRefs;
 use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
 use crate::domain::membership::MembershipBatch;
 use crate::domain::stale::{Stale, stale};
 use crate::domain::stats::{self, Dims, Fact, Metric};
+use crate::domain::webhooks::event::EventType;
+use crate::domain::webhooks::outbox::{Outgoing, enqueue_once};
 use crate::error::{AppError, AppResult};
 use crate::events::MembershipChange;
-use entity::{action_firing, banner, role, tag};
+use entity::{action_firing, banner, role, tag, webhook_endpoint};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use std::collections::{HashMap, HashSet};
@@ -36,6 +39,28 @@ impl Owner {
         match self {
             Owner::Firing { action_id, .. } => Some(*action_id),
             Owner::Step { .. } => None,
+        }
+    }
+
+    /// What triggered an effect, as a `customer.called` message names it.
+    pub fn trigger(&self) -> serde_json::Value {
+        match self {
+            Owner::Firing {
+                action_id,
+                event_id,
+            } => serde_json::json!({
+                "actionId": action_id.to_string(),
+                "eventId": event_id.to_string(),
+            }),
+            Owner::Step {
+                campaign_id,
+                run_id,
+                step_id,
+            } => serde_json::json!({
+                "campaignId": campaign_id.to_string(),
+                "runId": run_id.to_string(),
+                "stepId": step_id,
+            }),
         }
     }
 
@@ -74,6 +99,14 @@ struct NewFiring {
     effects: serde_json::Value,
 }
 
+/// A `callWebhook` effect's message, until flushed.
+pub struct Call {
+    pub endpoint_id: i64,
+    pub customer_id: i64,
+    pub data: serde_json::Value,
+    pub at_ms: i64,
+}
+
 /// The writes of one transaction's automation, until flushed.
 #[derive(Default)]
 pub struct EffectBatch {
@@ -87,6 +120,10 @@ pub struct EffectBatch {
     /// The external ids of the customers shown a banner, whose storefront answers change.
     shown: Vec<String>,
     messages: Vec<(Owner, usize, NewDelivery)>,
+    /// Webhook endpoints that exist, of those effects refer to.
+    endpoints: HashSet<i64>,
+    /// `callWebhook` messages with their owner and effect index.
+    calls: Vec<(Owner, usize, Call)>,
     now_ms: i64,
 }
 
@@ -98,14 +135,24 @@ impl EffectBatch {
         txn: &impl ConnectionTrait,
         customer_ids: &[i64],
         segments: bool,
-        references: (Vec<i64>, Vec<i64>),
+        references: EffectRefs,
         now_ms: i64,
     ) -> AppResult<Self> {
-        let (roles, tags) = references;
+        let EffectRefs {
+            roles,
+            tags,
+            endpoints,
+        } = references;
         Ok(EffectBatch {
             memberships: MembershipBatch::load(txn, customer_ids, segments).await?,
             roles: existing::<role::Entity>(txn, roles, role::Column::Id).await?,
             tags: existing::<tag::Entity>(txn, tags, tag::Column::Id).await?,
+            endpoints: existing::<webhook_endpoint::Entity>(
+                txn,
+                endpoints,
+                webhook_endpoint::Column::Id,
+            )
+            .await?,
             now_ms,
             ..Default::default()
         })
@@ -138,6 +185,16 @@ impl EffectBatch {
 
     pub(super) fn message(&mut self, owner: Owner, index: usize, message: NewDelivery) {
         self.messages.push((owner, index, message));
+    }
+
+    /// Whether webhook endpoint `id` (one an effect refers to) exists.
+    pub(super) fn has_endpoint(&self, id: i64) -> bool {
+        self.endpoints.contains(&id)
+    }
+
+    /// Queues a `customer.called` message.
+    pub(super) fn call(&mut self, owner: Owner, index: usize, call: Call) {
+        self.calls.push((owner, index, call));
     }
 
     /// Notes that action `action_id` fired on the event, with what its effects did.
@@ -217,6 +274,19 @@ impl EffectBatch {
             messages.push(message);
         }
         enqueue_many(txn, messages, self.now_ms).await?;
+        let mut calls = Vec::with_capacity(self.calls.len());
+        for (owner, index, call) in std::mem::take(&mut self.calls) {
+            let (key, _) = owned(&owner, index)?;
+            let message = Outgoing {
+                event_type: EventType::Call,
+                customer_id: Some(call.customer_id),
+                object_id: None,
+                occurred_at: call.at_ms,
+                data: call.data,
+            };
+            calls.push((call.endpoint_id, key, message));
+        }
+        enqueue_once(txn, calls, self.now_ms).await?;
         Ok(changes)
     }
 }

@@ -3,7 +3,8 @@
 //! inside the caller's transaction, and are idempotent: membership changes are no-ops when
 //! nothing changes, banners and messages carry a unique key per (owner, effect).
 
-use super::batch::{EffectBatch, Known, Owner};
+use super::batch::{Call, EffectBatch, Known, Owner};
+use crate::db::json_bytes;
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::NewDelivery;
 use crate::domain::membership::ChangeSource;
@@ -64,6 +65,12 @@ pub enum Effect {
         subject: String,
         body_text: String,
     },
+    /// A signed `customer.called` webhook message to one endpoint, with the customer, what
+    /// triggered it and `payload`, queued in the webhook outbox.
+    CallWebhook {
+        endpoint_id: i64,
+        payload: Option<serde_json::Value>,
+    },
 }
 
 impl Effect {
@@ -77,12 +84,20 @@ impl Effect {
             Effect::SendEmail { .. } => "sendEmail",
             Effect::SendSms { .. } => "sendSms",
             Effect::NotifyStaff { .. } => "notifyStaff",
+            Effect::CallWebhook { .. } => "callWebhook",
         }
     }
 
     pub fn role_id(&self) -> Option<i64> {
         match self {
             Effect::AssignRole { role_id } | Effect::RemoveRole { role_id } => Some(*role_id),
+            _ => None,
+        }
+    }
+
+    pub fn endpoint_id(&self) -> Option<i64> {
+        match self {
+            Effect::CallWebhook { endpoint_id, .. } => Some(*endpoint_id),
             _ => None,
         }
     }
@@ -168,6 +183,14 @@ impl Effect {
                 template(c, "subject", subject, Part::Subject);
                 template(c, "bodyText", body_text, Part::Text);
             }
+            Effect::CallWebhook {
+                payload: Some(payload),
+                ..
+            } if json_bytes(payload) > MAX_BODY => c.refuse(
+                "payload",
+                ViolationCode::TooLong,
+                format!("must be at most {} KiB as JSON", MAX_BODY / 1024),
+            ),
             _ => {}
         }
     }
@@ -209,14 +232,23 @@ impl EffectOutcome {
     }
 }
 
-/// The roles and the tags `effects` refer to (an [`EffectBatch`] checks that they exist).
-pub fn references<'e>(effects: impl IntoIterator<Item = &'e Effect>) -> (Vec<i64>, Vec<i64>) {
-    let (mut roles, mut tags) = (Vec::new(), Vec::new());
+/// What effects refer to (an [`EffectBatch`] checks that each exists).
+#[derive(Clone, Debug, Default)]
+pub struct EffectRefs {
+    pub roles: Vec<i64>,
+    pub tags: Vec<i64>,
+    pub endpoints: Vec<i64>,
+}
+
+/// The roles, tags and webhook endpoints `effects` refer to.
+pub fn references<'e>(effects: impl IntoIterator<Item = &'e Effect>) -> EffectRefs {
+    let mut refs = EffectRefs::default();
     for effect in effects {
-        roles.extend(effect.role_id());
-        tags.extend(effect.tag_id());
+        refs.roles.extend(effect.role_id());
+        refs.tags.extend(effect.tag_id());
+        refs.endpoints.extend(effect.endpoint_id());
     }
-    (roles, tags)
+    refs
 }
 
 /// Where effects come from and what they may use.
@@ -301,6 +333,29 @@ pub fn apply_effects(
                 batch.banner(scope.owner.clone(), index, &customer.external_id, row);
                 EffectOutcome::new(effect, EffectResult::Shown, None)
             }
+            Effect::CallWebhook {
+                endpoint_id,
+                payload,
+            } => {
+                if batch.has_endpoint(*endpoint_id) {
+                    let data = serde_json::json!({
+                        "customer": call_customer(customer),
+                        "trigger": scope.owner.trigger(),
+                        "payload": payload,
+                    });
+                    let call = Call {
+                        endpoint_id: *endpoint_id,
+                        customer_id: customer.id,
+                        data,
+                        at_ms: at,
+                    };
+                    batch.call(scope.owner.clone(), index, call);
+                    EffectOutcome::new(effect, EffectResult::Queued, None)
+                } else {
+                    let gone = format!("webhook endpoint {endpoint_id} no longer exists");
+                    EffectOutcome::new(effect, EffectResult::Skipped, Some(gone))
+                }
+            }
             Effect::SendEmail { .. } | Effect::SendSms { .. } | Effect::NotifyStaff { .. } => {
                 match message_of(effect, customer, scope.staff_email) {
                     Ok(message) => {
@@ -316,6 +371,11 @@ pub fn apply_effects(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// The customer as a `customer.called` message names them.
+fn call_customer(customer: &customer::Model) -> serde_json::Value {
+    crate::domain::webhooks::event::customer(customer.id, &customer.external_id)
 }
 
 struct Message {

@@ -11,7 +11,7 @@ use crate::domain::validate::Checker;
 use crate::domain::values::{MAX_TEXT, required_text};
 use crate::error::{AppError, AppResult, ViolationCode};
 use chrono::{DateTime, Utc};
-use entity::{customer_action, role, segment, tag};
+use entity::{customer_action, role, segment, tag, webhook_endpoint};
 use sea_orm::{ActiveModelTrait, ActiveValue, ConnectionTrait, DatabaseConnection, EntityTrait};
 use std::collections::BTreeSet;
 
@@ -186,6 +186,7 @@ async fn apply(
     let mut roles = BTreeSet::new();
     let mut tags = BTreeSet::new();
     let mut segments = BTreeSet::new();
+    let mut endpoints = BTreeSet::new();
     if let Some(condition) = input.condition {
         condition.check("condition", &mut checker);
         let under = |(path, id): (Vec<String>, i64)| {
@@ -218,6 +219,10 @@ async fn apply(
                 let at = ["effects", &index.to_string(), effect.name()];
                 roles.insert((at.map(str::to_owned).to_vec(), role_id));
             }
+            if let Some(endpoint_id) = effect.endpoint_id() {
+                let at = ["effects", &index.to_string(), effect.name(), "endpointId"];
+                endpoints.insert((at.map(str::to_owned).to_vec(), endpoint_id));
+            }
             if let Some(tag_id) = effect.tag_id() {
                 let mut at = ["effects", &index.to_string(), effect.name()]
                     .map(str::to_owned)
@@ -247,6 +252,15 @@ async fn apply(
                 &path.iter().map(String::as_str).collect::<Vec<_>>(),
                 ViolationCode::NotFound,
                 format!("tag {id} does not exist"),
+            );
+        }
+    }
+    for (path, id) in endpoints {
+        if !exists::<webhook_endpoint::Entity>(db, id).await? {
+            checker.refuse_at(
+                &path.iter().map(String::as_str).collect::<Vec<_>>(),
+                ViolationCode::NotFound,
+                format!("webhook endpoint {id} does not exist"),
             );
         }
     }

@@ -7,7 +7,7 @@ use crate::domain::conditions::Condition;
 use crate::domain::records::exists;
 use crate::domain::validate::Checker;
 use crate::error::{AppResult, FieldViolation, ViolationCode};
-use entity::{role, segment, tag, template};
+use entity::{role, segment, tag, template, webhook_endpoint};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::{BTreeSet, HashSet};
 
@@ -25,6 +25,7 @@ pub(super) struct References {
     pub(super) roles: BTreeSet<(String, i64)>,
     pub(super) tags: BTreeSet<(String, i64)>,
     pub(super) segments: BTreeSet<(String, i64)>,
+    pub(super) endpoints: BTreeSet<(String, i64)>,
     /// (field, template id, channel the step sends on).
     pub(super) templates: BTreeSet<(String, i64, &'static str)>,
 }
@@ -289,6 +290,10 @@ fn check_effects(
         if let Some(role_id) = effect.role_id() {
             refs.roles.insert((field.clone(), role_id));
         }
+        if let Some(endpoint_id) = effect.endpoint_id() {
+            refs.endpoints
+                .insert((format!("{field}.endpointId"), endpoint_id));
+        }
         if let Some(tag_id) = effect.tag_id() {
             // `setTag` takes an object; `removeTag` the id alone.
             let field = if matches!(effect, Effect::SetTag { .. }) {
@@ -401,6 +406,11 @@ pub(super) async fn check_references(
     for (field, id) in refs.segments {
         if !exists::<segment::Entity>(db, id).await? {
             refuse(&field, format!("segment {id} does not exist"));
+        }
+    }
+    for (field, id) in refs.endpoints {
+        if !exists::<webhook_endpoint::Entity>(db, id).await? {
+            refuse(&field, format!("webhook endpoint {id} does not exist"));
         }
     }
     for (field, id, channel) in refs.templates {

@@ -16,6 +16,8 @@ use crate::domain::deliveries::Status;
 use crate::domain::membership;
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::time::zone;
+use crate::domain::webhooks::event::EventType;
+use crate::domain::webhooks::outbox::{Outgoing, customer_refs, enqueue};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventBus, MembershipChange};
 use entity::{campaign_run, customer, delivery};
@@ -355,12 +357,43 @@ async fn close(
 ) -> AppResult<()> {
     let facts = end_facts(txn, &run, status, reason.as_deref(), now_ms).await?;
     stats::note(txn, facts).await?;
+    if status == RunStatus::Converted {
+        tell_converted(txn, &run, reason.as_deref(), now_ms).await?;
+    }
     run.status = status.as_str().into();
     run.end_reason = reason;
     run.next_due_at = None;
     run.ended_at = Some(now_ms);
     run.updated_at = now_ms;
     save(txn, run).await
+}
+
+/// Tells endpoints that want `campaign_run.converted`: `data` is `{ run: { id, campaignId,
+/// orderId, reason }, customer }`.
+async fn tell_converted(
+    txn: &impl ConnectionTrait,
+    run: &campaign_run::Model,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> AppResult<()> {
+    let customers = customer_refs(txn, [run.customer_id]).await?;
+    let data = serde_json::json!({
+        "run": {
+            "id": run.id.to_string(),
+            "campaignId": run.campaign_id.to_string(),
+            "orderId": run.order_id.map(|id| id.to_string()),
+            "reason": reason,
+        },
+        "customer": customers.get(&run.customer_id),
+    });
+    let converted = Outgoing {
+        event_type: EventType::RunConverted,
+        customer_id: Some(run.customer_id),
+        object_id: None,
+        occurred_at: now_ms,
+        data,
+    };
+    enqueue(txn, vec![converted], now_ms).await
 }
 
 /// Writes the run back as it stands.

@@ -10,6 +10,7 @@
 
 use super::claim::{Claim, Claimant, Claimed, claim_due};
 use super::follow::{Follow, Settled};
+use super::hooks::{self, Told};
 use super::suppressions::suppress;
 use super::{Purpose, Status, settle};
 use crate::clock::{SharedClock, to_millis};
@@ -21,6 +22,7 @@ use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient
 use crate::domain::lease;
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::templates::{self, Channel, Rendered, Variant, context};
+use crate::domain::webhooks::event::EventType;
 use crate::error::AppResult;
 use entity::{campaign_run, delivery, delivery_attempt};
 use sea_orm::sea_query::Expr;
@@ -307,6 +309,7 @@ impl Dispatcher {
         let mut attempts = Vec::with_capacity(finished.len());
         let mut settled = Vec::new();
         let mut facts = Vec::new();
+        let mut told = Vec::new();
         let txn = begin_write(&self.db).await?;
         for f in finished {
             let d = &f.delivery;
@@ -390,6 +393,9 @@ impl Dispatcher {
                     now_ms,
                 ));
             }
+            if updated.rows_affected > 0 {
+                told.extend(outcome_hooks(d, status, bounced, reason.as_deref(), now_ms));
+            }
             if updated.rows_affected == 0 {
                 tracing::warn!(
                     delivery.id = d.id,
@@ -421,6 +427,8 @@ impl Dispatcher {
             .exec_without_returning(&txn)
             .await?;
         stats::note(&txn, facts).await?;
+        let last_ms = told.iter().map(|t: &Told| t.at_ms).max().unwrap_or(0);
+        hooks::tell(&txn, told, last_ms).await?;
         let changes = if settled.is_empty() {
             Vec::new()
         } else {
@@ -429,6 +437,33 @@ impl Dispatcher {
         txn.commit().await?;
         self.follow.announce(changes);
         Ok(())
+    }
+}
+
+/// What endpoints are told of a recorded outcome: a send, a failure (a refused address is a
+/// bounce too). A retry and an ambiguous outcome tell nothing.
+fn outcome_hooks(
+    d: &delivery::Model,
+    status: Status,
+    bounced: bool,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Vec<Told> {
+    let told = |event_type, extra| Told {
+        event_type,
+        delivery: d.clone(),
+        at_ms: now_ms,
+        extra,
+    };
+    let reason = serde_json::json!({ "reason": reason });
+    match status {
+        Status::Sent => vec![told(EventType::MessageSent, serde_json::json!({}))],
+        Status::Failed if bounced => vec![
+            told(EventType::MessageFailed, reason.clone()),
+            told(EventType::MessageBounced, reason),
+        ],
+        Status::Failed => vec![told(EventType::MessageFailed, reason)],
+        _ => Vec::new(),
     }
 }
 

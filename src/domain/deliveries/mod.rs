@@ -13,6 +13,7 @@ pub mod claim;
 pub mod dispatch;
 pub mod erasure;
 pub mod follow;
+pub mod hooks;
 pub mod outbox;
 pub mod query;
 pub mod retention;

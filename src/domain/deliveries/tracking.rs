@@ -4,6 +4,7 @@
 //! does not verify, or names a delivery that is gone, is answered as not found.
 
 use super::claim::record_event;
+use super::hooks::{self, Told};
 use super::suppressions::suppress;
 use super::{Purpose, Status, query};
 use crate::clock::to_millis;
@@ -12,6 +13,7 @@ use crate::delivery::tokens::{TokenPurpose, TokenSigner};
 use crate::domain::stats::machine::{OpenKind, judge_open};
 use crate::domain::stats::{self, Fact, Metric};
 use crate::domain::templates::Channel;
+use crate::domain::webhooks::event::EventType;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use entity::{customer, delivery, delivery_event};
@@ -19,6 +21,7 @@ use sea_orm::sea_query::{Expr, LockType};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
+use serde_json::json;
 use std::time::Duration;
 
 /// Words that, as a whole SMS reply, revoke SMS consent (the carriers' standard set).
@@ -65,11 +68,30 @@ pub async fn open(
                 mark(&txn, d.id, delivery::Column::OpenedAt, now_ms).await?;
                 facts.push(Fact::of_sent(Metric::UniqueOpens, &d, now_ms));
             }
+            let first = json!({ "first": d.opened_at.is_none() });
+            tell_one(&txn, EventType::MessageOpened, &d, now_ms, first).await?;
         }
     }
     note_marketing(&txn, &d, facts).await?;
     txn.commit().await?;
     Ok(true)
+}
+
+/// Tells endpoints of one outcome of `d`.
+async fn tell_one(
+    txn: &impl sea_orm::ConnectionTrait,
+    event_type: EventType,
+    d: &delivery::Model,
+    at_ms: i64,
+    extra: serde_json::Value,
+) -> AppResult<()> {
+    let told = Told {
+        event_type,
+        delivery: d.clone(),
+        at_ms,
+        extra,
+    };
+    hooks::tell(txn, vec![told], at_ms).await
 }
 
 /// The delivery event of an open that looks automatic.
@@ -153,6 +175,8 @@ pub async fn click(
         facts.push(Fact::of_sent(Metric::UniqueOpens, &d, now_ms));
     }
     note_marketing(&txn, &d, facts).await?;
+    let extra = json!({ "url": target, "first": d.clicked_at.is_none() });
+    tell_one(&txn, EventType::MessageClicked, &d, now_ms, extra).await?;
     txn.commit().await?;
     Ok(Some(target))
 }
@@ -225,6 +249,8 @@ pub async fn unsubscribe(
             suppress(&txn, channel, address, "unsubscribed", d.customer_id, now).await?;
         }
         record_event(&txn, d.id, "unsubscribed", now_ms, Some(source.to_owned())).await?;
+        let extra = json!({ "source": source });
+        tell_one(&txn, EventType::MessageUnsubscribed, &d, now_ms, extra).await?;
     }
     txn.commit().await?;
     Ok(true)
@@ -284,6 +310,19 @@ pub async fn sms_status(
             Status::Delivered => (delivery::Column::DeliveredAt, Metric::Delivered),
             _ => (delivery::Column::BouncedAt, Metric::Bounced),
         };
+        let told = match new_status {
+            Status::Delivered => vec![(EventType::MessageDelivered, json!({}))],
+            _ => {
+                let reason = json!({ "reason": format!("the provider reported {status}") });
+                vec![
+                    (EventType::MessageFailed, reason.clone()),
+                    (EventType::MessageBounced, reason),
+                ]
+            }
+        };
+        for (event_type, extra) in told {
+            tell_one(&txn, event_type, &d, now_ms, extra).await?;
+        }
         update
             .col_expr(column, Expr::value(now_ms))
             .exec(&txn)

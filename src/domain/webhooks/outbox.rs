@@ -11,12 +11,14 @@ use crate::db::{in_list, raw_statement};
 use crate::domain::lease::{self, LeaseColumns, Leased};
 use crate::error::AppResult;
 use crate::events::MembershipKind;
-use entity::{webhook_endpoint, webhook_message, webhook_subscription};
+use entity::{customer, webhook_endpoint, webhook_message, webhook_subscription};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
     RelationTrait, Value,
 };
 use serde_json::Value as Json;
+use std::collections::HashMap;
 
 impl Leased for webhook_message::Entity {
     fn lease_columns() -> LeaseColumns<webhook_message::Column> {
@@ -176,6 +178,32 @@ pub struct Outgoing {
     pub data: Json,
 }
 
+/// Each of `customer_ids` as `data` names a customer (`{ id, externalId }`); a customer that
+/// no longer exists is left out.
+pub async fn customer_refs(
+    txn: &impl ConnectionTrait,
+    customer_ids: impl IntoIterator<Item = i64>,
+) -> AppResult<HashMap<i64, Json>> {
+    let mut ids: Vec<i64> = customer_ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, String)> = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .column(customer::Column::ExternalId)
+        .filter(customer::Column::Id.is_in(ids))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, external)| (id, super::event::customer(id, &external)))
+        .collect())
+}
+
 /// Writes a message for each event and each enabled endpoint subscribed to it.
 pub async fn enqueue(
     txn: &impl ConnectionTrait,
@@ -235,7 +263,7 @@ pub async fn enqueue(
 }
 
 /// Writes one message for `event` to endpoint `endpoint_id`, whatever it subscribes to (a
-/// `callWebhook` effect, a test ping); returns its id.
+/// test ping); returns its id.
 pub async fn enqueue_to(
     txn: &impl ConnectionTrait,
     endpoint_id: i64,
@@ -247,6 +275,29 @@ pub async fn enqueue_to(
         .exec(txn)
         .await?;
     Ok(inserted.last_insert_id)
+}
+
+/// Writes one message for each `(endpoint, key, event)`, whatever the endpoint subscribes to
+/// (`callWebhook` effects), unless a message with its key was written before.
+pub async fn enqueue_once(
+    txn: &impl ConnectionTrait,
+    calls: Vec<(i64, String, Outgoing)>,
+    now_ms: i64,
+) -> AppResult<()> {
+    for (endpoint_id, key, event) in calls {
+        let body = envelope(event.event_type, event.occurred_at, &event.data);
+        let mut row = row(endpoint_id, &event, body, now_ms);
+        row.dedupe_key = ActiveValue::Set(Some(key));
+        webhook_message::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(webhook_message::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 fn row(
@@ -271,6 +322,7 @@ fn row(
         lease_until: ActiveValue::Set(None),
         reason: ActiveValue::Set(None),
         updated_at: ActiveValue::Set(Some(now_ms)),
+        dedupe_key: ActiveValue::Set(None),
     }
 }
 

@@ -28,7 +28,7 @@ async fn template(app: &TestApp, name: &str, channel: &str) -> String {
         .to_owned()
 }
 
-async fn active_campaign(app: &TestApp, mut input: Value) -> String {
+pub(crate) async fn active_campaign(app: &TestApp, mut input: Value) -> String {
     input["status"] = json!("ACTIVE");
     input["name"] = json!("campaign");
     let data = app
@@ -42,7 +42,7 @@ async fn active_campaign(app: &TestApp, mut input: Value) -> String {
     payload["campaign"]["id"].as_str().expect("id").to_owned()
 }
 
-async fn tick(app: &TestApp, at: &str) -> Value {
+pub(crate) async fn tick(app: &TestApp, at: &str) -> Value {
     app.admin_data(
         "mutation($at: DateTime) { runCampaignTick(at: $at) { enrolled advanced } }",
         json!({ "at": at }),
@@ -52,7 +52,7 @@ async fn tick(app: &TestApp, at: &str) -> Value {
 }
 
 /// The campaign's runs, by customer id.
-async fn runs(app: &TestApp, campaign: &str) -> Vec<Value> {
+pub(crate) async fn runs(app: &TestApp, campaign: &str) -> Vec<Value> {
     let data = app.admin_data(RUNS, json!({ "c": campaign })).await;
     let mut list = data["campaignRuns"].as_array().expect("runs").clone();
     list.sort_by_key(|r| r["customerId"].as_str().map(str::to_owned));
@@ -82,7 +82,7 @@ async fn customer(app: &TestApp, input: Value) -> String {
     app.create_customer(input).await
 }
 
-fn order(id: &str, at: &str, extra: Value) -> Value {
+pub(crate) fn order(id: &str, at: &str, extra: Value) -> Value {
     let mut placed = json!({ "orderExternalId": id, "total": "10.00", "currency": "USD",
         "lines": [{ "productExternalId": "p1", "quantity": 1, "unitPrice": "10.00" }] });
     if let (Some(placed), Some(extra)) = (placed.as_object_mut(), extra.as_object()) {
@@ -106,7 +106,14 @@ fn status(id: &str, event: &str, at: &str, status: &str, planned: Option<&str>) 
 
 /// An app with product `p1`, customer `olga` (with an email) and a storefront key.
 async fn shop() -> (TestApp, String) {
-    let app = spawn_app().await;
+    shop_with(|_| {}).await
+}
+
+/// [`shop`] with its settings adjusted by `configure`.
+pub(crate) async fn shop_with(
+    configure: impl FnOnce(&mut nudge::config::Settings),
+) -> (TestApp, String) {
+    let app = spawn_app_with(configure).await;
     app.create_products(&["p1"]).await;
     let storefront = app.create_key("STOREFRONT").await;
     app.record(

@@ -4,6 +4,7 @@
 //! crash between commit and send; replay; SSRF refusal at send time.
 
 mod delivery;
+mod effects;
 mod endpoints;
 mod order;
 mod receiver;

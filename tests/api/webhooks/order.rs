@@ -130,3 +130,66 @@ async fn a_message_written_before_a_crash_is_sent_after_it() {
         "the dead process's attempt counts"
     );
 }
+
+#[tokio::test]
+async fn two_senders_on_one_database_send_each_message_once_and_in_order_per_customer() {
+    // Arrange: 3 customers × 10 changes waiting, written by a server that does not send.
+    let receiver = Receiver::start().await;
+    receiver.delay("/two", Duration::from_millis(3));
+    let app = spawn_app_with(|s| {
+        local_hooks(s);
+        s.webhooks.send = false;
+    })
+    .await;
+    create_endpoint(&app, json!({ "url": receiver.url("/two") })).await;
+    let tag = app.create_tag("step").await;
+    for n in 0..3 {
+        let customer = app
+            .create_customer(json!({ "externalId": format!("c{n}") }))
+            .await;
+        for step in 0..10 {
+            set_tag(&app, &customer, &tag, &format!("{step}")).await;
+        }
+    }
+
+    // Act: two senders (as two processes would) take turns and race until nothing is left.
+    let mut settings = crate::helpers::test_settings(&app.database_url);
+    local_hooks(&mut settings);
+    settings.webhooks.batch = 4;
+    let senders = [
+        in_test_sender(&app, settings.clone()).await,
+        in_test_sender(&app, settings).await,
+    ];
+    let drain = |sender: &nudge::domain::webhook_sender::WebhookSender| {
+        let sender = sender.clone();
+        async move {
+            let mut idle = 0;
+            while idle < 3 {
+                let claimed = sender.send_once().await.expect("a round");
+                idle = if claimed == 0 { idle + 1 } else { 0 };
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    futures_util::future::join(drain(&senders[0]), drain(&senders[1])).await;
+
+    // Assert
+    let calls = receiver.wait_for(30).await;
+    assert_eq!(calls.len(), 30, "each message once");
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for call in &calls {
+        let body = call.json();
+        seen.entry(
+            body["data"]["customer"]["externalId"]
+                .as_str()
+                .expect("c")
+                .to_owned(),
+        )
+        .or_default()
+        .push(body["data"]["value"].as_str().expect("v").to_owned());
+    }
+    let expected: Vec<String> = (0..10).map(|n| n.to_string()).collect();
+    for n in 0..3 {
+        assert_eq!(seen.get(&format!("c{n}")), Some(&expected), "customer c{n}");
+    }
+}
