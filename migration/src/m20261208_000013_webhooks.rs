@@ -177,6 +177,13 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         }
+        // A segment refresh fans out the changes it logged after an id; one that committed in
+        // between (another process, another customer) was fanned out by its own refresh.
+        db.execute_unprepared(
+            "CREATE INDEX idx_webhook_messages_change ON webhook_messages (change_id, endpoint_id) \
+             WHERE change_id IS NOT NULL",
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()

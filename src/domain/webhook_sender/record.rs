@@ -92,6 +92,14 @@ impl Recorder<'_> {
                 );
             }
             if update.exec(&txn).await?.rows_affected == 0 {
+                if webhook_message::Entity::find_by_id(m.id)
+                    .one(&txn)
+                    .await?
+                    .is_none()
+                {
+                    // Deleted with its endpoint (or its customer) while in flight.
+                    continue;
+                }
                 tracing::warn!(
                     webhook.message = m.id,
                     "the lease was lost before the outcome was recorded"

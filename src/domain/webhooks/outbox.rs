@@ -77,7 +77,7 @@ pub fn message_id(m: &webhook_message::Model) -> String {
 pub enum Logged<'a> {
     /// These changes (rows of the log, by id).
     Ids(&'a [i64]),
-    /// The changes of one segment logged after `after` (a refresh holds the segment).
+    /// The changes of one segment logged after `after` and not fanned out yet.
     Segment { segment_id: i64, after: i64 },
 }
 
@@ -134,7 +134,11 @@ pub async fn enqueue_changes(
         }
         Logged::Segment { segment_id, after } => {
             values.extend([Value::from(segment_id), Value::from(after)]);
-            "mc.segment_id = ? AND mc.id > ?".to_owned()
+            // Another refresh of the segment (other customers) may have committed its changes
+            // after `after` was read: it wrote their messages itself.
+            "mc.segment_id = ? AND mc.id > ? AND NOT EXISTS (SELECT 1 FROM webhook_messages w \
+             WHERE w.change_id = mc.id AND w.endpoint_id = s.endpoint_id)"
+                .to_owned()
         }
     };
     let sql = format!(

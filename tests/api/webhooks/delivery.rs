@@ -115,3 +115,50 @@ async fn segment_joins_reach_an_endpoint_that_wants_that_segment_only() {
     assert_eq!(body["data"]["customer"]["externalId"], "ann");
     assert!(body["data"]["reason"].as_str().is_some());
 }
+
+#[tokio::test]
+async fn erasing_a_customer_drops_their_unsent_messages_but_tells_their_segment_leave() {
+    // Arrange: messages about Ann wait (this server does not send): her tag, her join.
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|s| {
+        local_hooks(s);
+        s.webhooks.send = false;
+    })
+    .await;
+    let (endpoint_id, _) = create_endpoint(&app, json!({ "url": receiver.url("/all") })).await;
+    let (customer, vip) = customer_and_tag(&app, "ann").await;
+    app.admin_data(
+        "mutation($input: SegmentInput!) { createSegment(input: $input) { segment { id } } }",
+        json!({ "input": { "name": "VIPs", "condition": { "hasTag": { "tagId": vip } } } }),
+    )
+    .await;
+    set_tag(&app, &customer, &vip, "gold").await;
+    let before: Vec<Value> = messages(&app, &endpoint_id)
+        .await
+        .iter()
+        .map(|m| m["eventType"].clone())
+        .collect();
+    assert_eq!(before, [json!("tag.set"), json!("segment.joined")]);
+
+    // Act
+    let deleted = app
+        .admin_data(
+            "mutation($id: ID!) { deleteCustomer(id: $id) { deletedCustomerId } }",
+            json!({ "id": customer }),
+        )
+        .await;
+    assert_eq!(deleted["deleteCustomer"]["deletedCustomerId"], customer);
+
+    // Assert: only the leave is left, and it is sent with the reason.
+    let left = messages(&app, &endpoint_id).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["eventType"], "segment.left");
+    let mut settings = crate::helpers::test_settings(&app.database_url);
+    local_hooks(&mut settings);
+    let sender = super::endpoints::in_test_sender(&app, settings).await;
+    assert_eq!(sender.send_once().await.expect("a round"), 1);
+    let body = receiver.wait_for(1).await[0].json();
+    assert_eq!(body["type"], "segment.left");
+    assert_eq!(body["data"]["reason"], "erased");
+    assert_eq!(body["data"]["customer"]["externalId"], "ann");
+}
