@@ -4,7 +4,7 @@
 //! is due makes that one skip. Correctness lives in the domain and the database: a
 //! tick is idempotent, and several processes ticking at once plan and send nothing twice.
 
-use crate::domain::{clockwork, deliveries};
+use crate::domain::{clockwork, deliveries, webhooks};
 use crate::state::AppState;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -79,7 +79,8 @@ pub async fn run_tick(state: &AppState) {
     }
 }
 
-/// Forgets the texts of messages older than the retention period; a failure is logged and the
+/// Forgets the texts of messages, and finished webhook messages, older than the retention
+/// period; a failure is logged and the
 /// next hour tries again.
 pub async fn run_retention(state: &AppState) {
     let (now, days) = (state.clock.now(), state.settings.retention_days);
@@ -87,5 +88,14 @@ pub async fn run_retention(state: &AppState) {
         Ok(0) => {}
         Ok(purged) => tracing::info!(deliveries.purged = purged, "old message texts forgotten"),
         Err(e) => tracing::error!(error = %e, "forgetting old message texts failed"),
+    }
+    if days == 0 {
+        return;
+    }
+    let cutoff = crate::clock::to_millis(now - chrono::Duration::days(i64::from(days)));
+    match webhooks::messages::forget_before(&state.work_db, cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(webhooks.forgotten = n, "old webhook messages forgotten"),
+        Err(e) => tracing::error!(error = %e, "forgetting old webhook messages failed"),
     }
 }

@@ -52,3 +52,12 @@ pub fn check_customer(
         None => Ok(()),
     }
 }
+
+/// Which webhook endpoints the caller manages: an admin every one, any other key its own.
+pub fn webhook_access(ctx: &Context<'_>) -> crate::domain::webhooks::endpoints::Access {
+    use crate::domain::webhooks::endpoints::Access;
+    match ctx.data_opt::<Principal>() {
+        Some(p) if p.scope != Scope::Admin => Access::Key(p.key_id),
+        _ => Access::All,
+    }
+}

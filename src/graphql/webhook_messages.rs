@@ -1,11 +1,10 @@
 //! Webhook messages on the API: each with its attempts, re-sending what failed
 //! (`replayWebhooks`) and a test ping (`sendTestWebhook`).
 
-use super::auth::Require;
+use super::auth::{Require, webhook_access as access};
 use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::id_arg;
-use super::webhooks::access;
 use crate::clock::from_millis;
 use crate::domain::webhooks::messages;
 use crate::domain::webhooks::outbox::{Status, message_id};

@@ -1,16 +1,13 @@
 //! Webhook endpoints on the API: CRUD, secret rotation, and the event types they may want.
 //! Admin keys manage every endpoint; an integrator key manages the endpoints it created.
 
-use super::auth::Require;
+use super::auth::{Require, webhook_access as access};
 use super::context::state;
 use super::errors::{payload, respond, to_graphql};
 use super::scalars::{id_arg, to_change};
 use super::webhook_messages::{WebhookMessage, WebhookMessageStatus};
 use crate::clock::from_millis;
-use crate::domain::api_keys::{Principal, Scope};
-use crate::domain::webhooks::endpoints::{
-    self, Access, Endpoint, EndpointInput as DomainInput, UrlPolicy,
-};
+use crate::domain::webhooks::endpoints::{self, Endpoint, EndpointInput as DomainInput, UrlPolicy};
 use crate::domain::webhooks::event::EventType;
 use crate::domain::webhooks::messages;
 use crate::error::{AppError, FieldViolation, ViolationCode};
@@ -92,14 +89,6 @@ fn api_type(t: EventType) -> Option<WebhookEventType> {
         .iter()
         .find(|(_, domain)| *domain == t)
         .map(|(api, _)| *api)
-}
-
-/// Who is asking, as the webhook domain sees it.
-pub fn access(ctx: &Context<'_>) -> Access {
-    match ctx.data_opt::<Principal>() {
-        Some(p) if p.scope != Scope::Admin => Access::Key(p.key_id),
-        _ => Access::All,
-    }
 }
 
 fn url_policy(state: &AppState) -> UrlPolicy {
@@ -212,7 +201,7 @@ pub struct WebhookEndpointInput {
     pub url: Option<String>,
     /// At most 2,000 characters; `null` clears it.
     pub description: MaybeUndefined<String>,
-    /// The event types it wants; `null`: every type (also those added later).
+    /// The event types it wants; `null`: every type.
     pub event_types: MaybeUndefined<Vec<WebhookEventType>>,
     /// Role events only for these roles; empty: any role.
     pub role_ids: Option<Vec<ID>>,

@@ -3,7 +3,6 @@
 //! banners, messages and webhook calls effects put up and queue. [`EffectBatch::flush`] writes it all, a
 //! statement for many rows of a kind — firings first, since the rest names them.
 
-use super::effects::EffectRefs;
 use crate::db::{PARAMETER_BYTES, in_list, statement_chunks};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue_many};
 use crate::domain::membership::MembershipBatch;
@@ -97,6 +96,14 @@ struct NewFiring {
     event_id: i64,
     fired_at: i64,
     effects: serde_json::Value,
+}
+
+/// What effects refer to: roles, tags and webhook endpoints (the batch loads which exist).
+#[derive(Clone, Debug, Default)]
+pub struct EffectRefs {
+    pub roles: Vec<i64>,
+    pub tags: Vec<i64>,
+    pub endpoints: Vec<i64>,
 }
 
 /// A `callWebhook` effect's message, until flushed.

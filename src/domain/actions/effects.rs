@@ -3,7 +3,7 @@
 //! inside the caller's transaction, and are idempotent: membership changes are no-ops when
 //! nothing changes, banners and messages carry a unique key per (owner, effect).
 
-use super::batch::{Call, EffectBatch, Known, Owner};
+use super::batch::{Call, EffectBatch, EffectRefs, Known, Owner};
 use crate::db::json_bytes;
 use crate::domain::deliveries::Purpose;
 use crate::domain::deliveries::outbox::NewDelivery;
@@ -230,14 +230,6 @@ impl EffectOutcome {
             detail,
         }
     }
-}
-
-/// What effects refer to (an [`EffectBatch`] checks that each exists).
-#[derive(Clone, Debug, Default)]
-pub struct EffectRefs {
-    pub roles: Vec<i64>,
-    pub tags: Vec<i64>,
-    pub endpoints: Vec<i64>,
 }
 
 /// The roles, tags and webhook endpoints `effects` refer to.

@@ -1,7 +1,8 @@
 //! Reading and re-sending webhook messages: an endpoint's messages page by page (newest
 //! first by default), each message's attempts, `replayWebhooks` (what failed, or everything,
 //! since an instant, queued again with the same `webhook-id` and a fresh retry schedule), and
-//! `sendTestWebhook` (a ping to one endpoint, enabled or not).
+//! `sendTestWebhook` (a ping to one endpoint, enabled or not), and forgetting finished
+//! messages after the retention period.
 
 use super::endpoints::{Access, get};
 use super::event::EventType;
@@ -16,6 +17,7 @@ use entity::{webhook_attempt, webhook_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -130,4 +132,55 @@ pub async fn send_test(
         .ok_or_else(|| crate::error::AppError::internal("the test message was not written"))?;
     txn.commit().await?;
     Ok(message)
+}
+
+/// Messages looked at per statement when forgetting.
+const FORGET_BATCH: u64 = 2_000;
+
+/// Deletes finished messages (succeeded or failed) written before `cutoff_ms`, with their
+/// attempts; returns how many. Walks the table by id (ids grow with creation time) and stops at
+/// the first batch made entirely after the cutoff. Waiting messages are kept, however old.
+pub async fn forget_before(db: &DatabaseConnection, cutoff_ms: i64) -> AppResult<u64> {
+    let finished = [Status::Succeeded.as_str(), Status::Failed.as_str()];
+    let mut after = 0_i64;
+    let mut forgotten = 0;
+    loop {
+        let batch: Vec<(i64, i64)> = webhook_message::Entity::find()
+            .select_only()
+            .column(webhook_message::Column::Id)
+            .column(webhook_message::Column::CreatedAt)
+            .filter(webhook_message::Column::Id.gt(after))
+            .order_by_asc(webhook_message::Column::Id)
+            .limit(FORGET_BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let (Some(&(first, first_at)), Some(&(last, _))) = (batch.first(), batch.last()) else {
+            return Ok(forgotten);
+        };
+        if first_at >= cutoff_ms {
+            return Ok(forgotten);
+        }
+        let txn = begin_write(db).await?;
+        let old = || {
+            webhook_message::Entity::find()
+                .select_only()
+                .column(webhook_message::Column::Id)
+                .filter(webhook_message::Column::Id.between(first, last))
+                .filter(webhook_message::Column::CreatedAt.lt(cutoff_ms))
+                .filter(webhook_message::Column::Status.is_in(finished))
+                .into_query()
+        };
+        webhook_attempt::Entity::delete_many()
+            .filter(webhook_attempt::Column::MessageId.in_subquery(old()))
+            .exec(&txn)
+            .await?;
+        let deleted = webhook_message::Entity::delete_many()
+            .filter(webhook_message::Column::Id.in_subquery(old()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        forgotten += deleted.rows_affected;
+        after = last;
+    }
 }

@@ -162,3 +162,52 @@ async fn erasing_a_customer_drops_their_unsent_messages_but_tells_their_segment_
     assert_eq!(body["data"]["reason"], "erased");
     assert_eq!(body["data"]["customer"]["externalId"], "ann");
 }
+
+#[tokio::test]
+async fn retention_forgets_finished_messages_with_their_attempts_and_keeps_waiting_ones() {
+    // Arrange: one change; one endpoint took it, the other failed and waits for a retry.
+    let receiver = Receiver::start().await;
+    receiver.script("/fail", &[500]);
+    let app = spawn_local().await;
+    let (ok, _) = create_endpoint(&app, json!({ "url": receiver.url("/ok") })).await;
+    let (failing, _) = create_endpoint(&app, json!({ "url": receiver.url("/fail") })).await;
+    let (customer, tag) = customer_and_tag(&app, "ann").await;
+    set_tag(&app, &customer, &tag, "a").await;
+    wait_messages(&app, &ok, |l| {
+        l.first().is_some_and(|m| m["status"] == "SUCCEEDED")
+    })
+    .await;
+    wait_messages(&app, &failing, |l| {
+        l.first()
+            .is_some_and(|m| m["attemptCount"] == 1 && m["status"] == "QUEUED")
+    })
+    .await;
+
+    // Act: the retention period ended a day after the change.
+    let db = sea_orm::Database::connect(&app.database_url)
+        .await
+        .expect("db");
+    let cutoff = nudge::clock::to_millis(crate::helpers::test_start()) + 86_400_000;
+    let forgotten = nudge::domain::webhooks::messages::forget_before(&db, cutoff)
+        .await
+        .expect("forgotten");
+
+    // Assert
+    assert_eq!(forgotten, 1);
+    assert!(messages(&app, &ok).await.is_empty());
+    let waiting = messages(&app, &failing).await;
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["attempts"].as_array().map(Vec::len), Some(1));
+    use sea_orm::ConnectionTrait;
+    let attempts = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM webhook_attempts",
+        ))
+        .await
+        .expect("count")
+        .expect("a row")
+        .try_get::<i64>("", "n")
+        .expect("n");
+    assert_eq!(attempts, 1, "the forgotten message's attempt went with it");
+}
