@@ -14,6 +14,9 @@
 //! | `nudge_outbox_messages` | `status`, `channel` |
 //! | `nudge_sends_total` | `channel`, `outcome` |
 //! | `nudge_provider_latency_seconds` | `channel` |
+//! | `nudge_webhook_messages_waiting`, `nudge_webhook_lag_seconds` | |
+//! | `nudge_webhook_attempts_total` | `outcome` |
+//! | `nudge_webhook_latency_seconds` | |
 //! | `nudge_task_restarts_total`, `nudge_task_running` | `task` |
 //! | `nudge_websocket_cut_offs_total` | |
 //! | `nudge_database_statements_total`, `nudge_database_statement_duration_seconds` | `pool`, `outcome` |
@@ -21,6 +24,7 @@
 use crate::clock::to_millis;
 use crate::domain::deliveries::query::{oldest_due_at, outbox_depth};
 use crate::domain::ingest::oldest_pending_received_at;
+use crate::domain::webhooks;
 use crate::state::AppState;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::collections::HashSet;
@@ -121,6 +125,22 @@ fn describe() {
         "deliveries in the outbox, by status and channel"
     );
     describe_counter!("nudge_sends_total", "send attempts, by channel and outcome");
+    describe_gauge!(
+        "nudge_webhook_messages_waiting",
+        "webhook messages to enabled endpoints waiting or in flight"
+    );
+    describe_gauge!(
+        "nudge_webhook_lag_seconds",
+        "how long the oldest due webhook message to an enabled endpoint has waited"
+    );
+    describe_counter!(
+        "nudge_webhook_attempts_total",
+        "webhook attempts, by outcome (succeeded, failed)"
+    );
+    describe_histogram!(
+        "nudge_webhook_latency_seconds",
+        "time an endpoint took per webhook attempt"
+    );
     describe_histogram!(
         "nudge_provider_latency_seconds",
         "time the SMTP server or SMS API took per attempt"
@@ -195,6 +215,13 @@ pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: the outbox depth cannot be read"),
+    }
+    match webhooks::messages::backlog(&state.db, now_ms).await {
+        Ok((waiting, oldest)) => {
+            metrics::gauge!("nudge_webhook_messages_waiting").set(waiting as f64);
+            metrics::gauge!("nudge_webhook_lag_seconds").set(age(oldest));
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: the webhook backlog cannot be read"),
     }
     for (task, state) in state.supervisor.tasks() {
         metrics::counter!("nudge_task_restarts_total", "task" => task.clone())

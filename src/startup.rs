@@ -157,9 +157,9 @@ impl Application {
                 settings.clone(),
                 state.webhook_wake.clone(),
             )?;
-            let faults = supervisor.clone();
+            let (faults, bus) = (supervisor.clone(), state.bus.clone());
             supervisor.spawn(webhook_sender::TASK, move || {
-                sender.clone().run(faults.clone())
+                sender.clone().run(faults.clone(), bus.clone())
             });
         }
         {

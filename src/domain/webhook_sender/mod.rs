@@ -13,11 +13,13 @@ use crate::domain::lease;
 use crate::domain::webhooks::outbox::message_id;
 use crate::domain::webhooks::signature;
 use crate::error::AppResult;
+use crate::events::EventBus;
 use claim::{Claimed, claim_due};
 use record::{Finished, Recorder};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::Notify;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// The sender's task name.
 pub const TASK: &str = "webhook sender";
@@ -53,9 +55,12 @@ impl WebhookSender {
         })
     }
 
-    /// Runs until the process ends: a round whenever woken, at least every poll interval.
-    pub async fn run(self, supervisor: crate::supervisor::Supervisor) {
+    /// Runs until the process ends: a round whenever woken — by hand, or by membership
+    /// changes announced on `bus` (with PostgreSQL, those of every process) — and at least
+    /// every poll interval.
+    pub async fn run(self, supervisor: crate::supervisor::Supervisor, bus: EventBus) {
         let hooks = &self.settings.webhooks;
+        let mut changes = bus.subscribe();
         loop {
             supervisor.check(TASK);
             let claimed = match self.send_once().await {
@@ -68,8 +73,18 @@ impl WebhookSender {
             if claimed < hooks.batch {
                 tokio::select! {
                     () = self.wake.notified() => {}
+                    heard = changes.recv() => {
+                        if matches!(heard, Err(RecvError::Closed)) {
+                            tokio::time::sleep(hooks.poll).await;
+                        }
+                    }
                     () = tokio::time::sleep(hooks.poll) => {}
                 }
+                // One round answers every change announced meanwhile.
+                while !matches!(
+                    changes.try_recv(),
+                    Err(TryRecvError::Empty | TryRecvError::Closed)
+                ) {}
             }
         }
     }

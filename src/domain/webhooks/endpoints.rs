@@ -395,13 +395,18 @@ async fn apply(
     Ok(filter)
 }
 
+/// How long saving an endpoint waits for its host's addresses.
+const LOOKUP: Duration = Duration::from_secs(2);
+
 /// The URL as stored, when it may be used: its form, and the addresses its host has now.
-/// A host that does not resolve now is accepted; it is checked again at every send.
+/// A host that does not resolve now (or not within [`LOOKUP`]) is accepted; it is checked
+/// again at every send.
 async fn checked_url(text: &str, policy: UrlPolicy) -> Result<String, Refused> {
     let url = check_url(text, policy.allow_http, policy.allow_private)?;
     if !policy.allow_private
         && let Some(host) = url.host_str()
-        && let Ok(addresses) = tokio::net::lookup_host((host, 443)).await
+        && let Ok(Ok(addresses)) =
+            tokio::time::timeout(LOOKUP, tokio::net::lookup_host((host, 443))).await
     {
         for address in addresses {
             if !is_public(address.ip()) {

@@ -184,3 +184,21 @@ pub async fn forget_before(db: &DatabaseConnection, cutoff_ms: i64) -> AppResult
         after = last;
     }
 }
+
+/// The webhook outbox's backlog for enabled endpoints: how many messages wait or are in
+/// flight, and the oldest due time among those due by `now_ms`.
+pub async fn backlog(db: &impl ConnectionTrait, now_ms: i64) -> AppResult<(i64, Option<i64>)> {
+    let row = db
+        .query_one_raw(crate::db::raw_statement(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n, MIN(CASE WHEN m.due_at <= ? THEN m.due_at END) AS oldest \
+             FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id \
+             WHERE m.status IN ('queued', 'sending') AND e.disabled_at IS NULL",
+            [sea_orm::Value::from(now_ms)],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, None));
+    };
+    Ok((row.try_get("", "n")?, row.try_get("", "oldest")?))
+}

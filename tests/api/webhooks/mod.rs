@@ -390,3 +390,25 @@ async fn a_test_ping_reaches_the_endpoint_even_while_it_is_disabled() {
     assert_eq!(call.json()["type"], "webhook.test");
     assert_eq!(call.json()["data"]["endpointId"], endpoint_id);
 }
+
+#[tokio::test]
+async fn a_membership_change_wakes_the_sender_without_waiting_for_its_poll() {
+    // Arrange: a sender that would look only once an hour by itself.
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|s| {
+        local_hooks(s);
+        s.webhooks.poll = Duration::from_secs(3600);
+    })
+    .await;
+    create_endpoint(&app, json!({ "url": receiver.url("/soon") })).await;
+    let (customer, tag) = customer_and_tag(&app, "ann").await;
+    // Let the sender finish its first look and go to sleep.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Act
+    set_tag(&app, &customer, &tag, "a").await;
+
+    // Assert: it arrives well within the poll interval (the receiver waits 20 s at most).
+    let calls = receiver.wait_for(1).await;
+    assert_eq!(calls[0].json()["type"], "tag.set");
+}
