@@ -428,11 +428,11 @@ impl WsClient {
     pub async fn next_frame_or_end(&mut self) -> Option<tokio_tungstenite::tungstenite::Message> {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let message =
-                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
-                    .await
-                    .expect("a frame in time");
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("a frame in time");
             match message {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(message)) => return Some(message),
@@ -441,17 +441,18 @@ impl WsClient {
         }
     }
 
-    /// The next frame that is not a ping or pong (10 s at most).
+    /// The next frame that is not a ping or pong (10 s at most, pings included: a server's
+    /// keep-alive pings never make a test wait for ever).
     pub async fn next_frame(&mut self) -> tokio_tungstenite::tungstenite::Message {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let message =
-                tokio::time::timeout(std::time::Duration::from_secs(10), self.socket.next())
-                    .await
-                    .expect("a frame in time")
-                    .expect("a frame")
-                    .expect("readable");
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("a frame")
+                .expect("readable");
             if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
                 return message;
             }

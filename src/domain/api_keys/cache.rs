@@ -124,10 +124,20 @@ pub async fn watch_revocations(db: DatabaseConnection, keys: KeyCache, superviso
                 continue;
             }
         };
-        if let Some(known) = &known {
-            for id in revoked.difference(known) {
-                tracing::info!(key.id = id, "an API key was revoked");
-                keys.forget(*id);
+        match &known {
+            Some(known) => {
+                for id in revoked.difference(known) {
+                    tracing::info!(key.id = id, "an API key was revoked");
+                    keys.forget(*id);
+                }
+            }
+            // The first look (at start, or after a restart of this task): a key revoked before
+            // it may be cached already, or hold a WebSocket opened just before; forgetting
+            // every revoked key closes those too.
+            None => {
+                for id in &revoked {
+                    keys.forget(*id);
+                }
             }
         }
         known = Some(revoked);
