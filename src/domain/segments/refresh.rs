@@ -294,7 +294,9 @@ async fn listeners(txn: &impl ConnectionTrait) -> AppResult<HashSet<(i64, EventK
 }
 
 /// Records an event of `kind` for each change of `segment_id` of that kind logged after
-/// `after`, for the processor to react to; its id names the change, so it is recorded once.
+/// `after`, for the processor to react to; its id names the change, so it is recorded once —
+/// also when another refresh of the segment (other customers, another process) committed its
+/// changes after `after` was read and recorded their events itself.
 async fn record_events(
     txn: &impl ConnectionTrait,
     segment_id: i64,
@@ -312,7 +314,8 @@ async fn record_events(
         "INSERT INTO events (event_id, customer_id, kind, payload, fingerprint, occurred_at, \
          received_at) SELECT 'segment:' || mc.segment_id || ':' || mc.id, mc.customer_id, ?, ?, \
          ?, mc.occurred_at, mc.occurred_at FROM membership_changes mc \
-         WHERE mc.id > ? AND mc.segment_id = ? AND mc.kind = ? ORDER BY mc.id",
+         WHERE mc.id > ? AND mc.segment_id = ? AND mc.kind = ? ORDER BY mc.id \
+         ON CONFLICT (event_id) DO NOTHING",
         [
             Value::from(kind.as_str()),
             Value::Json(Some(Box::new(payload))),
