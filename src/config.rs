@@ -58,6 +58,28 @@ pub struct StoreSettings {
     pub staff_email: Option<String>,
     /// How orders are credited to messages.
     pub attribution: Attribution,
+    /// Which orders start a product's replenishment clock.
+    pub replenishment_basis: ReplenishmentBasis,
+}
+
+/// Which orders count for replenishment due dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplenishmentBasis {
+    /// Orders once delivered (the default): an order on its way is not yet in use.
+    Delivered,
+    /// Every order not cancelled or refunded, from when it is placed.
+    Placed,
+}
+
+impl FromStr for ReplenishmentBasis {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "delivered" => Ok(ReplenishmentBasis::Delivered),
+            "placed" => Ok(ReplenishmentBasis::Placed),
+            _ => Err("expected `delivered` or `placed`".into()),
+        }
+    }
 }
 
 /// The windows within which a touch earns an order's credit: the most recent click, else the
@@ -299,6 +321,11 @@ impl Settings {
                 currency,
                 time_zone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
                 staff_email,
+                replenishment_basis: parse(
+                    &get,
+                    "NUDGE_REPLENISHMENT_BASIS",
+                    ReplenishmentBasis::Delivered,
+                )?,
                 attribution: Attribution {
                     click_window: hours(&get, "NUDGE_ATTRIBUTION_CLICK_HOURS", 120)?,
                     open_window: hours(&get, "NUDGE_ATTRIBUTION_OPEN_HOURS", 120)?,

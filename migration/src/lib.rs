@@ -20,6 +20,7 @@ mod m20261206_000010_statistics;
 mod m20261207_000011_segments;
 mod m20261207_000012_unbound_members;
 mod m20261208_000013_webhooks;
+mod m20261208_000014_replenishment;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_segments::Migration),
             Box::new(m20261207_000012_unbound_members::Migration),
             Box::new(m20261208_000013_webhooks::Migration),
+            Box::new(m20261208_000014_replenishment::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ use super::tags::AppliedTag;
 use crate::clock::from_millis;
 use crate::domain::customers::{self, ConsentInput as DomainConsent, CustomerFilter, CustomerType};
 use crate::domain::erasure;
+use crate::domain::orders::replenishment::ItemStatus;
 use async_graphql::connection::Connection;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
@@ -173,6 +174,36 @@ impl Customer {
             .collect())
     }
 
+    /// When the customer is due to run out of each product they order (products with
+    /// `replenishmentDays`), soonest first.
+    async fn replenishment(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ReplenishmentItem>> {
+        let loaders = ctx.data::<Loaders>()?;
+        let rows = rows_of(&loaders.customer_replenishment, self.row_id).await?;
+        rows.into_iter()
+            .map(|(item, product)| {
+                let status = ItemStatus::from_stored(&item.status).ok_or_else(|| {
+                    to_graphql(crate::error::AppError::internal(format!(
+                        "replenishment item {} has an unknown status {:?}",
+                        item.id, item.status
+                    )))
+                })?;
+                Ok(ReplenishmentItem {
+                    product: Product::from(product),
+                    quantity: item.quantity,
+                    days_per_unit: item.days_per_unit,
+                    learned: item.learned,
+                    last_ordered_at: from_millis(item.last_ordered_at),
+                    due_at: from_millis(item.due_at),
+                    postponed_until: item.postponed_until.map(from_millis),
+                    status: status.into(),
+                })
+            })
+            .collect()
+    }
+
     /// The customer's latest orders, newest first (at most 100).
     #[graphql(complexity = "first.clamp(0, 100) as usize * child_complexity + 1")]
     async fn orders(
@@ -184,6 +215,45 @@ impl Customer {
         let key = (self.row_id, first.clamp(0, 100) as u64);
         let rows = rows_of(&loaders.customer_orders, key).await?;
         Ok(rows.into_iter().map(Order::from).collect())
+    }
+}
+
+/// When a customer is due to run out of a product: the last order of it lasts `quantity` ×
+/// `daysPerUnit` days from when it was placed.
+#[derive(SimpleObject)]
+pub struct ReplenishmentItem {
+    pub product: Product,
+    /// Units of the last order.
+    pub quantity: i32,
+    /// Days one unit lasts: the product's `replenishmentDays`, or the customer's own pace once
+    /// they ordered it twice (`learned`).
+    pub days_per_unit: f64,
+    pub learned: bool,
+    pub last_ordered_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// Not due before this (postponed), until the next order of the product.
+    pub postponed_until: Option<DateTime<Utc>>,
+    pub status: ReplenishmentStatus,
+}
+
+/// Where a due item stands.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplenishmentStatus {
+    /// Due at `dueAt`.
+    Waiting,
+    /// In the customer's open predicted cart.
+    InCart,
+    /// The customer has enough: not due again until they order it.
+    Declined,
+}
+
+impl From<ItemStatus> for ReplenishmentStatus {
+    fn from(s: ItemStatus) -> Self {
+        match s {
+            ItemStatus::Waiting => ReplenishmentStatus::Waiting,
+            ItemStatus::InCart => ReplenishmentStatus::InCart,
+            ItemStatus::Declined => ReplenishmentStatus::Declined,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use chrono_tz::Tz;
 use entity::{
     campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_credit,
-    order_line, product, role, template_locale, webhook_attempt,
+    order_line, product, replenishment_item, role, template_locale, webhook_attempt,
 };
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -74,6 +74,10 @@ rows_by_parent!(
 rows_by_parent!(
     /// template id → locale variants.
     TemplateLocales => Vec<template_locale::Model>, templates::locales_of
+);
+rows_by_parent!(
+    /// customer id → replenishment due items with their products.
+    CustomerReplenishment => Vec<(replenishment_item::Model, product::Model)>, orders::replenishment::items_of
 );
 rows_by_parent!(
     /// webhook message id → attempts.
@@ -174,6 +178,7 @@ pub struct Loaders {
     pub template_locales: DataLoader<TemplateLocales>,
     pub run_logs: DataLoader<RunLogs>,
     pub webhook_attempts: DataLoader<WebhookAttempts>,
+    pub customer_replenishment: DataLoader<CustomerReplenishment>,
     /// The figures of each scope asked for, a read for all scopes of one range and basis.
     pub tallies: DataLoader<Tallies>,
     /// The storefront shelf of each customer this request read, so its fields (say
@@ -199,6 +204,7 @@ impl Loaders {
             template_locales: DataLoader::new(TemplateLocales(db()), tokio::spawn),
             run_logs: DataLoader::new(RunLogs(db()), tokio::spawn),
             webhook_attempts: DataLoader::new(WebhookAttempts(db()), tokio::spawn),
+            customer_replenishment: DataLoader::new(CustomerReplenishment(db()), tokio::spawn),
             shelves: tokio::sync::Mutex::default(),
         }
     }

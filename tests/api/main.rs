@@ -29,6 +29,7 @@ mod metrics;
 mod pagination;
 mod process;
 mod processors;
+mod replenishment;
 mod roles;
 mod rounds;
 mod schema;

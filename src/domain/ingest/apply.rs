@@ -220,7 +220,7 @@ async fn apply_kind(
             }
             active.updated_at = ActiveValue::Set(ctx.now_ms);
             let updated = active.update(txn).await?;
-            orders::refresh_order_facts(txn, customer.id, &ctx.store.currency).await?;
+            orders::refresh_order_facts(txn, customer.id, ctx.store, ctx.now_ms).await?;
             let store = ctx.store;
             orders::credit::reconcile(
                 txn,

@@ -1,6 +1,7 @@
 //! The mirror of the shop's orders, and the customer facts derived from them.
 
 pub mod credit;
+pub mod replenishment;
 mod validate;
 
 use validate::validate;
@@ -316,7 +317,7 @@ pub async fn upsert_in(
             .await?;
     }
     for customer_id in affected {
-        refresh_order_facts(txn, customer_id, &store.currency).await?;
+        refresh_order_facts(txn, customer_id, store, now_ms).await?;
     }
     let currency = &store.currency;
     credit::reconcile(txn, &saved, &store.attribution, currency, now_ms).await?;
@@ -324,13 +325,16 @@ pub async fn upsert_in(
     Ok(saved)
 }
 
-/// Recomputes a customer's orders count, lifetime spent (orders in `store_currency`) and last
-/// order time from their orders that are not cancelled.
+/// Recomputes a customer's orders count, lifetime spent (orders in the store currency) and
+/// last order time from their orders that are not cancelled, and their replenishment due
+/// dates ([`replenishment`]).
 pub async fn refresh_order_facts(
     db: &impl ConnectionTrait,
     customer_id: i64,
-    store_currency: &str,
+    store: &StoreSettings,
+    now_ms: i64,
 ) -> AppResult<()> {
+    let store_currency = store.currency.as_str();
     let live = || {
         order::Entity::find()
             .filter(order::Column::CustomerId.eq(customer_id))
@@ -364,7 +368,7 @@ pub async fn refresh_order_facts(
         .filter(customer::Column::Id.eq(customer_id))
         .exec(db)
         .await?;
-    Ok(())
+    replenishment::refresh(db, customer_id, store.replenishment_basis, now_ms).await
 }
 
 /// Looks up many rows by external id at once.
