@@ -58,8 +58,19 @@ pub struct StoreSettings {
     pub staff_email: Option<String>,
     /// How orders are credited to messages.
     pub attribution: Attribution,
-    /// Which orders start a product's replenishment clock.
-    pub replenishment_basis: ReplenishmentBasis,
+    /// Due dates and predicted carts.
+    pub replenishment: Replenishment,
+}
+
+/// How replenishment due dates count and when predicted carts are gathered.
+#[derive(Clone, Debug)]
+pub struct Replenishment {
+    /// Which orders start a product's clock.
+    pub basis: ReplenishmentBasis,
+    /// When due items are gathered into predicted carts, in each customer's own time zone.
+    pub schedule: croner::Cron,
+    /// Items due within this many days of the collection go into its carts.
+    pub look_ahead_days: u32,
 }
 
 /// Which orders count for replenishment due dates.
@@ -260,6 +271,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Mondays at 09:00, in each customer's time zone.
+pub const DEFAULT_REPLENISHMENT_SCHEDULE: &str = "0 9 * * MON";
+
 /// Every minute, at second 0.
 pub const DEFAULT_TICK_SCHEDULE: &str = "0 * * * * *";
 
@@ -321,11 +335,26 @@ impl Settings {
                 currency,
                 time_zone: parse(&get, "NUDGE_DEFAULT_TIMEZONE", Tz::UTC)?,
                 staff_email,
-                replenishment_basis: parse(
-                    &get,
-                    "NUDGE_REPLENISHMENT_BASIS",
-                    ReplenishmentBasis::Delivered,
-                )?,
+                replenishment: Replenishment {
+                    basis: parse(
+                        &get,
+                        "NUDGE_REPLENISHMENT_BASIS",
+                        ReplenishmentBasis::Delivered,
+                    )?,
+                    schedule: {
+                        let text = get("NUDGE_REPLENISHMENT_SCHEDULE")
+                            .unwrap_or_else(|| DEFAULT_REPLENISHMENT_SCHEDULE.into());
+                        croner::parser::CronParser::new()
+                            .parse(text.trim())
+                            .map_err(|e| ConfigError {
+                                name: "NUDGE_REPLENISHMENT_SCHEDULE",
+                                value: text.clone(),
+                                reason: format!("not a cron expression: {e}"),
+                            })?
+                    },
+                    look_ahead_days: parse::<u32>(&get, "NUDGE_REPLENISHMENT_LOOK_AHEAD_DAYS", 7)?
+                        .min(366),
+                },
                 attribution: Attribution {
                     click_window: hours(&get, "NUDGE_ATTRIBUTION_CLICK_HOURS", 120)?,
                     open_window: hours(&get, "NUDGE_ATTRIBUTION_OPEN_HOURS", 120)?,

@@ -64,6 +64,15 @@ pub async fn run_tick(state: &AppState) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "segment tick failed"),
     }
+    match ticked.carts {
+        Ok(collected) if collected.carts > 0 => tracing::info!(
+            replenishment.carts = collected.carts,
+            replenishment.lines = collected.lines,
+            "predicted carts collected"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "predicted cart collection failed"),
+    }
     match ticked.campaigns {
         Ok(report) if report.enrolled > 0 || report.advanced > 0 => {
             tracing::info!(

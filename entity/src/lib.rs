@@ -27,6 +27,7 @@ pub mod order_line;
 pub mod predicted_cart;
 pub mod predicted_cart_line;
 pub mod product;
+pub mod replenishment_clock;
 pub mod replenishment_item;
 pub mod role;
 pub mod role_product;

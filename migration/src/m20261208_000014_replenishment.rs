@@ -1,7 +1,8 @@
 //! Replenishment: when each customer is due to run out of each product they order
 //! (`replenishment_items`, one row per customer and product, indexed by due date), and the
 //! predicted carts those due items are gathered into (`predicted_carts`, at most one open per
-//! customer, and their `predicted_cart_lines`).
+//! customer, and their `predicted_cart_lines`), and up to when the weekly collection's
+//! schedule was looked at (`replenishment_clock`).
 
 use crate::helpers::index;
 use sea_orm_migration::prelude::*;
@@ -40,6 +41,13 @@ enum PredictedCarts {
     Decision,
     OrderId,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ReplenishmentClock {
+    Table,
+    Id,
+    CheckedUpTo,
 }
 
 #[derive(DeriveIden)]
@@ -126,6 +134,13 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager
+            .create_index(index(
+                "idx_predicted_carts_created",
+                PredictedCarts::Table,
+                &["created_at"],
+            ))
+            .await?;
+        manager
             .create_table(
                 Table::create()
                     .table(PredictedCartLines::Table)
@@ -147,11 +162,22 @@ impl MigrationTrait for Migration {
                 &["cart_id", "position"],
             ))
             .await?;
+        // Up to when the collection schedule was looked at (one row).
+        manager
+            .create_table(
+                Table::create()
+                    .table(ReplenishmentClock::Table)
+                    .col(big_integer(ReplenishmentClock::Id).primary_key())
+                    .col(big_integer(ReplenishmentClock::CheckedUpTo))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            Alias::new("replenishment_clock"),
             Alias::new("predicted_cart_lines"),
             Alias::new("predicted_carts"),
             Alias::new("replenishment_items"),

@@ -1,10 +1,12 @@
 //! What the clock alone changes, in order: segments whose members crossed a time boundary,
-//! then campaigns (whose conditions may read segments). Each part goes on its own: one that
+//! predicted carts whose collection time came, then campaigns (whose conditions may read
+//! segments). Each part goes on its own: one that
 //! fails does not stop the other, and the next tick tries it again. The scheduler, the
 //! `runCampaignTick` mutation and `nudge tick` all run this.
 
 use crate::config::StoreSettings;
 use crate::domain::campaigns::{self, TickReport};
+use crate::domain::predicted_carts::collect::{Collected, collect};
 use crate::domain::segments::{self, refresh::Refreshed};
 use crate::error::AppResult;
 use crate::events::EventBus;
@@ -14,6 +16,7 @@ use sea_orm::DatabaseConnection;
 /// What one tick did, part by part.
 pub struct Ticked {
     pub segments: AppResult<Refreshed>,
+    pub carts: AppResult<Collected>,
     pub campaigns: AppResult<TickReport>,
 }
 
@@ -25,9 +28,11 @@ pub async fn tick(
     store: &StoreSettings,
 ) -> Ticked {
     let segments = segments::tick::tick(db, bus, now).await;
+    let carts = collect(db, now, store.time_zone, &store.replenishment).await;
     let campaigns = campaigns::tick(db, bus, now, store).await;
     Ticked {
         segments,
+        carts,
         campaigns,
     }
 }

@@ -18,6 +18,7 @@ pub mod membership;
 pub mod message;
 pub mod orders;
 pub mod page;
+pub mod predicted_carts;
 pub mod products;
 pub mod react;
 pub mod records;

@@ -22,6 +22,7 @@ mod membership;
 mod money;
 pub mod nesting;
 mod orders;
+mod predicted_carts;
 mod roles;
 mod scalars;
 mod segments;
@@ -58,6 +59,7 @@ pub struct Query(
     stats::StatsQuery,
     segments::SegmentQuery,
     webhooks::WebhookQuery,
+    predicted_carts::PredictedCartQuery,
     webhook_messages::WebhookMessageQuery,
 );
 

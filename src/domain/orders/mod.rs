@@ -368,7 +368,7 @@ pub async fn refresh_order_facts(
         .filter(customer::Column::Id.eq(customer_id))
         .exec(db)
         .await?;
-    replenishment::refresh(db, customer_id, store.replenishment_basis, now_ms).await
+    replenishment::refresh(db, customer_id, store.replenishment.basis, now_ms).await
 }
 
 /// Looks up many rows by external id at once.

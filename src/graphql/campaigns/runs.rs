@@ -39,6 +39,8 @@ pub struct TickResult {
     pub segment_joins: i64,
     /// Customers who left a segment because time passed one of its boundaries.
     pub segment_leaves: i64,
+    /// Predicted carts the replenishment collection made (its time came in some zones).
+    pub predicted_carts: i64,
 }
 
 #[derive(Default)]
@@ -208,6 +210,7 @@ impl CampaignRunMutation {
         let at = at.unwrap_or_else(|| state.clock.now());
         let ticked = clockwork::tick(&state.db, &state.bus, at, &settings.store).await;
         let crossed = ticked.segments.map_err(to_graphql)?;
+        let collected = ticked.carts.map_err(to_graphql)?;
         let report = ticked.campaigns.map_err(to_graphql)?;
         state.senders.wake.notify_one();
         Ok(TickResult {
@@ -216,6 +219,7 @@ impl CampaignRunMutation {
             advanced: i64::try_from(report.advanced).unwrap_or(i64::MAX),
             segment_joins: i64::try_from(crossed.joined).unwrap_or(i64::MAX),
             segment_leaves: i64::try_from(crossed.left).unwrap_or(i64::MAX),
+            predicted_carts: i64::try_from(collected.carts).unwrap_or(i64::MAX),
         })
     }
 }

@@ -48,7 +48,7 @@ async fn a_delivered_order_makes_each_replenishable_line_due_after_its_days_time
 async fn a_second_order_teaches_the_customers_own_pace_and_a_cancellation_takes_it_back() {
     // Arrange: on the placed basis.
     let app = spawn_app_with(|s| {
-        s.store.replenishment_basis = nudge::config::ReplenishmentBasis::Placed;
+        s.store.replenishment.basis = nudge::config::ReplenishmentBasis::Placed;
     })
     .await;
     catalog(&app).await;

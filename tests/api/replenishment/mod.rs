@@ -1,6 +1,7 @@
 //! Replenishment: due dates from orders — quantities, the learned pace, moves on new and
 //! cancelled orders, and the basis (delivered or placed).
 
+mod collect;
 mod due;
 
 use crate::helpers::TestApp;
