@@ -183,12 +183,17 @@ async fn tick(settings: Settings, at: chrono::DateTime<chrono::Utc>) -> Result<(
     let bus = nudge::events::EventBus::new(nudge::events::BusMode::InProcess);
     let ticked = nudge::domain::clockwork::tick(&db, &bus, at, &settings.store).await;
     let (crossed, collected, report) = (ticked.segments?, ticked.carts?, ticked.campaigns?);
+    if collected.carts > 0 {
+        println!(
+            "{} predicted carts collected ({} lines)",
+            collected.carts, collected.lines
+        );
+    }
     println!(
-        "tick at {}: {} segment joins and {} leaves, {} predicted carts, {} runs enrolled, {} runs advanced",
+        "tick at {}: {} segment joins and {} leaves, {} runs enrolled, {} runs advanced",
         at.to_rfc3339(),
         crossed.joined,
         crossed.left,
-        collected.carts,
         report.enrolled,
         report.advanced
     );
