@@ -22,10 +22,16 @@ pub enum EventKind {
     SegmentJoined,
     /// The customer left a segment (Nudge records it; storefronts cannot).
     SegmentLeft,
+    /// The customer confirmed a predicted cart (Nudge records it).
+    PredictedCartConfirmed,
+    /// The customer postponed a predicted cart (Nudge records it).
+    PredictedCartPostponed,
+    /// The customer has enough of what a predicted cart held (Nudge records it).
+    PredictedCartDeclined,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::Registered,
         EventKind::LoggedIn,
         EventKind::ProfileUpdated,
@@ -39,6 +45,9 @@ impl EventKind {
         EventKind::NewsletterUnsubscribed,
         EventKind::SegmentJoined,
         EventKind::SegmentLeft,
+        EventKind::PredictedCartConfirmed,
+        EventKind::PredictedCartPostponed,
+        EventKind::PredictedCartDeclined,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,12 +65,23 @@ impl EventKind {
             EventKind::NewsletterUnsubscribed => "newsletter_unsubscribed",
             EventKind::SegmentJoined => "segment_joined",
             EventKind::SegmentLeft => "segment_left",
+            EventKind::PredictedCartConfirmed => "predicted_cart_confirmed",
+            EventKind::PredictedCartPostponed => "predicted_cart_postponed",
+            EventKind::PredictedCartDeclined => "predicted_cart_declined",
         }
     }
 
-    /// Whether Nudge records events of this kind itself (a segment's joins and leaves).
+    /// Whether Nudge records events of this kind itself (a segment's joins and leaves, a
+    /// predicted cart's decision).
     pub fn is_internal(self) -> bool {
-        matches!(self, EventKind::SegmentJoined | EventKind::SegmentLeft)
+        matches!(
+            self,
+            EventKind::SegmentJoined
+                | EventKind::SegmentLeft
+                | EventKind::PredictedCartConfirmed
+                | EventKind::PredictedCartPostponed
+                | EventKind::PredictedCartDeclined
+        )
     }
 
     pub fn from_stored(s: &str) -> Option<Self> {

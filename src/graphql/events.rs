@@ -35,6 +35,12 @@ pub enum EventKind {
     SegmentJoined,
     /// The customer left a segment (recorded by Nudge, never by a storefront).
     SegmentLeft,
+    /// The customer confirmed a predicted cart (recorded by Nudge).
+    PredictedCartConfirmed,
+    /// The customer postponed a predicted cart (recorded by Nudge).
+    PredictedCartPostponed,
+    /// The customer has enough of what a predicted cart held (recorded by Nudge).
+    PredictedCartDeclined,
 }
 
 impl From<DomainKind> for EventKind {
@@ -53,6 +59,9 @@ impl From<DomainKind> for EventKind {
             DomainKind::NewsletterUnsubscribed => EventKind::NewsletterUnsubscribed,
             DomainKind::SegmentJoined => EventKind::SegmentJoined,
             DomainKind::SegmentLeft => EventKind::SegmentLeft,
+            DomainKind::PredictedCartConfirmed => EventKind::PredictedCartConfirmed,
+            DomainKind::PredictedCartPostponed => EventKind::PredictedCartPostponed,
+            DomainKind::PredictedCartDeclined => EventKind::PredictedCartDeclined,
         }
     }
 }

@@ -81,6 +81,7 @@ pub struct Mutation(
     storefront::StorefrontMutation,
     segments::SegmentMutation,
     webhooks::WebhookMutation,
+    predicted_carts::PredictedCartMutation,
     webhook_messages::WebhookMessageMutation,
 );
 

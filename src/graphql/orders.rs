@@ -29,6 +29,9 @@ pub enum OrderStatus {
     Cancelled,
     /// Paid back: it no longer counts (lifetime spent, statistics).
     Refunded,
+    /// Asked for through Nudge (a confirmed predicted cart) for the shop to create; it counts
+    /// once the shop reports it in another status.
+    Requested,
 }
 
 impl From<OrderStatus> for DomainStatus {
@@ -40,6 +43,7 @@ impl From<OrderStatus> for DomainStatus {
             OrderStatus::Delivered => DomainStatus::Delivered,
             OrderStatus::Cancelled => DomainStatus::Cancelled,
             OrderStatus::Refunded => DomainStatus::Refunded,
+            OrderStatus::Requested => DomainStatus::Requested,
         }
     }
 }
@@ -53,6 +57,7 @@ impl From<DomainStatus> for OrderStatus {
             DomainStatus::Delivered => OrderStatus::Delivered,
             DomainStatus::Cancelled => OrderStatus::Cancelled,
             DomainStatus::Refunded => OrderStatus::Refunded,
+            DomainStatus::Requested => OrderStatus::Requested,
         }
     }
 }

@@ -1,16 +1,18 @@
 //! Predicted carts on the API: a storefront (or an admin app) reads the customer's open cart
-//! to show it inside the shop.
+//! to show it inside the shop, and records the customer's decision.
 
 use super::auth::{Require, check_customer};
 use super::catalog::Product;
 use super::context::state;
-use super::errors::to_graphql;
+use super::errors::{payload, respond, to_graphql};
 use super::money::Money;
+use super::scalars::id_arg;
 use crate::clock::from_millis;
 use crate::domain::predicted_carts::CartStatus;
+use crate::domain::predicted_carts::decide::{self, Decision};
 use crate::domain::predicted_carts::read::{self, Cart};
-use crate::error::AppError;
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use crate::error::{AppError, FieldViolation, ViolationCode};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 /// Where a predicted cart stands.
@@ -124,4 +126,154 @@ impl PredictedCartQuery {
             .map_err(to_graphql)?;
         Ok(found.map(PredictedCart))
     }
+}
+
+/// A quantity the customer chose for one product of the cart (0 drops it).
+#[derive(InputObject)]
+pub struct PredictedCartLineInput {
+    pub product_external_id: String,
+    /// 0 to 999.
+    pub quantity: i32,
+}
+
+/// A cart after a decision.
+#[derive(SimpleObject)]
+pub struct DecidedCart {
+    pub predicted_cart: PredictedCart,
+    /// `false`: it was decided before (a second click); nothing changed.
+    pub changed: bool,
+}
+
+payload!(
+    /// The result of a decision on a predicted cart.
+    DecidePredictedCartPayload, decided: DecidedCart
+);
+
+#[derive(Default)]
+pub struct PredictedCartMutation;
+
+#[Object(guard = "Require::INGEST")]
+impl PredictedCartMutation {
+    /// The customer confirms the cart, with the quantities they chose (products not named
+    /// keep theirs; 0 drops one): a reorder is recorded for the shop to create (status
+    /// `REQUESTED`), the staff are emailed to call, and the items' due dates move as if
+    /// ordered now.
+    async fn confirm_predicted_cart(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        customer_external_id: String,
+        customer_signature: Option<String>,
+        lines: Option<Vec<PredictedCartLineInput>>,
+    ) -> async_graphql::Result<DecidePredictedCartPayload> {
+        let state = state(ctx)?;
+        let mut chosen = Vec::new();
+        let mut unknown = Vec::new();
+        for (index, line) in lines.unwrap_or_default().into_iter().enumerate() {
+            match crate::domain::products::find_by_external_id(&state.db, &line.product_external_id)
+                .await
+                .map_err(to_graphql)?
+            {
+                Some(product) => chosen.push((product.id, line.quantity)),
+                None => unknown.push(FieldViolation::new(
+                    &["lines", &index.to_string(), "productExternalId"],
+                    ViolationCode::NotFound,
+                    "is not in this cart",
+                )),
+            }
+        }
+        if !unknown.is_empty() {
+            return respond(Err(AppError::Invalid(unknown)), "");
+        }
+        decide_as(
+            ctx,
+            &cart_id,
+            &customer_external_id,
+            customer_signature,
+            Decision::Confirm(chosen),
+        )
+        .await
+    }
+
+    /// The customer postpones the cart: its items are due again `days` days from now (1–365).
+    async fn postpone_predicted_cart(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        customer_external_id: String,
+        customer_signature: Option<String>,
+        days: i32,
+    ) -> async_graphql::Result<DecidePredictedCartPayload> {
+        let decision = Decision::Postpone { days };
+        decide_as(
+            ctx,
+            &cart_id,
+            &customer_external_id,
+            customer_signature,
+            decision,
+        )
+        .await
+    }
+
+    /// The customer has enough: the cart's items are not due again until they order them.
+    async fn decline_predicted_cart(
+        &self,
+        ctx: &Context<'_>,
+        cart_id: ID,
+        customer_external_id: String,
+        customer_signature: Option<String>,
+    ) -> async_graphql::Result<DecidePredictedCartPayload> {
+        let decision = Decision::Decline;
+        decide_as(
+            ctx,
+            &cart_id,
+            &customer_external_id,
+            customer_signature,
+            decision,
+        )
+        .await
+    }
+}
+
+/// Applies `decision` to the cart of the customer the shop knows by `external_id`.
+async fn decide_as(
+    ctx: &Context<'_>,
+    cart_id: &ID,
+    external_id: &str,
+    signature: Option<String>,
+    decision: Decision,
+) -> async_graphql::Result<DecidePredictedCartPayload> {
+    check_customer(ctx, external_id, signature.as_deref())?;
+    let state = state(ctx)?;
+    let cart_id = id_arg("cartId", cart_id)?;
+    let customer = crate::domain::customers::find_by_external_id(&state.db, external_id)
+        .await
+        .map_err(to_graphql)?
+        .ok_or_else(|| {
+            to_graphql(AppError::NotFound(format!(
+                "predicted cart {cart_id} not found"
+            )))
+        })?;
+    let result = decide::decide(
+        &state.db,
+        state.clock.now(),
+        &state.settings.store,
+        customer.id,
+        cart_id,
+        decision,
+    )
+    .await;
+    if result.as_ref().is_ok_and(|d| d.changed) {
+        // The decision is an event for the processor, and may have queued mail.
+        state.processor_wake.notify_one();
+        state.senders.wake.notify_one();
+        state.webhook_wake.notify_one();
+    }
+    respond(
+        result.map(|d| DecidedCart {
+            predicted_cart: PredictedCart(d.cart),
+            changed: d.changed,
+        }),
+        "",
+    )
 }

@@ -49,9 +49,15 @@ pub enum WebhookEventType {
     RunConverted,
     /// `customer.called`: a `callWebhook` effect of a customer action or a campaign step.
     Called,
+    /// `predicted_cart.confirmed`: the customer confirmed a predicted cart (create the order).
+    PredictedCartConfirmed,
+    /// `predicted_cart.postponed`: the customer postponed one (its lines, for a wishlist).
+    PredictedCartPostponed,
+    /// `predicted_cart.declined`: the customer has enough.
+    PredictedCartDeclined,
 }
 
-const PAIRS: [(WebhookEventType, EventType); 15] = [
+const PAIRS: [(WebhookEventType, EventType); 18] = [
     (WebhookEventType::RoleAssigned, EventType::RoleAssigned),
     (WebhookEventType::RoleRemoved, EventType::RoleRemoved),
     (WebhookEventType::TagSet, EventType::TagSet),
@@ -73,6 +79,18 @@ const PAIRS: [(WebhookEventType, EventType); 15] = [
     ),
     (WebhookEventType::RunConverted, EventType::RunConverted),
     (WebhookEventType::Called, EventType::Call),
+    (
+        WebhookEventType::PredictedCartConfirmed,
+        EventType::CartConfirmed,
+    ),
+    (
+        WebhookEventType::PredictedCartPostponed,
+        EventType::CartPostponed,
+    ),
+    (
+        WebhookEventType::PredictedCartDeclined,
+        EventType::CartDeclined,
+    ),
 ];
 
 impl From<WebhookEventType> for EventType {

@@ -213,7 +213,10 @@ async fn apply_kind(
                 OrderStatus::Paid => active.paid_at = ActiveValue::Set(at),
                 OrderStatus::Delivered => active.delivered_at = ActiveValue::Set(at),
                 OrderStatus::Cancelled => active.cancelled_at = ActiveValue::Set(at),
-                OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Refunded => {}
+                OrderStatus::Placed
+                | OrderStatus::Shipped
+                | OrderStatus::Refunded
+                | OrderStatus::Requested => {}
             }
             if let Some(planned) = planned_delivery_at {
                 active.planned_delivery_at = ActiveValue::Set(Some(planned.timestamp_millis()));
@@ -241,7 +244,11 @@ async fn apply_kind(
             }
         }
         // Nudge records these after the change; they change no fact.
-        EventPayload::SegmentJoined { .. } | EventPayload::SegmentLeft { .. } => {}
+        EventPayload::SegmentJoined { .. }
+        | EventPayload::SegmentLeft { .. }
+        | EventPayload::PredictedCartConfirmed { .. }
+        | EventPayload::PredictedCartPostponed { .. }
+        | EventPayload::PredictedCartDeclined { .. } => {}
     }
     Ok(())
 }

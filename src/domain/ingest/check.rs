@@ -114,5 +114,8 @@ pub(super) fn payload_field(payload: &EventPayload) -> &'static str {
         EventPayload::NewsletterUnsubscribed {} => "newsletterUnsubscribed",
         EventPayload::SegmentJoined { .. } => "segmentJoined",
         EventPayload::SegmentLeft { .. } => "segmentLeft",
+        EventPayload::PredictedCartConfirmed { .. } => "predictedCartConfirmed",
+        EventPayload::PredictedCartPostponed { .. } => "predictedCartPostponed",
+        EventPayload::PredictedCartDeclined { .. } => "predictedCartDeclined",
     }
 }

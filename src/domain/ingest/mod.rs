@@ -111,6 +111,19 @@ pub enum EventPayload {
     SegmentLeft {
         segment_id: i64,
     },
+    /// Recorded by Nudge when the customer confirms a predicted cart.
+    PredictedCartConfirmed {
+        cart_id: i64,
+    },
+    /// Recorded by Nudge when the customer postpones a predicted cart by `days`.
+    PredictedCartPostponed {
+        cart_id: i64,
+        days: i32,
+    },
+    /// Recorded by Nudge when the customer has enough of what a predicted cart held.
+    PredictedCartDeclined {
+        cart_id: i64,
+    },
 }
 
 impl EventPayload {
@@ -129,6 +142,9 @@ impl EventPayload {
             EventPayload::NewsletterUnsubscribed {} => EventKind::NewsletterUnsubscribed,
             EventPayload::SegmentJoined { .. } => EventKind::SegmentJoined,
             EventPayload::SegmentLeft { .. } => EventKind::SegmentLeft,
+            EventPayload::PredictedCartConfirmed { .. } => EventKind::PredictedCartConfirmed,
+            EventPayload::PredictedCartPostponed { .. } => EventKind::PredictedCartPostponed,
+            EventPayload::PredictedCartDeclined { .. } => EventKind::PredictedCartDeclined,
         }
     }
 

@@ -68,10 +68,7 @@ struct Found {
 
 /// Whether an order counts now.
 fn is_live(o: &order::Model) -> bool {
-    !matches!(
-        OrderStatus::from_stored(&o.status),
-        OrderStatus::Cancelled | OrderStatus::Refunded
-    )
+    !OrderStatus::from_stored(&o.status).is_void()
 }
 
 /// Brings the credits of `orders` up to date inside the caller's transaction: credits an

@@ -36,6 +36,9 @@ pub enum OrderStatus {
     Cancelled,
     /// Paid back: it counts no more, like a cancelled one.
     Refunded,
+    /// Asked for by the customer through Nudge (a confirmed predicted cart), for the shop to
+    /// create: it counts only once the shop reports it.
+    Requested,
 }
 
 impl OrderStatus {
@@ -47,17 +50,27 @@ impl OrderStatus {
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Refunded => "refunded",
+            OrderStatus::Requested => "requested",
         }
     }
 
-    /// Whether an order in this status no longer counts (cancelled or refunded).
+    /// Whether an order in this status does not count (cancelled, refunded, or only
+    /// requested so far).
     pub fn is_void(self) -> bool {
-        matches!(self, OrderStatus::Cancelled | OrderStatus::Refunded)
+        matches!(
+            self,
+            OrderStatus::Cancelled | OrderStatus::Refunded | OrderStatus::Requested
+        )
     }
 
-    /// The stored texts of the statuses of orders that no longer count, for a filter.
-    pub fn void() -> [&'static str; 2] {
-        [OrderStatus::Cancelled, OrderStatus::Refunded].map(OrderStatus::as_str)
+    /// The stored texts of the statuses of orders that do not count, for a filter.
+    pub fn void() -> [&'static str; 3] {
+        [
+            OrderStatus::Cancelled,
+            OrderStatus::Refunded,
+            OrderStatus::Requested,
+        ]
+        .map(OrderStatus::as_str)
     }
 
     /// Reads the stored spelling; anything unknown reads as placed.
@@ -68,6 +81,7 @@ impl OrderStatus {
             "delivered" => OrderStatus::Delivered,
             "cancelled" => OrderStatus::Cancelled,
             "refunded" => OrderStatus::Refunded,
+            "requested" => OrderStatus::Requested,
             _ => OrderStatus::Placed,
         }
     }

@@ -247,7 +247,10 @@ fn changed_by(kind: EventKind) -> Reads {
         EventKind::ProductViewed
         | EventKind::PageVisited
         | EventKind::SegmentJoined
-        | EventKind::SegmentLeft => Reads::NOTHING,
+        | EventKind::SegmentLeft
+        | EventKind::PredictedCartConfirmed
+        | EventKind::PredictedCartPostponed
+        | EventKind::PredictedCartDeclined => Reads::NOTHING,
     }
 }
 

@@ -26,6 +26,9 @@ pub enum EventType {
     RunConverted,
     /// A customer action's or campaign step's `callWebhook` effect.
     Call,
+    CartConfirmed,
+    CartPostponed,
+    CartDeclined,
     /// `sendTestWebhook`: sent to the one endpoint asked, whatever it subscribes to.
     Test,
 }
@@ -41,7 +44,7 @@ pub enum Family {
 
 impl EventType {
     /// Every type an endpoint may subscribe to (a test ping is sent without one).
-    pub const SUBSCRIBABLE: [EventType; 15] = [
+    pub const SUBSCRIBABLE: [EventType; 18] = [
         EventType::RoleAssigned,
         EventType::RoleRemoved,
         EventType::TagSet,
@@ -57,6 +60,9 @@ impl EventType {
         EventType::MessageUnsubscribed,
         EventType::RunConverted,
         EventType::Call,
+        EventType::CartConfirmed,
+        EventType::CartPostponed,
+        EventType::CartDeclined,
     ];
 
     /// The name in the envelope's `type`.
@@ -77,6 +83,9 @@ impl EventType {
             EventType::MessageUnsubscribed => "message.unsubscribed",
             EventType::RunConverted => "campaign_run.converted",
             EventType::Call => "customer.called",
+            EventType::CartConfirmed => "predicted_cart.confirmed",
+            EventType::CartPostponed => "predicted_cart.postponed",
+            EventType::CartDeclined => "predicted_cart.declined",
             EventType::Test => "webhook.test",
         }
     }

@@ -2,6 +2,7 @@
 //! cancelled orders, and the basis (delivered or placed).
 
 mod collect;
+mod decide;
 mod due;
 
 use crate::helpers::TestApp;

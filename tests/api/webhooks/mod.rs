@@ -7,7 +7,7 @@ mod delivery;
 mod effects;
 mod endpoints;
 mod order;
-mod receiver;
+pub(crate) mod receiver;
 
 use crate::helpers::{TestApp, spawn_app_with};
 use nudge::config::Settings;
