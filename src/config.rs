@@ -71,6 +71,10 @@ pub struct Replenishment {
     pub schedule: croner::Cron,
     /// Items due within this many days of the collection go into its carts.
     pub look_ahead_days: u32,
+    /// How long a cart's page link works, in days from the collection.
+    pub link_days: u32,
+    /// The "remind me in N days" choices the cart's page offers.
+    pub postpone_choices: Vec<i32>,
 }
 
 /// Which orders count for replenishment due dates.
@@ -354,6 +358,31 @@ impl Settings {
                     },
                     look_ahead_days: parse::<u32>(&get, "NUDGE_REPLENISHMENT_LOOK_AHEAD_DAYS", 7)?
                         .min(366),
+                    link_days: parse::<u32>(&get, "NUDGE_REPLENISHMENT_LINK_DAYS", 30)?
+                        .clamp(1, 366),
+                    postpone_choices: {
+                        let text = get("NUDGE_REPLENISHMENT_POSTPONE_DAYS")
+                            .unwrap_or_else(|| "7,14,30".into());
+                        let choices: Result<Vec<i32>, _> =
+                            text.split(',').map(|d| d.trim().parse::<i32>()).collect();
+                        match choices {
+                            Ok(days)
+                                if !days.is_empty()
+                                    && days.len() <= 6
+                                    && days.iter().all(|d| (1..=365).contains(d)) =>
+                            {
+                                days
+                            }
+                            _ => {
+                                return Err(ConfigError {
+                                    name: "NUDGE_REPLENISHMENT_POSTPONE_DAYS",
+                                    value: text,
+                                    reason: "expected 1 to 6 whole days of 1-365, such as 7,14,30"
+                                        .into(),
+                                });
+                            }
+                        }
+                    },
                 },
                 attribution: Attribution {
                     click_window: hours(&get, "NUDGE_ATTRIBUTION_CLICK_HOURS", 120)?,

@@ -80,6 +80,38 @@ impl TokenSigner {
         })
     }
 
+    /// The token of predicted cart `cart_id`'s page, valid until `expires_at_ms`.
+    pub fn sign_cart(&self, cart_id: i64, expires_at_ms: i64) -> String {
+        let payload = format!("r.{cart_id}.{}", expires_at_ms.div_euclid(1000));
+        let tag = self.tag(payload.as_bytes());
+        format!("{}.{}", ENGINE.encode(payload), ENGINE.encode(tag))
+    }
+
+    /// The cart a page token opens, or `None` when it is malformed, was not signed with this
+    /// key, or expired before `now_ms`.
+    pub fn verify_cart(&self, token: &str, now_ms: i64) -> Option<i64> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = ENGINE.decode(payload).ok()?;
+        let tag = ENGINE.decode(tag).ok()?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        let mut mac = self.mac();
+        mac.update(&payload);
+        mac.verify_truncated_left(&tag).ok()?;
+        let text = String::from_utf8(payload).ok()?;
+        let mut parts = text.split('.');
+        if parts.next()? != "r" {
+            return None;
+        }
+        let cart_id = parts.next()?.parse().ok()?;
+        let expires_secs: i64 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || now_ms.div_euclid(1000) >= expires_secs {
+            return None;
+        }
+        Some(cart_id)
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC takes a key of any length.
         Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
@@ -108,6 +140,22 @@ mod tests {
             })
         );
         assert_eq!(TokenSigner::new("other").verify(&token), None);
+    }
+
+    #[test]
+    fn a_cart_token_opens_its_cart_until_it_expires_and_no_tracking_token_opens_one() {
+        let signer = TokenSigner::new("secret");
+        let token = signer.sign_cart(7, 10_000_000);
+        assert_eq!(signer.verify_cart(&token, 9_999_000), Some(7));
+        assert_eq!(signer.verify_cart(&token, 10_000_000), None);
+        assert_eq!(signer.verify(&token), None);
+        assert_eq!(
+            signer.verify_cart(&signer.sign(7, TokenPurpose::View), 0),
+            None
+        );
+        let (_, tag) = token.split_once('.').unwrap_or_default();
+        let longer = format!("{}.{tag}", ENGINE.encode("r.7.99999999"));
+        assert_eq!(signer.verify_cart(&longer, 0), None);
     }
 
     #[test]

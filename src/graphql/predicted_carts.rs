@@ -8,9 +8,9 @@ use super::errors::{payload, respond, to_graphql};
 use super::money::Money;
 use super::scalars::id_arg;
 use crate::clock::from_millis;
-use crate::domain::predicted_carts::CartStatus;
 use crate::domain::predicted_carts::decide::{self, Decision};
 use crate::domain::predicted_carts::read::{self, Cart};
+use crate::domain::predicted_carts::{CartStatus, link};
 use crate::error::{AppError, FieldViolation, ViolationCode};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -67,6 +67,17 @@ impl PredictedCart {
     }
     async fn decided_at(&self) -> Option<DateTime<Utc>> {
         self.0.cart.decided_at.map(from_millis)
+    }
+    /// The address of the cart's page for the customer (`/r/…`): signed, naming only the
+    /// cart, working for `NUDGE_REPLENISHMENT_LINK_DAYS` after the cart was gathered.
+    async fn link(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let state = state(ctx)?;
+        Ok(link::link(
+            &state.settings.delivery.public_url,
+            &state.senders.signer,
+            &state.settings.store.replenishment,
+            &self.0.cart,
+        ))
     }
     /// Its lines, soonest due first.
     async fn lines(&self) -> Vec<PredictedCartLine> {

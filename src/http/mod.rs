@@ -2,6 +2,7 @@
 //! WebSocket subscriptions), `/healthz` and `/readyz`, the links messages carry and the
 //! SMS provider calls (see [`tracking`]), and spreadsheet exports (see [`export`]).
 
+mod carts;
 mod deadline;
 mod export;
 mod logging;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .configure(tracking::routes)
+        .configure(carts::routes)
         .configure(export::routes);
 }
 

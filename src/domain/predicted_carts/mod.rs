@@ -4,6 +4,7 @@
 
 pub mod collect;
 pub mod decide;
+pub mod link;
 pub mod read;
 
 /// Where a cart stands.

@@ -7,7 +7,7 @@ const DECIDED: &str = "decided { changed predictedCart { id status decidedAt lin
 
 /// Ann (no zone) got 2 kg of coffee and a box of filters delivered on 20 November; the
 /// Monday collection of 7 December put the coffee into her cart. Returns the cart's id.
-async fn ann_with_a_cart(app: &TestApp) -> String {
+pub(crate) async fn ann_with_a_cart(app: &TestApp) -> String {
     catalog(app).await;
     app.create_customer(
         json!({ "externalId": "ann", "firstName": "Ann", "phone": "+14155550111" }),

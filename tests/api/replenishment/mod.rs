@@ -4,6 +4,7 @@
 mod collect;
 mod decide;
 mod due;
+mod page;
 
 use crate::helpers::TestApp;
 use serde_json::{Value, json};
