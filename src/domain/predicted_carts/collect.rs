@@ -148,7 +148,25 @@ async fn gather(
     if carts == 0 {
         return Ok((0, 0));
     }
-    // 2. Their lines: each due item once, soonest first, at today's price.
+    // 2. Their due items go into them (found by customer: the items' unique key).
+    txn.execute_raw(raw_statement(
+        backend,
+        &format!(
+            "UPDATE replenishment_items SET status = '{}', updated_at = ?, cart_id = pc.id \
+             FROM predicted_carts pc \
+             WHERE pc.created_at = ? AND pc.status = '{open}' \
+             AND replenishment_items.customer_id = pc.customer_id \
+             AND replenishment_items.status = '{waiting}' AND replenishment_items.due_at <= ?",
+            ItemStatus::InCart.as_str()
+        ),
+        [
+            Value::from(now_ms),
+            Value::from(now_ms),
+            Value::from(due_by),
+        ],
+    ))
+    .await?;
+    // 3. Their lines: each item once, soonest due first, at today's price.
     let lines = txn
         .execute_raw(raw_statement(
             backend,
@@ -158,29 +176,14 @@ async fn gather(
                  SELECT pc.id, ROW_NUMBER() OVER (PARTITION BY pc.id ORDER BY i.due_at, i.product_id), \
                  i.product_id, i.id, i.quantity, p.price, p.currency \
                  FROM predicted_carts pc \
-                 JOIN replenishment_items i ON i.customer_id = pc.customer_id \
+                 JOIN replenishment_items i ON i.customer_id = pc.customer_id AND i.cart_id = pc.id \
                  JOIN products p ON p.id = i.product_id \
-                 WHERE pc.created_at = ? AND pc.status = '{open}' \
-                 AND i.status = '{waiting}' AND i.due_at <= ?"
+                 WHERE pc.created_at = ? AND pc.status = '{open}'"
             ),
-            [Value::from(now_ms), Value::from(due_by)],
+            [Value::from(now_ms)],
         ))
         .await?
         .rows_affected();
-    // 3. Their items are in a cart now.
-    txn.execute_raw(raw_statement(
-        backend,
-        &format!(
-            "UPDATE replenishment_items SET status = '{}', updated_at = ?, cart_id = x.cart_id \
-             FROM (SELECT l.item_id, l.cart_id FROM predicted_cart_lines l \
-             JOIN predicted_carts pc ON pc.id = l.cart_id \
-             WHERE pc.created_at = ? AND pc.status = '{open}') AS x \
-             WHERE replenishment_items.id = x.item_id AND replenishment_items.status = '{waiting}'",
-            ItemStatus::InCart.as_str()
-        ),
-        [Value::from(now_ms), Value::from(now_ms)],
-    ))
-    .await?;
     Ok((carts, lines))
 }
 
