@@ -45,22 +45,18 @@ impl TokenSigner {
             TokenPurpose::Unsubscribe => format!("u.{delivery_id}"),
             TokenPurpose::View => format!("v.{delivery_id}"),
         };
+        self.seal(&payload)
+    }
+
+    /// `payload` and its tag, as a token.
+    fn seal(&self, payload: &str) -> String {
         let tag = self.tag(payload.as_bytes());
         format!("{}.{}", ENGINE.encode(payload), ENGINE.encode(tag))
     }
 
     /// The token's meaning, or `None` when it is malformed or was not signed with this key.
     pub fn verify(&self, token: &str) -> Option<Token> {
-        let (payload, tag) = token.split_once('.')?;
-        let payload = ENGINE.decode(payload).ok()?;
-        let tag = ENGINE.decode(tag).ok()?;
-        if tag.len() != TAG_BYTES {
-            return None;
-        }
-        let mut mac = self.mac();
-        mac.update(&payload);
-        mac.verify_truncated_left(&tag).ok()?;
-        let text = String::from_utf8(payload).ok()?;
+        let text = self.open(token)?;
         let mut parts = text.split('.');
         let kind = parts.next()?;
         let delivery_id = parts.next()?.parse().ok()?;
@@ -82,24 +78,13 @@ impl TokenSigner {
 
     /// The token of predicted cart `cart_id`'s page, valid until `expires_at_ms`.
     pub fn sign_cart(&self, cart_id: i64, expires_at_ms: i64) -> String {
-        let payload = format!("r.{cart_id}.{}", expires_at_ms.div_euclid(1000));
-        let tag = self.tag(payload.as_bytes());
-        format!("{}.{}", ENGINE.encode(payload), ENGINE.encode(tag))
+        self.seal(&format!("r.{cart_id}.{}", expires_at_ms.div_euclid(1000)))
     }
 
     /// The cart a page token opens, or `None` when it is malformed, was not signed with this
     /// key, or expired before `now_ms`.
     pub fn verify_cart(&self, token: &str, now_ms: i64) -> Option<i64> {
-        let (payload, tag) = token.split_once('.')?;
-        let payload = ENGINE.decode(payload).ok()?;
-        let tag = ENGINE.decode(tag).ok()?;
-        if tag.len() != TAG_BYTES {
-            return None;
-        }
-        let mut mac = self.mac();
-        mac.update(&payload);
-        mac.verify_truncated_left(&tag).ok()?;
-        let text = String::from_utf8(payload).ok()?;
+        let text = self.open(token)?;
         let mut parts = text.split('.');
         if parts.next()? != "r" {
             return None;
@@ -110,6 +95,20 @@ impl TokenSigner {
             return None;
         }
         Some(cart_id)
+    }
+
+    /// The payload a token signs, when its tag is this key's.
+    fn open(&self, token: &str) -> Option<String> {
+        let (payload, tag) = token.split_once('.')?;
+        let payload = ENGINE.decode(payload).ok()?;
+        let tag = ENGINE.decode(tag).ok()?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        let mut mac = self.mac();
+        mac.update(&payload);
+        mac.verify_truncated_left(&tag).ok()?;
+        String::from_utf8(payload).ok()
     }
 
     fn mac(&self) -> Hmac<Sha256> {
