@@ -11,7 +11,7 @@ use crate::clock::from_millis;
 use crate::domain::predicted_carts::decide::{self, Decision};
 use crate::domain::predicted_carts::read::{self, Cart};
 use crate::domain::predicted_carts::{CartStatus, link};
-use crate::error::{AppError, FieldViolation, ViolationCode};
+use crate::error::AppError;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -177,25 +177,11 @@ impl PredictedCartMutation {
         customer_signature: Option<String>,
         lines: Option<Vec<PredictedCartLineInput>>,
     ) -> async_graphql::Result<DecidePredictedCartPayload> {
-        let state = state(ctx)?;
-        let mut chosen = Vec::new();
-        let mut unknown = Vec::new();
-        for (index, line) in lines.unwrap_or_default().into_iter().enumerate() {
-            match crate::domain::products::find_by_external_id(&state.db, &line.product_external_id)
-                .await
-                .map_err(to_graphql)?
-            {
-                Some(product) => chosen.push((product.id, line.quantity)),
-                None => unknown.push(FieldViolation::new(
-                    &["lines", &index.to_string(), "productExternalId"],
-                    ViolationCode::NotFound,
-                    "is not in this cart",
-                )),
-            }
-        }
-        if !unknown.is_empty() {
-            return respond(Err(AppError::Invalid(unknown)), "");
-        }
+        let chosen = lines
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| (l.product_external_id, l.quantity))
+            .collect();
         decide_as(
             ctx,
             &cart_id,

@@ -38,6 +38,17 @@ impl From<WebhookMessageStatus> for Status {
     }
 }
 
+impl From<Status> for WebhookMessageStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Queued => WebhookMessageStatus::Queued,
+            Status::Sending => WebhookMessageStatus::Sending,
+            Status::Succeeded => WebhookMessageStatus::Succeeded,
+            Status::Failed => WebhookMessageStatus::Failed,
+        }
+    }
+}
+
 /// One event for one endpoint.
 pub struct WebhookMessage(pub webhook_message::Model);
 
@@ -67,12 +78,7 @@ impl WebhookMessage {
                 self.0.id, self.0.status
             )))
         })?;
-        Ok(match status {
-            Status::Queued => WebhookMessageStatus::Queued,
-            Status::Sending => WebhookMessageStatus::Sending,
-            Status::Succeeded => WebhookMessageStatus::Succeeded,
-            Status::Failed => WebhookMessageStatus::Failed,
-        })
+        Ok(status.into())
     }
     /// Why its last attempt failed, or why it was given up.
     async fn reason(&self) -> Option<&str> {

@@ -207,9 +207,10 @@ async fn decide_on(
         Some("confirm") => Decision::Confirm(
             cart.lines
                 .iter()
-                .filter_map(|(line, _)| {
+                .filter_map(|(line, product)| {
                     let quantity = field(&format!("q{}", line.position))?.parse::<i32>().ok()?;
-                    Some((line.product_id, quantity.clamp(0, decide::MAX_QUANTITY)))
+                    let quantity = quantity.clamp(0, decide::MAX_QUANTITY);
+                    Some((product.external_id.clone(), quantity))
                 })
                 .collect(),
         ),

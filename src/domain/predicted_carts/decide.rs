@@ -50,8 +50,8 @@ pub const MAX_QUANTITY: i32 = 999;
 /// What the customer decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// With the quantities chosen, by product id (lines not named keep theirs).
-    Confirm(Vec<(i64, i32)>),
+    /// With the quantities chosen, by the shop's product id (lines not named keep theirs).
+    Confirm(Vec<(String, i32)>),
     Postpone {
         days: i32,
     },
@@ -111,7 +111,7 @@ pub async fn decide(
     let (status, kind, payload, event_type, detail) = match &decision {
         Decision::Confirm(chosen) => {
             apply_quantities(&txn, &mut cart, chosen).await?;
-            let order_id = reorder(&txn, &cart, now_ms).await?;
+            let order_id = reorder(&txn, &cart, &store.currency, now_ms).await?;
             cart.cart.order_id = Some(order_id);
             for item in &items {
                 let line = cart.lines.iter().find(|(l, _)| l.item_id == item.id);
@@ -233,20 +233,20 @@ fn check(decision: &Decision) -> AppResult<()> {
     }
 }
 
-/// Sets the chosen quantities (by product id); a line at 0 is dropped. A product the cart
-/// does not hold, or nothing left to order, is refused.
+/// Sets the chosen quantities (by the shop's product id); a line at 0 is dropped. A product
+/// the cart does not hold, or nothing left to order, is refused.
 async fn apply_quantities(
     txn: &impl ConnectionTrait,
     cart: &mut Cart,
-    chosen: &[(i64, i32)],
+    chosen: &[(String, i32)],
 ) -> AppResult<()> {
     let mut violations = Vec::new();
-    for (index, (product_id, quantity)) in chosen.iter().enumerate() {
-        match cart
+    for (index, (external_id, quantity)) in chosen.iter().enumerate() {
+        let held = cart
             .lines
             .iter_mut()
-            .find(|(l, _)| l.product_id == *product_id)
-        {
+            .find(|(_, p)| p.external_id == external_id.trim());
+        match held {
             Some((line, _)) => line.quantity = *quantity,
             None => violations.push(FieldViolation::new(
                 &["lines", &index.to_string(), "productExternalId"],
@@ -286,12 +286,17 @@ async fn apply_quantities(
 }
 
 /// Records the reorder the shop must still create; returns its id.
-async fn reorder(txn: &impl ConnectionTrait, cart: &Cart, now_ms: i64) -> AppResult<i64> {
+async fn reorder(
+    txn: &impl ConnectionTrait,
+    cart: &Cart,
+    store_currency: &str,
+    now_ms: i64,
+) -> AppResult<i64> {
     let (currency, total) = cart
         .totals()
         .into_iter()
         .next()
-        .unwrap_or_else(|| ("USD".to_owned(), 0));
+        .unwrap_or_else(|| (store_currency.to_owned(), 0));
     let saved = order::ActiveModel {
         id: ActiveValue::NotSet,
         external_id: ActiveValue::Set(format!("nudge-reorder-{}", cart.cart.id)),

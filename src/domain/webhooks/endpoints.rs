@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use entity::{role, segment, tag, webhook_endpoint, webhook_subscription};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -274,18 +274,8 @@ pub async fn update(
 pub async fn delete(db: &DatabaseConnection, id: i64, access: Access) -> AppResult<()> {
     let txn = begin_write(db).await?;
     get(&txn, id, access).await?;
-    let backend = txn.get_database_backend();
-    txn.execute_raw(crate::db::raw_statement(
-        backend,
-        "DELETE FROM webhook_attempts WHERE message_id IN \
-         (SELECT id FROM webhook_messages WHERE endpoint_id = ?)",
-        [sea_orm::Value::from(id)],
-    ))
-    .await?;
-    entity::webhook_message::Entity::delete_many()
-        .filter(entity::webhook_message::Column::EndpointId.eq(id))
-        .exec(&txn)
-        .await?;
+    let its = sea_orm::Condition::all().add(entity::webhook_message::Column::EndpointId.eq(id));
+    super::outbox::delete_messages(&txn, its).await?;
     webhook_subscription::Entity::delete_many()
         .filter(webhook_subscription::Column::EndpointId.eq(id))
         .exec(&txn)
@@ -368,14 +358,17 @@ async fn apply(
         }
     }
     if let Some(ids) = input.role_ids {
-        filter.role_ids = existing::<role::Entity>(txn, "roleIds", ids, &mut checker).await?;
+        filter.role_ids =
+            existing::<role::Entity>(txn, role::Column::Id, "roleIds", ids, &mut checker).await?;
     }
     if let Some(ids) = input.tag_ids {
-        filter.tag_ids = existing::<tag::Entity>(txn, "tagIds", ids, &mut checker).await?;
+        filter.tag_ids =
+            existing::<tag::Entity>(txn, tag::Column::Id, "tagIds", ids, &mut checker).await?;
     }
     if let Some(ids) = input.segment_ids {
         filter.segment_ids =
-            existing::<segment::Entity>(txn, "segmentIds", ids, &mut checker).await?;
+            existing::<segment::Entity>(txn, segment::Column::Id, "segmentIds", ids, &mut checker)
+                .await?;
     }
     checker.finish()?;
     match input.enabled {
@@ -417,17 +410,15 @@ async fn checked_url(text: &str, policy: UrlPolicy) -> Result<String, Refused> {
     Ok(url.to_string())
 }
 
-/// `ids` deduplicated, each checked to exist (path `field.<index>` otherwise).
-async fn existing<E>(
+/// `ids` deduplicated, each checked to exist (one look for all; path `field.<index>`
+/// otherwise).
+async fn existing<E: EntityTrait>(
     txn: &impl ConnectionTrait,
+    id: E::Column,
     field: &str,
     ids: Vec<i64>,
     checker: &mut Checker,
-) -> AppResult<Vec<i64>>
-where
-    E: EntityTrait,
-    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<i64>,
-{
+) -> AppResult<Vec<i64>> {
     if ids.len() > MAX_IDS {
         checker.refuse(
             field,
@@ -436,21 +427,27 @@ where
         );
         return Ok(Vec::new());
     }
-    let mut kept = Vec::new();
-    for (index, id) in ids.into_iter().enumerate() {
-        if kept.contains(&id) {
-            continue;
-        }
-        if E::find_by_id(id).one(txn).await?.is_none() {
+    let found: BTreeSet<i64> = E::find()
+        .select_only()
+        .column(id)
+        .filter(id.is_in(ids.iter().copied()))
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    for (index, wanted) in ids.iter().enumerate() {
+        if !found.contains(wanted) {
             checker.refuse_at(
                 &[field, &index.to_string()],
                 ViolationCode::NotFound,
-                format!("no such id {id}"),
+                format!("no such id {wanted}"),
             );
         }
-        kept.push(id);
     }
+    let mut kept = ids;
     kept.sort_unstable();
+    kept.dedup();
     Ok(kept)
 }
 

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use entity::{webhook_attempt, webhook_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -162,25 +162,13 @@ pub async fn forget_before(db: &DatabaseConnection, cutoff_ms: i64) -> AppResult
             return Ok(forgotten);
         }
         let txn = begin_write(db).await?;
-        let old = || {
-            webhook_message::Entity::find()
-                .select_only()
-                .column(webhook_message::Column::Id)
-                .filter(webhook_message::Column::Id.between(first, last))
-                .filter(webhook_message::Column::CreatedAt.lt(cutoff_ms))
-                .filter(webhook_message::Column::Status.is_in(finished))
-                .into_query()
-        };
-        webhook_attempt::Entity::delete_many()
-            .filter(webhook_attempt::Column::MessageId.in_subquery(old()))
-            .exec(&txn)
-            .await?;
-        let deleted = webhook_message::Entity::delete_many()
-            .filter(webhook_message::Column::Id.in_subquery(old()))
-            .exec(&txn)
-            .await?;
+        let old = Condition::all()
+            .add(webhook_message::Column::Id.between(first, last))
+            .add(webhook_message::Column::CreatedAt.lt(cutoff_ms))
+            .add(webhook_message::Column::Status.is_in(finished));
+        let deleted = super::outbox::delete_messages(&txn, old).await?;
         txn.commit().await?;
-        forgotten += deleted.rows_affected;
+        forgotten += deleted;
         after = last;
     }
 }

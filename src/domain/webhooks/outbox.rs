@@ -11,11 +11,11 @@ use crate::db::{in_list, raw_statement};
 use crate::domain::lease::{self, LeaseColumns, Leased};
 use crate::error::AppResult;
 use crate::events::MembershipKind;
-use entity::{customer, webhook_endpoint, webhook_message, webhook_subscription};
+use entity::{customer, webhook_attempt, webhook_endpoint, webhook_message, webhook_subscription};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
-    RelationTrait, Value,
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, QueryTrait, RelationTrait, Value,
 };
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -332,17 +332,25 @@ fn row(
 
 /// Deletes a customer's messages and their attempts (erasure: what they carry goes with them).
 pub async fn forget_customer(txn: &impl ConnectionTrait, customer_id: i64) -> AppResult<()> {
-    let backend = txn.get_database_backend();
-    txn.execute_raw(raw_statement(
-        backend,
-        "DELETE FROM webhook_attempts WHERE message_id IN \
-         (SELECT id FROM webhook_messages WHERE customer_id = ?)",
-        [Value::from(customer_id)],
-    ))
-    .await?;
-    webhook_message::Entity::delete_many()
-        .filter(webhook_message::Column::CustomerId.eq(customer_id))
+    let theirs = Condition::all().add(webhook_message::Column::CustomerId.eq(customer_id));
+    delete_messages(txn, theirs).await?;
+    Ok(())
+}
+
+/// Deletes the messages `which` selects, with their attempts; returns how many messages.
+pub async fn delete_messages(txn: &impl ConnectionTrait, which: Condition) -> AppResult<u64> {
+    let selected = webhook_message::Entity::find()
+        .select_only()
+        .column(webhook_message::Column::Id)
+        .filter(which.clone())
+        .into_query();
+    webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::MessageId.in_subquery(selected))
         .exec(txn)
         .await?;
-    Ok(())
+    let deleted = webhook_message::Entity::delete_many()
+        .filter(which)
+        .exec(txn)
+        .await?;
+    Ok(deleted.rows_affected)
 }
