@@ -77,6 +77,13 @@ pub struct Replenishment {
     pub postpone_choices: Vec<i32>,
 }
 
+impl Replenishment {
+    /// When the page link of a cart gathered at `created_at_ms` stops working.
+    pub fn link_expires_at(&self, created_at_ms: i64) -> i64 {
+        created_at_ms.saturating_add(i64::from(self.link_days) * 86_400_000)
+    }
+}
+
 /// Which orders count for replenishment due dates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplenishmentBasis {

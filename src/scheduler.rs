@@ -65,11 +65,15 @@ pub async fn run_tick(state: &AppState) {
         Err(e) => tracing::error!(error = %e, "segment tick failed"),
     }
     match ticked.carts {
-        Ok(collected) if collected.carts > 0 => tracing::info!(
-            replenishment.carts = collected.carts,
-            replenishment.lines = collected.lines,
-            "predicted carts collected"
-        ),
+        Ok(collected) if collected.carts > 0 => {
+            tracing::info!(
+                replenishment.carts = collected.carts,
+                replenishment.lines = collected.lines,
+                "predicted carts collected"
+            );
+            // Campaigns and actions listening to gathered carts have events to take.
+            state.processor_wake.notify_one();
+        }
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "predicted cart collection failed"),
     }

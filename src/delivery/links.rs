@@ -2,11 +2,11 @@
 //! an open pixel goes before `</body>`.
 
 /// Rewrites each absolute http(s) link of `html` with `tracked(index, url)` — except those that
-/// start with `keep` (Nudge's own links) — and returns the new HTML with the original targets
-/// by index.
+/// start with one of `keep` (Nudge's own unsubscribe, view and tracking links) — and returns
+/// the new HTML with the original targets by index.
 pub fn track_links(
     html: &str,
-    keep: &str,
+    keep: &[String],
     mut tracked: impl FnMut(u32, &str) -> String,
 ) -> (String, Vec<String>) {
     const HREF: &str = "href=\"";
@@ -22,7 +22,7 @@ pub fn track_links(
         out.push_str(&rest[..value_start]);
         let lower = url.to_ascii_lowercase();
         let trackable = (lower.starts_with("http://") || lower.starts_with("https://"))
-            && !url.starts_with(keep);
+            && !keep.iter().any(|prefix| url.starts_with(prefix.as_str()));
         if trackable {
             let index = u32::try_from(targets.len()).unwrap_or(u32::MAX);
             // The template engine escaped `&` as `&amp;` in attribute values.
@@ -65,14 +65,20 @@ mod tests {
 
     #[test]
     fn outside_links_are_tracked_and_our_own_are_kept() {
-        let html = r#"<a href="https://shop.example/p?a=1&amp;b=2">P</a> <a HREF="https://nudge.example/u/x">U</a> <a href="mailto:a@b">M</a>"#;
-        let (out, targets) = track_links(html, "https://nudge.example/", |i, _| {
-            format!("https://nudge.example/t/c/{i}")
-        });
-        assert_eq!(targets, vec!["https://shop.example/p?a=1&b=2".to_owned()]);
+        let html = r#"<a href="https://shop.example/p?a=1&amp;b=2">P</a> <a HREF="https://nudge.example/u/x">U</a> <a href="mailto:a@b">M</a> <a href="https://nudge.example/r/c">C</a>"#;
+        let keep = ["https://nudge.example/u/".to_owned()];
+        let (out, targets) =
+            track_links(html, &keep, |i, _| format!("https://nudge.example/t/c/{i}"));
+        assert_eq!(
+            targets,
+            vec![
+                "https://shop.example/p?a=1&b=2".to_owned(),
+                "https://nudge.example/r/c".to_owned()
+            ]
+        );
         assert_eq!(
             out,
-            r#"<a href="https://nudge.example/t/c/0">P</a> <a HREF="https://nudge.example/u/x">U</a> <a href="mailto:a@b">M</a>"#
+            r#"<a href="https://nudge.example/t/c/0">P</a> <a HREF="https://nudge.example/u/x">U</a> <a href="mailto:a@b">M</a> <a href="https://nudge.example/t/c/1">C</a>"#
         );
     }
 

@@ -81,6 +81,12 @@ impl TokenSigner {
         self.seal(&format!("r.{cart_id}.{}", expires_at_ms.div_euclid(1000)))
     }
 
+    /// The address of predicted cart `cart_id`'s page (`{public_url}/r/{token}`), working
+    /// until `expires_at_ms`.
+    pub fn cart_page(&self, public_url: &str, cart_id: i64, expires_at_ms: i64) -> String {
+        format!("{public_url}/r/{}", self.sign_cart(cart_id, expires_at_ms))
+    }
+
     /// The cart a page token opens, or `None` when it is malformed, was not signed with this
     /// key, or expired before `now_ms`.
     pub fn verify_cart(&self, token: &str, now_ms: i64) -> Option<i64> {

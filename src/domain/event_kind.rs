@@ -22,6 +22,9 @@ pub enum EventKind {
     SegmentJoined,
     /// The customer left a segment (Nudge records it; storefronts cannot).
     SegmentLeft,
+    /// A predicted cart was gathered for the customer (Nudge records it when a campaign or a
+    /// customer action listens).
+    PredictedCartReady,
     /// The customer confirmed a predicted cart (Nudge records it).
     PredictedCartConfirmed,
     /// The customer postponed a predicted cart (Nudge records it).
@@ -31,7 +34,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Registered,
         EventKind::LoggedIn,
         EventKind::ProfileUpdated,
@@ -45,6 +48,7 @@ impl EventKind {
         EventKind::NewsletterUnsubscribed,
         EventKind::SegmentJoined,
         EventKind::SegmentLeft,
+        EventKind::PredictedCartReady,
         EventKind::PredictedCartConfirmed,
         EventKind::PredictedCartPostponed,
         EventKind::PredictedCartDeclined,
@@ -65,6 +69,7 @@ impl EventKind {
             EventKind::NewsletterUnsubscribed => "newsletter_unsubscribed",
             EventKind::SegmentJoined => "segment_joined",
             EventKind::SegmentLeft => "segment_left",
+            EventKind::PredictedCartReady => "predicted_cart_ready",
             EventKind::PredictedCartConfirmed => "predicted_cart_confirmed",
             EventKind::PredictedCartPostponed => "predicted_cart_postponed",
             EventKind::PredictedCartDeclined => "predicted_cart_declined",
@@ -78,6 +83,7 @@ impl EventKind {
             self,
             EventKind::SegmentJoined
                 | EventKind::SegmentLeft
+                | EventKind::PredictedCartReady
                 | EventKind::PredictedCartConfirmed
                 | EventKind::PredictedCartPostponed
                 | EventKind::PredictedCartDeclined

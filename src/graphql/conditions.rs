@@ -115,6 +115,20 @@ pub struct AffiliateConditionInput {
     pub affiliate_ids: Vec<String>,
 }
 
+/// A message step of the same campaign whose message the run sent.
+#[derive(InputObject)]
+pub struct MessageOpenedInput {
+    pub step_id: String,
+}
+
+/// A click on a link of the message a step of the same campaign sent.
+#[derive(InputObject)]
+pub struct MessageClickedInput {
+    pub step_id: String,
+    /// Only links whose address contains this text (case-insensitive); any link when absent.
+    pub link_contains: Option<String>,
+}
+
 /// A condition: exactly one field. `all` of nothing is true, `any` of nothing is false.
 #[derive(OneofObject)]
 pub enum ConditionInput {
@@ -149,6 +163,17 @@ pub enum ConditionInput {
     TimeZone(Vec<String>),
     /// The customer is a member of one of these segments.
     InSegment(Vec<ID>),
+    /// Campaigns only: a person opened the message this run sent at the step (a click counts;
+    /// machine opens do not).
+    MessageOpened(MessageOpenedInput),
+    /// Campaigns only: a link of the message this run sent at the step was clicked.
+    MessageClicked(MessageClickedInput),
+    /// Campaigns only: a person opened the page of the run's predicted cart (`true`), or did
+    /// not (`false`).
+    CartViewed(bool),
+    /// Campaigns only: the run's predicted cart was confirmed, postponed, declined or ordered
+    /// (`true`), or is still open (`false`).
+    CartDecided(bool),
 }
 
 /// Converts an input condition; `path` names where it sits in the operation's input.
@@ -277,6 +302,24 @@ pub fn to_condition(
         ConditionInput::TimeZone(zones) => Condition::TimeZone {
             zones: zones.into_iter().map(|z| z.trim().to_owned()).collect(),
         },
+        ConditionInput::MessageOpened(m) => Condition::MessageOpened {
+            step_id: m.step_id.trim().to_owned(),
+        },
+        ConditionInput::MessageClicked(m) => Condition::MessageClicked {
+            step_id: m.step_id.trim().to_owned(),
+            link_contains: m.link_contains,
+        },
+        ConditionInput::CartViewed(wanted) => as_wanted(Condition::CartViewed {}, wanted),
+        ConditionInput::CartDecided(wanted) => as_wanted(Condition::CartDecided {}, wanted),
+    }
+}
+
+/// `condition` when `wanted`, its negation otherwise.
+fn as_wanted(condition: Condition, wanted: bool) -> Condition {
+    if wanted {
+        condition
+    } else {
+        Condition::Not(Box::new(condition))
     }
 }
 

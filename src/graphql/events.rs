@@ -35,6 +35,9 @@ pub enum EventKind {
     SegmentJoined,
     /// The customer left a segment (recorded by Nudge, never by a storefront).
     SegmentLeft,
+    /// A predicted cart was gathered for the customer (recorded by Nudge when a campaign or a
+    /// customer action listens).
+    PredictedCartReady,
     /// The customer confirmed a predicted cart (recorded by Nudge).
     PredictedCartConfirmed,
     /// The customer postponed a predicted cart (recorded by Nudge).
@@ -59,6 +62,7 @@ impl From<DomainKind> for EventKind {
             DomainKind::NewsletterUnsubscribed => EventKind::NewsletterUnsubscribed,
             DomainKind::SegmentJoined => EventKind::SegmentJoined,
             DomainKind::SegmentLeft => EventKind::SegmentLeft,
+            DomainKind::PredictedCartReady => EventKind::PredictedCartReady,
             DomainKind::PredictedCartConfirmed => EventKind::PredictedCartConfirmed,
             DomainKind::PredictedCartPostponed => EventKind::PredictedCartPostponed,
             DomainKind::PredictedCartDeclined => EventKind::PredictedCartDeclined,

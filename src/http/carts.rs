@@ -2,19 +2,22 @@
 //! phone, that shows the cart's lines with quantities the customer can change and three
 //! buttons — Confirm, Remind me in N days (`NUDGE_REPLENISHMENT_POSTPONE_DAYS`), I have
 //! enough. The form posts back to the same address; after a decision the page shows what was
-//! decided, and a second click changes nothing. Opening the page marks the cart viewed. A
+//! decided, and a second click changes nothing. A person opening the page marks the cart
+//! viewed (a link scanner's or prefetcher's user agent does not: the rule of opens). A
 //! tampered or expired token gets a 404 page. Customer and catalogue texts are HTML-escaped.
 
 use crate::domain::predicted_carts::decide::{self, Decision};
 use crate::domain::predicted_carts::read::Cart;
 use crate::domain::predicted_carts::{CartStatus, link};
+use crate::domain::stats::machine::{OpenKind, judge_open};
 use crate::domain::values::format_amount;
 use crate::error::AppError;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use minijinja::{AutoEscape, Environment, context};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/r/{token}", web::get().to(show))
@@ -172,14 +175,25 @@ fn render(cart: &Cart, postpone: &[i32]) -> Result<String, minijinja::Error> {
     })
 }
 
-async fn show(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+async fn show(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    request: HttpRequest,
+) -> HttpResponse {
     let now_ms = crate::clock::to_millis(state.clock.now());
     let cart = match link::open(&state.db, &state.senders.signer, &token, now_ms).await {
         Ok(Some(cart)) => cart,
         Ok(None) => return not_found(),
         Err(e) => return failed(e),
     };
-    if cart.cart.viewed_at.is_none()
+    // Link scanners and prefetchers open pages too; only a person's visit counts as seen.
+    let agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let person = judge_open(agent, None, Duration::ZERO) == OpenKind::Human;
+    if person
+        && cart.cart.viewed_at.is_none()
         && let Err(e) = decide::mark_viewed(&state.db, cart.cart.id, now_ms).await
     {
         return failed(e);

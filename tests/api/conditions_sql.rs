@@ -255,6 +255,7 @@ async fn a_condition_as_sql_selects_exactly_the_customers_the_evaluator_holds_it
                     segment_ids: &Default::default(),
                     cart: &[],
                     event: None,
+                    run: None,
                 };
                 evaluate(&condition, &facts)
             })

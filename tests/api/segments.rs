@@ -479,7 +479,7 @@ async fn a_segment_about_an_event_or_without_a_name_is_refused_with_paths() {
 }
 
 /// Waits (10 s at most) until `query`'s data satisfies `done`; returns it.
-async fn eventually(
+pub(crate) async fn eventually(
     app: &crate::helpers::TestApp,
     query: &str,
     done: impl Fn(&serde_json::Value) -> bool,

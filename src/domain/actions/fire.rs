@@ -199,6 +199,7 @@ impl<'a> Round<'a> {
                 segment_ids: &held.segments,
                 cart,
                 event: Some(&event_facts),
+                run: None,
             };
             let mut outcome = ActionOutcome {
                 action_id: action.model.id,

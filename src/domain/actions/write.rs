@@ -189,6 +189,7 @@ async fn apply(
     let mut endpoints = BTreeSet::new();
     if let Some(condition) = input.condition {
         condition.check("condition", &mut checker);
+        condition.refuse_run_parts("condition", &mut checker);
         let under = |(path, id): (Vec<String>, i64)| {
             (
                 std::iter::once("condition".to_owned())

@@ -28,6 +28,8 @@ pub(super) struct References {
     pub(super) endpoints: BTreeSet<(String, i64)>,
     /// (field, template id, channel the step sends on).
     pub(super) templates: BTreeSet<(String, i64, &'static str)>,
+    /// (field, step id) of the message steps conditions look at (`messageOpened` …).
+    pub(super) message_steps: BTreeSet<(String, String)>,
 }
 
 impl References {
@@ -40,6 +42,31 @@ impl References {
             .extend(condition.tag_refs().into_iter().map(under));
         self.segments
             .extend(condition.segment_refs().into_iter().map(under));
+        self.message_steps.extend(
+            condition
+                .step_refs()
+                .into_iter()
+                .map(|(path, id)| (format!("{field}.{}", path.join(".")), id)),
+        );
+    }
+
+    /// Refuses each condition's step that is not a message step of `steps`.
+    pub(super) fn check_message_steps(&self, steps: &[Step], checker: &mut Checker) {
+        let messages: HashSet<&str> = walk(steps)
+            .into_iter()
+            .filter(|(step, _)| matches!(step.action, StepAction::Message { .. }))
+            .map(|(step, _)| step.id.as_str())
+            .collect();
+        for (field, id) in &self.message_steps {
+            if !messages.contains(id.as_str()) {
+                let path: Vec<&str> = field.split('.').collect();
+                checker.refuse_at(
+                    &path,
+                    ViolationCode::NotFound,
+                    format!("no message step of this campaign is called {id:?}"),
+                );
+            }
+        }
     }
 }
 

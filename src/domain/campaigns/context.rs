@@ -4,12 +4,13 @@
 use super::Campaign;
 use crate::config::StoreSettings;
 use crate::domain::conditions::load::{
-    cart_items, order_subject_facts, roles_of, segments_of, tags_of,
+    cart_items, order_subject_facts, roles_of, run_facts, segments_of, tags_of,
 };
-use crate::domain::conditions::{Condition, Facts, evaluate};
+use crate::domain::conditions::{Condition, Facts, Reads, evaluate};
+use crate::domain::orders::replenishment::cart_of_subject;
 use crate::error::AppResult;
 use chrono_tz::Tz;
-use entity::customer;
+use entity::{campaign_run, customer};
 use sea_orm::ConnectionTrait;
 
 /// What a step is taken with: the campaign, the instant and the run's customer.
@@ -21,6 +22,26 @@ pub(super) struct Ctx<'a> {
     pub tz: Tz,
     /// The order the run is about, if any: conditions see it as the event's order.
     pub order_id: Option<i64>,
+    /// The run, when there is one (a preview has none): what its customer did with its
+    /// messages and its predicted cart.
+    pub run: Option<RunRef>,
+}
+
+/// The run a step is taken for, as its conditions look at it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RunRef {
+    pub id: i64,
+    /// The predicted cart the run is about (a `replenishmentDue` run).
+    pub cart_id: Option<i64>,
+}
+
+impl RunRef {
+    pub(super) fn of(run: &campaign_run::Model) -> Self {
+        RunRef {
+            id: run.id,
+            cart_id: cart_of_subject(&run.subject_key, run.subject_ref),
+        }
+    }
 }
 
 /// Whether the condition holds for the run's customer now.
@@ -40,6 +61,12 @@ pub(super) async fn holds(
         Some(id) => order_subject_facts(txn, id).await?,
         None => None,
     };
+    let run = match ctx.run {
+        Some(run) if condition.reads().meets(Reads::RUN) => {
+            Some(run_facts(txn, run.id, run.cart_id).await?)
+        }
+        _ => None,
+    };
     Ok(evaluate(
         condition,
         &Facts {
@@ -51,6 +78,7 @@ pub(super) async fn holds(
             segment_ids: &segments,
             cart: &cart,
             event: order.as_ref(),
+            run: run.as_ref(),
         },
     ))
 }

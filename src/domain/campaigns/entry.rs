@@ -1,6 +1,7 @@
 //! Campaigns on every event, called by the event processor inside its transaction: an event
 //! that sets an anchor (an order placed or paid, a delivery, a registration, a newsletter
-//! signup) enrols the customer in the campaigns timed from it, and every event checks the
+//! signup, a segment joined, a predicted cart gathered) enrols the customer in the campaigns
+//! timed from it, and every event checks the
 //! customer's open runs at once — an exit goal reached, a cancelled order, a changed cart or
 //! renewed activity ends them, and a moved delivery date reschedules them.
 
@@ -10,6 +11,7 @@ use super::status::RunStatus;
 use super::{Anchor, Campaign, CampaignStatus};
 use crate::config::StoreSettings;
 use crate::domain::ingest::{EventKind, EventPayload};
+use crate::domain::orders::replenishment::CART_SUBJECT;
 use crate::domain::orders::{OrderStatus, nth_of};
 use crate::error::{AppError, AppResult};
 use entity::{campaign_run, event, order};
@@ -39,6 +41,13 @@ pub fn kinds_seen(campaigns: &[Campaign]) -> Vec<EventKind> {
             Anchor::Registered {} => vec![EventKind::Registered],
             Anchor::NewsletterSubscribed {} => vec![EventKind::NewsletterSubscribed],
             Anchor::SegmentJoined { .. } => vec![EventKind::SegmentJoined],
+            Anchor::ReplenishmentDue {} => vec![
+                EventKind::PredictedCartReady,
+                EventKind::PredictedCartConfirmed,
+                EventKind::PredictedCartPostponed,
+                EventKind::PredictedCartDeclined,
+                EventKind::OrderPlaced,
+            ],
             Anchor::CartAbandoned { .. } => vec![
                 EventKind::OrderPlaced,
                 EventKind::AddedToCart,
@@ -165,6 +174,14 @@ async fn anchored(
             None,
             e.occurred_at,
         )),
+        (Anchor::ReplenishmentDue {}, EventPayload::PredictedCartReady { cart_id }, _) => {
+            Some(one(
+                e.customer_id,
+                (format!("{CART_SUBJECT}{cart_id}"), *cart_id),
+                None,
+                e.occurred_at,
+            ))
+        }
         _ => None,
     })
 }

@@ -6,8 +6,10 @@ use super::context::{Ctx, holds};
 use super::status::RunStatus;
 use super::{Anchor, InactivityBasis};
 use crate::domain::orders::OrderStatus;
+use crate::domain::orders::replenishment::CART_SUBJECT;
+use crate::domain::predicted_carts::CartStatus;
 use crate::error::AppResult;
-use entity::{campaign_run, event, order};
+use entity::{campaign_run, event, order, predicted_cart};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 
 /// Why the run must end before its next step, if it must: its exit goal was reached, or its
@@ -65,6 +67,9 @@ pub(super) async fn ended(
         }
         _ => {}
     }
+    if run.subject_key.starts_with(CART_SUBJECT) {
+        return cart_ended(txn, run.subject_ref).await;
+    }
     if run.subject_key.starts_with("order:") {
         let found = match run.order_id {
             Some(id) => order::Entity::find_by_id(id).one(txn).await?,
@@ -89,4 +94,37 @@ pub(super) async fn ended(
         }
     }
     Ok(None)
+}
+
+/// How the predicted cart a run is about ended, if it did: a confirmation (or an order of
+/// everything in it) converts the run; a postponement or a decline ends it.
+async fn cart_ended(
+    txn: &impl ConnectionTrait,
+    cart_id: i64,
+) -> AppResult<Option<(RunStatus, String)>> {
+    let status: Option<String> = predicted_cart::Entity::find_by_id(cart_id)
+        .select_only()
+        .column(predicted_cart::Column::Status)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    let Some(status) = status else {
+        return Ok(Some((
+            RunStatus::Exited,
+            "the predicted cart is gone".into(),
+        )));
+    };
+    Ok(match CartStatus::from_stored(&status) {
+        Some(CartStatus::Open) | None => None,
+        Some(CartStatus::Confirmed) => {
+            Some((RunStatus::Converted, "the cart was confirmed".into()))
+        }
+        Some(CartStatus::Closed) => Some((
+            RunStatus::Converted,
+            "everything in the cart was ordered".into(),
+        )),
+        Some(CartStatus::Postponed | CartStatus::Declined) => {
+            Some((RunStatus::Exited, format!("the cart was {status}")))
+        }
+    })
 }

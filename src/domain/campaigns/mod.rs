@@ -121,6 +121,10 @@ pub enum Anchor {
     /// The customer joined a segment; each join anchors a run (the re-entry policy decides
     /// whether a customer who left and joined again goes through once more).
     SegmentJoined { segment_id: i64 },
+    /// A predicted cart was gathered for the customer (the weekly replenishment collection);
+    /// one run per cart. Its confirmation ends the run as converted; a postponement, a
+    /// decline or an order of everything in it ends it too.
+    ReplenishmentDue {},
 }
 
 impl Anchor {
@@ -137,6 +141,7 @@ impl Anchor {
             Anchor::Birthday {} => "birthday",
             Anchor::NewsletterSubscribed {} => "newsletterSubscribed",
             Anchor::SegmentJoined { .. } => "segmentJoined",
+            Anchor::ReplenishmentDue {} => "replenishmentDue",
         }
     }
 
@@ -153,7 +158,8 @@ impl Anchor {
             | Anchor::Delivered {}
             | Anchor::Registered {}
             | Anchor::NewsletterSubscribed {}
-            | Anchor::SegmentJoined { .. } => Some(anchor_at),
+            | Anchor::SegmentJoined { .. }
+            | Anchor::ReplenishmentDue {} => Some(anchor_at),
             Anchor::OrderUnpaid { after_hours } => {
                 Some(anchor_at + i64::from(*after_hours) * HOUR_MS)
             }

@@ -10,6 +10,7 @@ use super::window::next_allowed;
 use super::{Anchor, Campaign, StepAction, Wait};
 use crate::config::StoreSettings;
 use crate::db::raw_statement;
+use crate::domain::orders::replenishment::CART_SUBJECT;
 use crate::domain::time::{wait_until, zone};
 use crate::error::AppResult;
 use entity::customer;
@@ -71,6 +72,7 @@ pub async fn preview_audience(
             tz: zone(customer.time_zone.as_deref(), store.time_zone),
             customer,
             order_id,
+            run: None,
         };
         let in_audience = holds(db, &ctx, &campaign.audience).await?;
         let (step_id, sends_at) = if in_audience {
@@ -173,6 +175,17 @@ fn recent_events(campaign: &Campaign, at_ms: i64) -> Candidates {
                   WHERE m.segment_id = ? AND m.joined_at > ? AND m.joined_at <= ?"
                 .to_owned(),
             values: vec![segment_id.into(), (at_ms - DAY_MS).into(), at_ms.into()],
+        };
+    }
+    if let Anchor::ReplenishmentDue {} = campaign.anchor {
+        return Candidates {
+            sql: format!(
+                "SELECT pc.customer_id AS customer_id, '{CART_SUBJECT}' || pc.id AS subject_key, \
+                 pc.id AS subject_ref, CAST(NULL AS BIGINT) AS order_id, \
+                 pc.created_at AS anchor_at FROM predicted_carts pc \
+                 WHERE pc.created_at > ? AND pc.created_at <= ?"
+            ),
+            values: vec![(at_ms - DAY_MS).into(), at_ms.into()],
         };
     }
     let sql = match campaign.anchor {

@@ -285,6 +285,7 @@ async fn apply(
             .transpose()
             .map_err(AppError::internal)?;
     }
+    refs.check_message_steps(&steps, &mut checker);
     check_references(db, refs, &mut checker).await?;
     checker.finish()?;
     Ok(model)

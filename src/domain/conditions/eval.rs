@@ -93,6 +93,23 @@ pub fn evaluate(condition: &Condition, facts: &Facts<'_>) -> bool {
             .time_zone
             .as_deref()
             .is_some_and(|zone| zones.iter().any(|z| z == zone)),
+        Condition::MessageOpened { step_id } => {
+            facts.run.is_some_and(|r| r.opened_steps.contains(step_id))
+        }
+        Condition::MessageClicked {
+            step_id,
+            link_contains,
+        } => facts.run.is_some_and(|r| {
+            let wanted = link_contains.as_deref().map(str::to_lowercase);
+            r.clicks.iter().any(|(step, url)| {
+                step == step_id
+                    && wanted
+                        .as_deref()
+                        .is_none_or(|w| url.to_lowercase().contains(w))
+            })
+        }),
+        Condition::CartViewed {} => facts.run.is_some_and(|r| r.cart_viewed),
+        Condition::CartDecided {} => facts.run.is_some_and(|r| r.cart_decided),
     }
 }
 
@@ -108,7 +125,9 @@ fn has(item: &Item, attribute: ItemAttribute, value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::conditions::{EventFacts, ItemsPredicate, OrderFacts, Range, UrlPredicate};
+    use crate::domain::conditions::{
+        EventFacts, ItemsPredicate, OrderFacts, Range, Reads, RunFacts, UrlPredicate,
+    };
     use entity::customer;
     use std::collections::{HashMap, HashSet};
 
@@ -164,6 +183,7 @@ mod tests {
         tags: HashMap<i64, Option<String>>,
         cart: Vec<Item>,
         event: Option<EventFacts>,
+        run: Option<RunFacts>,
     }
 
     impl World {
@@ -184,6 +204,7 @@ mod tests {
                     url: Some("https://shop.example/landing?utm=fb".into()),
                     referrer: Some("https://Facebook.com/ad/1".into()),
                 }),
+                run: None,
             }
         }
 
@@ -199,6 +220,7 @@ mod tests {
                     segment_ids: &HashSet::new(),
                     cart: &self.cart,
                     event: self.event.as_ref(),
+                    run: self.run.as_ref(),
                 },
             )
         }
@@ -393,6 +415,39 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<Condition>(json).unwrap(),
             condition
+        );
+    }
+
+    #[test]
+    fn run_predicates_look_at_the_runs_own_messages_and_cart() {
+        let opened = |step: &str| Condition::MessageOpened {
+            step_id: step.into(),
+        };
+        let clicked = |step: &str, text: Option<&str>| Condition::MessageClicked {
+            step_id: step.into(),
+            link_contains: text.map(str::to_owned),
+        };
+        let mut world = World::new();
+        // Outside a run, nothing about a run holds.
+        assert!(!world.check(opened("mail")));
+        assert!(!world.check(Condition::CartViewed {}));
+        world.run = Some(RunFacts {
+            opened_steps: HashSet::from(["mail".to_owned()]),
+            clicks: vec![("mail".into(), "https://nudge.example/R/abc".into())],
+            cart_viewed: true,
+            cart_decided: false,
+        });
+        assert!(world.check(opened("mail")));
+        assert!(!world.check(opened("reminder")));
+        assert!(world.check(clicked("mail", None)));
+        assert!(world.check(clicked("mail", Some("/r/"))));
+        assert!(!world.check(clicked("mail", Some("/unsubscribe"))));
+        assert!(!world.check(clicked("reminder", None)));
+        assert!(world.check(Condition::CartViewed {}));
+        assert!(!world.check(Condition::CartDecided {}));
+        assert_eq!(
+            Condition::All(vec![opened("mail"), Condition::CartDecided {}]).reads(),
+            Reads::RUN
         );
     }
 }

@@ -34,6 +34,19 @@ pub struct EventFacts {
     pub referrer: Option<String>,
 }
 
+/// What a campaign run's customer did with its messages and its predicted cart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFacts {
+    /// The message steps whose message a person opened (or clicked).
+    pub opened_steps: HashSet<String>,
+    /// (step id, address) of every link clicked in the run's messages.
+    pub clicks: Vec<(String, String)>,
+    /// A person opened the page of the run's predicted cart.
+    pub cart_viewed: bool,
+    /// The run's predicted cart is no longer open.
+    pub cart_decided: bool,
+}
+
 /// Everything a condition may look at.
 #[derive(Clone, Copy, Debug)]
 pub struct Facts<'a> {
@@ -48,4 +61,7 @@ pub struct Facts<'a> {
     pub segment_ids: &'a HashSet<i64>,
     pub cart: &'a [Item],
     pub event: Option<&'a EventFacts>,
+    /// The campaign run a step is taken for (`None` outside campaigns: run predicates are
+    /// false).
+    pub run: Option<&'a RunFacts>,
 }

@@ -1,13 +1,14 @@
 //! Loading what a condition looks at from the database: the customer's memberships and cart,
-//! and the order a run or an event is about.
+//! the order a run or an event is about, and what a run's customer did with its messages.
 
-use super::{EventFacts, Item, OrderFacts};
+use super::{EventFacts, Item, OrderFacts, RunFacts};
 use crate::db::in_list;
 use crate::error::AppResult;
 use entity::{
-    cart_line, customer, customer_role, customer_tag, order, order_line, product, segment_member,
+    cart_line, customer, customer_role, customer_tag, delivery, delivery_event, order, order_line,
+    predicted_cart, product, segment_member,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use std::collections::{HashMap, HashSet};
 
 /// The roles the customer holds.
@@ -170,4 +171,45 @@ pub(crate) async fn order_subject_facts(
         url: None,
         referrer: None,
     }))
+}
+
+/// What the customer of run `run_id` did with its messages, and with predicted cart
+/// `cart_id` when the run has one.
+pub(crate) async fn run_facts(
+    txn: &impl ConnectionTrait,
+    run_id: i64,
+    cart_id: Option<i64>,
+) -> AppResult<RunFacts> {
+    let opened_steps: Vec<Option<String>> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::StepId)
+        .filter(delivery::Column::RunId.eq(run_id))
+        .filter(delivery::Column::OpenedAt.is_not_null())
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let clicks: Vec<(Option<String>, Option<String>)> = delivery_event::Entity::find()
+        .select_only()
+        .column(delivery::Column::StepId)
+        .column(delivery_event::Column::Detail)
+        .inner_join(delivery::Entity)
+        .filter(delivery::Column::RunId.eq(run_id))
+        .filter(delivery_event::Column::Kind.eq("clicked"))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let cart = match cart_id {
+        Some(id) => predicted_cart::Entity::find_by_id(id).one(txn).await?,
+        None => None,
+    };
+    Ok(RunFacts {
+        opened_steps: opened_steps.into_iter().flatten().collect(),
+        clicks: clicks
+            .into_iter()
+            .filter_map(|(step, url)| step.zip(url))
+            .collect(),
+        cart_viewed: cart.as_ref().is_some_and(|c| c.viewed_at.is_some()),
+        // Read as stored (the carts room sits above this one): anything but open is decided.
+        cart_decided: cart.as_ref().is_some_and(|c| c.status != "open"),
+    })
 }

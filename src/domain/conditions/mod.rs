@@ -9,7 +9,7 @@ pub mod load;
 pub mod sql;
 
 pub use eval::evaluate;
-pub use facts::{EventFacts, Facts, Item, OrderFacts};
+pub use facts::{EventFacts, Facts, Item, OrderFacts, RunFacts};
 
 use crate::domain::message::Channel;
 use crate::domain::validate::Checker;
@@ -94,6 +94,22 @@ pub enum Condition {
     InSegment {
         segment_ids: Vec<i64>,
     },
+    /// A person opened the message the run sent at step `step_id` (a click counts as an open;
+    /// machine opens do not). Campaigns only.
+    MessageOpened {
+        step_id: String,
+    },
+    /// A link of the message the run sent at step `step_id` was clicked; only links whose
+    /// address contains `link_contains` (case-insensitive), when given. Campaigns only.
+    MessageClicked {
+        step_id: String,
+        link_contains: Option<String>,
+    },
+    /// A person opened the page of the run's predicted cart. Campaigns only.
+    CartViewed {},
+    /// The run's predicted cart was confirmed, postponed or declined, or ordered meanwhile.
+    /// Campaigns only.
+    CartDecided {},
 }
 
 /// Which property of an item a predicate looks at.
@@ -189,6 +205,8 @@ impl Reads {
     pub const SEGMENTS: Reads = Reads(1 << 7);
     /// The event at hand or the cart (never part of a segment).
     pub const EVENT: Reads = Reads(1 << 8);
+    /// The run's own messages and predicted cart (campaigns only).
+    pub const RUN: Reads = Reads(1 << 9);
     pub const EVERYTHING: Reads = Reads(u16::MAX);
 
     pub fn union(self, other: Reads) -> Reads {
@@ -332,6 +350,10 @@ impl Condition {
                 | Condition::NthOrder { .. }
                 | Condition::PaymentMethod { .. }
                 | Condition::Url(_) => Reads::EVENT,
+                Condition::MessageOpened { .. }
+                | Condition::MessageClicked { .. }
+                | Condition::CartViewed {}
+                | Condition::CartDecided {} => Reads::RUN,
                 Condition::All(_) | Condition::Any(_) | Condition::Not(_) => Reads::NOTHING,
             });
         });
@@ -349,6 +371,49 @@ impl Condition {
             }
         });
         refs
+    }
+
+    /// Every message step the condition looks at, with its path (`[…, "messageOpened",
+    /// "stepId"]`).
+    pub fn step_refs(&self) -> Vec<(Vec<String>, String)> {
+        let mut refs = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
+            if let Condition::MessageOpened { step_id }
+            | Condition::MessageClicked { step_id, .. } = c
+            {
+                let mut at = path.to_vec();
+                at.push("stepId".to_owned());
+                refs.push((at, step_id.clone()));
+            }
+        });
+        refs
+    }
+
+    /// The parts that look at a campaign run (its messages, its predicted cart), with their
+    /// paths: only a campaign's conditions may hold them.
+    pub fn run_parts(&self) -> Vec<Vec<String>> {
+        let mut parts = Vec::new();
+        self.visit_predicates(&mut Vec::new(), &mut |path, c| {
+            if c.reads() == Reads::RUN {
+                parts.push(path.to_vec());
+            }
+        });
+        parts
+    }
+
+    /// Refuses, as `field`, the parts that look at a campaign run: customer actions and
+    /// segments have no run.
+    pub fn refuse_run_parts(&self, field: &str, checker: &mut Checker) {
+        for path in self.run_parts() {
+            let at: Vec<&str> = std::iter::once(field)
+                .chain(path.iter().map(String::as_str))
+                .collect();
+            checker.refuse_at(
+                &at,
+                ViolationCode::Invalid,
+                "looks at a campaign run's own messages or cart: only a campaign's steps can use it",
+            );
+        }
     }
 
     /// Every part that can never be meaningful (an empty list, a range whose minimum is
@@ -383,6 +448,10 @@ impl Condition {
                 Condition::InSegment { segment_ids } if segment_ids.is_empty() => {
                     Some("inSegment needs at least one segment")
                 }
+                Condition::MessageClicked {
+                    link_contains: Some(text),
+                    ..
+                } if text.trim().is_empty() => Some("linkContains needs a text, or leave it out"),
                 Condition::TimeZone { zones } if zones.is_empty() => {
                     Some("timeZone needs at least one zone")
                 }
@@ -432,6 +501,10 @@ impl Condition {
             Condition::Consent { .. } => "consent",
             Condition::TimeZone { .. } => "timeZone",
             Condition::InSegment { .. } => "inSegment",
+            Condition::MessageOpened { .. } => "messageOpened",
+            Condition::MessageClicked { .. } => "messageClicked",
+            Condition::CartViewed {} => "cartViewed",
+            Condition::CartDecided {} => "cartDecided",
         }
     }
 

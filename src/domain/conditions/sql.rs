@@ -123,6 +123,19 @@ fn write(
         Condition::NthOrder { .. } => return refuse(path, "nthOrder"),
         Condition::PaymentMethod { .. } => return refuse(path, "paymentMethod"),
         Condition::Url(_) => return refuse(path, "url"),
+        Condition::MessageOpened { .. }
+        | Condition::MessageClicked { .. }
+        | Condition::CartViewed {}
+        | Condition::CartDecided {} => {
+            let mut path = path.clone();
+            path.push(c.part_name().to_owned());
+            return Err(Unsupported {
+                path,
+                message: "looks at a campaign run's own messages or cart and has no meaning for \
+                          a customer alone"
+                    .into(),
+            });
+        }
         Condition::HasRole { role_ids } => {
             out.sql.push_str(
                 "EXISTS (SELECT 1 FROM customer_roles cr WHERE cr.customer_id = c.id AND cr.role_id IN (",

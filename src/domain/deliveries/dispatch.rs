@@ -20,11 +20,12 @@ use crate::delivery::links::{add_open_pixel, track_links};
 use crate::delivery::tokens::{TokenPurpose, TokenSigner};
 use crate::delivery::{Mailer, OutgoingEmail, OutgoingSms, SendOutcome, SmsClient};
 use crate::domain::lease;
+use crate::domain::orders::replenishment::{cart_of_subject, open_cart};
 use crate::domain::stats::{self, Dims, Fact, Metric};
 use crate::domain::templates::{self, Channel, Rendered, Variant, context};
 use crate::domain::webhooks::event::EventType;
 use crate::error::AppResult;
-use entity::{campaign_run, delivery, delivery_attempt};
+use entity::{campaign_run, delivery, delivery_attempt, predicted_cart};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue, DatabaseConnection, EntityTrait};
 use std::sync::Arc;
@@ -181,28 +182,46 @@ impl Dispatcher {
         let signer = &self.senders.signer;
         let variant = self.variant(c).await.map_err(|e| e.to_string())?;
         let compiled = variant.compile()?;
-        let links = context::Links {
+        let mut links = context::Links {
             unsubscribe: format!(
                 "{public}/u/{}",
                 signer.sign(d.id, TokenPurpose::Unsubscribe)
             ),
             view_in_browser: format!("{public}/m/{}", signer.sign(d.id, TokenPurpose::View)),
+            predicted_cart: None,
         };
         let currency = &self.settings.store.currency;
         let ctx = match &c.customer {
             Some(customer) => {
                 let used = compiled.used_variables();
-                let order_id = if used.contains("order") || used.contains("products") {
-                    self.order_of_run(d.run_id)
+                let wants_order = used.contains("order") || used.contains("products");
+                let wants_cart =
+                    used.contains("predicted_cart") || used.contains("links.predicted_cart");
+                let run = if wants_order || wants_cart {
+                    self.run_of(d.run_id).await.map_err(|e| e.to_string())?
+                } else {
+                    None
+                };
+                let cart = if wants_cart {
+                    self.predicted_cart(customer.id, run.as_ref())
                         .await
                         .map_err(|e| e.to_string())?
                 } else {
                     None
                 };
+                if let Some(cart) = &cart {
+                    let replenishment = &self.settings.store.replenishment;
+                    let expires = replenishment.link_expires_at(cart.created_at);
+                    links.predicted_cart = Some(signer.cart_page(public, cart.id, expires));
+                }
                 let about = context::About {
-                    order_id,
+                    order_id: run
+                        .as_ref()
+                        .and_then(|r| r.order_id)
+                        .filter(|_| wants_order),
                     run_id: d.run_id,
                     firing_id: d.firing_id,
+                    predicted_cart_id: cart.map(|c| c.id),
                 };
                 context::for_customer(&self.db, customer, about, &links, currency, &used)
                     .await
@@ -217,7 +236,10 @@ impl Dispatcher {
             &rendered.body_html,
             tracked && Channel::from_stored(&d.channel) == Channel::Email,
         ) {
-            let (html, found) = track_links(html, public, |index, _| {
+            // Nudge's own links stay as they are; the predicted cart's page is a destination
+            // like the shop's, so its clicks count.
+            let keep = ["/u/", "/m/", "/t/"].map(|path| format!("{public}{path}"));
+            let (html, found) = track_links(html, &keep, |index, _| {
                 format!(
                     "{public}/t/c/{}",
                     signer.sign(d.id, TokenPurpose::Click(index))
@@ -252,14 +274,26 @@ impl Dispatcher {
         })
     }
 
-    async fn order_of_run(&self, run_id: Option<i64>) -> AppResult<Option<i64>> {
+    async fn run_of(&self, run_id: Option<i64>) -> AppResult<Option<campaign_run::Model>> {
         let Some(run_id) = run_id else {
             return Ok(None);
         };
         Ok(campaign_run::Entity::find_by_id(run_id)
             .one(&self.db)
-            .await?
-            .and_then(|run| run.order_id))
+            .await?)
+    }
+
+    /// The predicted cart a message shows: the one its run is about, else the customer's open
+    /// one.
+    async fn predicted_cart(
+        &self,
+        customer_id: i64,
+        run: Option<&campaign_run::Model>,
+    ) -> AppResult<Option<predicted_cart::Model>> {
+        match run.and_then(|r| cart_of_subject(&r.subject_key, r.subject_ref)) {
+            Some(id) => Ok(predicted_cart::Entity::find_by_id(id).one(&self.db).await?),
+            None => open_cart(&self.db, customer_id).await,
+        }
     }
 
     async fn transmit(&self, c: &Claimed, rendered: &Rendered) -> SendOutcome {

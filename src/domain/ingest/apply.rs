@@ -246,6 +246,7 @@ async fn apply_kind(
         // Nudge records these after the change; they change no fact.
         EventPayload::SegmentJoined { .. }
         | EventPayload::SegmentLeft { .. }
+        | EventPayload::PredictedCartReady { .. }
         | EventPayload::PredictedCartConfirmed { .. }
         | EventPayload::PredictedCartPostponed { .. }
         | EventPayload::PredictedCartDeclined { .. } => {}

@@ -114,6 +114,7 @@ pub(super) fn payload_field(payload: &EventPayload) -> &'static str {
         EventPayload::NewsletterUnsubscribed {} => "newsletterUnsubscribed",
         EventPayload::SegmentJoined { .. } => "segmentJoined",
         EventPayload::SegmentLeft { .. } => "segmentLeft",
+        EventPayload::PredictedCartReady { .. } => "predictedCartReady",
         EventPayload::PredictedCartConfirmed { .. } => "predictedCartConfirmed",
         EventPayload::PredictedCartPostponed { .. } => "predictedCartPostponed",
         EventPayload::PredictedCartDeclined { .. } => "predictedCartDeclined",

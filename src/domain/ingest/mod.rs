@@ -111,6 +111,10 @@ pub enum EventPayload {
     SegmentLeft {
         segment_id: i64,
     },
+    /// Recorded by Nudge when a predicted cart is gathered for the customer.
+    PredictedCartReady {
+        cart_id: i64,
+    },
     /// Recorded by Nudge when the customer confirms a predicted cart.
     PredictedCartConfirmed {
         cart_id: i64,
@@ -142,6 +146,7 @@ impl EventPayload {
             EventPayload::NewsletterUnsubscribed {} => EventKind::NewsletterUnsubscribed,
             EventPayload::SegmentJoined { .. } => EventKind::SegmentJoined,
             EventPayload::SegmentLeft { .. } => EventKind::SegmentLeft,
+            EventPayload::PredictedCartReady { .. } => EventKind::PredictedCartReady,
             EventPayload::PredictedCartConfirmed { .. } => EventKind::PredictedCartConfirmed,
             EventPayload::PredictedCartPostponed { .. } => EventKind::PredictedCartPostponed,
             EventPayload::PredictedCartDeclined { .. } => EventKind::PredictedCartDeclined,

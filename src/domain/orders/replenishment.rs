@@ -31,6 +31,26 @@ use sea_orm::{
 use std::collections::BTreeMap;
 
 const DAY_MS: f64 = 86_400_000.0;
+
+/// How a campaign run about a predicted cart names its subject: `predicted_cart:{id}`.
+pub const CART_SUBJECT: &str = "predicted_cart:";
+
+/// The predicted cart a run is about, from its subject key and reference.
+pub fn cart_of_subject(subject_key: &str, subject_ref: i64) -> Option<i64> {
+    subject_key.starts_with(CART_SUBJECT).then_some(subject_ref)
+}
+
+/// The customer's open predicted cart, if any.
+pub async fn open_cart(
+    db: &impl ConnectionTrait,
+    customer_id: i64,
+) -> AppResult<Option<predicted_cart::Model>> {
+    Ok(predicted_cart::Entity::find()
+        .filter(predicted_cart::Column::CustomerId.eq(customer_id))
+        .filter(predicted_cart::Column::Status.eq("open"))
+        .one(db)
+        .await?)
+}
 /// Weights of the last three gaps, newest first.
 const WEIGHTS: [f64; 3] = [3.0, 2.0, 1.0];
 

@@ -7,6 +7,10 @@
 //! decided). Set-based: one statement per step for every customer of the zones whose time
 //! came.
 //!
+//! When an active campaign is anchored to `replenishmentDue` or an active customer action is
+//! triggered by `predictedCartReady`, each new cart is recorded as an event in the same
+//! transaction, for the processor to enrol and fire.
+//!
 //! The clock's tick runs it. A watermark (`replenishment_clock`) says up to when the schedule
 //! was looked at, so a collection time the server was down for is caught up at the next tick,
 //! and one is never run twice; on PostgreSQL the watermark's row lock makes processes take
@@ -16,6 +20,7 @@ use super::CartStatus;
 use crate::clock::to_millis;
 use crate::config::Replenishment;
 use crate::db::{begin_write, raw_statement};
+use crate::domain::event_kind::EventKind;
 use crate::domain::orders::replenishment::ItemStatus;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
@@ -184,7 +189,57 @@ async fn gather(
         ))
         .await?
         .rows_affected();
+    if listened(txn).await? {
+        record_ready(txn, now_ms).await?;
+    }
     Ok((carts, lines))
+}
+
+/// Whether an active campaign is anchored to gathered carts or an active customer action is
+/// triggered by them: only then is each cart recorded as an event.
+async fn listened(txn: &impl ConnectionTrait) -> AppResult<bool> {
+    let kind = EventKind::PredictedCartReady.as_str();
+    let found = txn
+        .query_one_raw(raw_statement(
+            txn.get_database_backend(),
+            "SELECT 1 AS found WHERE EXISTS (SELECT 1 FROM campaigns \
+             WHERE status = 'active' AND anchor_kind = 'replenishmentDue') \
+             OR EXISTS (SELECT 1 FROM customer_actions WHERE active = ? AND \"trigger\" = ?)",
+            [Value::from(true), Value::from(kind)],
+        ))
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Records a `predicted_cart_ready` event for each cart gathered at `now_ms`, for the
+/// processor to enrol runs and fire actions; its id names the cart, so it is recorded once.
+async fn record_ready(txn: &impl ConnectionTrait, now_ms: i64) -> AppResult<()> {
+    let backend = txn.get_database_backend();
+    let payload = match backend {
+        DbBackend::Postgres => {
+            "json_build_object('predictedCartReady', json_build_object('cartId', pc.id))"
+        }
+        _ => "json_object('predictedCartReady', json_object('cartId', pc.id))",
+    };
+    txn.execute_raw(raw_statement(
+        backend,
+        &format!(
+            "INSERT INTO events (event_id, customer_id, kind, payload, fingerprint, occurred_at, \
+             received_at) SELECT 'predicted_cart:' || pc.id, pc.customer_id, ?, {payload}, ?, \
+             pc.created_at, ? FROM predicted_carts pc \
+             WHERE pc.created_at = ? AND pc.status = '{}' ORDER BY pc.id \
+             ON CONFLICT (event_id) DO NOTHING",
+            CartStatus::Open.as_str()
+        ),
+        [
+            Value::from(EventKind::PredictedCartReady.as_str()),
+            Value::from("nudge:replenishment"),
+            Value::from(now_ms),
+            Value::from(now_ms),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,6 @@ use crate::error::AppResult;
 use entity::predicted_cart;
 use sea_orm::ConnectionTrait;
 
-const DAY_MS: i64 = 86_400_000;
-
 /// The page link of `cart`.
 pub fn link(
     public_url: &str,
@@ -18,8 +16,11 @@ pub fn link(
     settings: &Replenishment,
     cart: &predicted_cart::Model,
 ) -> String {
-    let expires = cart.created_at + i64::from(settings.link_days) * DAY_MS;
-    format!("{public_url}/r/{}", signer.sign_cart(cart.id, expires))
+    signer.cart_page(
+        public_url,
+        cart.id,
+        settings.link_expires_at(cart.created_at),
+    )
 }
 
 /// The cart a page token opens at `now_ms` (`None`: tampered, expired, or gone).

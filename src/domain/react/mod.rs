@@ -248,6 +248,7 @@ fn changed_by(kind: EventKind) -> Reads {
         | EventKind::PageVisited
         | EventKind::SegmentJoined
         | EventKind::SegmentLeft
+        | EventKind::PredictedCartReady
         | EventKind::PredictedCartConfirmed
         | EventKind::PredictedCartPostponed
         | EventKind::PredictedCartDeclined => Reads::NOTHING,

@@ -1,14 +1,14 @@
 //! The variables a template sees (see [`super::render::VARIABLES`]), read for one customer:
 //! their profile, the order a message is about (or their latest), their cart, the products of
-//! both, the products their roles recommend, the banner the same run or firing shows, and
-//! Nudge's links. Absent objects are `none`, so `{% if order %}` works under strict
+//! both, the products their roles recommend, the banner the same run or firing shows, the
+//! predicted cart the message is about, and Nudge's links. Absent objects are `none`, so `{% if order %}` works under strict
 //! undefined.
 
 use crate::clock::from_millis;
 use crate::domain::values::format_amount;
 use crate::domain::{customers, orders, storefront};
 use crate::error::AppResult;
-use entity::{banner, customer, order, product};
+use entity::{banner, customer, order, predicted_cart, predicted_cart_line, product};
 use minijinja::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value as Json, json};
@@ -24,6 +24,8 @@ pub struct About {
     pub order_id: Option<i64>,
     pub run_id: Option<i64>,
     pub firing_id: Option<i64>,
+    /// The predicted cart the message shows: the run's, or the customer's open one.
+    pub predicted_cart_id: Option<i64>,
 }
 
 /// Nudge's links for one message.
@@ -31,6 +33,8 @@ pub struct About {
 pub struct Links {
     pub unsubscribe: String,
     pub view_in_browser: String,
+    /// The page of the predicted cart the message shows, if any.
+    pub predicted_cart: Option<String>,
 }
 
 /// The variables for `customer`. Only those in `used` (top-level names) are read from the
@@ -101,6 +105,10 @@ pub async fn for_customer(
             "currency": store_currency,
         })
     };
+    let predicted_cart = match about.predicted_cart_id {
+        Some(id) if uses("predicted_cart") => predicted_cart_json(db, id).await?,
+        _ => Json::Null,
+    };
     let recommended: Vec<Json> = if uses("recommended") {
         storefront::recommendations_for(db, customer.id, RECOMMENDED)
             .await?
@@ -121,6 +129,7 @@ pub async fn for_customer(
             "customer": customer_json(customer, store_currency),
             "order": order_json,
             "cart": cart_json,
+            "predicted_cart": predicted_cart,
             "products": products,
             "recommended": recommended,
             "banner": banner.as_ref().map(banner_json),
@@ -171,6 +180,18 @@ pub fn sample(links: &Links, store_currency: &str) -> Value {
                 "lines": [{ "product": product, "quantity": 2, "unit_price": format_amount(1999, store_currency) }],
             },
             "cart": null,
+            "predicted_cart": {
+                "lines": [{
+                    "product": product,
+                    "quantity": 2,
+                    "price": format_amount(1999, store_currency),
+                    "total": format_amount(3998, store_currency),
+                }],
+                "total": format_amount(3998, store_currency),
+                "currency": store_currency,
+                "status": "open",
+                "created_at": "2026-12-07T09:00:00Z",
+            },
             "products": [product],
             "recommended": [product],
             "banner": null,
@@ -186,8 +207,50 @@ fn with_links(variables: Json, links: &Links) -> Value {
     let links = minijinja::context! {
         unsubscribe => Value::from_safe_string(links.unsubscribe.clone()),
         view_in_browser => Value::from_safe_string(links.view_in_browser.clone()),
+        predicted_cart => links.predicted_cart.clone().map(Value::from_safe_string),
     };
     minijinja::context! { links => links, ..Value::from_serialize(variables) }
+}
+
+/// Predicted cart `id` with its lines (position order), each at the price it was gathered
+/// with; the total is that of the lines in the cart's first currency.
+async fn predicted_cart_json(db: &impl ConnectionTrait, id: i64) -> AppResult<Json> {
+    let Some(cart) = predicted_cart::Entity::find_by_id(id).one(db).await? else {
+        return Ok(Json::Null);
+    };
+    let lines = predicted_cart_line::Entity::find()
+        .filter(predicted_cart_line::Column::CartId.eq(id))
+        .order_by_asc(predicted_cart_line::Column::Position)
+        .find_also_related(product::Entity)
+        .all(db)
+        .await?;
+    let currency = lines
+        .first()
+        .map(|(line, _)| line.currency.clone())
+        .unwrap_or_default();
+    let mut total = 0_i64;
+    let lines: Vec<Json> = lines
+        .iter()
+        .filter_map(|(line, product)| {
+            let amount = line.unit_price.saturating_mul(i64::from(line.quantity));
+            if line.currency == currency {
+                total = total.saturating_add(amount);
+            }
+            Some(json!({
+                "product": product_json(product.as_ref()?),
+                "quantity": line.quantity,
+                "price": format_amount(line.unit_price, &line.currency),
+                "total": format_amount(amount, &line.currency),
+            }))
+        })
+        .collect();
+    Ok(json!({
+        "lines": lines,
+        "total": format_amount(total, &currency),
+        "currency": currency,
+        "status": cart.status,
+        "created_at": instant(cart.created_at),
+    }))
 }
 
 fn customer_json(c: &customer::Model, store_currency: &str) -> Json {

@@ -49,6 +49,10 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
         ],
     ),
     ("cart", &["lines", "total", "currency"]),
+    (
+        "predicted_cart",
+        &["lines", "total", "currency", "status", "created_at"],
+    ),
     ("products", &[]),
     ("recommended", &[]),
     (
@@ -56,7 +60,10 @@ pub const VARIABLES: &[(&str, &[&str])] = &[
         &["title", "body_html", "coupon_code", "starts_at", "ends_at"],
     ),
     ("coupon", &[]),
-    ("links", &["unsubscribe", "view_in_browser"]),
+    (
+        "links",
+        &["unsubscribe", "view_in_browser", "predicted_cart"],
+    ),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -102,10 +109,12 @@ pub fn compile(part: Part, source: &str) -> Result<Compiled<'_>, String> {
 }
 
 impl Compiled<'_> {
-    /// The top-level variables the text uses (`order`, `cart` …), so that rendering loads
-    /// only those.
+    /// The variables the text uses, top-level (`order`, `cart` …) and by their paths
+    /// (`links.predicted_cart`), so that rendering loads only those.
     pub fn variables(&self) -> HashSet<String> {
-        self.0.undeclared_variables(false)
+        let mut used = self.0.undeclared_variables(false);
+        used.extend(self.0.undeclared_variables(true));
+        used
     }
 
     /// Renders with `context`; fails on an undefined variable or when the fuel runs out.

@@ -4,6 +4,7 @@
 use super::render::{self, Part};
 use super::{context, find};
 use crate::db::in_list;
+use crate::domain::orders::replenishment::open_cart;
 use crate::domain::records::group_by;
 use crate::error::{AppError, AppResult, ViolationCode};
 use entity::{template, template_locale};
@@ -66,7 +67,7 @@ impl CompiledVariant<'_> {
             .flatten()
     }
 
-    /// The top-level variables the texts use.
+    /// The variables the texts use, top-level and by their paths.
     pub fn used_variables(&self) -> std::collections::HashSet<String> {
         self.parts().flat_map(|p| p.variables()).collect()
     }
@@ -166,13 +167,23 @@ pub async fn preview(
     let links = context::Links {
         unsubscribe: "#unsubscribe".into(),
         view_in_browser: "#view-in-browser".into(),
+        predicted_cart: None,
     };
     let invalid = |reason| AppError::invalid(&["templateId"], ViolationCode::Invalid, reason);
     let compiled = variant.compile().map_err(invalid)?;
+    let cart = open_cart(db, customer.id).await?;
+    let links = context::Links {
+        predicted_cart: cart.as_ref().map(|_| "#predicted-cart".to_owned()),
+        ..links
+    };
+    let about = context::About {
+        predicted_cart_id: cart.map(|c| c.id),
+        ..context::About::default()
+    };
     let ctx = context::for_customer(
         db,
         &customer,
-        context::About::default(),
+        about,
         &links,
         store_currency,
         &compiled.used_variables(),

@@ -68,6 +68,9 @@ pub enum AnchorInput {
     NewsletterSubscribed(bool),
     /// The customer joined this segment.
     SegmentJoined(SegmentJoinedAnchorInput),
+    /// A predicted cart was gathered for the customer (the weekly replenishment collection):
+    /// one run per cart; confirming it converts the run, postponing or declining ends it.
+    ReplenishmentDue(bool),
 }
 
 /// A join of one segment anchors a run.
@@ -105,6 +108,7 @@ fn to_anchor(input: AnchorInput) -> Anchor {
             // An id that is not one is refused as a segment that does not exist.
             segment_id: a.segment_id.parse().unwrap_or(0),
         },
+        AnchorInput::ReplenishmentDue(_) => Anchor::ReplenishmentDue {},
     }
 }
 

@@ -213,6 +213,9 @@ impl CampaignRunMutation {
         let collected = ticked.carts.map_err(to_graphql)?;
         let report = ticked.campaigns.map_err(to_graphql)?;
         state.senders.wake.notify_one();
+        if collected.carts > 0 {
+            state.processor_wake.notify_one();
+        }
         Ok(TickResult {
             at,
             enrolled: i64::try_from(report.enrolled).unwrap_or(i64::MAX),

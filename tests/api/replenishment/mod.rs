@@ -1,6 +1,7 @@
 //! Replenishment: due dates from orders — quantities, the learned pace, moves on new and
 //! cancelled orders, and the basis (delivered or placed).
 
+mod campaign;
 mod collect;
 mod decide;
 mod due;

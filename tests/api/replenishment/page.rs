@@ -21,8 +21,12 @@ async fn page_of(app: &TestApp) -> (String, String) {
     (cart, path)
 }
 
-fn client() -> reqwest::Client {
+/// A person's browser.
+const BROWSER: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent(BROWSER)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
@@ -35,7 +39,19 @@ async fn the_page_shows_the_lines_and_three_choices_and_a_decision_is_taken_once
     let (_, path) = page_of(&app).await;
     let url = format!("{}{path}", app.address);
 
-    // Act: open it.
+    // Act: a mail scanner follows the link first; then the customer opens it.
+    let scanner = reqwest::Client::builder()
+        .user_agent("Mozilla/5.0 (compatible; Barracuda Sentinel link scanner)")
+        .build()
+        .expect("client");
+    assert_eq!(scanner.get(&url).send().await.expect("scan").status(), 200);
+    let unseen = app
+        .admin_data(
+            "{ predictedCart(customerExternalId: \"ann\") { viewedAt } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unseen["predictedCart"]["viewedAt"], Value::Null);
     let page = client().get(&url).send().await.expect("page");
 
     // Assert: the lines, a quantity field with its label, and the three choices.
