@@ -17,6 +17,8 @@ pub struct Model {
     pub manufacturer: Option<String>,
     pub vendor: Option<String>,
     pub replenishment_days: Option<i32>,
+    /// The product's picture (an absolute http(s) URL), shown on predicted cart pages.
+    pub image_url: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -21,6 +21,7 @@ mod m20261207_000011_segments;
 mod m20261207_000012_unbound_members;
 mod m20261208_000013_webhooks;
 mod m20261208_000014_replenishment;
+mod m20261209_000015_product_images;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_unbound_members::Migration),
             Box::new(m20261208_000013_webhooks::Migration),
             Box::new(m20261208_000014_replenishment::Migration),
+            Box::new(m20261209_000015_product_images::Migration),
         ]
     }
 }

@@ -32,6 +32,8 @@ pub struct ProductInput {
     pub vendor: Option<String>,
     /// Days one unit lasts, for replenishment reminders.
     pub replenishment_days: Option<i32>,
+    /// An absolute http(s) address of the product's picture.
+    pub image_url: Option<String>,
 }
 
 pub async fn find_by_external_id(
@@ -100,6 +102,7 @@ pub async fn upsert(
         manufacturer: ActiveValue::Set(row.manufacturer),
         vendor: ActiveValue::Set(row.vendor),
         replenishment_days: ActiveValue::Set(row.replenishment_days),
+        image_url: ActiveValue::Set(row.image_url),
         created_at: ActiveValue::Set(now_ms),
         updated_at: ActiveValue::Set(now_ms),
     });
@@ -115,6 +118,7 @@ pub async fn upsert(
                     product::Column::Manufacturer,
                     product::Column::Vendor,
                     product::Column::ReplenishmentDays,
+                    product::Column::ImageUrl,
                     product::Column::UpdatedAt,
                 ])
                 .to_owned(),
@@ -141,6 +145,7 @@ struct ProductRow {
     manufacturer: Option<String>,
     vendor: Option<String>,
     replenishment_days: Option<i32>,
+    image_url: Option<String>,
 }
 
 fn validate(input: ProductInput) -> (Option<ProductRow>, Vec<FieldViolation>) {
@@ -196,6 +201,10 @@ fn validate(input: ProductInput) -> (Option<ProductRow>, Vec<FieldViolation>) {
             "must be between 1 and 3650 days",
         );
     }
+    let image_url = c.check(
+        "imageUrl",
+        input.image_url.as_deref().map(image_url).transpose(),
+    );
     if !c.is_clean() {
         return (None, c.into_violations());
     }
@@ -227,9 +236,37 @@ fn validate(input: ProductInput) -> (Option<ProductRow>, Vec<FieldViolation>) {
                 manufacturer: manufacturer.flatten(),
                 vendor: vendor.flatten(),
                 replenishment_days: input.replenishment_days,
+                image_url: image_url.flatten().flatten(),
             }),
             Vec::new(),
         ),
         _ => (None, c.into_violations()),
+    }
+}
+
+/// The longest image address kept.
+const MAX_IMAGE_URL: usize = 2048;
+
+/// A product image's address: absolute http(s), at most [`MAX_IMAGE_URL`] bytes; blank is
+/// none.
+fn image_url(raw: &str) -> Result<Option<String>, (ViolationCode, String)> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.len() > MAX_IMAGE_URL {
+        return Err((
+            ViolationCode::TooLong,
+            format!("must be at most {MAX_IMAGE_URL} bytes"),
+        ));
+    }
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(Some(url.to_string()))
+        }
+        _ => Err((
+            ViolationCode::Invalid,
+            "must be an absolute http or https address".to_owned(),
+        )),
     }
 }

@@ -25,6 +25,8 @@ pub struct Product {
     pub vendor: Option<String>,
     /// Days one unit lasts, for replenishment reminders.
     pub replenishment_days: Option<i32>,
+    /// The product's picture, shown on predicted cart pages.
+    pub image_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -50,6 +52,7 @@ impl From<product::Model> for Product {
             manufacturer: m.manufacturer,
             vendor: m.vendor,
             replenishment_days: m.replenishment_days,
+            image_url: m.image_url,
             created_at: from_millis(m.created_at),
             updated_at: from_millis(m.updated_at),
         }
@@ -72,6 +75,9 @@ pub struct ProductInput {
     pub vendor: Option<String>,
     /// Days one unit lasts (1–3650), for replenishment reminders.
     pub replenishment_days: Option<i32>,
+    /// An absolute http(s) address of the product's picture (at most 2048 bytes), shown on
+    /// predicted cart pages and given to templates as `image_url`.
+    pub image_url: Option<String>,
 }
 
 impl From<ProductInput> for DomainProductInput {
@@ -86,6 +92,7 @@ impl From<ProductInput> for DomainProductInput {
             manufacturer: i.manufacturer,
             vendor: i.vendor,
             replenishment_days: i.replenishment_days,
+            image_url: i.image_url,
         }
     }
 }

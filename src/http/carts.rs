@@ -6,6 +6,8 @@
 //! viewed (a link scanner's or prefetcher's user agent does not: the rule of opens). A
 //! tampered or expired token gets a 404 page. Customer and catalogue texts are HTML-escaped.
 
+use super::cart_texts::{Texts, texts_for};
+use crate::domain::customers;
 use crate::domain::predicted_carts::decide::{self, Decision};
 use crate::domain::predicted_carts::read::Cart;
 use crate::domain::predicted_carts::{CartStatus, link};
@@ -25,7 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 const PAGE: &str = r#"<!doctype html>
-<html lang="en">
+<html lang="{{ t.lang }}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -35,6 +37,7 @@ body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 0 auto; pad
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: .5rem .25rem; border-bottom: 1px solid #ddd; }
 td.n, th.n { text-align: right; }
+td img { vertical-align: middle; object-fit: cover; border-radius: .25rem; }
 input[type=number] { width: 4.5rem; font-size: 1rem; padding: .25rem; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; margin-top: 1rem; }
 button { font-size: 1rem; padding: .6rem 1rem; border-radius: .4rem; border: 1px solid #555; background: #fff; cursor: pointer; }
@@ -49,29 +52,29 @@ button:focus-visible, input:focus-visible, select:focus-visible { outline: 3px s
 {% if decided %}
 <p class="decided" role="status">{{ decided }}</p>
 {% else %}
-<p>These products are running out soon. Change the quantities if you like, then tell us what to do.</p>
+<p>{{ t.intro }}</p>
 {% endif %}
 <form method="post">
 <table>
-<caption class="visually-hidden">Your cart</caption>
-<thead><tr><th scope="col">Product</th><th scope="col" class="n">Quantity</th><th scope="col" class="n">Price</th><th scope="col" class="n">Total</th></tr></thead>
+<caption class="visually-hidden">{{ t.caption }}</caption>
+<thead><tr><th scope="col">{{ t.product }}</th><th scope="col" class="n">{{ t.quantity }}</th><th scope="col" class="n">{{ t.price }}</th><th scope="col" class="n">{{ t.total }}</th></tr></thead>
 <tbody>
 {% for line in lines %}
 <tr>
-<td>{{ line.name }}</td>
-<td class="n">{% if decided %}{{ line.quantity }}{% else %}<label for="q{{ line.position }}" class="visually-hidden">Quantity of {{ line.name }}</label><input id="q{{ line.position }}" type="number" name="q{{ line.position }}" min="0" max="999" value="{{ line.quantity }}" inputmode="numeric">{% endif %}</td>
+<td>{% if line.image %}<img src="{{ line.image }}" alt="" width="48" height="48" loading="lazy"> {% endif %}{{ line.name }}</td>
+<td class="n">{% if decided %}{{ line.quantity }}{% else %}<label for="q{{ line.position }}" class="visually-hidden">{{ line.label }}</label><input id="q{{ line.position }}" type="number" name="q{{ line.position }}" min="0" max="999" value="{{ line.quantity }}" inputmode="numeric">{% endif %}</td>
 <td class="n">{{ line.price }}</td>
 <td class="n">{{ line.total }}</td>
 </tr>
 {% endfor %}
 </tbody>
-<tfoot>{% for total in totals %}<tr><th scope="row" colspan="3">Total</th><td class="n">{{ total }}</td></tr>{% endfor %}</tfoot>
+<tfoot>{% for total in totals %}<tr><th scope="row" colspan="3">{{ t.total }}</th><td class="n">{{ total }}</td></tr>{% endfor %}</tfoot>
 </table>
 {% if not decided %}
 <div class="actions">
-<button class="primary" type="submit" name="action" value="confirm">Confirm</button>
-{% for days in postpone %}<button type="submit" name="action" value="postpone-{{ days }}">Remind me in {{ days }} days</button>{% endfor %}
-<button type="submit" name="action" value="decline">I have enough</button>
+<button class="primary" type="submit" name="action" value="confirm">{{ t.confirm }}</button>
+{% for choice in postpone %}<button type="submit" name="action" value="postpone-{{ choice.days }}">{{ choice.label }}</button>{% endfor %}
+<button type="submit" name="action" value="decline">{{ t.enough }}</button>
 </div>
 {% endif %}
 </form>
@@ -98,15 +101,24 @@ fn html(status: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
-fn not_found() -> HttpResponse {
-    html(
-        StatusCode::NOT_FOUND,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>Link not valid</title></head>\
-         <body><main><h1>This link is not valid</h1><p>It may have expired. Your next reminder \
-         will bring a new one.</p></main></body></html>"
-            .into(),
-    )
+fn not_found(t: &Texts) -> HttpResponse {
+    let page = format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width, initial-scale=1\"><title>{title}</title></head>\
+         <body><main><h1>{title}</h1><p>{}</p></main></body></html>",
+        t.lang,
+        t.invalid_body,
+        title = t.invalid_title,
+    );
+    html(StatusCode::NOT_FOUND, page)
+}
+
+/// The page of a tampered, expired or dead link, in the browser's language.
+async fn invalid_link(state: &AppState, request: &HttpRequest) -> HttpResponse {
+    match texts_of(state, request, None).await {
+        Ok(texts) => not_found(texts),
+        Err(e) => failed(e),
+    }
 }
 
 fn failed(e: AppError) -> HttpResponse {
@@ -121,31 +133,25 @@ fn failed(e: AppError) -> HttpResponse {
 }
 
 /// What a decided cart's page says.
-fn decision_text(cart: &Cart) -> Option<String> {
+fn decision_text(cart: &Cart, t: &Texts) -> Option<String> {
     let status = CartStatus::from_stored(&cart.cart.status)?;
     let days = cart
         .cart
         .decision
         .as_deref()
         .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .and_then(|d| d["days"].as_i64());
+        .and_then(|d| d["days"].as_i64())
+        .unwrap_or_default();
     match status {
         CartStatus::Open => None,
-        CartStatus::Confirmed => {
-            Some("Thank you! Your order is confirmed; we will call you shortly.".into())
-        }
-        CartStatus::Postponed => Some(format!(
-            "We will remind you again in {} days.",
-            days.unwrap_or_default()
-        )),
-        CartStatus::Declined => {
-            Some("Noted: we will not remind you of these until your next order.".into())
-        }
-        CartStatus::Closed => Some("You have ordered these already. Thank you!".into()),
+        CartStatus::Confirmed => Some(t.confirmed.into()),
+        CartStatus::Postponed => Some(t.postponed.replace("{n}", &days.to_string())),
+        CartStatus::Declined => Some(t.declined.into()),
+        CartStatus::Closed => Some(t.closed.into()),
     }
 }
 
-fn render(cart: &Cart, postpone: &[i32]) -> Result<String, minijinja::Error> {
+fn render(cart: &Cart, postpone: &[i32], t: &Texts) -> Result<String, minijinja::Error> {
     let lines: Vec<minijinja::Value> = cart
         .lines
         .iter()
@@ -155,6 +161,8 @@ fn render(cart: &Cart, postpone: &[i32]) -> Result<String, minijinja::Error> {
             context! {
                 position => line.position,
                 name => product.name.clone(),
+                label => t.quantity_of.replace("{name}", &product.name),
+                image => product.image_url.clone(),
                 quantity => line.quantity,
                 price => money(line.unit_price),
                 total => money(line.unit_price.saturating_mul(i64::from(line.quantity))),
@@ -166,13 +174,42 @@ fn render(cart: &Cart, postpone: &[i32]) -> Result<String, minijinja::Error> {
         .into_iter()
         .map(|(currency, minor)| format!("{} {currency}", format_amount(minor, &currency)))
         .collect();
+    let postpone: Vec<minijinja::Value> = postpone
+        .iter()
+        .map(|days| {
+            context! {
+                days => days,
+                label => t.remind_in.replace("{n}", &days.to_string()),
+            }
+        })
+        .collect();
     PAGES.get_template("cart")?.render(context! {
-        title => "Time to restock?",
-        decided => decision_text(cart),
+        title => t.title,
+        t => minijinja::Value::from_serialize(t),
+        decided => decision_text(cart, t),
         lines => lines,
         totals => totals,
         postpone => postpone,
     })
+}
+
+/// The words of the page: in the customer's locale, else the browser's language.
+async fn texts_of(
+    state: &AppState,
+    request: &HttpRequest,
+    cart: Option<&Cart>,
+) -> Result<&'static Texts, AppError> {
+    let locale = match cart {
+        Some(cart) => customers::find(&state.db, cart.cart.customer_id)
+            .await?
+            .and_then(|c| c.locale),
+        None => None,
+    };
+    let accepted = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Ok(texts_for(locale.as_deref(), accepted))
 }
 
 async fn show(
@@ -183,7 +220,7 @@ async fn show(
     let now_ms = crate::clock::to_millis(state.clock.now());
     let cart = match link::open(&state.db, &state.senders.signer, &token, now_ms).await {
         Ok(Some(cart)) => cart,
-        Ok(None) => return not_found(),
+        Ok(None) => return invalid_link(&state, &request).await,
         Err(e) => return failed(e),
     };
     // Link scanners and prefetchers open pages too; only a person's visit counts as seen.
@@ -198,7 +235,15 @@ async fn show(
     {
         return failed(e);
     }
-    match render(&cart, &state.settings.store.replenishment.postpone_choices) {
+    let texts = match texts_of(&state, &request, Some(&cart)).await {
+        Ok(texts) => texts,
+        Err(e) => return failed(e),
+    };
+    match render(
+        &cart,
+        &state.settings.store.replenishment.postpone_choices,
+        texts,
+    ) {
         Ok(body) => html(StatusCode::OK, body),
         Err(e) => failed(AppError::internal(e.to_string())),
     }
@@ -207,13 +252,14 @@ async fn show(
 async fn decide_on(
     state: web::Data<AppState>,
     token: web::Path<String>,
+    request: HttpRequest,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let now = state.clock.now();
     let now_ms = crate::clock::to_millis(now);
     let cart = match link::open(&state.db, &state.senders.signer, &token, now_ms).await {
         Ok(Some(cart)) => cart,
-        Ok(None) => return not_found(),
+        Ok(None) => return invalid_link(&state, &request).await,
         Err(e) => return failed(e),
     };
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());

@@ -2,6 +2,7 @@
 //! WebSocket subscriptions), `/healthz` and `/readyz`, the links messages carry and the
 //! SMS provider calls (see [`tracking`]), and spreadsheet exports (see [`export`]).
 
+mod cart_texts;
 mod carts;
 mod deadline;
 mod export;

@@ -147,6 +147,7 @@ pub fn sample(links: &Links, store_currency: &str) -> Value {
         "sku": null,
         "price": format_amount(1999, store_currency),
         "currency": store_currency,
+        "image_url": null,
     });
     with_links(
         json!({
@@ -300,6 +301,7 @@ fn product_json(p: &product::Model) -> Json {
         "sku": p.sku,
         "price": format_amount(p.price, &p.currency),
         "currency": p.currency,
+        "image_url": p.image_url,
     })
 }
 

@@ -177,3 +177,74 @@ async fn a_tampered_or_expired_link_is_refused() {
     assert_eq!(cart["predictedCart"]["status"], "OPEN");
     assert_eq!(cart["predictedCart"]["viewedAt"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_page_speaks_the_customers_language_and_shows_product_pictures() {
+    // Arrange: Ann reads German; the coffee has a picture; a product with a script for a
+    // picture is refused.
+    let app = spawn_app_with(|s| s.delivery.public_url = "https://nudge.example".into()).await;
+    let (_, path) = page_of(&app).await;
+    let ann = app
+        .admin_data("{ customer(externalId: \"ann\") { id } }", json!({}))
+        .await["customer"]["id"]
+        .clone();
+    let updated = app
+        .admin_data(
+            "mutation($id: ID!) { updateCustomer(id: $id, input: { locale: \"de-AT\" }) { userErrors { field } } }",
+            json!({ "id": ann }),
+        )
+        .await;
+    assert_eq!(updated["updateCustomer"]["userErrors"], json!([]));
+    let products = "mutation($p: [ProductInput!]!) { upsertProducts(products: $p) { products { imageUrl } userErrors { field code } } }";
+    let coffee = json!({ "externalId": "coffee", "name": "Kaffee 1 kg", "price": "20.00", "currency": "USD",
+        "replenishmentDays": 10, "imageUrl": "https://cdn.shop.example/coffee.jpg?w=96&h=96" });
+    let saved = app.admin_data(products, json!({ "p": [coffee] })).await;
+    assert_eq!(
+        saved["upsertProducts"]["products"][0]["imageUrl"],
+        "https://cdn.shop.example/coffee.jpg?w=96&h=96"
+    );
+    let hostile = json!({ "externalId": "x", "name": "X", "price": "1.00", "currency": "USD",
+        "imageUrl": "javascript:alert(1)" });
+    let refused = app.admin_data(products, json!({ "p": [hostile] })).await;
+
+    // Act
+    let page = client()
+        .get(format!("{}{path}", app.address))
+        .header("Accept-Language", "fr")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let invalid = client()
+        .get(format!("{}/r/not-a-token", app.address))
+        .header("Accept-Language", "fr-CH, en;q=0.5")
+        .send()
+        .await
+        .expect("page");
+
+    // Assert: German words (the customer's locale beats the browser's), the picture with
+    // its address escaped; the refused picture named at its path; an invalid link's page in
+    // the browser's language.
+    assert!(page.contains("<html lang=\"de\">"), "{page}");
+    assert!(
+        page.contains("value=\"confirm\">Bestätigen</button>"),
+        "{page}"
+    );
+    assert!(page.contains(">In 14 Tagen erinnern</button>"), "{page}");
+    assert!(page.contains("Menge von Kaffee 1 kg"), "{page}");
+    assert!(
+        page.contains(
+            "<img src=\"https:&#x2f;&#x2f;cdn.shop.example&#x2f;coffee.jpg?w=96&amp;h=96\" alt=\"\""
+        ),
+        "{page}"
+    );
+    assert_eq!(
+        crate::helpers::user_errors(&refused["upsertProducts"]),
+        vec![("products.0.imageUrl".to_owned(), "INVALID".to_owned())]
+    );
+    assert_eq!(invalid.status(), 404);
+    let invalid = invalid.text().await.expect("html");
+    assert!(invalid.contains("Ce lien n'est pas valide"), "{invalid}");
+}
