@@ -15,7 +15,7 @@ use super::tags::AppliedTag;
 use crate::clock::from_millis;
 use crate::domain::customers::{self, ConsentInput as DomainConsent, CustomerFilter, CustomerType};
 use crate::domain::erasure;
-use crate::domain::orders::replenishment::ItemStatus;
+use crate::domain::orders::replenishment::{DueItem, ItemStatus};
 use async_graphql::connection::Connection;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject,
@@ -183,24 +183,24 @@ impl Customer {
         let loaders = ctx.data::<Loaders>()?;
         let rows = rows_of(&loaders.customer_replenishment, self.row_id).await?;
         rows.into_iter()
-            .map(|(item, product)| {
-                let status = ItemStatus::from_stored(&item.status).ok_or_else(|| {
-                    to_graphql(crate::error::AppError::internal(format!(
-                        "replenishment item {} has an unknown status {:?}",
-                        item.id, item.status
-                    )))
-                })?;
-                Ok(ReplenishmentItem {
-                    product: Product::from(product),
-                    quantity: item.quantity,
-                    days_per_unit: item.days_per_unit,
-                    learned: item.learned,
-                    last_ordered_at: from_millis(item.last_ordered_at),
-                    due_at: from_millis(item.due_at),
-                    postponed_until: item.postponed_until.map(from_millis),
-                    status: status.into(),
-                })
-            })
+            .map(
+                |DueItem {
+                     item,
+                     product,
+                     status,
+                 }| {
+                    Ok(ReplenishmentItem {
+                        product: Product::from(product),
+                        quantity: item.quantity,
+                        days_per_unit: item.days_per_unit,
+                        learned: item.learned,
+                        last_ordered_at: from_millis(item.last_ordered_at),
+                        due_at: from_millis(item.due_at),
+                        postponed_until: item.postponed_until.map(from_millis),
+                        status: status.into(),
+                    })
+                },
+            )
             .collect()
     }
 

@@ -13,7 +13,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use chrono_tz::Tz;
 use entity::{
     campaign_run_step, cart_line, delivery_attempt, delivery_event, order, order_credit,
-    order_line, product, replenishment_item, role, template_locale, webhook_attempt,
+    order_line, product, role, template_locale, webhook_attempt,
 };
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ rows_by_parent!(
 );
 rows_by_parent!(
     /// customer id → replenishment due items with their products.
-    CustomerReplenishment => Vec<(replenishment_item::Model, product::Model)>, orders::replenishment::items_of
+    CustomerReplenishment => Vec<orders::replenishment::DueItem>, orders::replenishment::items_of
 );
 rows_by_parent!(
     /// webhook message id → attempts.

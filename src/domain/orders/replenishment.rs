@@ -59,7 +59,8 @@ const WEIGHTS: [f64; 3] = [3.0, 2.0, 1.0];
 pub enum ItemStatus {
     /// Due at its date.
     Waiting,
-    /// In the customer's open predicted cart.
+    /// In the customer's open predicted cart: a line of it names the item (never stored by
+    /// this version; rows an earlier one marked so are read as such).
     InCart,
     /// The customer has enough: not due again until they order it.
     Declined,
@@ -258,50 +259,89 @@ pub async fn refresh(
     Ok(())
 }
 
-/// The due items of each of `customer_ids` with their products, soonest first.
+/// A due item as shown: the item, its product, and where it stands.
+#[derive(Clone, Debug)]
+pub struct DueItem {
+    pub item: replenishment_item::Model,
+    pub product: product::Model,
+    pub status: ItemStatus,
+}
+
+/// The due items of each of `customer_ids` with their products, soonest first. An item a line
+/// of its customer's open cart names is [`ItemStatus::InCart`].
 pub async fn items_of(
     db: &impl ConnectionTrait,
     customer_ids: &[i64],
-) -> AppResult<std::collections::HashMap<i64, Vec<(replenishment_item::Model, product::Model)>>> {
+) -> AppResult<std::collections::HashMap<i64, Vec<DueItem>>> {
+    let ids = || crate::db::in_list(customer_ids.iter().copied());
+    let open_carts: Vec<i64> = predicted_cart::Entity::find()
+        .select_only()
+        .column(predicted_cart::Column::Id)
+        .filter(predicted_cart::Column::CustomerId.is_in(ids()))
+        .filter(predicted_cart::Column::Status.eq("open"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let in_carts: std::collections::HashSet<i64> = predicted_cart_line::Entity::find()
+        .select_only()
+        .column(predicted_cart_line::Column::ItemId)
+        .filter(predicted_cart_line::Column::CartId.is_in(crate::db::in_list(open_carts)))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     let rows = replenishment_item::Entity::find()
-        .filter(
-            replenishment_item::Column::CustomerId
-                .is_in(crate::db::in_list(customer_ids.iter().copied())),
-        )
+        .filter(replenishment_item::Column::CustomerId.is_in(ids()))
         .find_also_related(product::Entity)
         .order_by_asc(replenishment_item::Column::DueAt)
         .order_by_asc(replenishment_item::Column::ProductId)
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(item, product)| product.map(|p| (item, p)));
-    Ok(crate::domain::records::group_by(rows, |(item, _)| {
-        item.customer_id
+        .filter_map(|(item, product)| {
+            let status = if in_carts.contains(&item.id) {
+                ItemStatus::InCart
+            } else {
+                ItemStatus::from_stored(&item.status).unwrap_or(ItemStatus::Waiting)
+            };
+            product.map(|product| DueItem {
+                item,
+                product,
+                status,
+            })
+        });
+    Ok(crate::domain::records::group_by(rows, |due| {
+        due.item.customer_id
     }))
 }
 
-/// Takes `item` out of the open predicted cart that holds it; a cart left empty is closed
-/// (its customer ordered everything in it meanwhile).
+/// Takes `item` out of its customer's open predicted cart when a line there names it; a cart
+/// left empty is closed (its customer ordered everything in it meanwhile).
 async fn leave_cart(
     txn: &impl ConnectionTrait,
     item: &replenishment_item::Model,
     now_ms: i64,
 ) -> AppResult<()> {
-    let Some(cart_id) = item.cart_id else {
+    let Some(cart) = open_cart(txn, item.customer_id).await? else {
         return Ok(());
     };
-    predicted_cart_line::Entity::delete_many()
-        .filter(predicted_cart_line::Column::CartId.eq(cart_id))
+    let removed = predicted_cart_line::Entity::delete_many()
+        .filter(predicted_cart_line::Column::CartId.eq(cart.id))
         .filter(predicted_cart_line::Column::ItemId.eq(item.id))
         .exec(txn)
-        .await?;
+        .await?
+        .rows_affected;
+    if removed == 0 {
+        return Ok(());
+    }
     let left = predicted_cart_line::Entity::find()
-        .filter(predicted_cart_line::Column::CartId.eq(cart_id))
+        .filter(predicted_cart_line::Column::CartId.eq(cart.id))
         .one(txn)
         .await?;
     if left.is_none() {
         predicted_cart::Entity::update_many()
-            .filter(predicted_cart::Column::Id.eq(cart_id))
+            .filter(predicted_cart::Column::Id.eq(cart.id))
             .filter(predicted_cart::Column::Status.eq("open"))
             .col_expr(predicted_cart::Column::Status, Expr::value("closed"))
             .col_expr(

@@ -2,10 +2,11 @@
 //! (`NUDGE_REPLENISHMENT_SCHEDULE`, Mondays 09:00 by default), every customer without an open
 //! predicted cart gets one holding their items due within the look-ahead
 //! (`NUDGE_REPLENISHMENT_LOOK_AHEAD_DAYS`, 7): each product once, the quantity of its last
-//! order, at its price now. An item in a cart is not collected again; a customer whose cart
-//! is still open keeps it (items due meanwhile wait for the next collection after it is
-//! decided). Set-based: one statement per step for every customer of the zones whose time
-//! came.
+//! order, at its price now. An item is in a cart while a line of an open cart names it, so it
+//! is never collected twice: a customer whose cart is still open keeps it (items due
+//! meanwhile wait for the next collection after it is decided). Set-based: two statements
+//! (the carts, then their lines) for every customer of the zones whose time came; the items
+//! are read, never written.
 //!
 //! When an active campaign is anchored to `replenishmentDue` or an active customer action is
 //! triggered by `predictedCartReady`, each new cart is recorded as an event in the same
@@ -112,7 +113,7 @@ pub fn zones_due(schedule: &croner::Cron, since: DateTime<Utc>, now: DateTime<Ut
 }
 
 /// Makes the carts of the customers in `zones` (and those without a zone when the store's
-/// zone is among them), with their lines, and marks their items; returns (carts, lines).
+/// zone is among them), with their lines; returns (carts, lines).
 async fn gather(
     txn: &impl ConnectionTrait,
     zones: &[String],
@@ -153,39 +154,24 @@ async fn gather(
     if carts == 0 {
         return Ok((0, 0));
     }
-    // 2. Their due items go into them (found by customer: the items' unique key).
-    txn.execute_raw(raw_statement(
-        backend,
-        &format!(
-            "UPDATE replenishment_items SET status = '{}', updated_at = ?, cart_id = pc.id \
-             FROM predicted_carts pc \
-             WHERE pc.created_at = ? AND pc.status = '{open}' \
-             AND replenishment_items.customer_id = pc.customer_id \
-             AND replenishment_items.status = '{waiting}' AND replenishment_items.due_at <= ?",
-            ItemStatus::InCart.as_str()
-        ),
-        [
-            Value::from(now_ms),
-            Value::from(now_ms),
-            Value::from(due_by),
-        ],
-    ))
-    .await?;
-    // 3. Their lines: each item once, soonest due first, at today's price.
+    // 2. Their lines: each due item once, at today's price; a line's position is its
+    // product's id (unique in the cart, and no sort of every line). An item is in a cart while
+    // a line of an open cart names it: the items themselves are not written, so a collection
+    // does not rewrite the whole items table.
     let lines = txn
         .execute_raw(raw_statement(
             backend,
             &format!(
                 "INSERT INTO predicted_cart_lines (cart_id, position, product_id, item_id, \
                  quantity, unit_price, currency) \
-                 SELECT pc.id, ROW_NUMBER() OVER (PARTITION BY pc.id ORDER BY i.due_at, i.product_id), \
-                 i.product_id, i.id, i.quantity, p.price, p.currency \
+                 SELECT pc.id, i.product_id, i.product_id, i.id, i.quantity, p.price, p.currency \
                  FROM predicted_carts pc \
-                 JOIN replenishment_items i ON i.customer_id = pc.customer_id AND i.cart_id = pc.id \
+                 JOIN replenishment_items i ON i.customer_id = pc.customer_id \
                  JOIN products p ON p.id = i.product_id \
-                 WHERE pc.created_at = ? AND pc.status = '{open}'"
+                 WHERE pc.created_at = ? AND pc.status = '{open}' \
+                 AND i.status = '{waiting}' AND i.due_at <= ?"
             ),
-            [Value::from(now_ms)],
+            [Value::from(now_ms), Value::from(due_by)],
         ))
         .await?
         .rows_affected();

@@ -18,7 +18,7 @@ use super::CartStatus;
 use super::read::{Cart, find};
 use crate::clock::to_millis;
 use crate::config::StoreSettings;
-use crate::db::begin_write;
+use crate::db::{begin_write, in_list};
 use crate::domain::deliveries::outbox::{NewDelivery, enqueue as queue_message};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ingest::EventPayload;
@@ -104,8 +104,10 @@ pub async fn decide(
     let mut cart = find(&txn, cart_id)
         .await?
         .ok_or_else(|| AppError::internal("a locked cart vanished"))?;
+    // The cart's items: those its lines name (read before quantities drop any line).
+    let item_ids: Vec<i64> = cart.lines.iter().map(|(line, _)| line.item_id).collect();
     let items: Vec<replenishment_item::Model> = replenishment_item::Entity::find()
-        .filter(replenishment_item::Column::CartId.eq(cart_id))
+        .filter(replenishment_item::Column::Id.is_in(in_list(item_ids)))
         .all(&txn)
         .await?;
     let (status, kind, payload, event_type, detail) = match &decision {

@@ -257,3 +257,36 @@ async fn another_customers_cart_is_not_found() {
         .await;
     assert_eq!(crate::helpers::error_code(&response), "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn ordering_everything_in_an_open_cart_meanwhile_closes_it_and_moves_the_items() {
+    // Arrange: Ann's cart holds the coffee.
+    let app = spawn_app_with(|_| {}).await;
+    ann_with_a_cart(&app).await;
+    assert_eq!(item(&app, "coffee").await["status"], "IN_CART");
+
+    // Act: she orders coffee in the shop before deciding.
+    upsert(
+        &app,
+        json!([order(
+            "o2",
+            "ann",
+            "DELIVERED",
+            "2026-12-07T11:00:00Z",
+            &[("coffee", 1)]
+        )]),
+    )
+    .await;
+
+    // Assert: no open cart is left; the coffee waits again, due from the new order.
+    let open = app
+        .admin_data(
+            "{ predictedCart(customerExternalId: \"ann\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(open["predictedCart"], Value::Null);
+    let coffee = item(&app, "coffee").await;
+    assert_eq!(coffee["status"], "WAITING");
+    assert_eq!(coffee["lastOrderedAt"], "2026-12-07T11:00:00+00:00");
+}
