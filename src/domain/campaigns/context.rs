@@ -4,7 +4,7 @@
 use super::Campaign;
 use crate::config::StoreSettings;
 use crate::domain::conditions::load::{
-    cart_items, order_subject_facts, roles_of, run_facts, segments_of, tags_of,
+    RunRef, cart_items, order_subject_facts, roles_of, run_facts, segments_of, tags_of,
 };
 use crate::domain::conditions::{Condition, Facts, Reads, evaluate};
 use crate::domain::orders::replenishment::cart_of_subject;
@@ -28,19 +28,12 @@ pub(super) struct Ctx<'a> {
 }
 
 /// The run a step is taken for, as its conditions look at it.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct RunRef {
-    pub id: i64,
-    /// The predicted cart the run is about (a `replenishmentDue` run).
-    pub cart_id: Option<i64>,
-}
-
-impl RunRef {
-    pub(super) fn of(run: &campaign_run::Model) -> Self {
-        RunRef {
-            id: run.id,
-            cart_id: cart_of_subject(&run.subject_key, run.subject_ref),
-        }
+pub(super) fn run_ref(run: &campaign_run::Model) -> RunRef {
+    RunRef {
+        id: run.id,
+        customer_id: run.customer_id,
+        entered_at: run.entered_at,
+        cart_id: cart_of_subject(&run.subject_key, run.subject_ref),
     }
 }
 
@@ -62,9 +55,7 @@ pub(super) async fn holds(
         None => None,
     };
     let run = match ctx.run {
-        Some(run) if condition.reads().meets(Reads::RUN) => {
-            Some(run_facts(txn, run.id, run.cart_id).await?)
-        }
+        Some(run) if condition.reads().meets(Reads::RUN) => Some(run_facts(txn, run).await?),
         _ => None,
     };
     Ok(evaluate(

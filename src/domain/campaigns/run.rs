@@ -3,7 +3,7 @@
 //! ([`super::exit`]); then the step is taken ([`super::step`]). Every run is advanced in a
 //! transaction of its own (or a savepoint of the processor's) and logs what each step did.
 
-use super::context::{Ctx, RunRef, holds};
+use super::context::{Ctx, holds, run_ref};
 use super::exit::ended;
 use super::flow::find;
 use super::log::{log, reason_of};
@@ -207,7 +207,7 @@ async fn advance(
         customer,
         tz,
         order_id: run.order_id,
-        run: Some(RunRef::of(&run)),
+        run: Some(run_ref(&run)),
     };
     let mut changes = Vec::new();
     if RunStatus::from_stored(&run.status) == Some(RunStatus::Pending) {
@@ -307,7 +307,7 @@ pub async fn check_open_run(
         tz: zone(customer.time_zone.as_deref(), store.time_zone),
         customer,
         order_id: run.order_id,
-        run: Some(RunRef::of(&run)),
+        run: Some(run_ref(&run)),
     };
     let anchor_before = run.anchor_at;
     if let Some((status, reason)) = ended(txn, &ctx, &mut run).await? {

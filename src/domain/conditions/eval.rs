@@ -445,6 +445,10 @@ mod tests {
         assert!(!world.check(clicked("reminder", None)));
         assert!(world.check(Condition::CartViewed {}));
         assert!(!world.check(Condition::CartDecided {}));
+        if let Some(run) = world.run.as_mut() {
+            run.cart_decided = true;
+        }
+        assert!(world.check(Condition::CartDecided {}));
         assert_eq!(
             Condition::All(vec![opened("mail"), Condition::CartDecided {}]).reads(),
             Reads::RUN

@@ -8,7 +8,7 @@ use entity::{
     cart_line, customer, customer_role, customer_tag, delivery, delivery_event, order, order_line,
     predicted_cart, product, segment_member,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::collections::{HashMap, HashSet};
 
 /// The roles the customer holds.
@@ -173,13 +173,20 @@ pub(crate) async fn order_subject_facts(
     }))
 }
 
-/// What the customer of run `run_id` did with its messages, and with predicted cart
-/// `cart_id` when the run has one.
-pub(crate) async fn run_facts(
-    txn: &impl ConnectionTrait,
-    run_id: i64,
-    cart_id: Option<i64>,
-) -> AppResult<RunFacts> {
+/// A campaign run as its conditions look at it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunRef {
+    pub id: i64,
+    pub customer_id: i64,
+    pub entered_at: i64,
+    /// The predicted cart the run is about (a `replenishmentDue` run).
+    pub cart_id: Option<i64>,
+}
+
+/// What the customer of `run` did with its messages, and with its predicted cart: the one the
+/// run is about, else the newest one gathered for the customer since the run entered.
+pub(crate) async fn run_facts(txn: &impl ConnectionTrait, run: RunRef) -> AppResult<RunFacts> {
+    let run_id = run.id;
     let opened_steps: Vec<Option<String>> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::StepId)
@@ -198,9 +205,16 @@ pub(crate) async fn run_facts(
         .into_tuple()
         .all(txn)
         .await?;
-    let cart = match cart_id {
+    let cart = match run.cart_id {
         Some(id) => predicted_cart::Entity::find_by_id(id).one(txn).await?,
-        None => None,
+        None => {
+            predicted_cart::Entity::find()
+                .filter(predicted_cart::Column::CustomerId.eq(run.customer_id))
+                .filter(predicted_cart::Column::CreatedAt.gte(run.entered_at))
+                .order_by_desc(predicted_cart::Column::Id)
+                .one(txn)
+                .await?
+        }
     };
     Ok(RunFacts {
         opened_steps: opened_steps.into_iter().flatten().collect(),

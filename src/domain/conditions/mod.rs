@@ -105,7 +105,8 @@ pub enum Condition {
         step_id: String,
         link_contains: Option<String>,
     },
-    /// A person opened the page of the run's predicted cart. Campaigns only.
+    /// A person opened the page of the run's predicted cart (the one a `replenishmentDue` run
+    /// is about, else the newest gathered since the run entered). Campaigns only.
     CartViewed {},
     /// The run's predicted cart was confirmed, postponed or declined, or ordered meanwhile.
     /// Campaigns only.

@@ -397,3 +397,88 @@ async fn run_predicates_are_refused_outside_campaigns_and_must_name_a_message_st
         )]
     );
 }
+
+#[tokio::test]
+async fn a_campaign_of_another_anchor_sees_whether_the_cart_gathered_since_was_decided() {
+    // Arrange: a welcome campaign looks, ten days after registration, at the cart gathered
+    // meanwhile. Gus and Hal register on 1 December; both get a cart on the 7th.
+    let app = spawn_app_with(|_| {}).await;
+    catalog(&app).await;
+    let decided = app.create_tag("decided").await;
+    let undecided = app.create_tag("undecided").await;
+    let tag = |id: &str, tag: &str| json!({ "id": id, "effect": { "effects": [{ "setTag": { "tagId": tag } }] } });
+    let campaign = active_campaign(
+        &app,
+        json!({ "anchor": { "registered": true }, "steps": [
+            { "id": "ten-days", "wait": { "days": 10 } },
+            { "id": "cart", "filter": { "condition": { "cartDecided": true },
+                "yes": [tag("tag-decided", &decided)], "no": [tag("tag-undecided", &undecided)] } }
+        ] }),
+    )
+    .await;
+    app.clock
+        .set("2026-12-01T10:00:00Z".parse().expect("instant"));
+    let storefront = app.create_key("STOREFRONT").await;
+    for name in ["gus", "hal"] {
+        let id = format!("reg-{name}");
+        app.record(
+            &storefront,
+            json!([crate::helpers::ev(
+                &id,
+                name,
+                "2026-12-01T10:00:00Z",
+                json!({ "registered": { "email": format!("{name}@example.com") } })
+            )]),
+        )
+        .await;
+        app.processed(&id).await;
+        upsert(
+            &app,
+            json!([order(
+                &format!("{name}-1"),
+                name,
+                "DELIVERED",
+                "2026-11-20T10:00:00Z",
+                &[("coffee", 2)]
+            )]),
+        )
+        .await;
+    }
+    assert_eq!(runs(&app, &campaign).await.len(), 2);
+    tick(&app, "2026-12-07T08:00:00Z").await;
+    tick(&app, "2026-12-07T09:00:00Z").await;
+
+    // Act: Gus declines his cart; Hal does nothing; ten days after registering, the filter.
+    app.clock
+        .set("2026-12-07T10:00:00Z".parse().expect("instant"));
+    let cart = app
+        .admin_data(
+            "{ predictedCart(customerExternalId: \"gus\") { id } }",
+            json!({}),
+        )
+        .await["predictedCart"]["id"]
+        .clone();
+    let declined = app
+        .admin_data(
+            "mutation($c: ID!) { declinePredictedCart(cartId: $c, customerExternalId: \"gus\") { userErrors { field } } }",
+            json!({ "c": cart }),
+        )
+        .await;
+    assert_eq!(declined["declinePredictedCart"]["userErrors"], json!([]));
+    tick(&app, "2026-12-11T11:00:00Z").await;
+
+    // Assert
+    for (name, expected) in [("gus", "decided"), ("hal", "undecided")] {
+        let data = app
+            .admin_data(
+                "query($e: String!) { customer(externalId: $e) { tags { name } } }",
+                json!({ "e": name }),
+            )
+            .await;
+        assert_eq!(
+            data["customer"]["tags"],
+            json!([{ "name": expected }]),
+            "{name}"
+        );
+    }
+}
