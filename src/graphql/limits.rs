@@ -12,6 +12,7 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Request data marking an operation that arrived over HTTP GET.
 #[derive(Clone, Copy, Debug)]
@@ -22,11 +23,23 @@ pub struct Limits(pub Arc<ApiLimits>);
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension(self.0.clone()))
+        Arc::new(LimitsExtension {
+            limits: self.0.clone(),
+            only_introspection: AtomicBool::new(false),
+        })
     }
 }
 
-struct LimitsExtension(Arc<ApiLimits>);
+/// How deep a document that asks only about the schema may go: GraphiQL's introspection
+/// query reaches 15 levels through its nested type references (the schema bounds it; the
+/// complexity limit still applies).
+const INTROSPECTION_DEPTH: usize = 20;
+
+struct LimitsExtension {
+    limits: Arc<ApiLimits>,
+    /// The request's document selects nothing but `__schema`, `__type` and `__typename`.
+    only_introspection: AtomicBool,
+}
 
 /// A request-level error carrying `code` in its extensions.
 pub(crate) fn refusal(code: ErrorCode, message: String) -> ServerError {
@@ -46,7 +59,7 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let limit = self.0.max_nesting;
+        let limit = self.limits.max_nesting;
         if nesting::graphql_depth(query, limit).is_err() {
             return Err(refusal(
                 ErrorCode::LimitExceeded,
@@ -75,7 +88,9 @@ impl Extension for LimitsExtension {
                 "mutations and subscriptions are not accepted over GET; use POST".into(),
             ));
         }
-        if !self.0.introspection && asks_for_introspection(&document) {
+        self.only_introspection
+            .store(only_introspection(&document), Ordering::Relaxed);
+        if !self.limits.introspection && asks_for_introspection(&document) {
             return Err(refusal(
                 ErrorCode::Forbidden,
                 "introspection is disabled on this server".into(),
@@ -101,21 +116,26 @@ impl Extension for LimitsExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
-        if result.depth > self.0.max_depth {
+        let max_depth = if self.only_introspection.load(Ordering::Relaxed) {
+            self.limits.max_depth.max(INTROSPECTION_DEPTH)
+        } else {
+            self.limits.max_depth
+        };
+        if result.depth > max_depth {
             return Err(vec![refusal(
                 ErrorCode::LimitExceeded,
                 format!(
-                    "the query is nested {} levels deep; the limit is {}",
-                    result.depth, self.0.max_depth
+                    "the query is nested {} levels deep; the limit is {max_depth}",
+                    result.depth
                 ),
             )]);
         }
-        if result.complexity > self.0.max_complexity {
+        if result.complexity > self.limits.max_complexity {
             return Err(vec![refusal(
                 ErrorCode::LimitExceeded,
                 format!(
                     "the query's complexity is {}; the limit is {}",
-                    result.complexity, self.0.max_complexity
+                    result.complexity, self.limits.max_complexity
                 ),
             )]);
         }
@@ -130,6 +150,31 @@ fn asks_for_introspection(document: &ExecutableDocument) -> bool {
         .operations
         .iter()
         .any(|(_, op)| selects_introspection(document, &op.node.selection_set.node, 0))
+}
+
+/// Whether every operation selects only `__schema`, `__type` and `__typename` at its root
+/// (directly, or through fragments).
+fn only_introspection(document: &ExecutableDocument) -> bool {
+    fn only(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+        depth <= 8
+            && set.items.iter().all(|item| match &item.node {
+                Selection::Field(field) => matches!(
+                    field.node.name.node.as_str(),
+                    "__schema" | "__type" | "__typename"
+                ),
+                Selection::InlineFragment(fragment) => {
+                    only(document, &fragment.node.selection_set.node, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => document
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| only(document, &f.node.selection_set.node, depth + 1)),
+            })
+    }
+    document
+        .operations
+        .iter()
+        .all(|(_, op)| only(document, &op.node.selection_set.node, 0))
 }
 
 fn selects_introspection(document: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {

@@ -2,6 +2,7 @@
 //! WebSocket subscriptions), `/healthz` and `/readyz`, the links messages carry and the
 //! SMS provider calls (see [`tracking`]), and spreadsheet exports (see [`export`]).
 
+mod assets;
 mod cart_texts;
 mod carts;
 mod deadline;
@@ -24,7 +25,6 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::BatchRequest;
-use async_graphql::http::GraphiQLSource;
 use futures_util::StreamExt;
 
 /// Registers every route.
@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .configure(tracking::routes)
         .configure(carts::routes)
+        .configure(assets::routes)
         .configure(export::routes);
 }
 
@@ -227,14 +228,7 @@ async fn graphql_get(
         });
     }
     if req.query_string().is_empty() {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Nudge GraphiQL")
-            .finish();
-        return HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page);
+        return assets::graphiql(&req);
     }
     let principal = match authenticate(&state, &req).await {
         Ok(p) => p,

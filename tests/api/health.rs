@@ -24,9 +24,10 @@ async fn health_and_readiness_answer_ok() {
 }
 
 #[tokio::test]
-async fn get_without_a_query_serves_graphiql() {
+async fn graphiql_is_served_whole_by_the_binary_under_a_strict_policy() {
     let app = spawn_app().await;
 
+    // Act: the page, then every file it names.
     let page = app
         .client
         .get(format!("{}/graphql", app.address))
@@ -34,14 +35,71 @@ async fn get_without_a_query_serves_graphiql() {
         .await
         .expect("sent");
 
+    // Assert: HTML under a policy that allows this origin's scripts only, never framed.
     assert_eq!(page.status(), 200);
-    assert!(
+    let header = |name: &str| {
         page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header("content-type").starts_with("text/html"));
+    assert_eq!(header("x-frame-options"), "DENY");
+    let policy = header("content-security-policy");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    let html = page.text().await.expect("text");
+    // Every script has a source of its own (no inline script), and every source and style is
+    // on this server.
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=\"/assets/").count(),
+        "{html}"
+    );
+    let named: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("/assets/"))
+        .collect();
+    assert_eq!(named.len(), 6, "{html}");
+    assert!(
+        !html.contains("//cdn") && !html.contains("https://"),
+        "{html}"
+    );
+    for path in named {
+        let file = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(file.status(), 200, "{path}");
+        let kind = file
+            .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/html"))
-    );
-    assert!(page.text().await.expect("text").contains("graphiql"));
+            .unwrap_or_default()
+            .to_owned();
+        let expected = if path.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(kind.starts_with(expected), "{path}: {kind}");
+        let body = file.bytes().await.expect("bytes");
+        assert!(body.len() > 100, "{path}");
+        // Nothing a file loads comes from another host either.
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains("fonts.googleapis"), "{path}");
+    }
+    let missing = app
+        .client
+        .get(format!("{}/assets/nope.js", app.address))
+        .send()
+        .await
+        .expect("asset");
+    assert_eq!(missing.status(), 404);
 }
 
 async fn readiness(app: &crate::helpers::TestApp) -> (u16, serde_json::Value) {

@@ -187,3 +187,31 @@ async fn an_operation_seen_before_is_checked_again_on_every_request() {
     );
     assert_eq!(tags["tags"], json!([{ "name": "once" }]));
 }
+
+#[tokio::test]
+async fn graphiqls_introspection_goes_deeper_than_the_limit_but_nothing_else_does() {
+    // Arrange: the default limit (12); an introspection query shaped like GraphiQL's, whose
+    // type references nest seven levels below the fields' arguments.
+    let app = spawn_app().await;
+    let type_ref = "fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+    let introspection = format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} types {{ kind name fields(includeDeprecated: true) {{ name args {{ name type {{ ...TypeRef }} }} type {{ ...TypeRef }} }} }} }} }} {type_ref}"
+    );
+    // The same depth with a real field beside it.
+    let mixed = format!(
+        "query Mixed {{ customers {{ edges {{ cursor }} }} __schema {{ types {{ fields {{ args {{ type {{ ...TypeRef }} }} }} }} }} }} {type_ref}"
+    );
+
+    // Act
+    let schema = app.admin(&introspection, json!({})).await;
+    let refused = app.admin(&mixed, json!({})).await;
+
+    // Assert
+    assert!(schema.get("errors").is_none(), "{schema}");
+    assert!(
+        schema["data"]["__schema"]["types"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(error_code(&refused), "LIMIT_EXCEEDED");
+}
