@@ -66,7 +66,7 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
 /// The headers of a page the binary serves: scripts, styles, images, fonts and connections of
 /// this origin only (its WebSocket included); inline styles allowed (the editor sets them),
 /// inline scripts never; no framing.
-pub fn strict_headers(response: &mut HttpResponseBuilder, req: &HttpRequest) {
+fn strict_headers(response: &mut HttpResponseBuilder, req: &HttpRequest) {
     let host = req.connection_info().host().to_owned();
     let policy = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \

@@ -3,6 +3,7 @@
 
 use super::{EventFacts, Item, OrderFacts, RunFacts};
 use crate::db::in_list;
+use crate::domain::orders::carts::CartStatus;
 use crate::error::AppResult;
 use entity::{
     cart_line, customer, customer_role, customer_tag, delivery, delivery_event, order, order_line,
@@ -223,7 +224,8 @@ pub(crate) async fn run_facts(txn: &impl ConnectionTrait, run: RunRef) -> AppRes
             .filter_map(|(step, url)| step.zip(url))
             .collect(),
         cart_viewed: cart.as_ref().is_some_and(|c| c.viewed_at.is_some()),
-        // Read as stored (the carts room sits above this one): anything but open is decided.
-        cart_decided: cart.as_ref().is_some_and(|c| c.status != "open"),
+        cart_decided: cart
+            .as_ref()
+            .is_some_and(|c| c.status != CartStatus::Open.as_str()),
     })
 }

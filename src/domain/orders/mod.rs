@@ -1,5 +1,6 @@
 //! The mirror of the shop's orders, and the customer facts derived from them.
 
+pub mod carts;
 pub mod credit;
 pub mod replenishment;
 mod validate;

@@ -20,6 +20,7 @@
 //! date.
 
 use super::OrderStatus;
+use super::carts::{CartStatus, open_cart};
 use crate::config::ReplenishmentBasis;
 use crate::error::AppResult;
 use entity::{order, order_line, predicted_cart, predicted_cart_line, product, replenishment_item};
@@ -38,18 +39,6 @@ pub const CART_SUBJECT: &str = "predicted_cart:";
 /// The predicted cart a run is about, from its subject key and reference.
 pub fn cart_of_subject(subject_key: &str, subject_ref: i64) -> Option<i64> {
     subject_key.starts_with(CART_SUBJECT).then_some(subject_ref)
-}
-
-/// The customer's open predicted cart, if any.
-pub async fn open_cart(
-    db: &impl ConnectionTrait,
-    customer_id: i64,
-) -> AppResult<Option<predicted_cart::Model>> {
-    Ok(predicted_cart::Entity::find()
-        .filter(predicted_cart::Column::CustomerId.eq(customer_id))
-        .filter(predicted_cart::Column::Status.eq("open"))
-        .one(db)
-        .await?)
 }
 /// Weights of the last three gaps, newest first.
 const WEIGHTS: [f64; 3] = [3.0, 2.0, 1.0];
@@ -278,7 +267,7 @@ pub async fn items_of(
         .select_only()
         .column(predicted_cart::Column::Id)
         .filter(predicted_cart::Column::CustomerId.is_in(ids()))
-        .filter(predicted_cart::Column::Status.eq("open"))
+        .filter(predicted_cart::Column::Status.eq(CartStatus::Open.as_str()))
         .into_tuple()
         .all(db)
         .await?;
@@ -342,8 +331,11 @@ async fn leave_cart(
     if left.is_none() {
         predicted_cart::Entity::update_many()
             .filter(predicted_cart::Column::Id.eq(cart.id))
-            .filter(predicted_cart::Column::Status.eq("open"))
-            .col_expr(predicted_cart::Column::Status, Expr::value("closed"))
+            .filter(predicted_cart::Column::Status.eq(CartStatus::Open.as_str()))
+            .col_expr(
+                predicted_cart::Column::Status,
+                Expr::value(CartStatus::Closed.as_str()),
+            )
             .col_expr(
                 predicted_cart::Column::Decision,
                 Expr::value("ordered meanwhile"),

@@ -5,10 +5,11 @@
 //! undefined.
 
 use crate::clock::from_millis;
+use crate::domain::orders::carts;
 use crate::domain::values::format_amount;
 use crate::domain::{customers, orders, storefront};
 use crate::error::AppResult;
-use entity::{banner, customer, order, predicted_cart, predicted_cart_line, product};
+use entity::{banner, customer, order, product};
 use minijinja::Value;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value as Json, json};
@@ -216,41 +217,29 @@ fn with_links(variables: Json, links: &Links) -> Value {
 /// Predicted cart `id` with its lines (position order), each at the price it was gathered
 /// with; the total is that of the lines in the cart's first currency.
 async fn predicted_cart_json(db: &impl ConnectionTrait, id: i64) -> AppResult<Json> {
-    let Some(cart) = predicted_cart::Entity::find_by_id(id).one(db).await? else {
+    let Some(cart) = carts::find(db, id).await? else {
         return Ok(Json::Null);
     };
-    let lines = predicted_cart_line::Entity::find()
-        .filter(predicted_cart_line::Column::CartId.eq(id))
-        .order_by_asc(predicted_cart_line::Column::Position)
-        .find_also_related(product::Entity)
-        .all(db)
-        .await?;
-    let currency = lines
-        .first()
-        .map(|(line, _)| line.currency.clone())
-        .unwrap_or_default();
-    let mut total = 0_i64;
-    let lines: Vec<Json> = lines
+    let lines: Vec<Json> = cart
+        .lines
         .iter()
-        .filter_map(|(line, product)| {
+        .map(|(line, product)| {
             let amount = line.unit_price.saturating_mul(i64::from(line.quantity));
-            if line.currency == currency {
-                total = total.saturating_add(amount);
-            }
-            Some(json!({
-                "product": product_json(product.as_ref()?),
+            json!({
+                "product": product_json(product),
                 "quantity": line.quantity,
                 "price": format_amount(line.unit_price, &line.currency),
                 "total": format_amount(amount, &line.currency),
-            }))
+            })
         })
         .collect();
+    let (currency, total) = cart.totals().into_iter().next().unwrap_or_default();
     Ok(json!({
         "lines": lines,
         "total": format_amount(total, &currency),
         "currency": currency,
-        "status": cart.status,
-        "created_at": instant(cart.created_at),
+        "status": cart.cart.status,
+        "created_at": instant(cart.cart.created_at),
     }))
 }
 

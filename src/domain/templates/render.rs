@@ -112,9 +112,14 @@ impl Compiled<'_> {
     /// The variables the text uses, top-level (`order`, `cart` …) and by their paths
     /// (`links.predicted_cart`), so that rendering loads only those.
     pub fn variables(&self) -> HashSet<String> {
-        let mut used = self.0.undeclared_variables(false);
-        used.extend(self.0.undeclared_variables(true));
-        used
+        self.0
+            .undeclared_variables(true)
+            .into_iter()
+            .flat_map(|path| {
+                let top = path.split('.').next().unwrap_or_default().to_owned();
+                [top, path]
+            })
+            .collect()
     }
 
     /// Renders with `context`; fails on an undefined variable or when the fuel runs out.

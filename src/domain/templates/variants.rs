@@ -4,7 +4,7 @@
 use super::render::{self, Part};
 use super::{context, find};
 use crate::db::in_list;
-use crate::domain::orders::replenishment::open_cart;
+use crate::domain::orders::carts::open_cart;
 use crate::domain::records::group_by;
 use crate::error::{AppError, AppResult, ViolationCode};
 use entity::{template, template_locale};
