@@ -330,14 +330,19 @@ async fn a_storefront_read_costs_two_statements_when_read_and_none_when_kept() {
     };
 
     // Act: the role changes, so the answer is read again, once; then it is kept.
-    post(
-        server,
-        &admin,
-        "mutation($r: ID!) { updateRole(id: $r, input: { priority: 2 }) { role { id } } }",
-        json!({ "r": role }),
-    )
-    .await;
-    let read_again = cost_once(server, metrics, read).await;
+    // The least of three changes and reads, as `cost` takes the least of three reads: a
+    // background statement that falls inside one read is not the read's.
+    let mut read_again = f64::MAX;
+    for priority in 2..5 {
+        post(
+            server,
+            &admin,
+            "mutation($r: ID!, $p: Int!) { updateRole(id: $r, input: { priority: $p }) { role { id } } }",
+            json!({ "r": role, "p": priority }),
+        )
+        .await;
+        read_again = read_again.min(cost_once(server, metrics, read).await);
+    }
     let kept = cost(server, metrics, read, json!({})).await;
 
     // Assert
