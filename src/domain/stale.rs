@@ -36,6 +36,22 @@ pub enum Stale {
     Everyone,
 }
 
+/// A notice as it travels between processes: what changed, and which process changed it (a
+/// process has applied its own notices before its transaction committed, so it skips them).
+#[derive(Serialize, Deserialize)]
+struct Notice<'a> {
+    origin: &'a str,
+    stale: Stale,
+}
+
+/// This process's name on the notice channel: random, so each process has its own.
+static ORIGIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use rand::RngCore;
+    let mut bytes = [0_u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+});
+
 /// A cache that keeps answers by customer external id.
 pub trait Forget: Send + Sync {
     /// Drops the entries of `customers`, or every entry when `None`.
@@ -129,7 +145,13 @@ pub async fn stale(txn: &impl ConnectionTrait, stale: Stale) -> AppResult<()> {
 
 /// The notifications that tell `stale`, each small enough for `pg_notify`.
 fn payloads(stale: &Stale) -> AppResult<Vec<String>> {
-    let encode = |s: &Stale| serde_json::to_string(s).map_err(AppError::internal);
+    let encode = |s: &Stale| {
+        serde_json::to_string(&Notice {
+            origin: &ORIGIN,
+            stale: s.clone(),
+        })
+        .map_err(AppError::internal)
+    };
     let Stale::Customers(ids) = stale else {
         return Ok(vec![encode(stale)?]);
     };
@@ -204,7 +226,7 @@ pub fn keep_if_fresh(ticket: &Ticket, customer: &str, keep: impl FnOnce()) -> bo
     })
 }
 
-/// On PostgreSQL: applies the notices of every process, for the life of the process. Each
+/// On PostgreSQL: applies the notices of every other process, for the life of the process. Each
 /// (re)connection starts by dropping everything, since notices sent meanwhile are lost.
 pub async fn relay_postgres_notices(url: String) {
     use sea_orm::sqlx::postgres::PgListener;
@@ -217,8 +239,10 @@ pub async fn relay_postgres_notices(url: String) {
             backoff = Duration::from_millis(200);
             loop {
                 let notification = listener.recv().await?;
-                match serde_json::from_str::<Stale>(notification.payload()) {
-                    Ok(stale) => forget(&stale),
+                match serde_json::from_str::<Notice>(notification.payload()) {
+                    // This process applied its own notice inside the writing transaction.
+                    Ok(notice) if notice.origin == ORIGIN.as_str() => {}
+                    Ok(notice) => forget(&notice.stale),
                     Err(e) => {
                         tracing::warn!(error = %e, "an unreadable cache notice; dropping everything");
                         forget(&Stale::Everyone);
@@ -250,7 +274,7 @@ mod tests {
         let told: Vec<String> = payloads
             .iter()
             .flat_map(
-                |p| match serde_json::from_str::<Stale>(p).expect("decoded") {
+                |p| match serde_json::from_str::<Notice>(p).expect("decoded").stale {
                     Stale::Customers(ids) => ids,
                     Stale::Everyone => Vec::new(),
                 },

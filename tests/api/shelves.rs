@@ -76,10 +76,23 @@ async fn a_kept_answer_changes_with_every_write_that_changes_it_and_only_then() 
     let db = sea_orm::Database::connect(&app.database_url)
         .await
         .expect("connected");
-    db.execute_unprepared("UPDATE products SET name = 'behind' WHERE external_id = 'p1'")
+    // Every app of this test process shares one set of fences, and another test's app may drop
+    // every cache at any moment (its notice listener connecting, a product written): the
+    // answer must be served from memory in one of three tries.
+    let mut kept = Vec::new();
+    for attempt in 0..3 {
+        let before = names(&shelf(&app, &storefront).await);
+        db.execute_unprepared(&format!(
+            "UPDATE products SET name = 'behind {attempt}' WHERE external_id = 'p1'"
+        ))
         .await
         .expect("updated");
-    let kept = shelf(&app, &storefront).await;
+        let after = names(&shelf(&app, &storefront).await);
+        kept.push((before.clone(), after.clone()));
+        if after == before {
+            break;
+        }
+    }
     app.admin_data(
         "mutation { upsertProducts(products: [{ externalId: \"p1\", name: \"P1 renamed\", price: \"1.00\", currency: \"USD\" }]) { userErrors { message } } }",
         json!({}),
@@ -117,7 +130,10 @@ async fn a_kept_answer_changes_with_every_write_that_changes_it_and_only_then() 
 
     assert_eq!(names(&empty), Vec::<String>::new());
     assert_eq!(names(&assigned), ["p1:Product p1"]);
-    assert_eq!(names(&kept), ["p1:Product p1"], "served from memory");
+    assert!(
+        kept.iter().any(|(before, after)| before == after),
+        "served from memory in none of the tries: {kept:?}"
+    );
     assert_eq!(names(&renamed), ["p1:P1 renamed"]);
     assert_eq!(names(&reordered), ["p2:Product p2", "p1:P1 renamed"]);
     assert_eq!(titles(&bannered), ["Hi"]);
