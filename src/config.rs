@@ -162,6 +162,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Days a sent message's rendered texts are kept (0: forever); statistics outlive them.
     pub retention_days: u32,
+    /// How long a console sign-in lasts (`NUDGE_CONSOLE_SESSION_MINUTES`, 480 by default).
+    pub console_session: Duration,
     /// When `/readyz` says the engine is behind.
     pub readiness: ReadinessBounds,
     /// Where `/metrics` (Prometheus) is served; `None`: nowhere.
@@ -398,6 +400,9 @@ impl Settings {
                 },
             },
             retention_days: parse(&get, "NUDGE_RETENTION_DAYS", 365)?,
+            console_session: Duration::from_secs(
+                parse::<u64>(&get, "NUDGE_CONSOLE_SESSION_MINUTES", 480)?.clamp(1, 43_200) * 60,
+            ),
             log_format: parse(&get, "NUDGE_LOG_FORMAT", LogFormat::Human)?,
             log_filter: get("NUDGE_LOG").unwrap_or_else(|| "info".into()),
             bootstrap_key_file: get("NUDGE_BOOTSTRAP_KEY_FILE")

@@ -11,6 +11,7 @@ pub mod campaign;
 pub mod campaign_run;
 pub mod campaign_run_step;
 pub mod cart_line;
+pub mod console_session;
 pub mod customer;
 pub mod customer_action;
 pub mod customer_role;

@@ -22,6 +22,7 @@ mod m20261207_000012_unbound_members;
 mod m20261208_000013_webhooks;
 mod m20261208_000014_replenishment;
 mod m20261209_000015_product_images;
+mod m20261210_000016_console_sessions;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000013_webhooks::Migration),
             Box::new(m20261208_000014_replenishment::Migration),
             Box::new(m20261209_000015_product_images::Migration),
+            Box::new(m20261210_000016_console_sessions::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod deliveries;
 mod documents;
 mod errors;
 mod events;
+mod health;
 pub mod limits;
 pub mod loaders;
 mod membership;
@@ -61,6 +62,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     predicted_carts::PredictedCartQuery,
     webhook_messages::WebhookMessageQuery,
+    health::HealthQuery,
 );
 
 /// Every mutation field.

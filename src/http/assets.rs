@@ -42,6 +42,16 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/graphiql/graphiql-page.css"),
     ),
     (
+        "console-1.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/console/console.css"),
+    ),
+    (
+        "console-live-1.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/console/live.js"),
+    ),
+    (
         "LICENSES.md",
         "text/markdown; charset=utf-8",
         include_bytes!("../../assets/graphiql/LICENSES.md"),
@@ -66,7 +76,7 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
 /// The headers of a page the binary serves: scripts, styles, images, fonts and connections of
 /// this origin only (its WebSocket included); inline styles allowed (the editor sets them),
 /// inline scripts never; no framing.
-fn strict_headers(response: &mut HttpResponseBuilder, req: &HttpRequest) {
+pub(super) fn strict_headers(response: &mut HttpResponseBuilder, req: &HttpRequest) {
     let host = req.connection_info().host().to_owned();
     let policy = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \

@@ -5,6 +5,7 @@
 mod assets;
 mod cart_texts;
 mod carts;
+mod console;
 mod deadline;
 mod export;
 mod logging;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(tracking::routes)
         .configure(carts::routes)
         .configure(assets::routes)
+        .configure(console::routes)
         .configure(export::routes);
 }
 
@@ -146,19 +148,28 @@ async fn execute_named(
 ) -> HttpResponse {
     let budget = RequestBudget::new(state.settings.limits.request_connections);
     for single in request.iter_mut() {
-        single.data.insert(budget.clone());
-        if let Some(p) = principal.clone() {
-            single.data.insert(p);
-        }
+        operation_data(state, &budget, principal.as_ref(), &mut single.data);
         if over_get {
             single.data.insert(ArrivedOverGet);
         }
-        single
-            .data
-            .insert(Loaders::new(&state.db, state.settings.store.time_zone));
     }
     let response = schema.execute_batch(request).await;
     HttpResponse::Ok().json(response)
+}
+
+/// What every operation of a request carries: the request's connection budget, the caller
+/// and fresh loaders.
+fn operation_data(
+    state: &AppState,
+    budget: &RequestBudget,
+    principal: Option<&Principal>,
+    data: &mut async_graphql::Data,
+) {
+    data.insert(budget.clone());
+    if let Some(p) = principal {
+        data.insert(p.clone());
+    }
+    data.insert(Loaders::new(&state.db, state.settings.store.time_zone));
 }
 
 async fn graphql_post(

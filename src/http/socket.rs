@@ -1,11 +1,12 @@
 //! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The key comes
-//! in the `connection_init` payload, since browsers cannot set headers on WebSockets. The
+//! in the `connection_init` payload, since browsers cannot set headers on WebSockets (a console
+//! page of this origin may instead open it with its session cookie). The
 //! connection keeps only the key's hash: every operation checks the key again (through the
 //! same one-second cache as HTTP), and a revoked key's connections are closed with 4403 as
 //! soon as this process learns of the revocation (at once where it was revoked, within
 //! [`REVOCATION_POLL`](crate::domain::api_keys::REVOCATION_POLL) elsewhere).
 
-use crate::domain::api_keys::{Principal, key_hash};
+use crate::domain::api_keys::{Principal, key_hash, sessions};
 use crate::error::ErrorCode;
 use crate::graphql::AppSchema;
 use crate::graphql::budget::RequestBudget;
@@ -39,6 +40,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 struct Identity {
     key_id: i64,
     key_hash: String,
+    /// The console session the connection was opened with (its cookie), if it came without
+    /// a key: checked again with every operation and every heartbeat, so signing out ends it.
+    session: Option<String>,
 }
 
 /// Upgrades the request and serves the connection until either side closes it.
@@ -58,13 +62,24 @@ pub fn subscribe(
                 .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
         })
         .ok_or_else(|| actix_web::error::ErrorBadRequest("no supported subprotocol"))?;
+    // A browser page of this origin may open the socket with its console session instead of
+    // a key; another site's page may not use the cookie (cross-site WebSocket hijacking).
+    let console_session = super::console::session_token(req)
+        .filter(|_| super::console::same_origin(req) && req.headers().contains_key("origin"));
     let (response, session, messages) =
         actix_ws::handle_with_protocols(req, payload, &ALL_WEBSOCKET_PROTOCOLS)?;
     let messages = messages
         .max_frame_size(state.settings.limits.max_body_bytes)
         .aggregate_continuations()
         .max_continuation_size(state.settings.limits.max_body_bytes);
-    actix_web::rt::spawn(serve(schema, state, protocol, session, messages));
+    actix_web::rt::spawn(serve(
+        schema,
+        state,
+        protocol,
+        session,
+        messages,
+        console_session,
+    ));
     Ok(response)
 }
 
@@ -74,6 +89,7 @@ async fn serve(
     protocol: WebSocketProtocols,
     mut session: Session,
     mut messages: actix_ws::AggregatedMessageStream,
+    console_session: Option<String>,
 ) {
     let identity: Arc<OnceLock<Identity>> = Arc::default();
     let executor = CheckedExecutor {
@@ -90,20 +106,35 @@ async fn serve(
     let on_init = {
         let (state, identity) = (state.clone(), identity.clone());
         move |init: serde_json::Value| async move {
-            let secret = key_from_init(&init).ok_or_else(|| {
-                crate::graphql::coded(
-                    ErrorCode::Unauthenticated,
-                    "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
-                )
-            })?;
-            let principal = state
-                .keys
-                .authenticate(&state.db, state.clock.now(), &secret)
-                .await
-                .map_err(|e| crate::graphql::coded(e.code(), e.public_message()))?;
+            let refused =
+                |e: crate::error::AppError| crate::graphql::coded(e.code(), e.public_message());
+            let (principal, key_hash, session) = match (key_from_init(&init), console_session) {
+                (Some(secret), _) => {
+                    let principal = state
+                        .keys
+                        .authenticate(&state.db, state.clock.now(), &secret)
+                        .await
+                        .map_err(refused)?;
+                    (principal, key_hash(&secret), None)
+                }
+                (None, Some(token)) => {
+                    let (principal, hash) =
+                        sessions::resolve(&state.db, &state.keys, state.clock.now(), &token)
+                            .await
+                            .map_err(refused)?;
+                    (principal, hash, Some(token))
+                }
+                (None, None) => {
+                    return Err(crate::graphql::coded(
+                        ErrorCode::Unauthenticated,
+                        "send the key in connection_init: {\"Authorization\": \"Bearer <key>\"}",
+                    ));
+                }
+            };
             let _ = identity.set(Identity {
                 key_id: principal.key_id,
-                key_hash: key_hash(&secret),
+                key_hash,
+                session,
             });
             let mut data = Data::default();
             data.insert(principal);
@@ -203,6 +234,13 @@ async fn serve(
                 if heard.elapsed() > CLIENT_TIMEOUT || session.ping(b"").await.is_err() {
                     break None;
                 }
+                if identity.get().is_some_and(|i| i.session.is_some()) && keys.caller().await.is_err() {
+                    tracing::info!("closing a WebSocket whose console session ended");
+                    break Some(CloseReason {
+                        code: CloseCode::Other(KEY_REVOKED),
+                        description: Some("the console session ended".into()),
+                    });
+                }
             }
         }
     };
@@ -232,11 +270,18 @@ impl CheckedExecutor {
             ));
         };
         let state = &self.state;
-        state
-            .keys
-            .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
-            .await
-            .map_err(|e| refused(e.code(), e.public_message()))
+        match &identity.session {
+            Some(token) => sessions::resolve(&state.db, &state.keys, state.clock.now(), token)
+                .await
+                .map(|(principal, _)| principal),
+            None => {
+                state
+                    .keys
+                    .authenticate_hash(&state.db, state.clock.now(), &identity.key_hash)
+                    .await
+            }
+        }
+        .map_err(|e| refused(e.code(), e.public_message()))
     }
 
     /// What every operation carries besides the connection's data: its loaders and budget.

@@ -19,6 +19,7 @@ use std::str::FromStr;
 
 mod cache;
 mod identity;
+pub mod sessions;
 
 pub use cache::{KeyCache, REVOCATION_POLL, REVOCATION_TASK, watch_revocations};
 pub use identity::{IdentitySecret, Verification, disable_identity, enable_identity};
