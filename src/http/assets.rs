@@ -4,7 +4,8 @@
 //! year.
 //!
 //! Pages of the binary send [`strict_headers`]: a Content-Security-Policy that allows only
-//! this origin's scripts (none inline), no framing, no referrer, no content sniffing.
+//! this origin's scripts (none inline), no framing, no referrer to other sites, no content
+//! sniffing.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -87,7 +88,8 @@ pub(super) fn strict_headers(response: &mut HttpResponseBuilder, req: &HttpReque
         .insert_header(("Content-Security-Policy", policy))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
+        // Browsers then name this origin in a form's `Origin`, and nothing to another site.
+        .insert_header(("Referrer-Policy", "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"));
 }
 

@@ -356,12 +356,27 @@ pub struct WsClient {
 impl WsClient {
     /// Opens `/graphql` as a WebSocket and sends `connection_init` with `payload`.
     pub async fn open(app: &TestApp, payload: Value) -> Self {
-        Self::open_with(app, payload, None).await
+        Self::open_with(app, payload, None, &[]).await
+    }
+
+    /// Like [`WsClient::open`], with more headers on the upgrade request (a browser's
+    /// `Cookie` and `Origin`).
+    pub async fn open_with_headers(
+        app: &TestApp,
+        payload: Value,
+        headers: &[(&'static str, String)],
+    ) -> Self {
+        Self::open_with(app, payload, None, headers).await
     }
 
     /// Like [`WsClient::open`], over a socket whose receive buffer is about `receive_buffer`
     /// bytes when given.
-    async fn open_with(app: &TestApp, payload: Value, receive_buffer: Option<u32>) -> Self {
+    async fn open_with(
+        app: &TestApp,
+        payload: Value,
+        receive_buffer: Option<u32>,
+        headers: &[(&'static str, String)],
+    ) -> Self {
         use futures_util::SinkExt;
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let address: std::net::SocketAddr = app
@@ -380,6 +395,11 @@ impl WsClient {
             "Sec-WebSocket-Protocol",
             "graphql-transport-ws".parse().expect("header"),
         );
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("a header value"));
+        }
         let (mut socket, _) = tokio_tungstenite::client_async(
             request,
             tokio_tungstenite::MaybeTlsStream::Plain(stream),
@@ -408,7 +428,7 @@ impl WsClient {
 
     async fn connect_with(app: &TestApp, key: &str, receive_buffer: Option<u32>) -> Self {
         let payload = json!({ "Authorization": format!("Bearer {key}") });
-        let mut client = Self::open_with(app, payload, receive_buffer).await;
+        let mut client = Self::open_with(app, payload, receive_buffer, &[]).await;
         let ack = client.next_json().await;
         assert_eq!(ack["type"], "connection_ack", "{ack}");
         client

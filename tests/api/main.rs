@@ -10,6 +10,7 @@ mod campaigns;
 mod catalog;
 mod cli;
 mod conditions_sql;
+mod console;
 mod customers;
 mod deliveries;
 mod erasure;

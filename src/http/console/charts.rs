@@ -281,8 +281,8 @@ fn figure(
     html
 }
 
-/// Text made safe inside HTML and SVG.
-fn escape(text: &str) -> String {
+/// Text made safe inside HTML and SVG (and quoted attributes).
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -117,16 +117,21 @@ fn removal() -> Cookie<'static> {
 pub fn same_origin(req: &HttpRequest) -> bool {
     let info = req.connection_info();
     let expected = format!("{}://{}", info.scheme(), info.host());
-    let origin_ok = req
+    let site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    let origin_ok = match req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .is_none_or(|origin| origin.eq_ignore_ascii_case(&expected));
-    let site_ok = req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|site| matches!(site, "same-origin" | "none"));
+    {
+        None => true,
+        // An opaque origin (a privacy setting): only the browser's own word will do.
+        Some("null") => site == Some("same-origin"),
+        Some(origin) => origin.eq_ignore_ascii_case(&expected),
+    };
+    let site_ok = site.is_none_or(|site| matches!(site, "same-origin" | "none"));
     origin_ok && site_ok
 }
 

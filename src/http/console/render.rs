@@ -2,6 +2,7 @@
 //! minijinja, the engine of message templates) and the filters that format figures.
 
 use super::Visitor;
+use super::charts::escape;
 use crate::http::assets::strict_headers;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -33,6 +34,16 @@ const TEMPLATES: &[(&str, &str)] = &[
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // minijinja's own HTML escaping also writes `/` as `&#x2f;`; addresses read better as
+    // they are, and `&`, `<`, `>` and both quotes are what HTML needs escaped.
+    env.set_formatter(|out, _state, value| {
+        if value.is_safe() {
+            write!(out, "{value}")?;
+        } else if !value.is_undefined() {
+            out.write_str(&escape(&value.to_string()))?;
+        }
+        Ok(())
+    });
     for (name, source) in TEMPLATES {
         // The templates are part of the binary and a unit test renders each: a broken one
         // cannot ship, so failing here is a build mistake, not a runtime condition.
