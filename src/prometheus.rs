@@ -210,7 +210,7 @@ pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
     match outbox_depth(&state.db).await {
         Ok(rows) => {
             for (status, channel, count) in rows {
-                metrics::gauge!("nudge_outbox_messages", "status" => status, "channel" => channel)
+                metrics::gauge!("nudge_outbox_messages", "status" => status.as_str(), "channel" => channel.as_str())
                     .set(count as f64);
             }
         }

@@ -21,11 +21,24 @@
     return td;
   }
 
+  // Names of the roles, tags and segments that existed when the page was drawn.
+  var names = {};
+  try { names = JSON.parse(document.getElementById("live").dataset.names || "{}"); } catch (e) { names = {}; }
+
+  function named(kind, id) {
+    var known = names[kind] && names[kind][id];
+    return known ? kind + " " + known : kind + " " + id;
+  }
+
+  function when(instant) {
+    return instant.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC");
+  }
+
   function what(change) {
-    if (change.segmentId) { return "segment " + change.segmentId; }
-    if (change.roleId) { return "role " + change.roleId; }
+    if (change.segmentId) { return named("segment", change.segmentId); }
+    if (change.roleId) { return named("role", change.roleId); }
     if (change.tagId) {
-      var text = "tag " + change.tagId;
+      var text = named("tag", change.tagId);
       if (change.value !== null && change.value !== undefined) {
         text += " = " + change.value;
         if (change.previousValue !== null && change.previousValue !== undefined) { text += " (was " + change.previousValue + ")"; }
@@ -40,7 +53,7 @@
     if (!feed) { return; }
     var row = document.createElement("tr");
     row.setAttribute("data-change", change.id);
-    cell(row, change.occurredAt.replace("T", " ").replace(/\.\d+/, "").replace(/(Z|\+00:00)$/, " UTC"));
+    cell(row, when(change.occurredAt));
     var who = cell(row, "");
     var link = document.createElement("a");
     link.href = "/console/outbox?customer=" + encodeURIComponent(change.customerId);
@@ -72,7 +85,7 @@
         var change = message.payload.data.membershipChanges;
         lastId = change.id;
         show(change);
-        status("Live: last change at " + change.occurredAt + ".");
+        status("Live: last change at " + when(change.occurredAt) + ".");
       } else if (message.type === "next" && message.payload && message.payload.errors) {
         status("The feed was refused: " + message.payload.errors[0].message);
       } else if (message.type === "ping") {

@@ -255,6 +255,14 @@ payload!(
     RemoveSuppressionPayload, removed_suppression_id: ID
 );
 
+/// How many messages of one status and channel the outbox holds.
+#[derive(SimpleObject)]
+pub struct OutboxCount {
+    status: DeliveryStatus,
+    channel: Channel,
+    count: i64,
+}
+
 #[derive(Default)]
 pub struct DeliveryQuery;
 
@@ -297,6 +305,22 @@ impl DeliveryQuery {
             .await
             .map_err(to_graphql)?;
         Ok(found.map(Delivery))
+    }
+
+    /// How many messages the outbox holds now, by status and channel (zeros included): the
+    /// figures of the metric `nudge_outbox_messages`.
+    #[graphql(guard = "Require::ADMIN")]
+    async fn outbox(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OutboxCount>> {
+        let state = state(ctx)?;
+        let rows = query::outbox_depth(&state.db).await.map_err(to_graphql)?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, channel, count)| OutboxCount {
+                status: status.into(),
+                channel: channel.into(),
+                count,
+            })
+            .collect())
     }
 
     /// The suppression list, oldest first, optionally of one channel.

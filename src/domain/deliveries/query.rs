@@ -93,7 +93,9 @@ pub async fn oldest_due_at(db: &impl ConnectionTrait, now_ms: i64) -> AppResult<
 }
 
 /// Deliveries by (status, channel), every status and channel included (zero where none).
-pub async fn outbox_depth(db: &impl ConnectionTrait) -> AppResult<Vec<(String, String, i64)>> {
+pub async fn outbox_depth(
+    db: &impl ConnectionTrait,
+) -> AppResult<Vec<(super::Status, Channel, i64)>> {
     use sea_orm::QuerySelect;
     let counted: Vec<(String, String, i64)> = delivery::Entity::find()
         .select_only()
@@ -112,7 +114,7 @@ pub async fn outbox_depth(db: &impl ConnectionTrait) -> AppResult<Vec<(String, S
                 .iter()
                 .find(|(s, c, _)| s == status.as_str() && c == channel.as_str())
                 .map_or(0, |(_, _, n)| *n);
-            all.push((status.as_str().to_owned(), channel.as_str().to_owned(), n));
+            all.push((status, channel, n));
         }
     }
     Ok(all)

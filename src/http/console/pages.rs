@@ -584,6 +584,7 @@ const STATUSES: &[&str] = &[
 const CHANNELS: &[&str] = &["EMAIL", "SMS"];
 
 const OUTBOX: &str = r#"query ConsoleOutbox($filter: DeliveryFilter, $before: String) {
+  outbox { status channel count }
   deliveries(last: 50, before: $before, filter: $filter) {
     pageInfo { hasPreviousPage startCursor }
     nodes {
@@ -628,6 +629,21 @@ pub async fn outbox(
     let connection = &data["deliveries"];
     let mut deliveries = connection["nodes"].as_array().cloned().unwrap_or_default();
     deliveries.reverse();
+    // The outbox now: a row per status, a count per channel.
+    let counts: Vec<Value> = STATUSES
+        .iter()
+        .map(|status| {
+            let of = |channel: &str| {
+                data["outbox"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["status"] == *status && c["channel"] == channel)
+                    .map_or(0, |c| c["count"].as_i64().unwrap_or(0))
+            };
+            json!({ "status": status, "email": of("EMAIL"), "sms": of("SMS"), "total": of("EMAIL") + of("SMS") })
+        })
+        .collect();
     let query_without = |skip: &str| {
         let mut pairs = Vec::new();
         for (name, value) in [
@@ -666,6 +682,7 @@ pub async fn outbox(
         "outbox",
         context! {
             deliveries => Page::from_serialize(&deliveries),
+            counts => Page::from_serialize(&counts),
             statuses => STATUSES,
             channels => CHANNELS,
             status, channel,
@@ -797,12 +814,40 @@ pub async fn suppressions(
     )
 }
 
-pub async fn live(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let visitor = match visitor(&state, &req).await {
-        Ok(v) => v,
-        Err(response) => return response,
+const LIVE: &str =
+    r#"query ConsoleLive { roles { id name } tags { id name } segments { id name } }"#;
+
+pub async fn live(
+    schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let (visitor, data) = loaded!(load(&schema, &state, &req, "live", LIVE, json!({})).await);
+    // The names the feed shows for the ids it receives (made later: the id).
+    let names = |list: &Value| -> serde_json::Map<String, Value> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| {
+                (
+                    item["id"].as_str().unwrap_or_default().to_owned(),
+                    item["name"].clone(),
+                )
+            })
+            .collect()
     };
-    render::page(&req, &visitor, "live.html", "live", context! {})
+    let names = json!({
+        "role": names(&data["roles"]),
+        "tag": names(&data["tags"]),
+        "segment": names(&data["segments"]),
+    });
+    render::page(
+        &req,
+        &visitor,
+        "live.html",
+        "live",
+        context! { names => names.to_string() },
+    )
 }
 
 const HEALTH: &str = r#"query ConsoleHealth {

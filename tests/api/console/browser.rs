@@ -495,12 +495,13 @@ async fn the_console_works_in_a_real_browser_and_asks_nothing_of_another_host() 
     browser.screenshot("health").await;
 
     // The live feed: a change made through the API shows up on the open page.
+    let tag = app.create_tag("live").await;
     browser.open(&format!("{origin}/console/live")).await;
     browser
         .until("document.getElementById('live-status').textContent.startsWith('Live')")
         .await;
-    tag_ann(&app).await;
-    browser.until("[...document.querySelectorAll('#feed tr')].some(r => r.textContent.includes('ann') && r.textContent.includes('tag set'))").await;
+    tag_ann(&app, &tag).await;
+    browser.until("[...document.querySelectorAll('#feed tr')].some(r => r.textContent.includes('ann (') && r.textContent.includes('tag set') && r.textContent.includes('tag live'))").await;
     browser.screenshot("live").await;
 
     // At 360 px nothing spills sideways; the keyboard reaches the content first.
@@ -567,12 +568,11 @@ async fn the_console_works_in_a_real_browser_and_asks_nothing_of_another_host() 
     );
 }
 
-/// Sets a new tag on Ann (seeded), through the API.
-async fn tag_ann(app: &TestApp) {
+/// Sets `tag` on Ann (seeded), through the API.
+async fn tag_ann(app: &TestApp, tag: &str) {
     let data = app
         .admin_data("{ customer(externalId: \"ann\") { id } }", json!({}))
         .await;
-    let tag = app.create_tag("live").await;
     let changed = app
         .admin_data(
             "mutation($c: ID!, $t: ID!) { setCustomerTag(customerId: $c, tagId: $t) { userErrors { message } } }",
