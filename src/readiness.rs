@@ -72,50 +72,55 @@ pub async fn report(state: &AppState) -> Report {
     }
     let now_ms = to_millis(state.clock.now());
     let bounds = state.settings.readiness;
-    match oldest_pending_received_at(&state.db).await {
-        Ok(received) => {
-            let lag = received.map(|at| (now_ms - at).max(0));
-            report.processor_lag_ms = lag;
-            if let Some(lag) = lag.filter(|lag| *lag > bounds.processor_lag.as_millis() as i64) {
-                report.problems.push(Problem {
-                    check: "processor",
-                    message: format!(
-                        "the oldest unprocessed event is {} s old (bound {} s)",
-                        lag / 1000,
-                        bounds.processor_lag.as_secs()
-                    ),
-                });
-            }
-        }
-        Err(e) => report.problems.push(Problem {
-            check: "processor",
-            message: format!("the processor's lag cannot be read: {}", e.public_message()),
-        }),
-    }
+    let (lag, problem) = judge(
+        "processor",
+        oldest_pending_received_at(&state.db).await,
+        now_ms,
+        bounds.processor_lag,
+        |s, bound| format!("the oldest unprocessed event is {s} s old (bound {bound} s)"),
+    );
+    report.processor_lag_ms = lag;
+    report.problems.extend(problem);
     if state.settings.delivery.dispatch {
-        match oldest_due_at(&state.db, now_ms).await {
-            Ok(due) => {
-                let lag = due.map(|at| (now_ms - at).max(0));
-                report.dispatcher_lag_ms = lag;
-                if let Some(lag) = lag.filter(|lag| *lag > bounds.dispatch_lag.as_millis() as i64) {
-                    report.problems.push(Problem {
-                        check: "dispatcher",
-                        message: format!(
-                            "the oldest due message has waited {} s (bound {} s)",
-                            lag / 1000,
-                            bounds.dispatch_lag.as_secs()
-                        ),
-                    });
-                }
-            }
-            Err(e) => report.problems.push(Problem {
-                check: "dispatcher",
-                message: format!(
-                    "the dispatcher's lag cannot be read: {}",
-                    e.public_message()
-                ),
-            }),
-        }
+        let (lag, problem) = judge(
+            "dispatcher",
+            oldest_due_at(&state.db, now_ms).await,
+            now_ms,
+            bounds.dispatch_lag,
+            |s, bound| format!("the oldest due message has waited {s} s (bound {bound} s)"),
+        );
+        report.dispatcher_lag_ms = lag;
+        report.problems.extend(problem);
     }
     report
+}
+
+/// The lag since `oldest` (when something waits), and the problem `check` has when it is past
+/// `bound` (said by `too_old` with the seconds and the bound) or could not be read.
+fn judge(
+    check: &'static str,
+    oldest: crate::error::AppResult<Option<i64>>,
+    now_ms: i64,
+    bound: std::time::Duration,
+    too_old: impl Fn(i64, u64) -> String,
+) -> (Option<i64>, Option<Problem>) {
+    match oldest {
+        Ok(oldest) => {
+            let lag = oldest.map(|at| (now_ms - at).max(0));
+            let problem = lag
+                .filter(|lag| *lag > bound.as_millis() as i64)
+                .map(|lag| Problem {
+                    check,
+                    message: too_old(lag / 1000, bound.as_secs()),
+                });
+            (lag, problem)
+        }
+        Err(e) => (
+            None,
+            Some(Problem {
+                check,
+                message: format!("the {check}'s lag cannot be read: {}", e.public_message()),
+            }),
+        ),
+    }
 }

@@ -119,6 +119,24 @@ pub fn build_schema(state: AppState, limits: Arc<ApiLimits>) -> AppSchema {
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
+/// What every operation carries besides its document: the request's connection budget
+/// (shared by the operations of one HTTP request), the caller, and fresh loaders.
+pub fn operation_data(
+    state: &AppState,
+    budget: &budget::RequestBudget,
+    principal: Option<&crate::domain::api_keys::Principal>,
+    data: &mut async_graphql::Data,
+) {
+    data.insert(budget.clone());
+    if let Some(p) = principal {
+        data.insert(p.clone());
+    }
+    data.insert(loaders::Loaders::new(
+        &state.db,
+        state.settings.store.time_zone,
+    ));
+}
+
 pub fn sdl() -> String {
     builder().finish().sdl()
 }

@@ -20,7 +20,6 @@ use crate::error::{AppError, ErrorCode};
 use crate::graphql::AppSchema;
 use crate::graphql::budget::RequestBudget;
 use crate::graphql::limits::ArrivedOverGet;
-use crate::graphql::loaders::Loaders;
 use crate::graphql::nesting;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -148,28 +147,13 @@ async fn execute_named(
 ) -> HttpResponse {
     let budget = RequestBudget::new(state.settings.limits.request_connections);
     for single in request.iter_mut() {
-        operation_data(state, &budget, principal.as_ref(), &mut single.data);
+        crate::graphql::operation_data(state, &budget, principal.as_ref(), &mut single.data);
         if over_get {
             single.data.insert(ArrivedOverGet);
         }
     }
     let response = schema.execute_batch(request).await;
     HttpResponse::Ok().json(response)
-}
-
-/// What every operation of a request carries: the request's connection budget, the caller
-/// and fresh loaders.
-fn operation_data(
-    state: &AppState,
-    budget: &RequestBudget,
-    principal: Option<&Principal>,
-    data: &mut async_graphql::Data,
-) {
-    data.insert(budget.clone());
-    if let Some(p) = principal {
-        data.insert(p.clone());
-    }
-    data.insert(Loaders::new(&state.db, state.settings.store.time_zone));
 }
 
 async fn graphql_post(

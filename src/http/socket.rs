@@ -8,10 +8,9 @@
 
 use crate::domain::api_keys::{Principal, key_hash, sessions};
 use crate::error::ErrorCode;
-use crate::graphql::AppSchema;
 use crate::graphql::budget::RequestBudget;
 use crate::graphql::limits::refusal;
-use crate::graphql::loaders::Loaders;
+use crate::graphql::{AppSchema, operation_data};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
@@ -284,14 +283,13 @@ impl CheckedExecutor {
         .map_err(|e| refused(e.code(), e.public_message()))
     }
 
-    /// What every operation carries besides the connection's data: its loaders and budget.
-    fn prepare(&self, request: Request) -> Request {
+    /// What every operation carries besides the connection's data: its loaders and budget
+    /// (and the caller, when checked).
+    fn prepare(&self, mut request: Request, principal: Option<&Principal>) -> Request {
         let state = &self.state;
+        let budget = RequestBudget::new(state.settings.limits.request_connections);
+        operation_data(state, &budget, principal, &mut request.data);
         request
-            .data(Loaders::new(&state.db, state.settings.store.time_zone))
-            .data(RequestBudget::new(
-                state.settings.limits.request_connections,
-            ))
     }
 }
 
@@ -300,7 +298,7 @@ impl Executor for CheckedExecutor {
         match self.caller().await {
             Ok(principal) => {
                 self.schema
-                    .execute(self.prepare(request).data(principal))
+                    .execute(self.prepare(request, Some(&principal)))
                     .await
             }
             Err(refused) => refused,
@@ -319,7 +317,7 @@ impl Executor for CheckedExecutor {
                 return;
             }
             let mut responses = this.schema.execute_stream_with_session_data(
-                this.prepare(request),
+                this.prepare(request, None),
                 session_data.unwrap_or_default(),
             );
             while let Some(response) = responses.next().await {

@@ -17,11 +17,10 @@ mod charts;
 mod pages;
 mod render;
 
-use super::operation_data;
 use crate::domain::api_keys::sessions;
 use crate::domain::api_keys::{Principal, Scope};
-use crate::graphql::AppSchema;
 use crate::graphql::budget::RequestBudget;
+use crate::graphql::{AppSchema, operation_data};
 use crate::state::AppState;
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::http::{StatusCode, header};

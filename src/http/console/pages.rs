@@ -115,6 +115,32 @@ fn daily_values(days: &Value, field: &str, read: fn(&Value) -> f64) -> Vec<f64> 
         .unwrap_or_default()
 }
 
+/// A segment's `field` (members, joined, left) at each day of its history.
+fn history_values(history: &Value, field: &str) -> Vec<f64> {
+    history
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| f64_of(&d[field]))
+        .collect()
+}
+
+/// Gives each item (a campaign, an action) a sparkline of its daily `field`, labelled
+/// `{what} {name}, {from} to {to}`.
+fn add_sparklines(items: &mut [Value], field: &str, what: &str) {
+    for item in items {
+        let stats = &item["stats"];
+        let values = daily_values(&stats["days"], field, f64_of);
+        let label = format!(
+            "{what} {}, {} to {}",
+            item["name"].as_str().unwrap_or_default(),
+            stats["from"].as_str().unwrap_or_default(),
+            stats["to"].as_str().unwrap_or_default()
+        );
+        item["sparkline"] = json!(charts::sparkline(&label, &values));
+    }
+}
+
 const CAMPAIGNS: &str = r#"query ConsoleCampaigns {
   campaigns {
     id name status brokenReason
@@ -134,17 +160,7 @@ pub async fn campaigns(
     let (visitor, data) =
         loaded!(load(&schema, &state, &req, "campaigns", CAMPAIGNS, json!({})).await);
     let mut campaigns = data["campaigns"].as_array().cloned().unwrap_or_default();
-    for campaign in &mut campaigns {
-        let days = &campaign["stats"]["days"];
-        let sends = daily_values(days, "sent", f64_of);
-        let label = format!(
-            "Messages sent per day by {}, {} to {}",
-            campaign["name"].as_str().unwrap_or_default(),
-            campaign["stats"]["from"].as_str().unwrap_or_default(),
-            campaign["stats"]["to"].as_str().unwrap_or_default()
-        );
-        campaign["sparkline"] = json!(charts::sparkline(&label, &sends));
-    }
+    add_sparklines(&mut campaigns, "sent", "Messages sent per day by");
     render::page(
         &req,
         &visitor,
@@ -349,16 +365,7 @@ pub async fn actions(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    for action in &mut actions {
-        let firings = daily_values(&action["stats"]["days"], "fired", f64_of);
-        let label = format!(
-            "Firings per day of {}, {} to {}",
-            action["name"].as_str().unwrap_or_default(),
-            action["stats"]["from"].as_str().unwrap_or_default(),
-            action["stats"]["to"].as_str().unwrap_or_default()
-        );
-        action["sparkline"] = json!(charts::sparkline(&label, &firings));
-    }
+    add_sparklines(&mut actions, "fired", "Firings per day of");
     render::page(
         &req,
         &visitor,
@@ -445,12 +452,7 @@ pub async fn segments(
     let mut segments = data["segments"].as_array().cloned().unwrap_or_default();
     for (n, segment) in segments.iter_mut().enumerate() {
         let history = &segment["countHistory"];
-        let members: Vec<f64> = history
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|d| f64_of(&d["members"]))
-            .collect();
+        let members = history_values(history, "members");
         let chart = charts::daily(
             &format!("segment-{n}"),
             &format!(
@@ -516,30 +518,15 @@ pub async fn segment(
         &[
             Series {
                 name: "members",
-                values: history
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| f64_of(&d["members"]))
-                    .collect(),
+                values: history_values(history, "members"),
             },
             Series {
                 name: "joined",
-                values: history
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| f64_of(&d["joined"]))
-                    .collect(),
+                values: history_values(history, "joined"),
             },
             Series {
                 name: "left",
-                values: history
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| f64_of(&d["left"]))
-                    .collect(),
+                values: history_values(history, "left"),
             },
         ],
     );

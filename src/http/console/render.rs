@@ -15,6 +15,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("sign_in.html", include_str!("templates/sign_in.html")),
     ("notice.html", include_str!("templates/notice.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("range.html", include_str!("templates/range.html")),
     ("campaigns.html", include_str!("templates/campaigns.html")),
     ("campaign.html", include_str!("templates/campaign.html")),
     ("actions.html", include_str!("templates/actions.html")),
