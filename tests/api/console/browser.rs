@@ -315,6 +315,14 @@ async fn shown(browser: &mut Chromium, scope: &str) -> Vec<(String, String, Stri
     serde_json::from_value(value).expect("figures")
 }
 
+/// Asserts every figure on the open page is a link to the list behind it.
+async fn figures_link(browser: &mut Chromium, page: &str) {
+    let loose = browser
+        .eval("[...document.querySelectorAll('[data-figure]')].filter(e => !e.closest('a[href]')).map(e => e.dataset.figure)")
+        .await;
+    assert_eq!(loose, json!([]), "{page}: figures that open nothing");
+}
+
 /// Asserts the page shows `api`'s count for `name` (as the raw value and as the text).
 fn same_count(figures: &[(String, String, String)], name: &str, api: &Value) {
     let (_, value, text) = figures
@@ -391,6 +399,7 @@ async fn the_console_works_in_a_real_browser_and_asks_nothing_of_another_host() 
             .await,
         1
     );
+    figures_link(&mut browser, "campaigns").await;
     browser.screenshot("campaigns").await;
 
     // One campaign: cards, funnel, charts with their labels.
@@ -434,6 +443,7 @@ async fn the_console_works_in_a_real_browser_and_asks_nothing_of_another_host() 
             .await,
         4
     );
+    figures_link(&mut browser, "campaign").await;
     browser.screenshot("campaign").await;
 
     // Actions, segments, the outbox, the suppression list, health.
@@ -444,24 +454,29 @@ async fn the_console_works_in_a_real_browser_and_asks_nothing_of_another_host() 
         "fired",
         &api["customerAction"]["stats"]["totals"]["fired"],
     );
+    figures_link(&mut browser, "actions").await;
     browser.screenshot("actions").await;
     browser
         .open(&format!("{origin}/console/actions/{action}"))
         .await;
+    figures_link(&mut browser, "action").await;
     browser.screenshot("action").await;
     browser.open(&format!("{origin}/console/segments")).await;
     let block = shown(&mut browser, &format!("li[data-segment='{segment}']")).await;
     same_count(&block, "memberCount", &api["segment"]["memberCount"]);
+    figures_link(&mut browser, "segments").await;
     browser.screenshot("segments").await;
     browser
         .open(&format!("{origin}/console/segments/{segment}"))
         .await;
+    figures_link(&mut browser, "segment").await;
     browser.screenshot("segment").await;
     browser.open(&format!("{origin}/console/outbox")).await;
     let listed = browser
         .eval("document.querySelectorAll('tr[data-delivery]').length")
         .await;
     assert!(listed.as_u64() >= Some(3), "{listed}");
+    figures_link(&mut browser, "outbox").await;
     browser.screenshot("outbox").await;
     browser
         .navigate_by("document.querySelector('tr[data-delivery] a').click(); true")
