@@ -264,6 +264,14 @@ async fn every_page_is_sent_under_the_strict_policy_and_names_nothing_on_another
         },
     ) = seed().await;
     let cookie = sign_in(&app, &app.admin_key).await;
+    // Names a person typed, made to break out of the page if they were not escaped.
+    let hostile = "<img src=x onerror=alert(1)>\"'&";
+    app.admin_data(
+        "mutation($input: SegmentInput!) { createSegment(input: $input) { userErrors { message } } }",
+        json!({ "input": { "name": hostile, "description": hostile, "condition": { "wholesale": false } } }),
+    )
+    .await;
+    app.create_tag(hostile).await;
     let delivery = app
         .admin_data("{ deliveries(first: 1) { nodes { id } } }", json!({}))
         .await["deliveries"]["nodes"][0]["id"]
@@ -318,11 +326,25 @@ async fn every_page_is_sent_under_the_strict_policy_and_names_nothing_on_another
         }
         assert!(!html.contains("<script>"), "{path}: no inline script");
         assert!(!html.contains(" style=\""), "{path}: no inline style");
-        for handler in [" onclick=", " onload=", " onerror=", " onsubmit="] {
-            assert!(!html.contains(handler), "{path}: no inline handlers");
+        for tag in html.split('<').skip(1).filter_map(|t| t.split('>').next()) {
+            // The tag's attribute names, without their (quoted, escaped) values.
+            let tag: String = tag.split('"').step_by(2).collect();
+            for handler in [" onclick=", " onload=", " onerror=", " onsubmit="] {
+                assert!(!tag.contains(handler), "{path}: an inline handler in <{tag}>");
+            }
         }
+        assert!(!html.contains("<img src=x"), "{path}: names are escaped");
     }
+    let (_, segments, _) = page(&app, &cookie, "/console/segments").await;
+    assert!(
+        segments.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"),
+        "shown as typed"
+    );
     let (_, live, _) = page(&app, &cookie, "/console/live").await;
+    assert!(
+        live.contains("&lt;img src=x onerror=alert(1)&gt;\\&quot;"),
+        "the names the feed uses, escaped"
+    );
     assert!(live.contains("<script src=\"/assets/console-live-1.js\" defer></script>"));
     let script = reqwest::get(format!("{}/assets/console-live-1.js", app.address))
         .await
