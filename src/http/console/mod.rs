@@ -9,13 +9,15 @@
 //!   signed-in key, through the same schema admin apps call ([`ask`]): the same guards (an
 //!   integrator key reads, and sees the outbox refused), limits and numbers.
 //! - **Forms** post only to this origin: a post whose `Origin` or `Sec-Fetch-Site` names
-//!   another site is refused, and sign-out also carries a token derived from the session.
+//!   another site is refused, and sign-out and an admin's changes ([`writes`]: pausing a
+//!   campaign, lifting a suppression) also carry a token derived from the session.
 //! - **Pages** carry the strict headers of [`super::assets`]: scripts of this origin only
 //!   (the live feed's), none inline, nothing from another host, no framing.
 
 mod charts;
 mod pages;
 mod render;
+mod writes;
 
 use crate::domain::api_keys::sessions;
 use crate::domain::api_keys::{Principal, Scope};
@@ -38,6 +40,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/console/sign-in", web::post().to(sign_in))
         .route("/console/sign-out", web::post().to(sign_out))
         .route("/console/campaigns/{id}", web::get().to(pages::campaign))
+        .route(
+            "/console/campaigns/{id}/status",
+            web::post().to(writes::campaign_status),
+        )
         .route("/console/actions", web::get().to(pages::actions))
         .route("/console/actions/{id}", web::get().to(pages::action))
         .route("/console/segments", web::get().to(pages::segments))
@@ -45,6 +51,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/console/outbox", web::get().to(pages::outbox))
         .route("/console/outbox/{id}", web::get().to(pages::delivery))
         .route("/console/suppressions", web::get().to(pages::suppressions))
+        .route(
+            "/console/suppressions/{id}/remove",
+            web::post().to(writes::lift_suppression),
+        )
         .route("/console/live", web::get().to(pages::live))
         .route("/console/health", web::get().to(pages::health));
 }

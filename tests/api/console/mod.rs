@@ -4,6 +4,7 @@
 mod browser;
 mod pages;
 mod sessions;
+mod writes;
 
 use crate::deliveries::{spawn_with_smtp, wait_until};
 use crate::helpers::{TestApp, ev};

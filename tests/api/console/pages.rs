@@ -330,7 +330,10 @@ async fn every_page_is_sent_under_the_strict_policy_and_names_nothing_on_another
             // The tag's attribute names, without their (quoted, escaped) values.
             let tag: String = tag.split('"').step_by(2).collect();
             for handler in [" onclick=", " onload=", " onerror=", " onsubmit="] {
-                assert!(!tag.contains(handler), "{path}: an inline handler in <{tag}>");
+                assert!(
+                    !tag.contains(handler),
+                    "{path}: an inline handler in <{tag}>"
+                );
             }
         }
         assert!(!html.contains("<img src=x"), "{path}: names are escaped");
