@@ -276,6 +276,24 @@ impl Answer {
             .find(|(c, _)| c == code)
             .map(|(_, m)| m.as_str())
     }
+
+    /// The page that says why the answer has no data, when it has errors: sign in again,
+    /// this key may not read or do it, what was wrong with the request, or Nudge failed.
+    fn refusal(&self, req: &HttpRequest, visitor: &Visitor, nav: &str) -> Option<HttpResponse> {
+        if self.error("UNAUTHENTICATED").is_some() {
+            return Some(to_sign_in(true));
+        }
+        if let Some(message) = self.error("FORBIDDEN") {
+            return Some(render::restricted(req, visitor, nav, message));
+        }
+        let (code, _) = self.errors.first()?;
+        let messages: Vec<&str> = self.errors.iter().map(|(_, m)| m.as_str()).collect();
+        let message = messages.join("; ");
+        Some(match code.as_str() {
+            "INTERNAL" => render::failure(&message),
+            _ => render::problem(req, visitor, nav, &message),
+        })
+    }
 }
 
 /// Runs `document` as the visitor, through the schema admin apps call.

@@ -4,7 +4,7 @@
 
 use super::charts::{self, Series, Unit};
 use super::render;
-use super::{Visitor, ask, to_sign_in, visitor};
+use super::{Visitor, ask, visitor};
 use crate::graphql::AppSchema;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,21 +26,10 @@ async fn load(
 ) -> Result<(Visitor, Value), HttpResponse> {
     let visitor = visitor(state, req).await?;
     let answer = ask(schema, state, &visitor, document, variables).await;
-    if answer.error("UNAUTHENTICATED").is_some() {
-        return Err(to_sign_in(true));
+    match answer.refusal(req, &visitor, nav) {
+        Some(page) => Err(page),
+        None => Ok((visitor, answer.data)),
     }
-    if let Some(message) = answer.error("FORBIDDEN") {
-        return Err(render::restricted(req, &visitor, nav, message));
-    }
-    if let Some((code, _)) = answer.errors.first() {
-        let messages: Vec<&str> = answer.errors.iter().map(|(_, m)| m.as_str()).collect();
-        let message = messages.join("; ");
-        return Err(match code.as_str() {
-            "INTERNAL" => render::failure(&message),
-            _ => render::problem(req, &visitor, nav, &message),
-        });
-    }
-    Ok((visitor, answer.data))
 }
 
 macro_rules! loaded {

@@ -3,8 +3,7 @@
 //! same mutation the API offers (so an integrator key is refused as the API refuses it), then
 //! sends the browser back to the page it came from (post, redirect, get).
 
-use super::ask;
-use super::{Visitor, form_token, render, same_origin, session_token, to_sign_in, visitor};
+use super::{Visitor, ask, form_token, render, same_origin, session_token, visitor};
 use crate::graphql::AppSchema;
 use crate::state::AppState;
 use actix_web::http::{StatusCode, header};
@@ -50,18 +49,8 @@ async fn change(
     back: &str,
 ) -> HttpResponse {
     let answer = ask(schema, state, visitor, document, variables).await;
-    if answer.error("UNAUTHENTICATED").is_some() {
-        return to_sign_in(true);
-    }
-    if let Some(message) = answer.error("FORBIDDEN") {
-        return render::restricted(req, visitor, nav, message);
-    }
-    if let Some((code, message)) = answer.errors.first() {
-        return if code == "INTERNAL" {
-            render::failure(message)
-        } else {
-            render::problem(req, visitor, nav, message)
-        };
+    if let Some(page) = answer.refusal(req, visitor, nav) {
+        return page;
     }
     let refused: Vec<String> = answer.data[payload]["userErrors"]
         .as_array()
