@@ -22,7 +22,6 @@ use std::time::Duration;
 pub struct Opened {
     pub token: String,
     pub principal: Principal,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Exchanges a key for a session of `lifetime`. Storefront keys may not sign in
@@ -60,11 +59,7 @@ pub async fn open(
     }
     .insert(db)
     .await?;
-    Ok(Opened {
-        token,
-        principal,
-        expires_at,
-    })
+    Ok(Opened { token, principal })
 }
 
 /// The caller behind a session token, with the hash of its key (for a WebSocket that checks

@@ -97,7 +97,7 @@ async fn visitor(state: &AppState, req: &HttpRequest) -> Result<Visitor, HttpRes
     match sessions::resolve(&state.db, &state.keys, state.clock.now(), &token).await {
         Ok((principal, _)) => Ok(Visitor { principal, token }),
         Err(crate::error::AppError::Unauthenticated(_)) => Err(to_sign_in(true)),
-        Err(e) => Err(render::failure(&e.public_message())),
+        Err(e) => Err(render::failure(req, &e.public_message())),
     }
 }
 
@@ -230,7 +230,7 @@ async fn sign_in(
         Err(crate::error::AppError::Forbidden(message)) => {
             render::sign_in(&req, Some(&message), StatusCode::FORBIDDEN)
         }
-        Err(e) => render::failure(&e.public_message()),
+        Err(e) => render::failure(&req, &e.public_message()),
     }
 }
 
@@ -245,12 +245,13 @@ async fn sign_out(
     let carried = form.map(|f| f.into_inner().token).unwrap_or_default();
     if !same_origin(&req) || carried != form_token(&token) {
         return render::refused(
+            &req,
             StatusCode::FORBIDDEN,
             "Signing out needs the console's own button: this request came from elsewhere.",
         );
     }
     if let Err(e) = sessions::close(&state.db, state.clock.now(), &token).await {
-        return render::failure(&e.public_message());
+        return render::failure(&req, &e.public_message());
     }
     tracing::info!("console: signed out");
     to_sign_in(true)
@@ -290,7 +291,7 @@ impl Answer {
         let messages: Vec<&str> = self.errors.iter().map(|(_, m)| m.as_str()).collect();
         let message = messages.join("; ");
         Some(match code.as_str() {
-            "INTERNAL" => render::failure(&message),
+            "INTERNAL" => render::failure(req, &message),
             _ => render::problem(req, visitor, nav, &message),
         })
     }

@@ -5,6 +5,9 @@
 use super::charts::{self, Series, Unit};
 use super::render;
 use super::{Visitor, ask, visitor};
+use crate::clock::to_millis;
+use crate::domain::stats::read::MAX_DAYS;
+use crate::domain::time::local_date;
 use crate::graphql::AppSchema;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -61,12 +64,11 @@ impl Range {
                     .map_err(|_| format!("{name} {t:?} is not a date (YYYY-MM-DD)")),
             }
         };
-        if let Some(days) = self.days.filter(|d| (1..=400).contains(d)) {
-            let today = state
-                .clock
-                .now()
-                .with_timezone(&state.settings.store.time_zone)
-                .date_naive();
+        if let Some(days) = self
+            .days
+            .filter(|d| (1..=MAX_DAYS).contains(&i64::from(*d)))
+        {
+            let today = local_date(to_millis(state.clock.now()), state.settings.store.time_zone);
             let from = today - chrono::Duration::days(i64::from(days) - 1);
             return (json!({ "from": from, "to": today }), None);
         }
@@ -196,7 +198,7 @@ pub async fn campaign(
         loaded!(load(&schema, &state, &req, "campaigns", CAMPAIGN, variables).await);
     let campaign = &data["campaign"];
     if campaign.is_null() {
-        return render::not_found(&format!("There is no campaign {}.", id.as_str()));
+        return render::not_found(&req, &format!("There is no campaign {}.", id.as_str()));
     }
     let stats = &campaign["stats"];
     let days = &stats["days"];
@@ -388,7 +390,10 @@ pub async fn action(
     let (visitor, data) = loaded!(load(&schema, &state, &req, "actions", ACTION, variables).await);
     let action = &data["customerAction"];
     if action.is_null() {
-        return render::not_found(&format!("There is no customer action {}.", id.as_str()));
+        return render::not_found(
+            &req,
+            &format!("There is no customer action {}.", id.as_str()),
+        );
     }
     let days = &action["stats"]["days"];
     let chart = charts::bars(
@@ -495,7 +500,7 @@ pub async fn segment(
         loaded!(load(&schema, &state, &req, "segments", SEGMENT, variables).await);
     let segment = &data["segment"];
     if segment.is_null() {
-        return render::not_found(&format!("There is no segment {}.", id.as_str()));
+        return render::not_found(&req, &format!("There is no segment {}.", id.as_str()));
     }
     let history = &segment["countHistory"];
     let chart = charts::daily(
@@ -530,7 +535,7 @@ pub async fn segment(
             next_members => segment["members"]["pageInfo"]["hasNextPage"]
                 .as_bool()
                 .unwrap_or(false)
-                .then(|| urlencode(segment["members"]["pageInfo"]["endCursor"].as_str().unwrap_or_default())),
+                .then(|| query_string(&[("after", segment["members"]["pageInfo"]["endCursor"].as_str().unwrap_or_default())])),
             chart => Page::from_safe_string(chart),
         },
     )
@@ -620,36 +625,30 @@ pub async fn outbox(
             json!({ "status": status, "email": of("EMAIL"), "sms": of("SMS"), "total": of("EMAIL") + of("SMS") })
         })
         .collect();
-    let query_without = |skip: &str| {
-        let mut pairs = Vec::new();
-        for (name, value) in [
-            ("status", status.clone()),
-            ("channel", channel.clone()),
-            ("campaign", present(&filter.campaign)),
-            ("action", present(&filter.action)),
-            ("customer", present(&filter.customer)),
-        ] {
-            if name != skip
-                && let Some(value) = value
-            {
-                pairs.push(format!("{name}={}", urlencode(&value)));
-            }
-        }
-        pairs.join("&")
+    let filters = [
+        ("status", status.clone()),
+        ("channel", channel.clone()),
+        ("campaign", present(&filter.campaign)),
+        ("action", present(&filter.action)),
+        ("customer", present(&filter.customer)),
+    ];
+    let query = |skip: &str, more: Option<(&str, &str)>| {
+        let pairs: Vec<(&str, &str)> = filters
+            .iter()
+            .filter(|(name, _)| *name != skip)
+            .filter_map(|(name, value)| Some((*name, value.as_deref()?)))
+            .chain(more)
+            .collect();
+        query_string(&pairs)
     };
     let older = connection["pageInfo"]["hasPreviousPage"]
         .as_bool()
         .unwrap_or(false)
         .then(|| {
-            let base = query_without("");
             let cursor = connection["pageInfo"]["startCursor"]
                 .as_str()
                 .unwrap_or_default();
-            if base.is_empty() {
-                format!("before={}", urlencode(cursor))
-            } else {
-                format!("{base}&before={}", urlencode(cursor))
-            }
+            query("", Some(("before", cursor)))
         });
     render::page(
         &req,
@@ -665,24 +664,16 @@ pub async fn outbox(
             campaign => present(&filter.campaign),
             action => present(&filter.action),
             customer => present(&filter.customer),
-            without_status => query_without("status"),
+            without_status => query("status", None),
             older,
             paged => present(&filter.before).is_some(),
         },
     )
 }
 
-pub(super) fn urlencode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+/// `pairs` as a query string, each value percent-encoded.
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 const DELIVERY: &str = r#"query ConsoleDelivery($id: ID!) {
@@ -714,10 +705,10 @@ pub async fn delivery(
     );
     let delivery = &data["delivery"];
     if delivery.is_null() {
-        return render::not_found(&format!(
-            "There is no message {} in the outbox.",
-            id.as_str()
-        ));
+        return render::not_found(
+            &req,
+            &format!("There is no message {} in the outbox.", id.as_str()),
+        );
     }
     render::page(
         &req,
@@ -771,15 +762,16 @@ pub async fn suppressions(
         .as_bool()
         .unwrap_or(false)
         .then(|| {
-            let cursor = urlencode(
-                connection["pageInfo"]["startCursor"]
-                    .as_str()
-                    .unwrap_or_default(),
-            );
-            match &channel {
-                Some(c) => format!("channel={c}&before={cursor}"),
-                None => format!("before={cursor}"),
-            }
+            let cursor = connection["pageInfo"]["startCursor"]
+                .as_str()
+                .unwrap_or_default();
+            let pairs: Vec<(&str, &str)> = channel
+                .as_deref()
+                .map(|c| ("channel", c))
+                .into_iter()
+                .chain([("before", cursor)])
+                .collect();
+            query_string(&pairs)
         });
     render::page(
         &req,

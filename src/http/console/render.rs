@@ -114,13 +114,14 @@ pub fn sign_in(req: &HttpRequest, problem: Option<&str>, status: StatusCode) -> 
 }
 
 /// A page that says why the request was refused.
-pub fn refused(status: StatusCode, message: &str) -> HttpResponse {
-    notice(status, "Not allowed", message)
+pub fn refused(req: &HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
+    notice(req, status, "Not allowed", message)
 }
 
 /// A page that says something failed on Nudge's side.
-pub fn failure(message: &str) -> HttpResponse {
+pub fn failure(req: &HttpRequest, message: &str) -> HttpResponse {
     notice(
+        req,
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
         message,
@@ -128,17 +129,17 @@ pub fn failure(message: &str) -> HttpResponse {
 }
 
 /// A page for a visitor's request that has nothing to show (an unknown id).
-pub fn not_found(message: &str) -> HttpResponse {
-    notice(StatusCode::NOT_FOUND, "Not found", message)
+pub fn not_found(req: &HttpRequest, message: &str) -> HttpResponse {
+    notice(req, StatusCode::NOT_FOUND, "Not found", message)
 }
 
-fn notice(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+fn notice(req: &HttpRequest, status: StatusCode, title: &str, message: &str) -> HttpResponse {
     let html = ENV
         .get_template("notice.html")
         .and_then(|t| t.render(context! { title, message }))
         .unwrap_or_else(|_| message.to_owned());
     let mut response = HttpResponse::build(status);
-    strict_headers_without_request(&mut response);
+    strict_headers(&mut response, req);
     response.content_type("text/html; charset=utf-8").body(html)
 }
 
@@ -151,23 +152,12 @@ fn respond(req: &HttpRequest, status: StatusCode, template: &str, ctx: Value) ->
         }
         Err(e) => {
             tracing::error!(error = %e, template, "console: a page failed to render");
-            failure("the page could not be drawn; the server's log has the details")
+            failure(
+                req,
+                "the page could not be drawn; the server's log has the details",
+            )
         }
     }
-}
-
-/// The strict headers for a page that opens no connection of its own.
-fn strict_headers_without_request(response: &mut actix_web::HttpResponseBuilder) {
-    response
-        .insert_header((
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'self'; \
-             frame-ancestors 'none'",
-        ))
-        .insert_header((actix_web::http::header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header(("Referrer-Policy", "no-referrer"))
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
 }
 
 /// `1234567` → `1,234,567`; a fraction keeps one decimal; nothing → `–`.

@@ -30,6 +30,7 @@ async fn poster(state: &AppState, req: &HttpRequest, token: &str) -> Result<Visi
     let expected = session_token(req).map(|t| form_token(&t));
     if !same_origin(req) || expected.as_deref() != Some(token) {
         return Err(render::refused(
+            req,
             StatusCode::FORBIDDEN,
             "That change must be made with the console's own buttons: this request came from elsewhere.",
         ));
@@ -37,8 +38,8 @@ async fn poster(state: &AppState, req: &HttpRequest, token: &str) -> Result<Visi
     Ok(visitor)
 }
 
-/// Runs `document` and sends the browser to `back`; refusals and `userErrors` (under
-/// `payload`) are shown instead.
+/// Runs `document` and sends the browser to the page `back` names from the payload;
+/// refusals and `userErrors` (under `payload`) are shown instead.
 async fn change(
     schema: &AppSchema,
     state: &AppState,
@@ -46,7 +47,7 @@ async fn change(
     visitor: &Visitor,
     nav: &str,
     (document, variables, payload): (&str, Value, &str),
-    back: &str,
+    back: impl FnOnce(&Value) -> String,
 ) -> HttpResponse {
     let answer = ask(schema, state, visitor, document, variables).await;
     if let Some(page) = answer.refusal(req, visitor, nav) {
@@ -62,7 +63,7 @@ async fn change(
         return render::problem(req, visitor, nav, &refused.join("; "));
     }
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, back))
+        .insert_header((header::LOCATION, back(&answer.data[payload])))
         .finish()
 }
 
@@ -75,7 +76,7 @@ pub async fn campaign_status(
     form: Result<web::Form<StatusForm>, actix_web::Error>,
 ) -> HttpResponse {
     let Ok(form) = form else {
-        return render::refused(StatusCode::BAD_REQUEST, "The form was incomplete.");
+        return render::refused(&req, StatusCode::BAD_REQUEST, "The form was incomplete.");
     };
     let visitor = match poster(&state, &req, &form.token).await {
         Ok(v) => v,
@@ -103,7 +104,13 @@ pub async fn campaign_status(
             json!({ "id": id.as_str(), "status": status }),
             "updateCampaign",
         ),
-        &format!("/console/campaigns/{}", super::pages::urlencode(&id)),
+        // The id the API answered with: one it knows, so the address is a plain number.
+        |payload| {
+            format!(
+                "/console/campaigns/{}",
+                payload["campaign"]["id"].as_str().unwrap_or_default()
+            )
+        },
     )
     .await
 }
@@ -132,7 +139,7 @@ pub async fn lift_suppression(
             json!({ "id": id.as_str() }),
             "removeSuppression",
         ),
-        "/console/suppressions",
+        |_| "/console/suppressions".to_owned(),
     )
     .await
 }

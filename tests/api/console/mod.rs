@@ -67,6 +67,15 @@ pub async fn page(
     (status, response.text().await.expect("a body"), headers)
 }
 
+/// The form token of a console page (every form but the sign-in carries it).
+pub fn form_token(html: &str) -> String {
+    html.split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_owned()
+}
+
 /// The `data-value` of each `data-figure` in `html`, in page order: (figure, value).
 pub fn figures(html: &str) -> Vec<(String, String)> {
     html.split("data-figure=\"")

@@ -1,17 +1,8 @@
 //! Signing in and out of the console.
 
-use super::{client, page, session_cookie, sign_in, sign_in_response};
+use super::{client, form_token, page, session_cookie, sign_in, sign_in_response};
 use crate::helpers::{WsClient, spawn_app};
 use serde_json::json;
-
-/// The hidden sign-out token of a console page.
-fn form_token(html: &str) -> String {
-    html.split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a sign-out token")
-        .to_owned()
-}
 
 #[tokio::test]
 async fn a_key_is_exchanged_for_a_short_lived_http_only_cookie_and_signing_out_ends_it() {
@@ -26,33 +17,23 @@ async fn a_key_is_exchanged_for_a_short_lived_http_only_cookie_and_signing_out_e
         .to_owned();
     let cookie = session_cookie(&response).expect("the session");
     let (status, html, headers) = page(&app, &cookie, "/console").await;
-    let (_, signed_out, _) = {
-        let token = form_token(&html);
-        let forged = client()
+    let sign_out = |token: String, origin: Option<String>| {
+        let mut request = client()
             .post(format!("{}/console/sign-out", app.address))
             .header("Cookie", &cookie)
-            .form(&[("token", "not-the-token")])
-            .send()
-            .await
-            .expect("posted");
-        assert_eq!(forged.status(), 403, "a sign-out without the page's token");
-        let out = client()
-            .post(format!("{}/console/sign-out", app.address))
-            .header("Cookie", &cookie)
-            .header("Origin", &app.address)
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .expect("posted");
-        assert_eq!(out.status(), 303);
-        assert_eq!(out.headers()["location"], "/console/sign-in");
-        let removal = out.headers()["set-cookie"]
-            .to_str()
-            .expect("text")
-            .to_owned();
-        assert!(removal.starts_with("nudge_console=;"), "{removal}");
-        (out.status(), page(&app, &cookie, "/console").await, ())
+            .form(&[("token", token)]);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        async move { request.send().await.expect("posted") }
     };
+    let forged = sign_out("not-the-token".into(), None).await;
+    let out = sign_out(form_token(&html), Some(app.address.clone())).await;
+    let removal = out.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let (after, _, after_headers) = page(&app, &cookie, "/console").await;
 
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/console");
@@ -70,8 +51,12 @@ async fn a_key_is_exchanged_for_a_short_lived_http_only_cookie_and_signing_out_e
     assert!(html.contains("bootstrap"), "the key's name is shown");
     assert!(!html.contains(&app.admin_key), "the key is never on a page");
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(signed_out.0, 303, "the ended session is sent to sign in");
-    assert_eq!(signed_out.2["location"], "/console/sign-in");
+    assert_eq!(forged.status(), 403, "a sign-out without the page's token");
+    assert_eq!(out.status(), 303);
+    assert_eq!(out.headers()["location"], "/console/sign-in");
+    assert!(removal.starts_with("nudge_console=;"), "{removal}");
+    assert_eq!(after, 303, "the ended session is sent to sign in");
+    assert_eq!(after_headers["location"], "/console/sign-in");
 }
 
 #[tokio::test]

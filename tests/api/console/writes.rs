@@ -1,17 +1,8 @@
 //! What an admin changes from the console, and who may not.
 
-use super::{Seeded, client, page, seed, sign_in};
+use super::{Seeded, client, form_token, page, seed, sign_in};
 use crate::helpers::TestApp;
 use serde_json::json;
-
-/// The form token of a console page.
-fn token(html: &str) -> String {
-    html.split("name=\"token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a form token")
-        .to_owned()
-}
 
 async fn post(
     app: &TestApp,
@@ -47,7 +38,7 @@ async fn an_admin_pauses_and_activates_a_campaign_and_lifts_a_suppression_from_i
     let cookie = sign_in(&app, &app.admin_key).await;
     let path = format!("/console/campaigns/{campaign}");
     let (_, html, _) = page(&app, &cookie, &path).await;
-    let form = token(&html);
+    let form = form_token(&html);
     let action = format!("{path}/status");
 
     let forged = post(
@@ -141,7 +132,7 @@ async fn an_integrator_sees_no_buttons_and_its_posts_are_refused_as_the_api_refu
         &app,
         &cookie,
         &format!("{path}/status"),
-        &[("token", &token(&html)), ("status", "PAUSED")],
+        &[("token", &form_token(&html)), ("status", "PAUSED")],
         &app.address,
     )
     .await;
